@@ -1,0 +1,196 @@
+//! Account wire types and their validation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::UserId;
+
+/// Limits from the contract: OWASP's minimum of 8 characters; 1 KiB caps the
+/// work an attacker can make Argon2 do per request.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+pub const NAME_MAX_CHARS: usize = 100;
+pub const EMAIL_MAX_BYTES: usize = 254;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+// Passwords must never reach a log through a derived Debug.
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuthResponse {
+    pub user: UserView,
+    pub token: String,
+}
+
+/// A field that failed validation, with a message naming the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field_err(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Trims and lower-cases an email and checks its shape. Deliberately not a full
+/// RFC 5322 parser: the shape check rejects typos, the mailbox is the real test.
+pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() {
+        return Err(field_err("email", "is required"));
+    }
+    if email.len() > EMAIL_MAX_BYTES {
+        return Err(field_err(
+            "email",
+            format!("must be at most {EMAIL_MAX_BYTES} bytes"),
+        ));
+    }
+    let bad = || field_err("email", "is not a valid email address");
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return Err(bad());
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+    {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+pub fn validate_password(password: &str, field: &'static str) -> Result<(), FieldError> {
+    if password.len() > PASSWORD_MAX_BYTES {
+        return Err(field_err(
+            field,
+            format!("must be at most {PASSWORD_MAX_BYTES} bytes"),
+        ));
+    }
+    if password.chars().count() < PASSWORD_MIN_CHARS {
+        return Err(field_err(
+            field,
+            format!("must be at least {PASSWORD_MIN_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Trims a display name and checks its length (1 to 100 characters).
+pub fn normalize_name(raw: &str) -> Result<String, FieldError> {
+    let name = raw.trim();
+    let n = name.chars().count();
+    if n == 0 {
+        return Err(field_err("name", "is required"));
+    }
+    if n > NAME_MAX_CHARS {
+        return Err(field_err(
+            "name",
+            format!("must be at most {NAME_MAX_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(field_err("name", "must not contain control characters"));
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lowercased() {
+        assert_eq!(
+            normalize_email("  Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+    }
+
+    #[test]
+    fn bad_emails_are_rejected() {
+        for e in [
+            "",
+            "   ",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@b..com",
+            "a@-b.com",
+        ] {
+            assert!(normalize_email(e).is_err(), "{e:?} should be rejected");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(normalize_email(&long).is_err());
+    }
+
+    #[test]
+    fn password_bounds() {
+        assert!(validate_password("1234567", "password").is_err());
+        assert!(validate_password("12345678", "password").is_ok());
+        // Eight characters, more than eight bytes.
+        assert!(validate_password("éééééééé", "password").is_ok());
+        assert!(validate_password(&"x".repeat(1024), "password").is_ok());
+        assert!(validate_password(&"x".repeat(1025), "password").is_err());
+    }
+
+    #[test]
+    fn name_bounds() {
+        assert_eq!(normalize_name("  Ann ").unwrap(), "Ann");
+        assert!(normalize_name("   ").is_err());
+        assert!(normalize_name(&"n".repeat(100)).is_ok());
+        assert!(normalize_name(&"n".repeat(101)).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! tidesync wire types, validation and merge rules. Pure: no I/O.
+//!
+//! Everything the HTTP API accepts or returns is defined here so that the
+//! server and any client SDK agree on one shape.
+
+pub mod auth;
+pub mod ids;
+pub mod time;
+
+pub use ids::UserId;

@@ -1,0 +1,237 @@
+//! Building the router and running the server until shutdown.
+
+use std::future::{Future, IntoFuture};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tidesync_store::Store;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+
+use crate::auth::{hash_password, Tokens};
+use crate::config::{data_dir, Secret, ServeArgs};
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::AppState;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A configured server, connected to its database and ready to serve.
+pub struct App {
+    router: Router,
+    store: Arc<dyn Store>,
+    shutdown_timeout: Duration,
+}
+
+impl App {
+    /// Connects to the database, applies migrations and prepares the routes.
+    pub async fn build(args: &ServeArgs) -> Result<App, StartError> {
+        let store = tidesync_store::connect(&args.database.database_url).await?;
+        store.migrate().await?;
+        let secret = match &args.jwt_secret {
+            Some(s) => s.clone(),
+            None => load_or_create_secret(&data_dir(&args.database.database_url))?,
+        };
+        let tokens = Tokens::new(secret.expose().as_bytes(), args.jwt_expire);
+        let dummy_hash = hash_password(random_hex(16))
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let state = AppState {
+            store: store.clone(),
+            tokens: Arc::new(tokens),
+            dummy_hash: Arc::new(dummy_hash),
+        };
+        let router = router(state, args)?;
+        Ok(App {
+            router,
+            store,
+            shutdown_timeout: args.shutdown_timeout,
+        })
+    }
+
+    /// The database handle, for tests that need to take it away.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests finish (bounded by the shutdown timeout) and closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled_tx.send(());
+        });
+        let mut server = std::pin::pin!(server.into_future());
+        let result = tokio::select! {
+            r = &mut server => r,
+            _ = signalled_rx => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!("shutdown timeout reached; dropping remaining requests");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        self.store.close().await;
+        tracing::info!("database closed");
+        result
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] tidesync_store::StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
+    let mut router = Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/api/auth/register", post(routes::auth::register))
+        .route("/api/auth/login", post(routes::auth::login))
+        .route("/api/auth/me", get(routes::auth::me))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(args.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }));
+    if let Some(origins) = &args.cors_origin {
+        router = router.layer(cors(origins)?);
+    }
+    Ok(router
+        .layer(middleware::from_fn(log_request))
+        .with_state(state))
+}
+
+fn cors(origins: &str) -> Result<CorsLayer, StartError> {
+    let allow = if origins.trim() == "*" {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                HeaderValue::from_str(o)
+                    .map_err(|_| StartError::Other(format!("CORS_ORIGIN: bad origin {o:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        // Listed explicitly: browsers do not accept `*` for Authorization.
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([REQUEST_ID.clone()])
+        .max_age(Duration::from_secs(600)))
+}
+
+/// One log line per request (method, route, status, latency, request id), and
+/// the request id echoed as `x-request-id`. The route is the matched pattern,
+/// never the raw URL, so nothing a client puts in a path reaches the log.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let span = tracing::info_span!("request", id = %request_id);
+    let mut res = next.run(req).instrument(span).await;
+    let status = res.status();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");
+    } else {
+        tracing::info!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf[..]);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the generated JWT secret kept beside the database, or creates it
+/// (mode 0600) on first start.
+fn load_or_create_secret(dir: &Path) -> Result<Secret, StartError> {
+    let path = dir.join("jwt_secret");
+    let io_err = |what: &str, e: std::io::Error| {
+        StartError::Other(format!("{what} {}: {e}", path.display()))
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(Secret::new(s.trim())),
+        Ok(_) => {
+            return Err(StartError::Other(format!(
+                "{} is too short to be a secret; delete it or set JWT_SECRET",
+                path.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("cannot read", e)),
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io_err("cannot create folder for", e))?;
+    let secret = random_hex(32);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(&path) {
+        Ok(mut f) => {
+            f.write_all(secret.as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| io_err("cannot write", e))?;
+            tracing::info!(
+                path = %path.display(),
+                "JWT_SECRET not set: generated a random secret and saved it (mode 0600); tokens stay valid across restarts"
+            );
+            Ok(Secret::new(secret))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(dir),
+        Err(e) => Err(io_err("cannot create", e)),
+    }
+}

@@ -1,0 +1,215 @@
+//! Configuration: command-line flags, then environment variables (a `.env`
+//! file is read first), then defaults. Nothing is required.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tidesync.db";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tidesync",
+    version,
+    about = "Offline-first sync backend: clients push operations, pull what changed.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// Database to use: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Secret that signs tokens (HS256). When unset, a random one is generated on
+    /// first start and kept in `jwt_secret` beside the SQLite file (or in ./data/).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// How long a token stays valid: a number with s, m, h or d (e.g. 30m, 7d).
+    #[arg(long, env = "JWT_EXPIRE", default_value = "7d", value_parser = parse_duration)]
+    pub jwt_expire: Duration,
+
+    /// Origins allowed to call the API from a browser, comma-separated, or `*`.
+    /// Unset: no cross-origin access.
+    #[arg(long, env = "CORS_ORIGIN")]
+    pub cors_origin: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl ServeArgs {
+    /// The defaults, as if no flag or variable were set, for `database_url`.
+    /// Used by tests that build the server in-process.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        ServeArgs {
+            port: 0,
+            host: "127.0.0.1".into(),
+            database: DatabaseArgs {
+                database_url: database_url.into(),
+            },
+            jwt_secret: None,
+            jwt_expire: parse_duration("7d").expect("valid default"),
+            cors_origin: None,
+            log_format: LogFormat::Pretty,
+            max_body_bytes: 5 * 1024 * 1024,
+            shutdown_timeout: parse_duration("10s").expect("valid default"),
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A secret string that never shows in `Debug` or `Display` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() < 16 {
+            return Err("must be at least 16 characters".into());
+        }
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// Parses `90`, `90s`, `15m`, `12h` or `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 15m, 12h or 7d"))?;
+    let secs = match unit {
+        's' => Some(n),
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        'd' => n.checked_mul(86_400),
+        _ => return Err(format!("{s:?}: unit must be s, m, h or d")),
+    }
+    .ok_or_else(|| format!("{s:?} is too long"))?;
+    if secs == 0 {
+        return Err("must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Folder for files that belong with the database (the generated JWT secret).
+pub fn data_dir(database_url: &str) -> PathBuf {
+    match tidesync_store::sqlite_file(database_url) {
+        Some(file) => match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        None => PathBuf::from("data"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(43_200));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1_800));
+        assert_eq!(parse_duration("45s").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_duration("7w").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let cli = Cli::try_parse_from(["tidesync"]).unwrap();
+        assert!(cli.command.is_none());
+        let cli =
+            Cli::try_parse_from(["tidesync", "--port", "7001", "--jwt-expire", "2h"]).unwrap();
+        assert_eq!(cli.serve.port, 7001);
+        assert_eq!(cli.serve.jwt_expire, Duration::from_secs(7200));
+        assert!(
+            Cli::try_parse_from(["tidesync", "migrate", "--database-url", "sqlite://x.db"]).is_ok()
+        );
+        assert!(Cli::try_parse_from(["tidesync", "--jwt-secret", "short"]).is_err());
+    }
+
+    #[test]
+    fn secret_is_redacted() {
+        let s = Secret::new("super-secret-value-123");
+        assert!(!format!("{s:?}").contains("super"));
+    }
+
+    #[test]
+    fn data_dir_follows_sqlite_file() {
+        assert_eq!(data_dir("sqlite://data/tidesync.db"), PathBuf::from("data"));
+        assert_eq!(data_dir("sqlite://x.db"), PathBuf::from("."));
+        assert_eq!(data_dir("postgres://localhost/x"), PathBuf::from("data"));
+    }
+}

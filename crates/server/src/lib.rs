@@ -1,0 +1,10 @@
+//! The `tidesync` server: configuration, routes, auth and lifecycle.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod state;
+
+pub use app::{App, StartError};

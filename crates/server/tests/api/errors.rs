@@ -1,0 +1,182 @@
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+async fn bad_requests_get_json_errors(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.max_body_bytes = 64 * 1024;
+    let app = spawn_with(args).await;
+    let register = app.url("/api/auth/register");
+
+    let res = app
+        .send(app.client.post(&register).body(r#"{"email":"a@b.com"}"#))
+        .await;
+    res.assert_error(415, "unsupported_media_type");
+    let res = app
+        .send(
+            app.client
+                .post(&register)
+                .header("content-type", "text/plain")
+                .body("{}"),
+        )
+        .await;
+    res.assert_error(415, "unsupported_media_type");
+    let res = app
+        .send(
+            app.client
+                .post(&register)
+                .header("content-type", "application/json")
+                .body("{\"email\":"),
+        )
+        .await;
+    res.assert_error(400, "malformed_json");
+    let res = app
+        .send(
+            app.client
+                .post(&register)
+                .header("content-type", "application/json")
+                .body(vec![0xff, 0xfe, b'{']),
+        )
+        .await;
+    res.assert_error(400, "malformed_json");
+    let res = app
+        .send(
+            app.client
+                .post(&register)
+                .header("content-type", "application/json")
+                .body(""),
+        )
+        .await;
+    res.assert_error(400, "malformed_json");
+
+    let big = format!(
+        r#"{{"email":"a@b.com","password":"{}","name":"x"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let res = app
+        .send(
+            app.client
+                .post(&register)
+                .header("content-type", "application/json")
+                .body(big),
+        )
+        .await;
+    res.assert_error(413, "payload_too_large");
+
+    let res = app.get("/api/nothing-here", None).await;
+    res.assert_error(404, "not_found");
+    let res = app.get("/", None).await;
+    res.assert_error(404, "not_found");
+    let res = app.get("/api/auth/register", None).await;
+    res.assert_error(405, "method_not_allowed");
+    let res = app.post("/health", None, json!({})).await;
+    res.assert_error(405, "method_not_allowed");
+    app.stop().await;
+}
+
+async fn default_body_limit_is_5_mib(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let body = format!(
+        r#"{{"email":"a@b.com","password":"{}","name":"x"}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let res = app
+        .send(
+            app.client
+                .post(app.url("/api/auth/login"))
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+    res.assert_error(413, "payload_too_large");
+    app.stop().await;
+}
+
+async fn every_response_has_a_request_id(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let res = app.get("/health", None).await;
+    let id = res.headers["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok());
+    let res = app.get("/nope", None).await;
+    assert!(res.headers.contains_key("x-request-id"));
+    // A sane id from a proxy is kept, so logs line up across hops.
+    let res = app
+        .send(
+            app.client
+                .get(app.url("/health"))
+                .header("x-request-id", "edge-42"),
+        )
+        .await;
+    assert_eq!(res.headers["x-request-id"], "edge-42");
+    app.stop().await;
+}
+
+/// Sends a request whose body is missing its last byte, so the server is
+/// mid-request; returns the open connection.
+async fn half_sent_register(app: &TestApp) -> tokio::net::TcpStream {
+    let body = r#"{"email":"slow@example.com","password":"password1","name":"Slow"}"#;
+    let addr = app.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/auth/register HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body.as_bytes()[..body.len() - 1])
+        .await
+        .unwrap();
+    conn.flush().await.unwrap();
+    // A full round trip on another connection: by the time it returns, the
+    // server has accepted ours and is reading its body.
+    assert_eq!(app.get("/health", None).await.status, 200);
+    conn
+}
+
+async fn shutdown_finishes_in_flight_requests(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut app = spawn_app(&tdb).await;
+    let mut conn = half_sent_register(&app).await;
+    app.signal_shutdown();
+    conn.write_all(b"}").await.unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let handle = app.take_handle();
+    tokio::time::timeout(Duration::from_secs(30), handle)
+        .await
+        .expect("server stops after the last request")
+        .unwrap()
+        .unwrap();
+    // Stopped: no longer accepting.
+    assert!(app.client.get(app.url("/health")).send().await.is_err());
+}
+
+async fn shutdown_wait_is_bounded(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.shutdown_timeout = Duration::from_secs(1);
+    let mut app = spawn_with(args).await;
+    // A client that never finishes its request must not hold the server.
+    let _stuck = half_sent_register(&app).await;
+    app.signal_shutdown();
+    let handle = app.take_handle();
+    tokio::time::timeout(Duration::from_secs(20), handle)
+        .await
+        .expect("server gave up on the stuck request")
+        .unwrap()
+        .unwrap();
+}
+
+backend_tests!(
+    bad_requests_get_json_errors,
+    default_body_limit_is_5_mib,
+    every_response_has_a_request_id,
+    shutdown_finishes_in_flight_requests,
+    shutdown_wait_is_bounded,
+);

@@ -1,0 +1,38 @@
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn health_reports_ok(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let res = app.get("/health", None).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["status"], json!("ok"));
+    assert_eq!(res.body["database"], json!("ok"));
+    assert_eq!(res.body["version"], json!(env!("CARGO_PKG_VERSION")));
+    app.stop().await;
+}
+
+async fn health_is_503_when_database_is_gone(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    // Close every connection of the server's pool: the database no longer answers.
+    app.store.close().await;
+    let res = app.get("/health", None).await;
+    assert_eq!(res.status, 503);
+    assert_eq!(res.body["status"], json!("unavailable"));
+    assert_eq!(res.body["database"], json!("unavailable"));
+    assert_eq!(res.body["version"], json!(env!("CARGO_PKG_VERSION")));
+    // An authenticated request now fails with the outage error, not a 500.
+    let res = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email":"x@example.com","password":"password1","name":"X"}),
+        )
+        .await;
+    res.assert_error(503, "database_unavailable");
+    assert_eq!(res.headers["retry-after"], "1");
+}
+
+backend_tests!(health_reports_ok, health_is_503_when_database_is_gone);

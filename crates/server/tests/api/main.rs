@@ -1,0 +1,11 @@
+//! HTTP tests against the real server on a random port. Every test runs on
+//! SQLite, and on PostgreSQL when TIDESYNC_TEST_POSTGRES_URL is set, each
+//! with a database of its own. One test binary, so the skip notice prints once.
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod binary;
+mod errors;
+mod health;

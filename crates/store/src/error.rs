@@ -1,0 +1,64 @@
+use thiserror::Error;
+
+/// Storage failures, classified so the server can answer each one correctly:
+/// `Unavailable` is transient (503, retry), the rest are permanent.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("corrupt data in the database: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Internal(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_transient(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Internal(e)
+        }
+    }
+}
+
+/// True for failures that say nothing about the request and may pass: the
+/// database is down, unreachable, busy, locked, read-only or full.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else { return false };
+            // SQLite reports its (extended) result code as a number.
+            if let Ok(n) = code.parse::<i64>() {
+                // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+                return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 15);
+            }
+            // PostgreSQL SQLSTATE: connection exceptions (08), insufficient
+            // resources (53), operator intervention (57: shutdown, cannot
+            // connect now), and serialization failure / deadlock (40001/40P01).
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "40001"
+                || code == "40P01"
+        }
+        _ => false,
+    }
+}
