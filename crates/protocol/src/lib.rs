@@ -4,7 +4,11 @@
 //! server and any client SDK agree on one shape.
 
 pub mod auth;
+pub mod cursor;
+pub mod entity;
 pub mod ids;
+pub mod merge;
+pub mod sync;
 pub mod time;
 
 pub use ids::UserId;

@@ -22,7 +22,7 @@ use crate::auth::{hash_password, Tokens};
 use crate::config::{data_dir, Secret, ServeArgs};
 use crate::error::ApiError;
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, SyncLimits};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -50,6 +50,10 @@ impl App {
             store: store.clone(),
             tokens: Arc::new(tokens),
             dummy_hash: Arc::new(dummy_hash),
+            sync: SyncLimits {
+                max_changes: args.max_changes_per_sync as usize,
+                max_clock_skew_ms: args.max_clock_skew.as_millis() as i64,
+            },
         };
         let router = router(state, args)?;
         Ok(App {
@@ -110,6 +114,8 @@ fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .route("/api/auth/register", post(routes::auth::register))
         .route("/api/auth/login", post(routes::auth::login))
         .route("/api/auth/me", get(routes::auth::me))
+        .route("/api/sync", post(routes::sync::sync))
+        .route("/api/sync/initial", get(routes::sync::initial))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(args.max_body_bytes))

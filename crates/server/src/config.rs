@@ -73,6 +73,15 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most changes accepted in one sync request; more get 413 too_many_changes.
+    #[arg(long, env = "MAX_CHANGES_PER_SYNC", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_changes_per_sync: u32,
+
+    /// Client timestamps further than this in the server's future are clamped
+    /// to the server's time (s, m, h or d).
+    #[arg(long, env = "MAX_CLOCK_SKEW", default_value = "5m", value_parser = parse_duration)]
+    pub max_clock_skew: Duration,
+
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -94,6 +103,8 @@ impl ServeArgs {
             log_format: LogFormat::Pretty,
             max_body_bytes: 5 * 1024 * 1024,
             shutdown_timeout: parse_duration("10s").expect("valid default"),
+            max_changes_per_sync: 1000,
+            max_clock_skew: parse_duration("5m").expect("valid default"),
         }
     }
 }

@@ -17,6 +17,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    InvalidCursor(String),
+    #[error("{0}")]
+    TooManyChanges(String),
     #[error("this email is already registered")]
     EmailTaken,
     #[error("invalid email or password")]
@@ -39,7 +43,10 @@ impl ApiError {
         match self {
             ApiError::Validation(_) | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge(_) | ApiError::TooManyChanges(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             ApiError::EmailTaken => StatusCode::CONFLICT,
             ApiError::InvalidCredentials | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -55,6 +62,8 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::InvalidCursor(_) => "invalid_cursor",
+            ApiError::TooManyChanges(_) => "too_many_changes",
             ApiError::EmailTaken => "email_taken",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -95,6 +104,10 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable
             }
             StoreError::EmailTaken => ApiError::EmailTaken,
+            StoreError::CursorAhead => ApiError::InvalidCursor(
+                "lastSyncTimestamp is ahead of this server; pull from scratch (null)".into(),
+            ),
+            StoreError::UserGone => ApiError::Unauthorized("invalid or expired token"),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -103,6 +116,19 @@ impl From<StoreError> for ApiError {
 impl From<tidesync_protocol::auth::FieldError> for ApiError {
     fn from(e: tidesync_protocol::auth::FieldError) -> Self {
         ApiError::Validation(e.to_string())
+    }
+}
+
+impl From<tidesync_protocol::sync::RequestError> for ApiError {
+    fn from(e: tidesync_protocol::sync::RequestError) -> Self {
+        use tidesync_protocol::sync::RequestError;
+        match e {
+            RequestError::Validation(m) => ApiError::Validation(m),
+            RequestError::InvalidCursor(m) => ApiError::InvalidCursor(m),
+            RequestError::TooManyChanges(max) => ApiError::TooManyChanges(format!(
+                "at most {max} changes per request; send the rest in further requests"
+            )),
+        }
     }
 }
 

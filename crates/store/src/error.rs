@@ -8,6 +8,13 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("email already registered")]
     EmailTaken,
+    /// The client's cursor is ahead of the server (a restored database, or a
+    /// cursor from elsewhere): it must pull from scratch.
+    #[error("the cursor is ahead of this server; pull from scratch")]
+    CursorAhead,
+    /// The authenticated user was deleted meanwhile.
+    #[error("the user no longer exists")]
+    UserGone,
     #[error("configuration: {0}")]
     Config(String),
     #[error("corrupt data in the database: {0}")]

@@ -6,6 +6,7 @@
 mod error;
 mod postgres;
 mod sqlite;
+pub mod sync;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tidesync_protocol::UserId;
 pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use sync::{PulledRecord, PushInput, SyncOutput};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -83,6 +85,17 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, StoreError>;
+
+    /// Applies a batch of changes and pulls, in one transaction (see [`sync`]).
+    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError>;
+
+    /// Returns what changed after `cursor`, at most `limit` records.
+    async fn pull(
+        &self,
+        user: UserId,
+        cursor: tidesync_protocol::cursor::CursorStart,
+        limit: usize,
+    ) -> Result<SyncOutput, StoreError>;
 
     /// Waits for in-flight queries and closes every connection.
     async fn close(&self);

@@ -4,10 +4,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use std::collections::HashMap;
+
 use sqlx::Row;
+use tidesync_protocol::cursor::CursorStart;
+use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::merge;
+use tidesync_protocol::time::Millis;
 use tidesync_protocol::UserId;
 use uuid::Uuid;
 
+use crate::sync::{self, LogEntry, PulledRecord, PushInput, StoredRecord, SyncOutput, SyncTx};
 use crate::{Backend, Credentials, NewUser, Store, StoreError, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -102,7 +109,237 @@ impl Store for PostgresStore {
         }
     }
 
+    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
+        let tx = self.pool.begin().await?;
+        sync::push(Box::new(PgTx { tx }), user, input).await
+    }
+
+    async fn pull(
+        &self,
+        user: UserId,
+        cursor: CursorStart,
+        limit: usize,
+    ) -> Result<SyncOutput, StoreError> {
+        let tx = self.pool.begin().await?;
+        sync::pull(Box::new(PgTx { tx }), user, cursor, limit).await
+    }
+
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+struct PgTx {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+fn entity(kind: &str) -> Result<EntityType, StoreError> {
+    EntityType::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("record kind {kind:?}")))
+}
+
+fn stored_from_row(row: &PgRow) -> Result<StoredRecord, StoreError> {
+    let state = merge::decode_state(row.try_get("data")?, row.try_get("clocks")?)
+        .map_err(StoreError::Corrupt)?;
+    Ok(StoredRecord {
+        id: row.try_get("id")?,
+        entity: entity(row.try_get("kind")?)?,
+        version: row.try_get("version")?,
+        state,
+        server_time: row.try_get("server_time")?,
+    })
+}
+
+#[async_trait]
+impl SyncTx for PgTx {
+    async fn lock_user(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
+        // The user's row lock serialises this user's writers (and only them),
+        // so versions are handed out in commit order.
+        Ok(
+            sqlx::query_scalar("SELECT sync_version FROM users WHERE id = $1 FOR UPDATE")
+                .bind(user.as_uuid())
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn user_version(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT sync_version FROM users WHERE id = $1")
+                .bind(user.as_uuid())
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn first_version_since(
+        &mut self,
+        user: UserId,
+        since: Millis,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(version) FROM records WHERE user_id = $1 AND server_time >= $2",
+        )
+        .bind(user.as_uuid())
+        .bind(since)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    async fn load_acks(
+        &mut self,
+        user: UserId,
+        op_ids: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if op_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(
+            "SELECT operation_id, ack FROM sync_log WHERE user_id = $1 AND operation_id = ANY($2)",
+        )
+        .bind(user.as_uuid())
+        .bind(op_ids.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("operation_id")?, r.try_get("ack")?)))
+            .collect()
+    }
+
+    async fn load_records(
+        &mut self,
+        user: UserId,
+        ids: &[Uuid],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = sqlx::query(
+            "SELECT id, kind, version, data, clocks, server_time FROM records
+             WHERE user_id = $1 AND id = ANY($2)",
+        )
+        .bind(user.as_uuid())
+        .bind(ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn live_children(
+        &mut self,
+        user: UserId,
+        parent: Uuid,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, version, data, clocks, server_time FROM records
+             WHERE user_id = $1 AND (space_id = $2 OR category_id = $2) AND deleted_at IS NULL",
+        )
+        .bind(user.as_uuid())
+        .bind(parent)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn save_record(&mut self, user: UserId, rec: &StoredRecord) -> Result<(), StoreError> {
+        let last = rec.state.last();
+        sqlx::query(
+            "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
+                                  created_at, updated_at, deleted_at, device_id, server_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (user_id, id) DO UPDATE SET
+                kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
+                category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
+                created_at = excluded.created_at, updated_at = excluded.updated_at,
+                deleted_at = excluded.deleted_at, device_id = excluded.device_id,
+                server_time = excluded.server_time",
+        )
+        .bind(user.as_uuid())
+        .bind(rec.id)
+        .bind(rec.entity.as_str())
+        .bind(rec.version)
+        .bind(rec.space_id())
+        .bind(rec.category_id())
+        .bind(rec.data_json())
+        .bind(merge::encode_clocks(&rec.state))
+        .bind(rec.state.created_at())
+        .bind(last.ts)
+        .bind(rec.state.deleted_at())
+        .bind(&last.device)
+        .bind(rec.server_time)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_log(&mut self, user: UserId, e: &LogEntry<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id,
+                                   operation, changes, ack, client_time, server_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(user.as_uuid())
+        .bind(e.operation_id)
+        .bind(e.device_id)
+        .bind(e.entity_type)
+        .bind(e.entity_id.as_deref())
+        .bind(e.operation)
+        .bind(&e.changes)
+        .bind(&e.ack)
+        .bind(e.client_time)
+        .bind(e.server_time)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_user_version(&mut self, user: UserId, version: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET sync_version = $2 WHERE id = $1")
+            .bind(user.as_uuid())
+            .bind(version)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn changes(
+        &mut self,
+        user: UserId,
+        after: i64,
+        upto: i64,
+        limit: usize,
+        live_only: bool,
+    ) -> Result<Vec<PulledRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id
+             FROM records
+             WHERE user_id = $1 AND version > $2 AND version <= $3 AND (NOT $4 OR deleted_at IS NULL)
+             ORDER BY version LIMIT $5",
+        )
+        .bind(user.as_uuid())
+        .bind(after)
+        .bind(upto)
+        .bind(live_only)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PulledRecord {
+                    id: row.try_get("id")?,
+                    entity: entity(row.try_get("kind")?)?,
+                    version: row.try_get("version")?,
+                    data: row.try_get("data")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    deleted_at: row.try_get("deleted_at")?,
+                    device_id: row.try_get("device_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
     }
 }

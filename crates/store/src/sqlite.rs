@@ -10,9 +10,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::Row;
-use tidesync_protocol::UserId;
+use std::collections::HashMap;
 
+use sqlx::{AssertSqlSafe, Row};
+use tidesync_protocol::cursor::CursorStart;
+use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::merge;
+use tidesync_protocol::time::Millis;
+use tidesync_protocol::UserId;
+use uuid::Uuid;
+
+use crate::sync::{self, LogEntry, PulledRecord, PushInput, StoredRecord, SyncOutput, SyncTx};
 use crate::{sqlite_file, Backend, Credentials, NewUser, Store, StoreError, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -137,8 +145,258 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
+        // IMMEDIATE takes the write lock up front, so the transaction never has
+        // to upgrade from reader to writer (which can fail with SQLITE_BUSY).
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sync::push(Box::new(SqliteTx { tx }), user, input).await
+    }
+
+    async fn pull(
+        &self,
+        user: UserId,
+        cursor: CursorStart,
+        limit: usize,
+    ) -> Result<SyncOutput, StoreError> {
+        let tx = self.reader.begin().await?;
+        sync::pull(Box::new(SqliteTx { tx }), user, cursor, limit).await
+    }
+
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+}
+
+/// One SQLite transaction: a write one (`BEGIN IMMEDIATE` on the writer) or a
+/// read one (a snapshot on a reader).
+struct SqliteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
+/// Variables per statement, well under SQLite's limit.
+const CHUNK: usize = 500;
+
+fn placeholders(n: usize, first: usize) -> String {
+    (0..n)
+        .map(|i| format!("?{}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn entity(kind: &str) -> Result<EntityType, StoreError> {
+    EntityType::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("record kind {kind:?}")))
+}
+
+fn uuid_col(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
+    let s: &str = row.try_get(col)?;
+    Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad uuid {s:?}")))
+}
+
+fn stored_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
+    let state = merge::decode_state(row.try_get("data")?, row.try_get("clocks")?)
+        .map_err(StoreError::Corrupt)?;
+    Ok(StoredRecord {
+        id: uuid_col(row, "id")?,
+        entity: entity(row.try_get("kind")?)?,
+        version: row.try_get("version")?,
+        state,
+        server_time: row.try_get("server_time")?,
+    })
+}
+
+const STORED_COLUMNS: &str = "id, kind, version, data, clocks, server_time";
+
+#[async_trait]
+impl SyncTx for SqliteTx {
+    async fn lock_user(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
+        // The lock is the IMMEDIATE transaction itself.
+        self.user_version(user).await
+    }
+
+    async fn user_version(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT sync_version FROM users WHERE id = ?1")
+                .bind(user.to_string())
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn first_version_since(
+        &mut self,
+        user: UserId,
+        since: Millis,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(version) FROM records WHERE user_id = ?1 AND server_time >= ?2",
+        )
+        .bind(user.to_string())
+        .bind(since)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    async fn load_acks(
+        &mut self,
+        user: UserId,
+        op_ids: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in op_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT operation_id, ack FROM sync_log WHERE user_id = ?1 AND operation_id IN ({})",
+                placeholders(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(user.to_string());
+            for op in chunk {
+                q = q.bind(*op);
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                out.insert(row.try_get("operation_id")?, row.try_get("ack")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn load_records(
+        &mut self,
+        user: UserId,
+        ids: &[Uuid],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {STORED_COLUMNS} FROM records WHERE user_id = ?1 AND id IN ({})",
+                placeholders(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(user.to_string());
+            for id in chunk {
+                q = q.bind(id.hyphenated().to_string());
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                out.push(stored_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn live_children(
+        &mut self,
+        user: UserId,
+        parent: Uuid,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, version, data, clocks, server_time FROM records
+             WHERE user_id = ?1 AND (space_id = ?2 OR category_id = ?2) AND deleted_at IS NULL",
+        )
+        .bind(user.to_string())
+        .bind(parent.hyphenated().to_string())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn save_record(&mut self, user: UserId, rec: &StoredRecord) -> Result<(), StoreError> {
+        let last = rec.state.last();
+        sqlx::query(
+            "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
+                                  created_at, updated_at, deleted_at, device_id, server_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (user_id, id) DO UPDATE SET
+                kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
+                category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
+                created_at = excluded.created_at, updated_at = excluded.updated_at,
+                deleted_at = excluded.deleted_at, device_id = excluded.device_id,
+                server_time = excluded.server_time",
+        )
+        .bind(user.to_string())
+        .bind(rec.id.hyphenated().to_string())
+        .bind(rec.entity.as_str())
+        .bind(rec.version)
+        .bind(rec.space_id().map(|u| u.hyphenated().to_string()))
+        .bind(rec.category_id().map(|u| u.hyphenated().to_string()))
+        .bind(rec.data_json())
+        .bind(merge::encode_clocks(&rec.state))
+        .bind(rec.state.created_at())
+        .bind(last.ts)
+        .bind(rec.state.deleted_at())
+        .bind(&last.device)
+        .bind(rec.server_time)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_log(&mut self, user: UserId, e: &LogEntry<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id,
+                                   operation, changes, ack, client_time, server_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(user.to_string())
+        .bind(e.operation_id)
+        .bind(e.device_id)
+        .bind(e.entity_type)
+        .bind(e.entity_id.as_deref())
+        .bind(e.operation)
+        .bind(&e.changes)
+        .bind(&e.ack)
+        .bind(e.client_time)
+        .bind(e.server_time)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_user_version(&mut self, user: UserId, version: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET sync_version = ?2 WHERE id = ?1")
+            .bind(user.to_string())
+            .bind(version)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn changes(
+        &mut self,
+        user: UserId,
+        after: i64,
+        upto: i64,
+        limit: usize,
+        live_only: bool,
+    ) -> Result<Vec<PulledRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id
+             FROM records
+             WHERE user_id = ?1 AND version > ?2 AND version <= ?3 AND (?4 = 0 OR deleted_at IS NULL)
+             ORDER BY version LIMIT ?5",
+        )
+        .bind(user.to_string())
+        .bind(after)
+        .bind(upto)
+        .bind(live_only as i64)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PulledRecord {
+                    id: uuid_col(row, "id")?,
+                    entity: entity(row.try_get("kind")?)?,
+                    version: row.try_get("version")?,
+                    data: row.try_get("data")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    deleted_at: row.try_get("deleted_at")?,
+                    device_id: row.try_get("device_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
     }
 }

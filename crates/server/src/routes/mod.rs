@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod health;
+pub mod sync;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;

@@ -1,0 +1,335 @@
+//! The three synced entities, their fields, and per-field validation.
+//!
+//! The server stores the user's own words and relationships only; external
+//! data (a movie's poster, a book's cover) never is, only its id.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::time::{parse_iso, to_iso};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntityType {
+    Space,
+    Category,
+    Item,
+}
+
+impl EntityType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityType::Space => "space",
+            EntityType::Category => "category",
+            EntityType::Item => "item",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "space" => Some(EntityType::Space),
+            "category" => Some(EntityType::Category),
+            "item" => Some(EntityType::Item),
+            _ => None,
+        }
+    }
+
+    /// The model's fields, in the order responses list them.
+    pub fn fields(self) -> &'static [FieldSpec] {
+        match self {
+            EntityType::Space => SPACE,
+            EntityType::Category => CATEGORY,
+            EntityType::Item => ITEM,
+        }
+    }
+
+    pub fn field(self, name: &str) -> Option<&'static FieldSpec> {
+        self.fields().iter().find(|f| f.name == name)
+    }
+}
+
+/// What a field may hold. Every field may be `null` (cleared) unless it is required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A string of at most this many characters.
+    Text(usize),
+    /// A reference to another record of the user (a UUID).
+    Ref(EntityType),
+    /// A finite number.
+    Number,
+    Bool,
+    /// An ISO-8601 date-time, normalised to `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    DateTime,
+    /// A number, or a label of at most 32 characters (apps use both).
+    NumberOrLabel,
+    /// Up to 100 strings of at most 64 characters each.
+    Tags,
+}
+
+#[derive(Debug)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Must be present (and non-null, non-empty) on create; can't be cleared.
+    pub required: bool,
+}
+
+const fn f(name: &'static str, kind: Kind, required: bool) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        required,
+    }
+}
+
+pub const NAME_MAX: usize = 200;
+pub const TITLE_MAX: usize = 500;
+pub const DESCRIPTION_MAX: usize = 5_000;
+pub const NOTES_MAX: usize = 50_000;
+pub const TAGS_MAX: usize = 100;
+pub const TAG_MAX: usize = 64;
+
+static SPACE: &[FieldSpec] = &[
+    f("name", Kind::Text(NAME_MAX), true),
+    f("description", Kind::Text(DESCRIPTION_MAX), false),
+    f("color", Kind::Text(32), false),
+    f("icon", Kind::Text(64), false),
+    f("order", Kind::Number, false),
+];
+
+static CATEGORY: &[FieldSpec] = &[
+    f("spaceId", Kind::Ref(EntityType::Space), true),
+    f("name", Kind::Text(NAME_MAX), true),
+    f("description", Kind::Text(DESCRIPTION_MAX), false),
+    f("color", Kind::Text(32), false),
+    f("icon", Kind::Text(64), false),
+    f("order", Kind::Number, false),
+];
+
+static ITEM: &[FieldSpec] = &[
+    f("spaceId", Kind::Ref(EntityType::Space), false),
+    f("categoryId", Kind::Ref(EntityType::Category), false),
+    f("title", Kind::Text(TITLE_MAX), true),
+    f("description", Kind::Text(DESCRIPTION_MAX), false),
+    f("notes", Kind::Text(NOTES_MAX), false),
+    f("type", Kind::Text(32), false),
+    f("movieId", Kind::Text(128), false),
+    f("bookId", Kind::Text(128), false),
+    f("placeId", Kind::Text(128), false),
+    f("isCompleted", Kind::Bool, false),
+    f("completedAt", Kind::DateTime, false),
+    f("priority", Kind::NumberOrLabel, false),
+    f("order", Kind::Number, false),
+    f("tags", Kind::Tags, false),
+];
+
+/// Keys the server owns. Sent inside `data` they are ignored, never trusted.
+pub const SERVER_FIELDS: &[&str] = &[
+    "id",
+    "_id",
+    "userId",
+    "createdAt",
+    "updatedAt",
+    "deletedAt",
+    "deviceId",
+    "version",
+    "__v",
+];
+
+/// The fields of one operation after validation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ValidData {
+    pub fields: BTreeMap<String, Value>,
+    /// Keys that were sent but are not stored (not in the model, or server-owned).
+    pub ignored: Vec<String>,
+}
+
+/// A validation failure, naming the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+/// Parses a UUID in canonical text form (8-4-4-4-12 hex digits, any case);
+/// returns it lower-cased.
+pub fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    uuid::Uuid::parse_str(s).ok()
+}
+
+/// Validates an operation's `data` for `entity`. On create, required fields
+/// must be present; on update, any subset may be.
+pub fn validate_data(
+    entity: EntityType,
+    data: &serde_json::Map<String, Value>,
+    is_create: bool,
+) -> Result<ValidData, Invalid> {
+    let mut out = ValidData::default();
+    for (key, value) in data {
+        let Some(spec) = entity.field(key) else {
+            out.ignored.push(key.clone());
+            continue;
+        };
+        let v = validate_value(spec, value).map_err(|m| Invalid(format!("{key}: {m}")))?;
+        out.fields.insert(key.clone(), v);
+    }
+    if is_create {
+        for spec in entity.fields().iter().filter(|s| s.required) {
+            if !out.fields.contains_key(spec.name) {
+                return Err(Invalid(format!(
+                    "{}: is required to create a {}",
+                    spec.name,
+                    entity.as_str()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn validate_value(spec: &FieldSpec, v: &Value) -> Result<Value, String> {
+    if v.is_null() {
+        return if spec.required {
+            Err("is required and cannot be null".into())
+        } else {
+            Ok(Value::Null)
+        };
+    }
+    match spec.kind {
+        Kind::Text(max) => {
+            let s = v.as_str().ok_or("must be a string")?;
+            let n = s.chars().count();
+            if n > max {
+                return Err(format!("must be at most {max} characters"));
+            }
+            if spec.required && s.trim().is_empty() {
+                return Err("must not be empty".into());
+            }
+            Ok(v.clone())
+        }
+        Kind::Ref(target) => {
+            let s = v.as_str().ok_or("must be a UUID string")?;
+            let id = parse_uuid(s)
+                .ok_or_else(|| format!("must be the UUID of a {}", target.as_str()))?;
+            Ok(Value::String(id.hyphenated().to_string()))
+        }
+        Kind::Number => match v.as_f64() {
+            Some(x) if x.is_finite() => Ok(v.clone()),
+            _ => Err("must be a number".into()),
+        },
+        Kind::Bool => v
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| "must be true or false".into()),
+        Kind::DateTime => {
+            let s = v.as_str().ok_or("must be an ISO-8601 date-time string")?;
+            let ms = parse_iso(s).ok_or("must be an ISO-8601 date-time string")?;
+            Ok(Value::String(to_iso(ms)))
+        }
+        Kind::NumberOrLabel => match v {
+            Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => Ok(v.clone()),
+            Value::String(s) if s.chars().count() <= 32 => Ok(v.clone()),
+            _ => Err("must be a number or a label of at most 32 characters".into()),
+        },
+        Kind::Tags => {
+            let arr = v.as_array().ok_or("must be an array of strings")?;
+            if arr.len() > TAGS_MAX {
+                return Err(format!("at most {TAGS_MAX} tags"));
+            }
+            for t in arr {
+                let s = t.as_str().ok_or("must be an array of strings")?;
+                if s.chars().count() > TAG_MAX {
+                    return Err(format!("each tag at most {TAG_MAX} characters"));
+                }
+            }
+            Ok(v.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn create_requires_required_fields() {
+        assert!(validate_data(EntityType::Space, &obj(json!({"color": "red"})), true).is_err());
+        assert!(validate_data(EntityType::Space, &obj(json!({"color": "red"})), false).is_ok());
+        let e =
+            validate_data(EntityType::Category, &obj(json!({"name": "Movies"})), true).unwrap_err();
+        assert!(e.0.contains("spaceId"), "{e:?}");
+        assert!(validate_data(EntityType::Item, &obj(json!({"title": "  "})), true).is_err());
+        assert!(validate_data(EntityType::Item, &obj(json!({"title": null})), false).is_err());
+    }
+
+    #[test]
+    fn unknown_and_server_fields_are_ignored_and_listed() {
+        let v = validate_data(
+            EntityType::Item,
+            &obj(
+                json!({"title": "Watch Inception", "movieId": "27205", "poster": "/x.jpg",
+                        "rating": 8.8, "userId": "someone", "id": "x"}),
+            ),
+            true,
+        )
+        .unwrap();
+        assert_eq!(v.fields.len(), 2);
+        let mut ignored = v.ignored.clone();
+        ignored.sort();
+        assert_eq!(ignored, vec!["id", "poster", "rating", "userId"]);
+    }
+
+    #[test]
+    fn types_and_lengths_are_checked() {
+        let bad = [
+            json!({"title": 5}),
+            json!({"title": "x".repeat(TITLE_MAX + 1)}),
+            json!({"isCompleted": "yes"}),
+            json!({"order": "first"}),
+            json!({"tags": ["a", 1]}),
+            json!({"tags": vec!["t"; TAGS_MAX + 1]}),
+            json!({"completedAt": "last tuesday"}),
+            json!({"categoryId": "not-a-uuid"}),
+            json!({"categoryId": "{6ba7b810-9dad-11d1-80b4-00c04fd430c8}"}),
+            json!({"priority": {"level": 1}}),
+        ];
+        for b in bad {
+            assert!(
+                validate_data(EntityType::Item, &obj(b.clone()), false).is_err(),
+                "{b}"
+            );
+        }
+        let v = validate_data(
+            EntityType::Item,
+            &obj(json!({"completedAt": "2025-01-01T02:00:00+02:00",
+                        "categoryId": "6BA7B810-9DAD-11D1-80B4-00C04FD430C8",
+                        "priority": "high", "tags": ["a"], "order": 1.5, "notes": null})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(v.fields["completedAt"], json!("2025-01-01T00:00:00.000Z"));
+        assert_eq!(
+            v.fields["categoryId"],
+            json!("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+        );
+        assert_eq!(v.fields["notes"], Value::Null);
+    }
+
+    #[test]
+    fn uuid_must_be_canonical() {
+        assert!(parse_uuid("550e8400-e29b-41d4-a716-446655440000").is_some());
+        assert!(parse_uuid("550E8400-E29B-41D4-A716-446655440000").is_some());
+        assert!(parse_uuid("550e8400e29b41d4a716446655440000").is_none());
+        assert!(parse_uuid("urn:uuid:550e8400-e29b-41d4-a716-446655440000").is_none());
+        assert!(parse_uuid("550e8400-e29b-41d4-a716-44665544000g").is_none());
+        assert!(parse_uuid("").is_none());
+    }
+}
