@@ -18,11 +18,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
-use crate::auth::{hash_password, Tokens};
+use crate::auth::{hash_password, AuthCache, Tokens};
 use crate::config::{data_dir, Secret, ServeArgs};
 use crate::error::ApiError;
+use crate::limits::{rate_limit, RateLimiter};
 use crate::routes;
-use crate::state::{AppState, SyncLimits};
+use crate::state::{AppState, Limits, SyncLimits};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -50,6 +51,12 @@ impl App {
             store: store.clone(),
             tokens: Arc::new(tokens),
             dummy_hash: Arc::new(dummy_hash),
+            auth_cache: Arc::new(AuthCache::new(Duration::from_secs(5))),
+            limits: Arc::new(Limits {
+                general: RateLimiter::new(args.rate_limit_per_minute),
+                auth: RateLimiter::new(args.auth_rate_limit_per_minute),
+                trust_proxy: args.trust_proxy,
+            }),
             sync: SyncLimits {
                 max_changes: args.max_changes_per_sync as usize,
                 max_clock_skew_ms: args.max_clock_skew.as_millis() as i64,
@@ -76,7 +83,10 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = signalled_tx.send(());
         });
@@ -109,11 +119,17 @@ pub enum StartError {
 }
 
 fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
+    let limiter = middleware::from_fn_with_state(state.clone(), rate_limit);
     let mut router = Router::new()
         .route("/health", get(routes::health::health))
         .route("/api/auth/register", post(routes::auth::register))
         .route("/api/auth/login", post(routes::auth::login))
-        .route("/api/auth/me", get(routes::auth::me))
+        .route(
+            "/api/auth/me",
+            get(routes::auth::me).delete(routes::auth::delete_account),
+        )
+        .route("/api/auth/logout", post(routes::auth::logout))
+        .route("/api/auth/password", post(routes::auth::change_password))
         .route("/api/sync", post(routes::sync::sync))
         .route("/api/sync/initial", get(routes::sync::initial))
         .fallback(routes::not_found)
@@ -121,11 +137,13 @@ fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .layer(DefaultBodyLimit::max(args.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
-        }));
+        }))
+        .layer(limiter);
     if let Some(origins) = &args.cors_origin {
         router = router.layer(cors(origins)?);
     }
     Ok(router
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(log_request))
         .with_state(state))
 }
@@ -152,6 +170,24 @@ fn cors(origins: &str) -> Result<CorsLayer, StartError> {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([REQUEST_ID.clone()])
         .max_age(Duration::from_secs(600)))
+}
+
+/// Headers every response carries. Everything the API returns is private to
+/// one user (or an error), so nothing may be cached by browsers or proxies.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// One log line per request (method, route, status, latency, request id), and

@@ -1,7 +1,9 @@
 //! Passwords (Argon2id) and tokens (JWT HS256), and the extractor that turns a
 //! Bearer token into the authenticated user.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -11,8 +13,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use tidesync_protocol::time::now_millis;
 use tidesync_protocol::UserId;
-use tidesync_store::User;
+use tidesync_store::{AuthState, Store, User};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -54,6 +57,21 @@ struct Claims {
     sub: String,
     iat: i64,
     exp: i64,
+    /// The user's token generation when issued; a password change bumps it.
+    #[serde(rename = "gen")]
+    generation: i64,
+    /// Token id, so that logout can revoke this token alone.
+    jti: String,
+}
+
+/// What a valid token says.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub user: UserId,
+    pub generation: i64,
+    pub jti: String,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
 }
 
 /// Signs and checks tokens. Only HS256 is accepted, so `alg: none` and
@@ -78,27 +96,91 @@ impl Tokens {
         }
     }
 
-    pub fn issue(&self, user: UserId) -> Result<String, ApiError> {
+    pub fn issue(&self, user: UserId, generation: i64) -> Result<String, ApiError> {
         let iat = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user.to_string(),
             iat,
             exp: iat.saturating_add(self.lifetime.as_secs() as i64),
+            generation,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("jwt encode: {e}")))
     }
 
-    /// The user id in a valid token; `None` for anything else.
-    pub fn verify(&self, token: &str) -> Option<UserId> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        data.claims.sub.parse().ok()
+    /// What a valid token says; `None` for anything else. Revocation is
+    /// checked by [`AuthUser`], against the store.
+    pub fn verify(&self, token: &str) -> Option<TokenInfo> {
+        let c = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        Some(TokenInfo {
+            user: c.sub.parse().ok()?,
+            generation: c.generation,
+            jti: c.jti,
+            exp: c.exp,
+        })
+    }
+}
+
+/// Recently read auth states, so the hot path does not query the database
+/// on every request. A logout, password change or deletion through this
+/// instance takes effect at once; through another instance, within the TTL.
+pub struct AuthCache {
+    ttl: Duration,
+    entries: std::sync::Mutex<HashMap<UserId, (Instant, Arc<AuthState>)>>,
+}
+
+const AUTH_CACHE_MAX: usize = 50_000;
+
+impl AuthCache {
+    pub fn new(ttl: Duration) -> Self {
+        AuthCache {
+            ttl,
+            entries: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Instant, Arc<AuthState>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn invalidate(&self, user: UserId) {
+        self.lock().remove(&user);
+    }
+
+    async fn get(
+        &self,
+        store: &dyn Store,
+        user: UserId,
+    ) -> Result<Option<Arc<AuthState>>, ApiError> {
+        if let Some((at, state)) = self.lock().get(&user) {
+            if at.elapsed() < self.ttl {
+                return Ok(Some(state.clone()));
+            }
+        }
+        let Some(state) = store.auth_state(user, now_millis()).await? else {
+            self.invalidate(user);
+            return Ok(None);
+        };
+        let state = Arc::new(state);
+        let mut entries = self.lock();
+        if entries.len() >= AUTH_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(user, (Instant::now(), state.clone()));
+        Ok(Some(state))
     }
 }
 
 /// The user a request's Bearer token names. Rejects a missing, malformed,
-/// expired or wrongly signed token, and a token whose user no longer exists.
-pub struct AuthUser(pub User);
+/// expired or wrongly signed token, a revoked or old-generation token, and a
+/// token whose user no longer exists.
+pub struct AuthUser {
+    pub user: User,
+    pub token: TokenInfo,
+}
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
@@ -119,15 +201,19 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::Unauthorized(
                 "Authorization header must be `Bearer <token>`",
             ))?;
-        let user_id = state
-            .tokens
-            .verify(token)
-            .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        let user = state
-            .store
-            .user_by_id(user_id)
+        let invalid = ApiError::Unauthorized("invalid or expired token");
+        let info = state.tokens.verify(token).ok_or(invalid)?;
+        let auth = state
+            .auth_cache
+            .get(state.store.as_ref(), info.user)
             .await?
             .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        Ok(AuthUser(user))
+        if info.generation != auth.token_generation || auth.revoked.contains(&info.jti) {
+            return Err(ApiError::Unauthorized("token revoked; log in again"));
+        }
+        Ok(AuthUser {
+            user: auth.user.clone(),
+            token: info,
+        })
     }
 }

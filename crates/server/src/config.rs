@@ -82,6 +82,19 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_CLOCK_SKEW", default_value = "5m", value_parser = parse_duration)]
     pub max_clock_skew: Duration,
 
+    /// Requests per minute per user (authenticated routes) or per client IP.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 100)]
+    pub rate_limit_per_minute: u32,
+
+    /// Login and register attempts per minute, per client IP and per email.
+    #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 10)]
+    pub auth_rate_limit_per_minute: u32,
+
+    /// Take the client IP from the last X-Forwarded-For entry. Set only behind
+    /// a reverse proxy that appends it; otherwise clients could pick their IP.
+    #[arg(long, env = "TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -104,6 +117,9 @@ impl ServeArgs {
             max_body_bytes: 5 * 1024 * 1024,
             shutdown_timeout: parse_duration("10s").expect("valid default"),
             max_changes_per_sync: 1000,
+            rate_limit_per_minute: 100,
+            auth_rate_limit_per_minute: 10,
+            trust_proxy: false,
             max_clock_skew: parse_duration("5m").expect("valid default"),
         }
     }

@@ -29,6 +29,8 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     NotFound(String),
+    #[error("too many requests; retry later")]
+    RateLimited(std::time::Duration),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the database is unavailable; retry shortly")]
@@ -51,6 +53,7 @@ impl ApiError {
             ApiError::InvalidCredentials | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable => "database_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -88,9 +92,14 @@ impl IntoResponse for ApiError {
             "error": { "code": self.code(), "message": self.to_string() },
         });
         let mut res = (status, axum::Json(body)).into_response();
-        if matches!(self, ApiError::Unavailable) {
+        let retry_after = match &self {
+            ApiError::Unavailable => Some(1),
+            ApiError::RateLimited(wait) => Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

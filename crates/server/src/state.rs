@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use tidesync_store::Store;
 
-use crate::auth::Tokens;
+use crate::auth::{AuthCache, Tokens};
+use crate::limits::RateLimiter;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -13,6 +14,16 @@ pub struct AppState {
     /// the email is unknown, so both failures take the same time.
     pub dummy_hash: Arc<String>,
     pub sync: SyncLimits,
+    pub auth_cache: Arc<AuthCache>,
+    pub limits: Arc<Limits>,
+}
+
+pub struct Limits {
+    /// Per user (authenticated) or per client IP.
+    pub general: RateLimiter,
+    /// Login and register, per client IP and per email.
+    pub auth: RateLimiter,
+    pub trust_proxy: bool,
 }
 
 #[derive(Clone, Copy, Debug)]

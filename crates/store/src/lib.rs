@@ -48,6 +48,7 @@ pub struct User {
 pub struct Credentials {
     pub user: User,
     pub password_hash: String,
+    pub token_generation: i64,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -57,6 +58,15 @@ impl std::fmt::Debug for Credentials {
             .field("password_hash", &"<redacted>")
             .finish()
     }
+}
+
+/// What checking a token needs: the user, its token generation and the ids
+/// of its revoked tokens that have not expired.
+#[derive(Clone, Debug)]
+pub struct AuthState {
+    pub user: User,
+    pub token_generation: i64,
+    pub revoked: Vec<String>,
 }
 
 pub struct NewUser {
@@ -85,6 +95,24 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, StoreError>;
+
+    async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError>;
+
+    /// Records a token as revoked until `expires_at`; forgets expired ones.
+    async fn revoke_token(
+        &self,
+        user: UserId,
+        jti: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Sets a new password hash and bumps the token generation, which
+    /// invalidates every token issued before. Returns the new generation.
+    async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError>;
+
+    /// Deletes the user and everything it owns, for good.
+    async fn delete_user(&self, user: UserId) -> Result<(), StoreError>;
 
     /// Applies a batch of changes and pulls, in one transaction (see [`sync`]).
     async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError>;

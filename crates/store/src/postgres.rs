@@ -15,7 +15,7 @@ use tidesync_protocol::UserId;
 use uuid::Uuid;
 
 use crate::sync::{self, LogEntry, PulledRecord, PushInput, StoredRecord, SyncOutput, SyncTx};
-use crate::{Backend, Credentials, NewUser, Store, StoreError, User};
+use crate::{AuthState, Backend, Credentials, NewUser, Store, StoreError, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -95,7 +95,7 @@ impl Store for PostgresStore {
 
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, email, name, created_at, password_hash FROM users WHERE email = $1",
+            "SELECT id, email, name, created_at, password_hash, token_generation FROM users WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -105,8 +105,81 @@ impl Store for PostgresStore {
             Some(row) => Ok(Some(Credentials {
                 user: user_from_row(&row)?,
                 password_hash: row.try_get("password_hash")?,
+                token_generation: row.try_get("token_generation")?,
             })),
         }
+    }
+
+    async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError> {
+        let user = id;
+        let Some(row) = sqlx::query(
+            "SELECT id, email, name, created_at, token_generation FROM users WHERE id = $1",
+        )
+        .bind(user.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let revoked: Vec<String> = sqlx::query_scalar(
+            "SELECT jti FROM revoked_tokens WHERE user_id = $1 AND expires_at > $2",
+        )
+        .bind(user.as_uuid())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(AuthState {
+            user: user_from_row(&row)?,
+            token_generation: row.try_get("token_generation")?,
+            revoked,
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        user: UserId,
+        jti: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM revoked_tokens WHERE user_id = $1 AND expires_at <= $2")
+            .bind(user.as_uuid())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(user.as_uuid())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
+        let generation: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET password_hash = $2, token_generation = token_generation + 1
+             WHERE id = $1 RETURNING token_generation",
+        )
+        .bind(user.as_uuid())
+        .bind(password_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        generation.ok_or(StoreError::UserGone)
+    }
+
+    async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
+        // Foreign keys cascade to records, sync_log and revoked_tokens.
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {

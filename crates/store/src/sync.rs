@@ -262,6 +262,7 @@ pub async fn push(
         prior: loaded.iter().map(|r| (r.id, r.version)).collect(),
         working: loaded.into_iter().map(|r| (r.id, r)).collect(),
         dirty: Vec::new(),
+        dirty_set: HashSet::new(),
         as_sent: HashMap::new(),
         conflicted: HashSet::new(),
     };
@@ -385,6 +386,7 @@ struct Batch {
     working: HashMap<Uuid, StoredRecord>,
     /// Records to save, in the order their versions were assigned.
     dirty: Vec<Uuid>,
+    dirty_set: HashSet<Uuid>,
     /// Per record: every write by this request applied exactly as sent.
     as_sent: HashMap<Uuid, bool>,
     conflicted: HashSet<Uuid>,
@@ -407,7 +409,7 @@ impl Batch {
         self.next += 1;
         rec.version = self.next;
         rec.server_time = self.now;
-        if !self.dirty.contains(&rec.id) {
+        if self.dirty_set.insert(rec.id) {
             self.dirty.push(rec.id);
         }
         self.working.insert(rec.id, rec);

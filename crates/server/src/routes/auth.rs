@@ -2,8 +2,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tidesync_protocol::auth::{
-    normalize_email, normalize_name, validate_password, AuthResponse, LoginRequest,
-    RegisterRequest, UserView,
+    normalize_email, normalize_name, validate_password, AuthResponse, ChangePasswordRequest,
+    DeleteAccountRequest, LoginRequest, RegisterRequest, UserView,
 };
 use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::UserId;
@@ -28,6 +28,7 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let email = normalize_email(&req.email)?;
+    limit_email(&state, &email)?;
     validate_password(&req.password, "password")?;
     let name = normalize_name(&req.name)?;
     let password_hash = hash_password(req.password).await?;
@@ -41,7 +42,7 @@ pub async fn register(
             created_at: now_millis(),
         })
         .await?;
-    let token = state.tokens.issue(user.id)?;
+    let token = state.tokens.issue(user.id, 0)?;
     Ok(ok(
         StatusCode::CREATED,
         AuthResponse {
@@ -58,6 +59,9 @@ pub async fn login(
     // A malformed email cannot be registered, so it gets the same answer as an
     // unknown one, after the same amount of work.
     let email = normalize_email(&req.email).ok();
+    if let Some(e) = &email {
+        limit_email(&state, e)?;
+    }
     if req.password.len() > tidesync_protocol::auth::PASSWORD_MAX_BYTES {
         return Err(ApiError::InvalidCredentials);
     }
@@ -66,13 +70,13 @@ pub async fn login(
         None => None,
     };
     let (hash, user) = match creds {
-        Some(c) => (c.password_hash, Some(c.user)),
+        Some(c) => (c.password_hash, Some((c.user, c.token_generation))),
         None => (state.dummy_hash.as_ref().clone(), None),
     };
     let matches = verify_password(req.password, hash).await?;
     match user {
-        Some(user) if matches => {
-            let token = state.tokens.issue(user.id)?;
+        Some((user, generation)) if matches => {
+            let token = state.tokens.issue(user.id, generation)?;
             Ok(ok(
                 StatusCode::OK,
                 AuthResponse {
@@ -85,6 +89,79 @@ pub async fn login(
     }
 }
 
-pub async fn me(AuthUser(user): AuthUser) -> Response {
+pub async fn me(AuthUser { user, .. }: AuthUser) -> Response {
     ok(StatusCode::OK, serde_json::json!({ "user": view(&user) }))
+}
+
+/// Brute force is slowed per email as well as per client IP.
+fn limit_email(state: &AppState, email: &str) -> Result<(), ApiError> {
+    state
+        .limits
+        .auth
+        .check(&format!("email:{email}"))
+        .map_err(ApiError::RateLimited)
+}
+
+/// Checks the user's current password (for operations that need it again).
+async fn confirm_password(state: &AppState, user: &User, password: String) -> Result<(), ApiError> {
+    limit_email(state, &user.email)?;
+    let creds = state
+        .store
+        .credentials_by_email(&user.email)
+        .await?
+        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+    if password.len() > tidesync_protocol::auth::PASSWORD_MAX_BYTES
+        || !verify_password(password, creds.password_hash).await?
+    {
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(())
+}
+
+/// Revokes the token the request carries (and only it).
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ApiError> {
+    state
+        .store
+        .revoke_token(
+            auth.user.id,
+            &auth.token.jti,
+            auth.token.exp.saturating_mul(1000),
+            now_millis(),
+        )
+        .await?;
+    state.auth_cache.invalidate(auth.user.id);
+    Ok(ok(StatusCode::OK, serde_json::json!({ "loggedOut": true })))
+}
+
+/// Changes the password and revokes every other token; returns a new token.
+pub async fn change_password(
+    State(state): State<AppState>,
+    AuthUser { user, .. }: AuthUser,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> Result<Response, ApiError> {
+    validate_password(&req.new_password, "newPassword")?;
+    confirm_password(&state, &user, req.current_password).await?;
+    let hash = hash_password(req.new_password).await?;
+    let generation = state.store.change_password(user.id, &hash).await?;
+    state.auth_cache.invalidate(user.id);
+    let token = state.tokens.issue(user.id, generation)?;
+    Ok(ok(
+        StatusCode::OK,
+        AuthResponse {
+            user: view(&user),
+            token,
+        },
+    ))
+}
+
+/// Deletes the account and all its data for good (the one hard delete).
+pub async fn delete_account(
+    State(state): State<AppState>,
+    AuthUser { user, .. }: AuthUser,
+    ApiJson(req): ApiJson<DeleteAccountRequest>,
+) -> Result<Response, ApiError> {
+    confirm_password(&state, &user, req.password).await?;
+    state.store.delete_user(user.id).await?;
+    state.auth_cache.invalidate(user.id);
+    Ok(ok(StatusCode::OK, serde_json::json!({ "deleted": true })))
 }

@@ -22,7 +22,7 @@ use crate::state::AppState;
 
 pub async fn sync(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let req = parse_request(&body, state.sync.max_changes)?;
@@ -60,7 +60,7 @@ pub async fn sync(
 /// page: `?lastSyncTimestamp=<syncTimestamp>&limit=N`.
 pub async fn initial(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let start = match params.get("lastSyncTimestamp") {

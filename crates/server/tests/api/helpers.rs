@@ -165,6 +165,9 @@ pub struct TestApp {
 pub fn test_args(db: &TestDb) -> ServeArgs {
     let mut args = ServeArgs::with_database(&db.url);
     args.jwt_secret = Some(Secret::new(TEST_SECRET));
+    // Tests of other features send many requests; the limits have their own tests.
+    args.rate_limit_per_minute = 1_000_000;
+    args.auth_rate_limit_per_minute = 1_000_000;
     args
 }
 
@@ -313,4 +316,64 @@ impl TestApp {
     pub fn take_handle(&mut self) -> JoinHandle<std::io::Result<()>> {
         self.handle.take().expect("handle")
     }
+}
+
+/// A change as clients send it.
+pub fn change(
+    op_id: &str,
+    id: &str,
+    entity: &str,
+    operation: &str,
+    data: Value,
+    timestamp: &str,
+    device: &str,
+) -> Value {
+    json!({
+        "operationId": op_id, "id": id, "entityType": entity, "operation": operation,
+        "data": data, "timestamp": timestamp, "deviceId": device,
+    })
+}
+
+/// `2025-01-01T00:00:00.000Z` plus `secs` seconds: readable, ordered test times.
+pub fn at(secs: i64) -> String {
+    tidesync_protocol::time::to_iso(1_735_689_600_000 + secs * 1000)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl TestApp {
+    /// `POST /api/sync`; asserts a 200 and returns `data`.
+    pub async fn sync(
+        &self,
+        token: &str,
+        device: &str,
+        cursor: Value,
+        changes: Vec<Value>,
+    ) -> Value {
+        let res = self
+            .sync_raw(
+                token,
+                json!({"deviceId": device, "lastSyncTimestamp": cursor, "changes": changes}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "sync failed: {}", res.body);
+        res.body["data"].clone()
+    }
+
+    pub async fn sync_raw(&self, token: &str, body: Value) -> Res {
+        self.post("/api/sync", Some(token), body).await
+    }
+}
+
+/// All records of a sync response (`serverUpdates` or an initial page), by id.
+pub fn records_by_id(updates: &Value) -> std::collections::BTreeMap<String, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for kind in ["spaces", "categories", "items"] {
+        for r in updates[kind].as_array().into_iter().flatten() {
+            out.insert(r["id"].as_str().unwrap().to_owned(), r.clone());
+        }
+    }
+    out
 }

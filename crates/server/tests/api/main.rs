@@ -5,7 +5,9 @@
 #[macro_use]
 mod helpers;
 
+mod account;
 mod auth;
 mod binary;
 mod errors;
 mod health;
+mod sync;

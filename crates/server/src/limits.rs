@@ -1,0 +1,138 @@
+//! Rate limits: token buckets keyed by user, client IP or email, in memory
+//! (per instance: N instances allow up to N times the limit).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Beyond this many keys, buckets that are full again are forgotten.
+const MAX_KEYS: usize = 100_000;
+
+pub struct RateLimiter {
+    per_minute: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        RateLimiter {
+            per_minute: per_minute.max(1) as f64,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `key`'s bucket; `Err` carries how long until
+    /// the next one is allowed.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let rate = self.per_minute / 60.0;
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_KEYS {
+            let cap = self.per_minute;
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < cap);
+        }
+        let b = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.per_minute,
+            last: now,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(self.per_minute);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / rate))
+        }
+    }
+}
+
+/// The client's address: the socket peer, or, behind a trusted proxy, the
+/// last address in `X-Forwarded-For` (the one our proxy appended; earlier
+/// entries are whatever the client claimed).
+pub fn client_ip(req: &Request, trust_proxy: bool) -> Option<IpAddr> {
+    if trust_proxy {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .next_back();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Per user for authenticated requests, per client IP for the rest, and a
+/// stricter per-IP limit on login and register. `/health` is not limited.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/health" {
+        return next.run(req).await;
+    }
+    let ip = client_ip(&req, state.limits.trust_proxy)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    if path == "/api/auth/login" || path == "/api/auth/register" {
+        if let Err(wait) = state.limits.auth.check(&format!("ip:{ip}")) {
+            return ApiError::RateLimited(wait).into_response();
+        }
+    }
+    let user = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .and_then(|t| state.tokens.verify(t.trim()))
+        .map(|t| t.user);
+    let key = match user {
+        Some(u) => format!("user:{u}"),
+        None => format!("ip:{ip}"),
+    };
+    if let Err(wait) = state.limits.general.check(&key) {
+        return ApiError::RateLimited(wait).into_response();
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_the_limit_then_refuses() {
+        let l = RateLimiter::new(3);
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_ok());
+        let wait = l.check("a").unwrap_err();
+        assert!(
+            wait > Duration::from_secs(10) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(l.check("b").is_ok(), "keys are independent");
+    }
+}

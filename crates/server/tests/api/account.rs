@@ -1,0 +1,325 @@
+//! Account safety, rate limits and response headers.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn login(app: &TestApp, email: &str, password: &str) -> Res {
+    app.post(
+        "/api/auth/login",
+        None,
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+fn token_of(res: &Res) -> String {
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.body["data"]["token"].as_str().unwrap().to_owned()
+}
+
+async fn logout_revokes_only_that_token(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let first = app.register("out@example.com").await;
+    let second = token_of(&login(&app, "out@example.com", "correct horse").await);
+    let res = app.post("/api/auth/logout", Some(&first), json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    app.get("/api/auth/me", Some(&first))
+        .await
+        .assert_error(401, "unauthorized");
+    let res = app
+        .post("/api/sync", Some(&first), json!({"deviceId": "d"}))
+        .await;
+    res.assert_error(401, "unauthorized");
+    assert_eq!(app.get("/api/auth/me", Some(&second)).await.status, 200);
+    app.stop().await;
+}
+
+async fn password_change_revokes_every_other_token(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let old = app.register("pw@example.com").await;
+    let other = token_of(&login(&app, "pw@example.com", "correct horse").await);
+    let bad = app
+        .post(
+            "/api/auth/password",
+            Some(&old),
+            json!({"currentPassword": "wrong horse", "newPassword": "battery staple"}),
+        )
+        .await;
+    bad.assert_error(401, "invalid_credentials");
+    let short = app
+        .post(
+            "/api/auth/password",
+            Some(&old),
+            json!({"currentPassword": "correct horse", "newPassword": "short"}),
+        )
+        .await;
+    short.assert_error(400, "validation_failed");
+    assert_eq!(
+        app.get("/api/auth/me", Some(&other)).await.status,
+        200,
+        "failed attempts change nothing"
+    );
+
+    let res = app
+        .post(
+            "/api/auth/password",
+            Some(&old),
+            json!({"currentPassword": "correct horse", "newPassword": "battery staple"}),
+        )
+        .await;
+    let fresh = token_of(&res);
+    for t in [&old, &other] {
+        app.get("/api/auth/me", Some(t))
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    assert_eq!(app.get("/api/auth/me", Some(&fresh)).await.status, 200);
+    login(&app, "pw@example.com", "correct horse")
+        .await
+        .assert_error(401, "invalid_credentials");
+    token_of(&login(&app, "pw@example.com", "battery staple").await);
+    app.stop().await;
+}
+
+/// Row counts of every table that holds user data.
+async fn table_counts(tdb: &TestDb, db: Db) -> Vec<(String, i64)> {
+    use sqlx::Connection;
+    let tables = ["users", "records", "sync_log", "revoked_tokens"];
+    let mut out = vec![];
+    for t in tables {
+        let sql = format!("SELECT COUNT(*) FROM {t}");
+        let n: i64 = match db {
+            Db::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&tdb.url).await.unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            }
+            Db::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&tdb.url).await.unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            }
+        };
+        out.push((t.to_owned(), n));
+    }
+    out
+}
+
+async fn deleting_the_account_removes_every_row(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("gone@example.com").await;
+    let logout_me = token_of(&login(&app, "gone@example.com", "correct horse").await);
+    app.post("/api/auth/logout", Some(&logout_me), json!({}))
+        .await;
+    let s = new_id();
+    app.sync(
+        &token,
+        "A",
+        Value::Null,
+        vec![
+            change(
+                "d1",
+                &s,
+                "space",
+                "create",
+                json!({"name": "x"}),
+                &at(0),
+                "A",
+            ),
+            change(
+                "d2",
+                &new_id(),
+                "item",
+                "create",
+                json!({"title": "y", "spaceId": s}),
+                &at(1),
+                "A",
+            ),
+        ],
+    )
+    .await;
+    // Another user's data must survive.
+    let other = app.register("stays@example.com").await;
+    app.sync(
+        &other,
+        "B",
+        Value::Null,
+        vec![change(
+            "o1",
+            &new_id(),
+            "space",
+            "create",
+            json!({"name": "z"}),
+            &at(0),
+            "B",
+        )],
+    )
+    .await;
+    let before = table_counts(&tdb, db).await;
+    assert!(before.iter().all(|(_, n)| *n > 0), "{before:?}");
+
+    let wrong = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/auth/me",
+            Some(&token),
+            Some(json!({"password": "nope nope"})),
+        )
+        .await;
+    wrong.assert_error(401, "invalid_credentials");
+    let res = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/auth/me",
+            Some(&token),
+            Some(json!({"password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .assert_error(401, "unauthorized");
+    login(&app, "gone@example.com", "correct horse")
+        .await
+        .assert_error(401, "invalid_credentials");
+
+    let after = table_counts(&tdb, db).await;
+    assert_eq!(
+        after,
+        vec![
+            ("users".into(), 1),
+            ("records".into(), 1),
+            ("sync_log".into(), 1),
+            ("revoked_tokens".into(), 0)
+        ],
+        "only the other user's rows remain"
+    );
+    app.stop().await;
+}
+
+async fn rate_limits_answer_429_with_retry_after(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.rate_limit_per_minute = 5;
+    args.auth_rate_limit_per_minute = 3;
+    let app = spawn_with(args).await;
+
+    // Login brute force: the 4th attempt within the minute is refused.
+    for _ in 0..3 {
+        login(&app, "victim@example.com", "guess guess")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    let res = login(&app, "victim@example.com", "guess guess").await;
+    res.assert_error(429, "rate_limited");
+    let retry: u64 = res.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+
+    // Per client IP on public routes (unmatched routes count too).
+    let mut statuses = vec![];
+    for _ in 0..3 {
+        statuses.push(app.get("/nope", None).await.status.as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // /health is never limited.
+    for _ in 0..10 {
+        assert_eq!(app.get("/health", None).await.status, 200);
+    }
+    app.stop().await;
+}
+
+async fn authenticated_limit_is_per_user(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.rate_limit_per_minute = 4;
+    let app = spawn_with(args).await;
+    let a = app.register("ua@example.com").await;
+    let b = app.register("ub@example.com").await;
+    for _ in 0..4 {
+        assert_eq!(app.get("/api/auth/me", Some(&a)).await.status, 200);
+    }
+    let res = app.get("/api/auth/me", Some(&a)).await;
+    res.assert_error(429, "rate_limited");
+    assert!(res.headers.contains_key("retry-after"));
+    // Same IP, other user: its own budget.
+    assert_eq!(app.get("/api/auth/me", Some(&b)).await.status, 200);
+    app.stop().await;
+}
+
+async fn security_headers_on_every_response(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("hdr@example.com").await;
+    for res in [
+        app.get("/api/auth/me", Some(&token)).await,
+        app.get("/nope", None).await,
+        app.get("/health", None).await,
+    ] {
+        assert_eq!(res.headers["x-content-type-options"], "nosniff");
+        assert_eq!(res.headers["referrer-policy"], "no-referrer");
+        assert_eq!(res.headers["cache-control"], "no-store");
+    }
+    app.stop().await;
+}
+
+async fn cors_preflight_lists_headers_explicitly(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.cors_origin = Some("https://app.example.com, https://admin.example.com".into());
+    let app = spawn_with(args).await;
+    let pre = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/sync"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.status().is_success());
+    let h = pre.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+    assert!(!allowed.contains('*'));
+    let evil = app
+        .client
+        .get(app.url("/health"))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+}
+
+backend_tests!(
+    logout_revokes_only_that_token,
+    password_change_revokes_every_other_token,
+    deleting_the_account_removes_every_row,
+    rate_limits_answer_429_with_retry_after,
+    authenticated_limit_is_per_user,
+    security_headers_on_every_response,
+    cors_preflight_lists_headers_explicitly,
+);
