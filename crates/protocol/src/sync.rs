@@ -85,14 +85,18 @@ pub fn parse_limit(v: Option<&Value>) -> Result<usize, RequestError> {
     }
 }
 
+/// A client-chosen key (device or operation id): non-empty, bounded, and
+/// free of control characters (PostgreSQL text cannot even hold NUL).
+fn is_client_key(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+}
+
 fn device_id(v: Option<&Value>, field: &str) -> Result<Option<String>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_DEVICE_ID => {
-            Ok(Some(s.clone()))
-        }
+        Some(Value::String(s)) if is_client_key(s, MAX_DEVICE_ID) => Ok(Some(s.clone())),
         Some(_) => Err(format!(
-            "{field} must be a non-empty string of at most {MAX_DEVICE_ID} characters"
+            "{field} must be a non-empty string of at most {MAX_DEVICE_ID} characters, without control characters"
         )),
     }
 }
@@ -134,12 +138,18 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
     let operation_id = obj
         .and_then(|o| o.get("operationId"))
         .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.chars().count() <= MAX_OPERATION_ID)
+        .filter(|s| is_client_key(s, MAX_OPERATION_ID))
         .map(str::to_owned);
+    // Echoed in the ack so the client can match it; never a control character.
     let id_str = obj
         .and_then(|o| o.get("id"))
         .and_then(Value::as_str)
-        .map(|s| s.chars().take(64).collect::<String>());
+        .map(|s| {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        });
     let invalid = |msg: String| ChangeInput::Invalid {
         operation_id: operation_id.clone(),
         id: id_str.clone(),
@@ -150,7 +160,7 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
     };
     if operation_id.is_none() {
         return invalid(format!(
-            "operationId is required: a string of 1 to {MAX_OPERATION_ID} characters"
+            "operationId is required: a string of 1 to {MAX_OPERATION_ID} characters, without control characters"
         ));
     }
     let Some(id) = id_str.as_deref().and_then(parse_uuid) else {
@@ -367,6 +377,12 @@ mod tests {
             .message
             .contains("operationId"));
         assert!(invalid(with("data", json!([1]))).message.contains("data"));
+        assert!(invalid(with("operationId", json!("op\u{0}1")))
+            .message
+            .contains("operationId"));
+        assert!(invalid(with("deviceId", json!("d\u{0}")))
+            .message
+            .contains("deviceId"));
         assert!(invalid(with("timestamp", json!("soon")))
             .message
             .contains("timestamp"));

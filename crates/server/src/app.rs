@@ -138,7 +138,11 @@ fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
-        .layer(limiter);
+        .layer(limiter)
+        .layer(middleware::from_fn_with_state(
+            args.request_timeout,
+            request_timeout,
+        ));
     if let Some(origins) = &args.cors_origin {
         router = router.layer(cors(origins)?);
     }
@@ -170,6 +174,19 @@ fn cors(origins: &str) -> Result<CorsLayer, StartError> {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([REQUEST_ID.clone()])
         .max_age(Duration::from_secs(600)))
+}
+
+/// Bounds each request. Dropping the handler's future drops its open
+/// transaction, which rolls back: a timed-out push has no effect.
+async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
 }
 
 /// Headers every response carries. Everything the API returns is private to

@@ -95,6 +95,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
 
+    /// Longest a request may take, body upload included; then 503 `timeout`
+    /// and the request's transaction is rolled back.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -120,6 +125,7 @@ impl ServeArgs {
             rate_limit_per_minute: 100,
             auth_rate_limit_per_minute: 10,
             trust_proxy: false,
+            request_timeout: parse_duration("30s").expect("valid default"),
             max_clock_skew: parse_duration("5m").expect("valid default"),
         }
     }

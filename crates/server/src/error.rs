@@ -29,6 +29,8 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     NotFound(String),
+    #[error("the request took too long; nothing was applied, retry it")]
+    Timeout,
     #[error("too many requests; retry later")]
     RateLimited(std::time::Duration),
     #[error("method not allowed")]
@@ -54,7 +56,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable => "database_unavailable",
+            ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -93,7 +96,7 @@ impl IntoResponse for ApiError {
         });
         let mut res = (status, axum::Json(body)).into_response();
         let retry_after = match &self {
-            ApiError::Unavailable => Some(1),
+            ApiError::Unavailable | ApiError::Timeout => Some(1),
             ApiError::RateLimited(wait) => Some(wait.as_secs_f64().ceil().max(1.0) as u64),
             _ => None,
         };

@@ -52,13 +52,14 @@ fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let Some(code) = db.code() else { return false };
-            // SQLite reports its (extended) result code as a number.
-            if let Ok(n) = code.parse::<i64>() {
-                // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
-                return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 15);
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite's (extended) result code: BUSY, LOCKED, READONLY,
+                // IOERR, FULL, CANTOPEN, PROTOCOL.
+                let primary = code.parse::<i64>().map(|n| n & 0xff).unwrap_or(0);
+                return matches!(primary, 5 | 6 | 8 | 10 | 13 | 14 | 15);
             }
             // PostgreSQL SQLSTATE: connection exceptions (08), insufficient
-            // resources (53), operator intervention (57: shutdown, cannot
+            // resources (53), operator intervention (57P: shutdown, cannot
             // connect now), and serialization failure / deadlock (40001/40P01).
             code.starts_with("08")
                 || code.starts_with("53")

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tidesync");
+pub const BIN: &str = env!("CARGO_BIN_EXE_tidesync");
 
 #[test]
 fn help_explains_every_option() {
@@ -58,14 +58,14 @@ fn bad_configuration_is_refused_clearly() {
 }
 
 /// A started binary whose log lines (JSON) arrive on a channel.
-struct Proc {
+pub struct Proc {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Proc {
-    fn start(cmd: &mut Command) -> Proc {
+    pub fn start(cmd: &mut Command) -> Proc {
         let mut child = cmd
             .env_remove("RUST_LOG")
             .env("LOG_FORMAT", "json")
@@ -93,7 +93,7 @@ impl Proc {
     }
 
     /// Waits for the log line containing `needle`.
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub fn wait_for(&mut self, needle: &str) -> String {
         loop {
             let line = self
                 .lines
@@ -107,7 +107,7 @@ impl Proc {
     }
 
     /// The address from the "tidesync listening" line.
-    fn address(&mut self) -> String {
+    pub fn address(&mut self) -> String {
         let line = self.wait_for("tidesync listening");
         let v: Value = serde_json::from_str(&line).unwrap();
         v["fields"]["address"]
@@ -116,7 +116,13 @@ impl Proc {
             .replace("0.0.0.0", "127.0.0.1")
     }
 
-    fn terminate(mut self) -> (bool, Vec<String>) {
+    /// SIGKILL: no shutdown, no flush, as in a crash.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(mut self) -> (bool, Vec<String>) {
         unsafe_kill(self.child.id(), "TERM");
         let status = self.child.wait().unwrap();
         self.seen.extend(self.lines.try_iter());

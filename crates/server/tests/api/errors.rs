@@ -173,7 +173,28 @@ async fn shutdown_wait_is_bounded(db: Db) {
         .unwrap();
 }
 
+async fn slow_requests_time_out_without_effect(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.request_timeout = Duration::from_secs(1);
+    let app = spawn_with(args).await;
+    // The body never completes: the request is cut at the timeout.
+    let mut conn = half_sent_register(&app).await;
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response.contains("\"timeout\""), "{response}");
+    assert!(
+        response.to_lowercase().contains("retry-after"),
+        "{response}"
+    );
+    // Nothing was stored: the email is still free.
+    app.register("slow@example.com").await;
+    app.stop().await;
+}
+
 backend_tests!(
+    slow_requests_time_out_without_effect,
     bad_requests_get_json_errors,
     default_body_limit_is_5_mib,
     every_response_has_a_request_id,

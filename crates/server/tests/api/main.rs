@@ -8,6 +8,8 @@ mod helpers;
 mod account;
 mod auth;
 mod binary;
+mod crash;
 mod errors;
 mod health;
+mod hostile;
 mod sync;
