@@ -169,6 +169,10 @@ pub fn validate_data(
 ) -> Result<ValidData, Invalid> {
     let mut out = ValidData::default();
     for (key, value) in data {
+        if SERVER_FIELDS.contains(&key.as_str()) {
+            out.ignored.push(key.clone());
+            continue;
+        }
         let Some(spec) = entity.field(key) else {
             out.ignored.push(key.clone());
             continue;

@@ -177,7 +177,9 @@ fn cors(origins: &str) -> Result<CorsLayer, StartError> {
 }
 
 /// Bounds each request. Dropping the handler's future drops its open
-/// transaction, which rolls back: a timed-out push has no effect.
+/// transaction, which rolls back; a commit already under way may still
+/// finish, which is why the answer says "retry" and not "nothing applied":
+/// operation ids make the retry safe either way.
 async fn request_timeout(
     axum::extract::State(limit): axum::extract::State<Duration>,
     req: Request,

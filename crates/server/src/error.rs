@@ -29,7 +29,7 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     NotFound(String),
-    #[error("the request took too long; nothing was applied, retry it")]
+    #[error("the request took too long; retry it (retries are safe: operations apply once)")]
     Timeout,
     #[error("too many requests; retry later")]
     RateLimited(std::time::Duration),

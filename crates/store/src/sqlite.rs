@@ -199,11 +199,13 @@ impl Store for SqliteStore {
 
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
         let generation: Option<i64> = sqlx::query_scalar(
-            "UPDATE users SET password_hash = ?2, token_generation = token_generation + 1
+            "UPDATE users SET password_hash = ?2, token_generation = token_generation + 1,
+                              updated_at = ?3
              WHERE id = ?1 RETURNING token_generation",
         )
         .bind(user.to_string())
         .bind(password_hash)
+        .bind(tidesync_protocol::time::now_millis())
         .fetch_optional(&self.writer)
         .await?;
         generation.ok_or(StoreError::UserGone)

@@ -274,6 +274,15 @@ pub async fn push(
             ChangeInput::Invalid { operation_id, .. } => operation_id.as_deref(),
         };
         if let Some(prev) = op_id.and_then(|op| answered.get(op)) {
+            // The first answer may have been lost with its server state: a
+            // retried write that lost must bring that state again.
+            if prev.conflict {
+                if let ChangeInput::Valid(c) = change {
+                    if batch.working.contains_key(&c.id) {
+                        batch.conflicted.insert(c.id);
+                    }
+                }
+            }
             acks.push(Ack {
                 duplicate: true,
                 ..prev.clone()
@@ -360,8 +369,16 @@ pub async fn push(
     // other change since its cursor, is already in its local state.
     records.retain(|r| !batch.as_sent.get(&r.id).copied().unwrap_or(false));
     // Where a write lost or was merged, the device must get the server's state,
-    // even when the record did not change.
-    for id in &batch.conflicted {
+    // even when the record did not change. And tombstones this request made
+    // (cascades) must reach it even on a from-scratch page, which has none.
+    let mut force: Vec<&Uuid> = batch.conflicted.iter().collect();
+    if live_only {
+        force.extend(batch.dirty.iter().filter(|id| {
+            batch.working[*id].state.deleted.is_some()
+                && !batch.as_sent.get(*id).copied().unwrap_or(false)
+        }));
+    }
+    for id in force {
         if !records.iter().any(|r| r.id == *id) {
             records.push(batch.working[id].to_pulled());
         }

@@ -65,7 +65,13 @@ pub async fn initial(
 ) -> Result<Response, ApiError> {
     let start = match params.get("lastSyncTimestamp") {
         None => cursor::CursorStart::Scratch,
-        Some(s) => cursor::parse_str(s).map_err(|e| ApiError::InvalidCursor(e.0))?,
+        // Query strings are text: digits are epoch milliseconds, as a JSON
+        // number would be in POST /api/sync.
+        Some(s) => match s.parse::<i64>() {
+            Ok(ms) => cursor::parse(Some(&Value::from(ms))),
+            Err(_) => cursor::parse_str(s),
+        }
+        .map_err(|e| ApiError::InvalidCursor(e.0))?,
     };
     let limit = match params.get("limit") {
         None => parse_limit(None)?,

@@ -1208,6 +1208,87 @@ async fn the_sync_log_audits_every_applied_operation(db: Db) {
     app.stop().await;
 }
 
+/// The first answer to a losing write can be lost on the network; its retry
+/// must still bring the server's state, or the device keeps the losing value.
+async fn a_retried_losing_write_still_gets_the_server_state(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("lostack@example.com").await;
+    let (_, _, i, first) = seed(&app, &token, "A").await;
+    let cursor = first["syncTimestamp"].clone();
+    app.sync(
+        &token,
+        "A",
+        cursor.clone(),
+        vec![change(
+            "w-new",
+            &i,
+            "item",
+            "update",
+            json!({"title": "Newer"}),
+            &at(20),
+            "A",
+        )],
+    )
+    .await;
+    let losing = vec![change(
+        "w-old",
+        &i,
+        "item",
+        "update",
+        json!({"title": "Older"}),
+        &at(10),
+        "B",
+    )];
+    let _lost_response = app.sync(&token, "B", cursor.clone(), losing.clone()).await;
+    // B never saw that answer and retries with its old cursor... and with a
+    // cursor that already covers the record: both must carry the server state.
+    for c in [cursor, _lost_response["syncTimestamp"].clone()] {
+        let retry = app.sync(&token, "B", c, losing.clone()).await;
+        let ack = &acks(&retry)[0];
+        assert_eq!(ack["duplicate"], json!(true));
+        assert_eq!(ack["conflict"], json!(true));
+        assert_eq!(
+            item(&retry, &i).expect("server state resent")["title"],
+            json!("Newer")
+        );
+    }
+    app.stop().await;
+}
+
+/// A device pushing with no cursor (first sync after working offline) still
+/// receives the tombstones its delete cascaded to.
+async fn a_from_scratch_push_receives_its_cascade_tombstones(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("scratchdel@example.com").await;
+    let (s, c, i, _) = seed(&app, &token, "A").await;
+    let d = app
+        .sync(
+            &token,
+            "A",
+            Value::Null,
+            vec![change(
+                "sd",
+                &s,
+                "space",
+                "delete",
+                Value::Null,
+                &at(30),
+                "A",
+            )],
+        )
+        .await;
+    let recs = records_by_id(&d["serverUpdates"]);
+    for id in [&c, &i] {
+        assert!(
+            recs.get(id).is_some_and(|r| r["deletedAt"].is_string()),
+            "{id} tombstone missing: {d}"
+        );
+    }
+    app.stop().await;
+}
+
 backend_tests!(
     original_curl_example_works,
     other_device_receives_exactly_the_new_changes,
@@ -1226,4 +1307,6 @@ backend_tests!(
     the_writer_gets_no_echo_unless_something_else_changed,
     legacy_date_cursors_are_a_best_effort_start,
     the_sync_log_audits_every_applied_operation,
+    a_retried_losing_write_still_gets_the_server_state,
+    a_from_scratch_push_receives_its_cascade_tombstones,
 );
