@@ -276,7 +276,9 @@ pub async fn push(
         if let Some(prev) = op_id.and_then(|op| answered.get(op)) {
             // The first answer may have been lost with its server state: a
             // retried write that lost must bring that state again.
-            if prev.conflict {
+            // (`duplicate` in a stored ack means a delete of a deleted record,
+            // whose tombstone may differ from what the device wrote.)
+            if prev.conflict || prev.duplicate {
                 if let ChangeInput::Valid(c) = change {
                     if batch.working.contains_key(&c.id) {
                         batch.conflicted.insert(c.id);
@@ -516,8 +518,11 @@ impl Batch {
             };
             self.store(rec);
         }
-        self.mark(c.id, !out.conflict);
-        if out.conflict {
+        // A delete of a deleted record keeps the earlier tombstone, which the
+        // device (having written its own) must receive, like a conflict.
+        let differs = out.conflict || out.already_deleted;
+        self.mark(c.id, !differs);
+        if differs {
             self.conflicted.insert(c.id);
         }
         if c.op == OpKind::Delete && out.changed && c.entity != EntityType::Item {

@@ -389,6 +389,11 @@ async fn deletes_win_cascade_and_propagate(db: Db) {
         .await;
     assert_eq!(acks(&twice)[0]["success"], json!(true));
     assert_eq!(acks(&twice)[0]["duplicate"], json!(true));
+    // ... and the device gets the server's tombstone (the earlier deletedAt).
+    assert_eq!(
+        item(&twice, &i).expect("tombstone returned")["deletedAt"],
+        json!(at(30))
+    );
 
     // A from-scratch pull has no tombstones.
     let fresh = app.sync(&token, "C", Value::Null, vec![]).await;
