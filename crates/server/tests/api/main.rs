@@ -11,6 +11,6 @@ mod binary;
 mod crash;
 mod errors;
 mod health;
-mod outage;
 mod hostile;
+mod outage;
 mod sync;
