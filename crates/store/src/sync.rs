@@ -263,6 +263,7 @@ pub async fn push(
         working: loaded.into_iter().map(|r| (r.id, r)).collect(),
         dirty: Vec::new(),
         dirty_set: HashSet::new(),
+        replayed: Vec::new(),
         as_sent: HashMap::new(),
         conflicted: HashSet::new(),
     };
@@ -278,11 +279,12 @@ pub async fn push(
             // retried write that lost must bring that state again.
             // (`duplicate` in a stored ack means a delete of a deleted record,
             // whose tombstone may differ from what the device wrote.)
-            if prev.conflict || prev.duplicate {
-                if let ChangeInput::Valid(c) = change {
-                    if batch.working.contains_key(&c.id) {
+            if let ChangeInput::Valid(c) = change {
+                if batch.working.contains_key(&c.id) {
+                    if prev.conflict || prev.duplicate {
                         batch.conflicted.insert(c.id);
                     }
+                    batch.replayed.push(c.id);
                 }
             }
             acks.push(Ack {
@@ -375,7 +377,11 @@ pub async fn push(
     // (cascades) must reach it even on a from-scratch page, which has none.
     let mut force: Vec<&Uuid> = batch.conflicted.iter().collect();
     if live_only {
-        force.extend(batch.dirty.iter().filter(|id| {
+        // A device that sends operations about a record holds it: on a page
+        // without tombstones it must still learn that the record is deleted,
+        // whether this request deleted it (cascades) or someone did before
+        // this replay arrived.
+        force.extend(batch.dirty.iter().chain(&batch.replayed).filter(|id| {
             batch.working[*id].state.deleted.is_some()
                 && !batch.as_sent.get(*id).copied().unwrap_or(false)
         }));
@@ -406,6 +412,8 @@ struct Batch {
     /// Records to save, in the order their versions were assigned.
     dirty: Vec<Uuid>,
     dirty_set: HashSet<Uuid>,
+    /// Records targeted by replayed (duplicate) operations.
+    replayed: Vec<Uuid>,
     /// Per record: every write by this request applied exactly as sent.
     as_sent: HashMap<Uuid, bool>,
     conflicted: HashSet<Uuid>,

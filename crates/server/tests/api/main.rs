@@ -14,3 +14,4 @@ mod health;
 mod hostile;
 mod outage;
 mod sync;
+mod sync_sim;

@@ -1294,6 +1294,39 @@ async fn a_from_scratch_push_receives_its_cascade_tombstones(db: Db) {
     app.stop().await;
 }
 
+/// A device whose first sync (no cursor) is a retry of a create, when the
+/// record was deleted meanwhile, must learn of the tombstone.
+async fn a_from_scratch_replay_receives_the_tombstone(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("replay@example.com").await;
+    let x = new_id();
+    let create = vec![change(
+        "a1",
+        &x,
+        "item",
+        "create",
+        json!({"title": "X"}),
+        &at(1),
+        "A",
+    )];
+    let _lost = app.sync(&token, "A", Value::Null, create.clone()).await;
+    app.sync(
+        &token,
+        "B",
+        Value::Null,
+        vec![change("b1", &x, "item", "delete", Value::Null, &at(2), "B")],
+    )
+    .await;
+    let retry = app.sync(&token, "A", Value::Null, create).await;
+    assert_eq!(acks(&retry)[0]["duplicate"], json!(true));
+    assert!(
+        item(&retry, &x).expect("tombstone returned")["deletedAt"].is_string(),
+        "{retry}"
+    );
+    app.stop().await;
+}
+
 backend_tests!(
     original_curl_example_works,
     other_device_receives_exactly_the_new_changes,
@@ -1314,4 +1347,5 @@ backend_tests!(
     the_sync_log_audits_every_applied_operation,
     a_retried_losing_write_still_gets_the_server_state,
     a_from_scratch_push_receives_its_cascade_tombstones,
+    a_from_scratch_replay_receives_the_tombstone,
 );
