@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::bearer_token;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -98,22 +98,20 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
             return ApiError::RateLimited(wait).into_response();
         }
     }
-    let user = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .and_then(|t| state.tokens.verify(t.trim()))
-        .map(|t| t.user);
-    let key = match user {
-        Some(u) => format!("user:{u}"),
+    let token = bearer_token(req.headers())
+        .ok()
+        .and_then(|t| state.tokens.verify(t));
+    let key = match &token {
+        Some(t) => format!("user:{}", t.user),
         None => format!("ip:{ip}"),
     };
     if let Err(wait) = state.limits.general.check(&key) {
         return ApiError::RateLimited(wait).into_response();
+    }
+    let mut req = req;
+    if let Some(t) = token {
+        // Handed to the AuthUser extractor, which then skips verifying again.
+        req.extensions_mut().insert(t);
     }
     next.run(req).await
 }

@@ -23,6 +23,23 @@ pub fn view(user: &User) -> UserView {
     }
 }
 
+/// `{user, token}` with a fresh token of the given generation.
+fn signed_in(
+    state: &AppState,
+    user: &User,
+    generation: i64,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let token = state.tokens.issue(user.id, generation)?;
+    Ok(ok(
+        status,
+        AuthResponse {
+            user: view(user),
+            token,
+        },
+    ))
+}
+
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -42,14 +59,7 @@ pub async fn register(
             created_at: now_millis(),
         })
         .await?;
-    let token = state.tokens.issue(user.id, 0)?;
-    Ok(ok(
-        StatusCode::CREATED,
-        AuthResponse {
-            user: view(&user),
-            token,
-        },
-    ))
+    signed_in(&state, &user, 0, StatusCode::CREATED)
 }
 
 pub async fn login(
@@ -75,16 +85,7 @@ pub async fn login(
     };
     let matches = verify_password(req.password, hash).await?;
     match user {
-        Some((user, generation)) if matches => {
-            let token = state.tokens.issue(user.id, generation)?;
-            Ok(ok(
-                StatusCode::OK,
-                AuthResponse {
-                    user: view(&user),
-                    token,
-                },
-            ))
-        }
+        Some((user, generation)) if matches => signed_in(&state, &user, generation, StatusCode::OK),
         _ => Err(ApiError::InvalidCredentials),
     }
 }
@@ -144,14 +145,7 @@ pub async fn change_password(
     let hash = hash_password(req.new_password).await?;
     let generation = state.store.change_password(user.id, &hash).await?;
     state.auth_cache.invalidate(user.id);
-    let token = state.tokens.issue(user.id, generation)?;
-    Ok(ok(
-        StatusCode::OK,
-        AuthResponse {
-            user: view(&user),
-            token,
-        },
-    ))
+    signed_in(&state, &user, generation, StatusCode::OK)
 }
 
 /// Deletes the account and all its data for good (the one hard delete).
