@@ -1,19 +1,25 @@
 //! Building the router and running the server until shutdown.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
 use tidesync_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
@@ -32,6 +38,8 @@ pub struct App {
     router: Router,
     store: Arc<dyn Store>,
     shutdown_timeout: Duration,
+    header_read_timeout: Duration,
+    max_connections: usize,
 }
 
 impl App {
@@ -67,6 +75,8 @@ impl App {
             router,
             store,
             shutdown_timeout: args.shutdown_timeout,
+            header_read_timeout: args.header_read_timeout,
+            max_connections: args.max_connections.max(1),
         })
     }
 
@@ -77,36 +87,70 @@ impl App {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
     /// requests finish (bounded by the shutdown timeout) and closes the database.
+    ///
+    /// Our own accept loop rather than `axum::serve`, for the connection-level
+    /// bounds it does not offer: at most `max_connections` open connections
+    /// (further clients wait in the kernel's backlog), and a header-read
+    /// timeout that also closes idle keep-alive connections.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = signalled_tx.send(());
-        });
-        let mut server = std::pin::pin!(server.into_future());
-        let result = tokio::select! {
-            r = &mut server => r,
-            _ = signalled_rx => {
-                tracing::info!("shutting down: finishing in-flight requests");
-                match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        tracing::warn!("shutdown timeout reached; dropping remaining requests");
-                        Ok(())
+        let mut builder = ConnBuilder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(self.header_read_timeout)
+            .keep_alive_timeout(self.header_read_timeout);
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+                _ = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors, usually: back off, don't spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
                     }
-                }
-            }
-        };
+                },
+                _ = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().call(req)
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn.into_owned());
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        if tokio::time::timeout(self.shutdown_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown timeout reached; dropping remaining requests");
+        }
         self.store.close().await;
         tracing::info!("database closed");
-        result
+        Ok(())
     }
 }
 

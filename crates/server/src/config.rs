@@ -100,6 +100,16 @@ pub struct ServeArgs {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
+    /// Longest a client may take to send a request's headers, and longest an
+    /// idle keep-alive connection stays open.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Most connections open at once; further clients wait to be accepted.
+    /// The process's open-file limit (ulimit -n) must allow it.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -126,6 +136,8 @@ impl ServeArgs {
             auth_rate_limit_per_minute: 10,
             trust_proxy: false,
             request_timeout: parse_duration("30s").expect("valid default"),
+            header_read_timeout: parse_duration("10s").expect("valid default"),
+            max_connections: 10_000,
             max_clock_skew: parse_duration("5m").expect("valid default"),
         }
     }

@@ -193,7 +193,79 @@ async fn slow_requests_time_out_without_effect(db: Db) {
     app.stop().await;
 }
 
+/// A client that never finishes its headers (slowloris), or keeps an idle
+/// connection open, is cut off after the header-read timeout.
+async fn slow_headers_and_idle_connections_are_closed(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.header_read_timeout = Duration::from_secs(1);
+    let app = spawn_with(args).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    // Without the timeout this read never ends; the guard only bounds the test.
+    tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut buf))
+        .await
+        .expect("server closed the slow connection")
+        .ok();
+
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), idle.read_to_end(&mut rest))
+        .await
+        .expect("server closed the idle keep-alive connection")
+        .ok();
+    assert_eq!(app.get("/health", None).await.status, 200);
+    app.stop().await;
+}
+
+/// Beyond MAX_CONNECTIONS, a client waits until a connection closes.
+async fn connections_are_capped(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.max_connections = 2;
+    args.header_read_timeout = Duration::from_secs(60);
+    let app = spawn_with(args).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let hold1 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _hold2 = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let blocked = client
+        .get(app.url("/health"))
+        .timeout(Duration::from_millis(1500))
+        .send()
+        .await;
+    assert!(
+        blocked.is_err(),
+        "a third connection was served: {blocked:?}"
+    );
+    drop(hold1);
+    let res = client
+        .get(app.url("/health"))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
+
 backend_tests!(
+    slow_headers_and_idle_connections_are_closed,
+    connections_are_capped,
     slow_requests_time_out_without_effect,
     bad_requests_get_json_errors,
     default_body_limit_is_5_mib,
