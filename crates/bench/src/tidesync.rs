@@ -1,0 +1,326 @@
+//! The scenarios against tidesync's HTTP API.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use serde_json::{json, Value};
+
+use crate::server::{rss_mib, Server, Target};
+use crate::stats::Latencies;
+use crate::{secs, wants, Args, Figure};
+
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        Client {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub async fn register(&self, email: &str) -> Result<String> {
+        let v: Value = self
+            .http
+            .post(format!("{}/api/auth/register", self.base))
+            .json(&json!({"email": email, "password": "bench password", "name": "Bench"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(v["data"]["token"].as_str().context("no token")?.to_owned())
+    }
+
+    /// One `POST /api/sync`; returns `data` and the request body size.
+    pub async fn sync(&self, token: &str, body: &Value) -> Result<(Value, usize, usize)> {
+        let bytes = serde_json::to_vec(body)?;
+        let sent = bytes.len();
+        let res = self
+            .http
+            .post(format!("{}/api/sync", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await?;
+        let status = res.status();
+        let text = res.bytes().await?;
+        ensure!(
+            status.is_success(),
+            "sync {status}: {}",
+            String::from_utf8_lossy(&text)
+        );
+        let v: Value = serde_json::from_slice(&text)?;
+        Ok((v["data"].clone(), sent, text.len()))
+    }
+}
+
+pub fn item_create(op: &str, id: &str, n: usize, device: &str) -> Value {
+    json!({"operationId": op, "id": id, "entityType": "item", "operation": "create",
+           "data": {"title": format!("Watch movie {n}"), "type": "movie", "movieId": format!("{}", 27000 + n),
+                    "notes": "with friends", "isCompleted": false, "order": n},
+           "timestamp": "2025-01-01T00:00:00.000Z", "deviceId": device})
+}
+
+fn fig(scenario: &str, target: &Target, value: f64, unit: &'static str, detail: String) -> Figure {
+    Figure {
+        scenario: scenario.into(),
+        target: target.name().into(),
+        value,
+        unit,
+        detail,
+    }
+}
+
+/// Pushes `n` new items in batches; returns their ids and the elapsed time.
+async fn push_items(
+    c: &Client,
+    token: &str,
+    n: usize,
+    batch: usize,
+    tag: &str,
+) -> Result<(Vec<String>, Duration, usize)> {
+    let ids: Vec<String> = (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let mut sent = 0;
+    let t = Instant::now();
+    for (b, chunk) in ids.chunks(batch).enumerate() {
+        let changes: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(k, id)| item_create(&format!("{tag}-{b}-{k}"), id, b * batch + k, "bench-a"))
+            .collect();
+        let (d, s, _) = c
+            .sync(token, &json!({"deviceId": "bench-a", "lastSyncTimestamp": null, "changes": changes, "limit": 1}))
+            .await?;
+        ensure!(
+            d["acknowledged"]
+                .as_array()
+                .map(|a| a.iter().all(|x| x["success"] == json!(true)))
+                == Some(true),
+            "push failed"
+        );
+        sent += s;
+    }
+    Ok((ids, t.elapsed(), sent))
+}
+
+pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    if wants(args, "push") || wants(args, "update") || wants(args, "pull") {
+        let server = Server::start(&args.server_bin, target, None)?;
+        let c = Client::new(&server.base);
+        let token = c.register("bench@example.com").await?;
+        let (ids, took, sent) = push_items(&c, &token, args.ops, args.batch, "p").await?;
+        out.push(fig(
+            "push",
+            target,
+            args.ops as f64 / secs(took),
+            "ops/s",
+            format!(
+                "{} creates, batches of {}, {:.0} B/op sent",
+                args.ops,
+                args.batch,
+                sent as f64 / args.ops as f64
+            ),
+        ));
+        eprintln!("  push: {:.0} ops/s", args.ops as f64 / secs(took));
+
+        let t = Instant::now();
+        for (b, chunk) in ids.chunks(args.batch).enumerate() {
+            let changes: Vec<Value> = chunk.iter().enumerate().map(|(k, id)| json!({
+                "operationId": format!("u-{b}-{k}"), "id": id, "entityType": "item", "operation": "update",
+                "data": {"isCompleted": true}, "timestamp": "2025-01-02T00:00:00.000Z", "deviceId": "bench-a"})).collect();
+            c.sync(&token, &json!({"deviceId": "bench-a", "lastSyncTimestamp": null, "changes": changes, "limit": 1})).await?;
+        }
+        let took = t.elapsed();
+        out.push(fig(
+            "update",
+            target,
+            args.ops as f64 / secs(took),
+            "ops/s",
+            format!(
+                "{} single-field updates, batches of {}",
+                args.ops, args.batch
+            ),
+        ));
+        eprintln!("  update: {:.0} ops/s", args.ops as f64 / secs(took));
+
+        let t = Instant::now();
+        let (mut cursor, mut got, mut bytes) = (Value::Null, 0usize, 0usize);
+        for _ in 0..100_000 {
+            let (d, _, r) = c
+                .sync(
+                    &token,
+                    &json!({"deviceId": "bench-b", "lastSyncTimestamp": cursor}),
+                )
+                .await?;
+            got += d["serverUpdates"]["items"]
+                .as_array()
+                .map_or(0, |a| a.len());
+            bytes += r;
+            cursor = d["syncTimestamp"].clone();
+            if d["hasMore"] != json!(true) {
+                break;
+            }
+        }
+        let took = t.elapsed();
+        ensure!(got == args.ops, "pulled {got} of {}", args.ops);
+        out.push(fig(
+            "pull",
+            target,
+            got as f64 / secs(took),
+            "records/s",
+            format!(
+                "from scratch, default page (1000), {:.0} B/record received",
+                bytes as f64 / got as f64
+            ),
+        ));
+        eprintln!("  pull: {:.0} records/s", got as f64 / secs(took));
+    }
+    if wants(args, "initial") {
+        out.extend(initial(args, target).await?);
+    }
+    if wants(args, "steady") {
+        for &c in &args.devices {
+            out.push(steady(args, target, c).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// A new device downloads an account of `initial_records` records.
+async fn initial(args: &Args, target: &Target) -> Result<Vec<Figure>> {
+    let server = Server::start(&args.server_bin, target, None)?;
+    let c = Client::new(&server.base);
+    let token = c.register("big@example.com").await?;
+    push_items(&c, &token, args.initial_records, 1000, "i").await?;
+    // Restart, so memory figures belong to the download alone.
+    let keep = server.stop_keep();
+    let server = Server::start(&args.server_bin, target, Some(keep))?;
+    let c = Client::new(&server.base);
+    let login: Value = c
+        .http
+        .post(format!("{}/api/auth/login", c.base))
+        .json(&json!({"email": "big@example.com", "password": "bench password"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["data"]["token"].as_str().context("login")?.to_owned();
+    let (idle, _) = rss_mib(server.pid());
+    let t = Instant::now();
+    let (mut url, mut got) = (format!("{}/api/sync/initial?limit=5000", c.base), 0usize);
+    for _ in 0..10_000 {
+        let v: Value = c
+            .http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let d = &v["data"];
+        got += d["items"].as_array().map_or(0, |a| a.len());
+        if d["hasMore"] != json!(true) {
+            break;
+        }
+        url = format!(
+            "{}/api/sync/initial?limit=5000&lastSyncTimestamp={}",
+            c.base,
+            d["syncTimestamp"].as_str().unwrap_or("")
+        );
+    }
+    let took = t.elapsed();
+    ensure!(got == args.initial_records, "initial sync got {got}");
+    let (_, peak) = rss_mib(server.pid());
+    eprintln!(
+        "  initial: {:.2} s, idle RSS {idle:.1} MiB, peak {peak:.1} MiB",
+        secs(took)
+    );
+    Ok(vec![
+        fig(
+            "initial sync",
+            target,
+            secs(took),
+            "s",
+            format!("{} records, pages of 5000", args.initial_records),
+        ),
+        fig(
+            "server RSS idle",
+            target,
+            idle,
+            "MiB",
+            "after restart, before any sync".into(),
+        ),
+        fig(
+            "server RSS peak (initial)",
+            target,
+            peak,
+            "MiB",
+            "peak over restart + initial sync".into(),
+        ),
+    ])
+}
+
+/// `devices` devices, 4 per user, each looping "push one op and pull" in one
+/// request, for `steady_secs`.
+async fn steady(args: &Args, target: &Target, devices: usize) -> Result<Figure> {
+    let server = Server::start(&args.server_bin, target, None)?;
+    let c = Arc::new(Client::new(&server.base));
+    let users = devices.div_ceil(4);
+    let mut tokens = Vec::new();
+    for u in 0..users {
+        tokens.push(c.register(&format!("steady{u}@example.com")).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.steady_secs);
+    let mut tasks = Vec::new();
+    for d in 0..devices {
+        let (c, token) = (c.clone(), tokens[d / 4].clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Latencies::default();
+            let (mut errors, mut cursor) = (0usize, Value::Null);
+            let device = format!("dev-{d}");
+            for n in 0..1_000_000usize {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let id = uuid::Uuid::new_v4().to_string();
+                let body = json!({"deviceId": device, "lastSyncTimestamp": cursor,
+                                  "changes": [item_create(&format!("{device}-{n}"), &id, n, &device)]});
+                let t = Instant::now();
+                match c.sync(&token, &body).await {
+                    Ok((data, _, _)) => {
+                        lat.0.push(t.elapsed());
+                        cursor = data["syncTimestamp"].clone();
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Latencies::default();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await?;
+        all.merge(lat);
+        errors += e;
+    }
+    let rate = all.0.len() as f64 / args.steady_secs as f64;
+    let summary = all.summary();
+    eprintln!("  steady c={devices}: {rate:.0} round trips/s, {summary}, {errors} errors");
+    Ok(fig(
+        &format!("steady c={devices}"),
+        target,
+        rate,
+        "trips/s",
+        format!("{summary}, {errors} errors"),
+    ))
+}
