@@ -39,61 +39,82 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
         .synchronous(SqliteSynchronous::Full)
         .connect()
         .await?;
-    let t = Instant::now();
-    let mut version = 0i64;
-    for b in 0..args.ops.div_ceil(args.batch) {
-        let mut tx = sqlx::Connection::begin(&mut conn).await?;
-        for k in 0..args.batch.min(args.ops - b * args.batch) {
-            let n = b * args.batch + k;
-            version += 1;
+    // Prepared outside the timed loop: the rows, as tidesync would write them.
+    let rows: Vec<(String, String, String, String, String)> = (0..args.ops)
+        .map(|n| {
             let id = uuid::Uuid::new_v4().to_string();
             let op = format!("raw-{n}");
-            let v = Version {
-                ts: 1_735_689_600_000,
-                device: "bench-a".into(),
-                op: op.clone(),
-            };
-            let fields: std::collections::BTreeMap<String, serde_json::Value> =
-                serde_json::from_value(serde_json::json!({
+            let v = Version { ts: 1_735_689_600_000, device: "bench-a".into(), op: op.clone() };
+            let fields: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
                 "title": format!("Watch movie {n}"), "type": "movie", "movieId": format!("{}", 27000 + n),
-                "notes": "with friends", "isCompleted": false, "order": n}))?;
+                "notes": "with friends", "isCompleted": false, "order": n})).expect("fields");
             let state = RecordState {
                 clocks: fields.keys().map(|f| (f.clone(), v.clone())).collect(),
                 fields,
-                created: v.clone(),
+                created: v,
                 deleted: None,
             };
-            sqlx::query(
-                "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
-                                      created_at, updated_at, deleted_at, device_id, server_time)
-                 VALUES (?1, ?2, 'item', ?3, NULL, NULL, ?4, ?5, ?6, ?6, NULL, 'bench-a', ?6)
-                 ON CONFLICT (user_id, id) DO UPDATE SET version = excluded.version, data = excluded.data",
-            )
-            .bind(user.to_string())
-            .bind(&id)
-            .bind(version)
-            .bind(serde_json::to_string(&state.fields)?)
-            .bind(encode_clocks(&state))
-            .bind(1_735_689_600_000i64)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id, operation,
-                                       changes, ack, client_time, server_time)
-                 VALUES (?1, ?2, 'bench-a', 'item', ?3, 'create', ?4, ?5, ?6, ?6)",
-            )
-            .bind(user.to_string())
-            .bind(&op)
-            .bind(&id)
-            .bind(serde_json::to_string(&state.fields)?)
-            .bind(format!(r#"{{"operationId":"{op}","id":"{id}","success":true}}"#))
-            .bind(1_735_689_600_000i64)
-            .execute(&mut *tx)
-            .await?;
+            let data = serde_json::to_string(&state.fields).expect("json");
+            let ack = format!(r#"{{"operationId":"{op}","id":"{id}","success":true}}"#);
+            (id, op, data, encode_clocks(&state), ack)
+        })
+        .collect();
+    let user_id = user.to_string();
+    let t = Instant::now();
+    let mut version = 0i64;
+    // One transaction per batch, one multi-row statement per table: the
+    // cheapest way through this driver to store what a push stores.
+    for batch in rows.chunks(args.batch) {
+        let mut tx = sqlx::Connection::begin(&mut conn).await?;
+        let marks =
+            |cols: usize| vec![format!("({})", vec!["?"; cols].join(", ")); batch.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
+                                  created_at, updated_at, deleted_at, device_id, server_time) VALUES {}",
+            marks(13)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, _, data, clocks, _) in batch {
+            version += 1;
+            q = q
+                .bind(user_id.clone())
+                .bind(id.clone())
+                .bind("item")
+                .bind(version)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(data.clone())
+                .bind(clocks.clone())
+                .bind(1_735_689_600_000i64)
+                .bind(1_735_689_600_000i64)
+                .bind(None::<i64>)
+                .bind("bench-a")
+                .bind(1_735_689_600_000i64);
         }
-        sqlx::query("UPDATE users SET sync_version = ?2 WHERE id = ?1")
-            .bind(user.to_string())
+        q.execute(&mut *tx).await?;
+        let sql = format!(
+            "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id, operation,
+                                   changes, ack, client_time, server_time) VALUES {}",
+            marks(10)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, op, data, _, ack) in batch {
+            q = q
+                .bind(user_id.clone())
+                .bind(op.clone())
+                .bind("bench-a")
+                .bind("item")
+                .bind(id.clone())
+                .bind("create")
+                .bind(data.clone())
+                .bind(ack.clone())
+                .bind(1_735_689_600_000i64)
+                .bind(1_735_689_600_000i64);
+        }
+        q.execute(&mut *tx).await?;
+        sqlx::query("UPDATE users SET sync_version = ? WHERE id = ?")
             .bind(version)
+            .bind(user_id.clone())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

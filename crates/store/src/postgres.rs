@@ -315,12 +315,22 @@ impl SyncTx for PgTx {
         rows.iter().map(stored_from_row).collect()
     }
 
-    async fn save_record(&mut self, user: UserId, rec: &StoredRecord) -> Result<(), StoreError> {
-        let last = rec.state.last();
+    async fn save_records(
+        &mut self,
+        user: UserId,
+        recs: &[&StoredRecord],
+    ) -> Result<(), StoreError> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        // One statement for the whole batch: columns as arrays, UNNEST to rows.
+        let lasts: Vec<_> = recs.iter().map(|r| r.state.last()).collect();
         sqlx::query(
             "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
                                   created_at, updated_at, deleted_at, device_id, server_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::int8[], $5::uuid[], $6::uuid[],
+                                      $7::text[], $8::text[], $9::int8[], $10::int8[], $11::int8[],
+                                      $12::text[], $13::int8[])
              ON CONFLICT (user_id, id) DO UPDATE SET
                 kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
                 category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
@@ -329,39 +339,69 @@ impl SyncTx for PgTx {
                 server_time = excluded.server_time",
         )
         .bind(user.as_uuid())
-        .bind(rec.id)
-        .bind(rec.entity.as_str())
-        .bind(rec.version)
-        .bind(rec.space_id())
-        .bind(rec.category_id())
-        .bind(rec.data_json())
-        .bind(merge::encode_clocks(&rec.state))
-        .bind(rec.state.created_at())
-        .bind(last.ts)
-        .bind(rec.state.deleted_at())
-        .bind(&last.device)
-        .bind(rec.server_time)
+        .bind(recs.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind(recs.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+        .bind(recs.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind(recs.iter().map(|r| r.space_id()).collect::<Vec<_>>())
+        .bind(recs.iter().map(|r| r.category_id()).collect::<Vec<_>>())
+        .bind(recs.iter().map(|r| r.data_json()).collect::<Vec<_>>())
+        .bind(
+            recs.iter()
+                .map(|r| merge::encode_clocks(&r.state))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            recs.iter()
+                .map(|r| r.state.created_at())
+                .collect::<Vec<_>>(),
+        )
+        .bind(lasts.iter().map(|l| l.ts).collect::<Vec<_>>())
+        .bind(
+            recs.iter()
+                .map(|r| r.state.deleted_at())
+                .collect::<Vec<_>>(),
+        )
+        .bind(lasts.iter().map(|l| l.device.as_str()).collect::<Vec<_>>())
+        .bind(recs.iter().map(|r| r.server_time).collect::<Vec<_>>())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
-    async fn insert_log(&mut self, user: UserId, e: &LogEntry<'_>) -> Result<(), StoreError> {
+    async fn insert_logs(
+        &mut self,
+        user: UserId,
+        entries: &[LogEntry<'_>],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id,
                                    operation, changes, ack, client_time, server_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                      $7::text[], $8::text[], $9::int8[], $10::int8[])",
         )
         .bind(user.as_uuid())
-        .bind(e.operation_id)
-        .bind(e.device_id)
-        .bind(e.entity_type)
-        .bind(e.entity_id.as_deref())
-        .bind(e.operation)
-        .bind(&e.changes)
-        .bind(&e.ack)
-        .bind(e.client_time)
-        .bind(e.server_time)
+        .bind(entries.iter().map(|e| e.operation_id).collect::<Vec<_>>())
+        .bind(entries.iter().map(|e| e.device_id).collect::<Vec<_>>())
+        .bind(entries.iter().map(|e| e.entity_type).collect::<Vec<_>>())
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.entity_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(entries.iter().map(|e| e.operation).collect::<Vec<_>>())
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.changes.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(entries.iter().map(|e| e.ack.as_str()).collect::<Vec<_>>())
+        .bind(entries.iter().map(|e| e.client_time).collect::<Vec<_>>())
+        .bind(entries.iter().map(|e| e.server_time).collect::<Vec<_>>())
         .execute(&mut *self.tx)
         .await?;
         Ok(())

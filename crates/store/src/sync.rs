@@ -147,9 +147,18 @@ pub trait SyncTx: Send {
         user: UserId,
         parent: Uuid,
     ) -> Result<Vec<StoredRecord>, StoreError>;
-    /// Inserts or replaces a record.
-    async fn save_record(&mut self, user: UserId, rec: &StoredRecord) -> Result<(), StoreError>;
-    async fn insert_log(&mut self, user: UserId, entry: &LogEntry<'_>) -> Result<(), StoreError>;
+    /// Inserts or replaces records (multi-row statements: one round trip per
+    /// chunk, not per record).
+    async fn save_records(
+        &mut self,
+        user: UserId,
+        recs: &[&StoredRecord],
+    ) -> Result<(), StoreError>;
+    async fn insert_logs(
+        &mut self,
+        user: UserId,
+        entries: &[LogEntry<'_>],
+    ) -> Result<(), StoreError>;
     async fn set_user_version(&mut self, user: UserId, version: i64) -> Result<(), StoreError>;
     /// Records with `after < version <= upto`, by version, at most `limit`;
     /// tombstones left out when `live_only`.
@@ -269,6 +278,7 @@ pub async fn push(
     };
 
     let mut acks = Vec::with_capacity(input.changes.len());
+    let mut logs = Vec::with_capacity(input.changes.len());
     for change in &input.changes {
         let op_id = match change {
             ChangeInput::Valid(c) => Some(c.operation_id.as_str()),
@@ -344,15 +354,15 @@ pub async fn push(
             }
         };
         if let Some(entry) = entry {
-            tx.insert_log(user, &entry).await?;
             answered.insert(entry.operation_id.to_owned(), ack.clone());
+            logs.push(entry);
         }
         acks.push(ack);
     }
 
-    for id in &batch.dirty {
-        tx.save_record(user, &batch.working[id]).await?;
-    }
+    tx.insert_logs(user, &logs).await?;
+    let dirty: Vec<&StoredRecord> = batch.dirty.iter().map(|id| &batch.working[id]).collect();
+    tx.save_records(user, &dirty).await?;
     if batch.next != base {
         tx.set_user_version(user, batch.next).await?;
     }
