@@ -60,6 +60,7 @@ impl App {
             tokens: Arc::new(tokens),
             dummy_hash: Arc::new(dummy_hash),
             auth_cache: Arc::new(AuthCache::new(Duration::from_secs(5))),
+            health_ok: Arc::default(),
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
                 auth: RateLimiter::new(args.auth_rate_limit_per_minute),
@@ -97,16 +98,14 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let mut builder = ConnBuilder::new(TokioExecutor::new());
+        // HTTP/1.1 only: hyper's header-read timer bounds slow and idle HTTP/1
+        // connections, but an HTTP/2 client answering pings could hold one
+        // open forever. Clients and proxies in front speak HTTP/1.1 to us.
+        let mut builder = ConnBuilder::new(TokioExecutor::new()).http1_only();
         builder
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(self.header_read_timeout)
-            .keep_alive_timeout(self.header_read_timeout);
         let slots = Arc::new(Semaphore::new(self.max_connections));
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -216,7 +215,7 @@ fn cors(origins: &str) -> Result<CorsLayer, StartError> {
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         // Listed explicitly: browsers do not accept `*` for Authorization.
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([REQUEST_ID.clone()])
+        .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])
         .max_age(Duration::from_secs(600)))
 }
 
@@ -315,7 +314,7 @@ fn load_or_create_secret(dir: &Path) -> Result<Secret, StartError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("cannot read", e)),
     }
-    std::fs::create_dir_all(dir).map_err(|e| io_err("cannot create folder for", e))?;
+    tidesync_store::create_private_dir(dir).map_err(|e| io_err("cannot create folder for", e))?;
     let secret = random_hex(32);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -26,9 +26,18 @@ fn argon2() -> Argon2<'static> {
     Argon2::default()
 }
 
+/// Hashes running at once. Each takes 19 MiB and a core for tens of
+/// milliseconds: without a bound, a flood of logins from many addresses
+/// could use gigabytes; beyond it, requests wait (within REQUEST_TIMEOUT).
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Hashes on the blocking pool: Argon2 takes tens of milliseconds of CPU and
 /// would stall every other request on an executor thread.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    let _slot = HASHING
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         argon2()
             .hash_password(password.as_bytes())
@@ -41,6 +50,10 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 
 /// True when `password` matches the PHC string `hash`.
 pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
+    let _slot = HASHING
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| ApiError::Internal(format!("stored hash unreadable: {e}")))?;
@@ -195,35 +208,44 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
 /// The user a request's Bearer token names. Rejects a missing, malformed,
 /// expired or wrongly signed token, a revoked or old-generation token, and a
 /// token whose user no longer exists.
+#[derive(Clone)]
 pub struct AuthUser {
     pub user: User,
     pub token: TokenInfo,
+}
+
+/// The full token check: signature and expiry, then (through the cache) the
+/// user's existence, token generation and revocations.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<AuthUser, ApiError> {
+    let info = state
+        .tokens
+        .verify(bearer_token(headers)?)
+        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+    let auth = state
+        .auth_cache
+        .get(state.store.as_ref(), info.user)
+        .await?
+        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+    if info.generation != auth.token_generation || auth.revoked.contains(&info.jti) {
+        return Err(ApiError::Unauthorized("token revoked; log in again"));
+    }
+    Ok(AuthUser {
+        user: auth.user.clone(),
+        token: info,
+    })
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let invalid = ApiError::Unauthorized("invalid or expired token");
-        // The rate limiter already verified the token: don't redo the HMAC.
-        let info = match parts.extensions.get::<TokenInfo>() {
-            Some(info) => info.clone(),
-            None => state
-                .tokens
-                .verify(bearer_token(&parts.headers)?)
-                .ok_or(invalid)?,
-        };
-        let auth = state
-            .auth_cache
-            .get(state.store.as_ref(), info.user)
-            .await?
-            .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        if info.generation != auth.token_generation || auth.revoked.contains(&info.jti) {
-            return Err(ApiError::Unauthorized("token revoked; log in again"));
+        // The rate limiter has authenticated the request already, if it could.
+        if let Some(auth) = parts.extensions.get::<AuthUser>() {
+            return Ok(auth.clone());
         }
-        Ok(AuthUser {
-            user: auth.user.clone(),
-            token: info,
-        })
+        authenticate(state, &parts.headers).await
     }
 }

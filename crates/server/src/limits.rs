@@ -10,7 +10,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::bearer_token;
+use axum::http::header::AUTHORIZATION;
+
+use crate::auth::authenticate;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -66,16 +68,21 @@ impl RateLimiter {
 /// entries are whatever the client claimed).
 pub fn client_ip(req: &Request, trust_proxy: bool) -> Option<IpAddr> {
     if trust_proxy {
-        let forwarded = req
+        // Only the last entry is the proxy's: if it is not an address (say
+        // `ip:port`), use no entry at all rather than one the client wrote.
+        let last = req
             .headers()
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back();
-        if forwarded.is_some() {
-            return forwarded;
+            .next_back()
+            .map(str::trim);
+        if let Some(last) = last {
+            return last
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| last.parse::<SocketAddr>().ok().map(|a| a.ip()));
         }
     }
     req.extensions()
@@ -98,20 +105,24 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
             return ApiError::RateLimited(wait).into_response();
         }
     }
-    let token = bearer_token(req.headers())
-        .ok()
-        .and_then(|t| state.tokens.verify(t));
-    let key = match &token {
-        Some(t) => format!("user:{}", t.user),
+    // Keyed by user only for a token that passes the full check: a revoked
+    // or stolen-then-revoked token must not drain its user's budget.
+    let auth = if req.headers().contains_key(AUTHORIZATION) {
+        authenticate(&state, req.headers()).await.ok()
+    } else {
+        None
+    };
+    let key = match &auth {
+        Some(a) => format!("user:{}", a.user.id),
         None => format!("ip:{ip}"),
     };
     if let Err(wait) = state.limits.general.check(&key) {
         return ApiError::RateLimited(wait).into_response();
     }
     let mut req = req;
-    if let Some(t) = token {
-        // Handed to the AuthUser extractor, which then skips verifying again.
-        req.extensions_mut().insert(t);
+    if let Some(a) = auth {
+        // Handed to the AuthUser extractor, which then checks nothing again.
+        req.extensions_mut().insert(a);
     }
     next.run(req).await
 }

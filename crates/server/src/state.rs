@@ -15,6 +15,8 @@ pub struct AppState {
     pub dummy_hash: Arc<String>,
     pub sync: SyncLimits,
     pub auth_cache: Arc<AuthCache>,
+    /// When the database last answered /health (see routes::health).
+    pub health_ok: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     pub limits: Arc<Limits>,
 }
 

@@ -17,7 +17,7 @@ use tidesync_protocol::UserId;
 
 pub use error::StoreError;
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{create_private_dir, SqliteStore};
 pub use sync::{PulledRecord, PushInput, SyncOutput};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -42,7 +42,7 @@ impl SqliteStore {
             )
         })?;
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            create_private_dir(dir)
                 .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::from_str(url)
@@ -66,6 +66,19 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore { writer, reader })
     }
+}
+
+/// Creates a missing folder readable by its owner only: it will hold password
+/// hashes and every user's data. An existing folder is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 fn parse_uuid(s: &str) -> Result<UserId, StoreError> {

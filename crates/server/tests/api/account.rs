@@ -258,6 +258,68 @@ async fn authenticated_limit_is_per_user(db: Db) {
     app.stop().await;
 }
 
+/// A revoked (say stolen, then logged out) token must not spend its user's
+/// budget: only a token that passes the full check is counted per user.
+async fn a_revoked_token_cannot_drain_its_users_budget(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    // The user's budget: logout + 4 good requests = 5. Counting the two
+    // revoked requests too would make 7 and refuse the last good ones.
+    args.rate_limit_per_minute = 5;
+    let app = spawn_with(args).await;
+    let stolen = app.register("drain@example.com").await;
+    let mine = token_of(&login(&app, "drain@example.com", "correct horse").await);
+    assert_eq!(
+        app.post("/api/auth/logout", Some(&stolen), json!({}))
+            .await
+            .status,
+        200
+    );
+    // Refused as revoked; these count against the sender's IP, not the user.
+    for _ in 0..2 {
+        app.get("/api/auth/me", Some(&stolen))
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    for _ in 0..4 {
+        assert_eq!(app.get("/api/auth/me", Some(&mine)).await.status, 200);
+    }
+    app.stop().await;
+}
+
+/// Behind a proxy, only the proxy's own (last) X-Forwarded-For entry counts;
+/// what the client put before it does not buy it a fresh budget.
+async fn forwarded_for_uses_only_the_proxys_entry(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.rate_limit_per_minute = 2;
+    args.trust_proxy = true;
+    let app = spawn_with(args).await;
+    let get = |xff: String| {
+        let req = app
+            .client
+            .get(app.url("/nope"))
+            .header("x-forwarded-for", xff);
+        app.send(req)
+    };
+    for n in 0..2 {
+        assert_eq!(get(format!("{n}.9.9.9, 10.0.0.7")).await.status, 404);
+    }
+    get("7.7.7.7, 10.0.0.7".into())
+        .await
+        .assert_error(429, "rate_limited");
+    // Another client, as the proxy reports it: its own budget.
+    assert_eq!(get("1.1.1.1, 10.0.0.8".into()).await.status, 404);
+    // A last entry that is not an address: the socket peer, not the client's claim.
+    for n in 0..2 {
+        let _ = get(format!("{n}.8.8.8, unknown")).await;
+    }
+    get("5.5.5.5, unknown".into())
+        .await
+        .assert_error(429, "rate_limited");
+    app.stop().await;
+}
+
 async fn security_headers_on_every_response(db: Db) {
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
@@ -303,6 +365,21 @@ async fn cors_preflight_lists_headers_explicitly(db: Db) {
         "{allowed}"
     );
     assert!(!allowed.contains('*'));
+    let simple = app
+        .client
+        .get(app.url("/health"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    let exposed = simple.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        exposed.contains("retry-after") && exposed.contains("x-request-id"),
+        "{exposed}"
+    );
     let evil = app
         .client
         .get(app.url("/health"))
@@ -322,4 +399,6 @@ backend_tests!(
     authenticated_limit_is_per_user,
     security_headers_on_every_response,
     cors_preflight_lists_headers_explicitly,
+    a_revoked_token_cannot_drain_its_users_budget,
+    forwarded_for_uses_only_the_proxys_entry,
 );

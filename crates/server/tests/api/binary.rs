@@ -166,6 +166,11 @@ async fn runs_with_no_configuration_and_reads_dotenv() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(dir.path().join("data"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700, "the data folder is private");
 
     let client = reqwest::Client::new();
     let base = format!("http://{addr}");
