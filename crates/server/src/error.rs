@@ -115,6 +115,13 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %inner, "database unavailable");
                 ApiError::Unavailable
             }
+            StoreError::Driver {
+                transient: true,
+                message,
+            } => {
+                tracing::warn!(error = %message, "database unavailable");
+                ApiError::Unavailable
+            }
             StoreError::EmailTaken => ApiError::EmailTaken,
             StoreError::CursorAhead => ApiError::InvalidCursor(
                 "lastSyncTimestamp is ahead of this server; pull from scratch (null)".into(),

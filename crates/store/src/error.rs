@@ -23,11 +23,30 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Internal(#[source] sqlx::Error),
+    /// From the SQLite writer thread (rusqlite), classified like the rest.
+    #[error("database {}: {message}", if *.transient { "unavailable" } else { "error" })]
+    Driver { transient: bool, message: String },
 }
 
 impl StoreError {
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_)
+                | StoreError::Driver {
+                    transient: true,
+                    ..
+                }
+        )
+    }
+
+    /// A copy for answering every push of a failed group commit (the sqlx
+    /// errors inside other variants are not `Clone`).
+    pub fn clone_shallow(&self) -> StoreError {
+        StoreError::Driver {
+            transient: self.is_unavailable(),
+            message: self.to_string(),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 mod error;
 mod postgres;
 mod sqlite;
+mod sqlite_writer;
 pub mod sync;
 
 use std::path::PathBuf;

@@ -14,7 +14,9 @@ use tidesync_protocol::time::Millis;
 use tidesync_protocol::UserId;
 use uuid::Uuid;
 
-use crate::sync::{self, LogEntry, PulledRecord, PushInput, StoredRecord, SyncOutput, SyncTx};
+use crate::sync::{
+    self, LogEntry, PulledRecord, PushInput, StoredRecord, SyncOutput, SyncRead, SyncTx,
+};
 use crate::{AuthState, Backend, Credentials, NewUser, Store, StoreError, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -186,7 +188,10 @@ impl Store for PostgresStore {
 
     async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
         let tx = self.pool.begin().await?;
-        sync::push(Box::new(PgTx { tx }), user, input).await
+        let mut tx = PgTx { tx };
+        let out = sync::push(&mut tx, user, input).await?;
+        tx.tx.commit().await?;
+        Ok(out)
     }
 
     async fn pull(
@@ -196,7 +201,10 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<SyncOutput, StoreError> {
         let tx = self.pool.begin().await?;
-        sync::pull(Box::new(PgTx { tx }), user, cursor, limit).await
+        let mut tx = PgTx { tx };
+        let out = sync::pull(&mut tx, user, cursor, limit).await?;
+        tx.tx.commit().await?;
+        Ok(out)
     }
 
     async fn close(&self) {
@@ -225,18 +233,7 @@ fn stored_from_row(row: &PgRow) -> Result<StoredRecord, StoreError> {
 }
 
 #[async_trait]
-impl SyncTx for PgTx {
-    async fn lock_user(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
-        // The user's row lock serialises this user's writers (and only them),
-        // so versions are handed out in commit order.
-        Ok(
-            sqlx::query_scalar("SELECT sync_version FROM users WHERE id = $1 FOR UPDATE")
-                .bind(user.as_uuid())
-                .fetch_optional(&mut *self.tx)
-                .await?,
-        )
-    }
-
+impl SyncRead for PgTx {
     async fn user_version(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT sync_version FROM users WHERE id = $1")
@@ -258,6 +255,57 @@ impl SyncTx for PgTx {
         .bind(since)
         .fetch_one(&mut *self.tx)
         .await?)
+    }
+
+    async fn changes(
+        &mut self,
+        user: UserId,
+        after: i64,
+        upto: i64,
+        limit: usize,
+        live_only: bool,
+    ) -> Result<Vec<PulledRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id
+             FROM records
+             WHERE user_id = $1 AND version > $2 AND version <= $3 AND (NOT $4 OR deleted_at IS NULL)
+             ORDER BY version LIMIT $5",
+        )
+        .bind(user.as_uuid())
+        .bind(after)
+        .bind(upto)
+        .bind(live_only)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PulledRecord {
+                    id: row.try_get("id")?,
+                    entity: entity(row.try_get("kind")?)?,
+                    version: row.try_get("version")?,
+                    data: row.try_get("data")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    deleted_at: row.try_get("deleted_at")?,
+                    device_id: row.try_get("device_id")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SyncTx for PgTx {
+    async fn lock_user(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
+        // The user's row lock serialises this user's writers (and only them),
+        // so versions are handed out in commit order.
+        Ok(
+            sqlx::query_scalar("SELECT sync_version FROM users WHERE id = $1 FOR UPDATE")
+                .bind(user.as_uuid())
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
     }
 
     async fn load_acks(
@@ -413,48 +461,6 @@ impl SyncTx for PgTx {
             .bind(version)
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
-    }
-
-    async fn changes(
-        &mut self,
-        user: UserId,
-        after: i64,
-        upto: i64,
-        limit: usize,
-        live_only: bool,
-    ) -> Result<Vec<PulledRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id
-             FROM records
-             WHERE user_id = $1 AND version > $2 AND version <= $3 AND (NOT $4 OR deleted_at IS NULL)
-             ORDER BY version LIMIT $5",
-        )
-        .bind(user.as_uuid())
-        .bind(after)
-        .bind(upto)
-        .bind(live_only)
-        .bind(limit as i64)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PulledRecord {
-                    id: row.try_get("id")?,
-                    entity: entity(row.try_get("kind")?)?,
-                    version: row.try_get("version")?,
-                    data: row.try_get("data")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                    deleted_at: row.try_get("deleted_at")?,
-                    device_id: row.try_get("device_id")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.commit().await?;
         Ok(())
     }
 }

@@ -10,17 +10,15 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use std::collections::HashMap;
-
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::entity::EntityType;
-use tidesync_protocol::merge;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::UserId;
 use uuid::Uuid;
 
-use crate::sync::{self, LogEntry, PulledRecord, PushInput, StoredRecord, SyncOutput, SyncTx};
+use crate::sqlite_writer::Writer;
+use crate::sync::{self, PulledRecord, PushInput, SyncOutput, SyncRead};
 use crate::{sqlite_file, AuthState, Backend, Credentials, NewUser, Store, StoreError, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -30,8 +28,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const READERS: u32 = 4;
 
 pub struct SqliteStore {
+    /// Account writes and migrations (rare).
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Pushes: the hot write path, on a thread of its own.
+    pushes: Writer,
 }
 
 impl SqliteStore {
@@ -64,7 +65,12 @@ impl SqliteStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { writer, reader })
+        let pushes = Writer::open(&file, BUSY_TIMEOUT)?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            pushes,
+        })
     }
 }
 
@@ -234,10 +240,7 @@ impl Store for SqliteStore {
     }
 
     async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
-        // IMMEDIATE takes the write lock up front, so the transaction never has
-        // to upgrade from reader to writer (which can fail with SQLITE_BUSY).
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sync::push(Box::new(SqliteTx { tx }), user, input).await
+        self.pushes.push(user, input).await
     }
 
     async fn pull(
@@ -247,32 +250,23 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<SyncOutput, StoreError> {
         let tx = self.reader.begin().await?;
-        sync::pull(Box::new(SqliteTx { tx }), user, cursor, limit).await
+        let mut tx = SqliteTx { tx };
+        let out = sync::pull(&mut tx, user, cursor, limit).await?;
+        tx.tx.commit().await?;
+        Ok(out)
     }
 
     async fn close(&self) {
+        self.pushes.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
 }
 
-/// One SQLite transaction: a write one (`BEGIN IMMEDIATE` on the writer) or a
-/// read one (a snapshot on a reader).
+/// A read transaction (a snapshot on a reader) for pulls; pushes run on the
+/// writer thread (`sqlite_writer.rs`).
 struct SqliteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-}
-
-/// Variables per statement, well under SQLite's limit.
-const CHUNK: usize = 500;
-/// Rows per multi-row INSERT (13 and 10 variables per row).
-const RECORD_ROWS: usize = 200;
-const LOG_ROWS: usize = 250;
-
-/// `n` anonymous placeholders. Not `?NNN`: SQLite resolves each numbered
-/// name by a linear scan and sqlx asks for every one, which makes binding a
-/// multi-row statement quadratic (a third of push time, measured with perf).
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 fn entity(kind: &str) -> Result<EntityType, StoreError> {
@@ -284,27 +278,8 @@ fn uuid_col(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad uuid {s:?}")))
 }
 
-fn stored_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
-    let state = merge::decode_state(row.try_get("data")?, row.try_get("clocks")?)
-        .map_err(StoreError::Corrupt)?;
-    Ok(StoredRecord {
-        id: uuid_col(row, "id")?,
-        entity: entity(row.try_get("kind")?)?,
-        version: row.try_get("version")?,
-        state,
-        server_time: row.try_get("server_time")?,
-    })
-}
-
-const STORED_COLUMNS: &str = "id, kind, version, data, clocks, server_time";
-
 #[async_trait]
-impl SyncTx for SqliteTx {
-    async fn lock_user(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
-        // The lock is the IMMEDIATE transaction itself.
-        self.user_version(user).await
-    }
-
+impl SyncRead for SqliteTx {
     async fn user_version(&mut self, user: UserId) -> Result<Option<i64>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT sync_version FROM users WHERE id = ?1")
@@ -326,155 +301,6 @@ impl SyncTx for SqliteTx {
         .bind(since)
         .fetch_one(&mut *self.tx)
         .await?)
-    }
-
-    async fn load_acks(
-        &mut self,
-        user: UserId,
-        op_ids: &[&str],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        let mut out = HashMap::new();
-        for chunk in op_ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT operation_id, ack FROM sync_log WHERE user_id = ? AND operation_id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(user.to_string());
-            for op in chunk {
-                q = q.bind(*op);
-            }
-            for row in q.fetch_all(&mut *self.tx).await? {
-                out.insert(row.try_get("operation_id")?, row.try_get("ack")?);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn load_records(
-        &mut self,
-        user: UserId,
-        ids: &[Uuid],
-    ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT {STORED_COLUMNS} FROM records WHERE user_id = ? AND id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(user.to_string());
-            for id in chunk {
-                q = q.bind(id.hyphenated().to_string());
-            }
-            for row in q.fetch_all(&mut *self.tx).await? {
-                out.push(stored_from_row(&row)?);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn live_children(
-        &mut self,
-        user: UserId,
-        parent: Uuid,
-    ) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, version, data, clocks, server_time FROM records
-             WHERE user_id = ?1 AND (space_id = ?2 OR category_id = ?2) AND deleted_at IS NULL",
-        )
-        .bind(user.to_string())
-        .bind(parent.hyphenated().to_string())
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(stored_from_row).collect()
-    }
-
-    async fn save_records(
-        &mut self,
-        user: UserId,
-        recs: &[&StoredRecord],
-    ) -> Result<(), StoreError> {
-        const COLS: usize = 13;
-        for chunk in recs.chunks(RECORD_ROWS) {
-            let rows = (0..chunk.len())
-                .map(|_| format!("({})", placeholders(COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
-                                      created_at, updated_at, deleted_at, device_id, server_time)
-                 VALUES {rows}
-                 ON CONFLICT (user_id, id) DO UPDATE SET
-                    kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
-                    category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
-                    created_at = excluded.created_at, updated_at = excluded.updated_at,
-                    deleted_at = excluded.deleted_at, device_id = excluded.device_id,
-                    server_time = excluded.server_time"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for rec in chunk {
-                let last = rec.state.last();
-                q = q
-                    .bind(user.to_string())
-                    .bind(rec.id.hyphenated().to_string())
-                    .bind(rec.entity.as_str())
-                    .bind(rec.version)
-                    .bind(rec.space_id().map(|u| u.hyphenated().to_string()))
-                    .bind(rec.category_id().map(|u| u.hyphenated().to_string()))
-                    .bind(rec.data_json())
-                    .bind(merge::encode_clocks(&rec.state))
-                    .bind(rec.state.created_at())
-                    .bind(last.ts)
-                    .bind(rec.state.deleted_at())
-                    .bind(last.device.clone())
-                    .bind(rec.server_time);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-
-    async fn insert_logs(
-        &mut self,
-        user: UserId,
-        entries: &[LogEntry<'_>],
-    ) -> Result<(), StoreError> {
-        const COLS: usize = 10;
-        for chunk in entries.chunks(LOG_ROWS) {
-            let rows = (0..chunk.len())
-                .map(|_| format!("({})", placeholders(COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id,
-                                       operation, changes, ack, client_time, server_time)
-                 VALUES {rows}"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for e in chunk {
-                q = q
-                    .bind(user.to_string())
-                    .bind(e.operation_id.to_owned())
-                    .bind(e.device_id.to_owned())
-                    .bind(e.entity_type)
-                    .bind(e.entity_id.clone())
-                    .bind(e.operation)
-                    .bind(e.changes.clone())
-                    .bind(e.ack.clone())
-                    .bind(e.client_time)
-                    .bind(e.server_time);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-
-    async fn set_user_version(&mut self, user: UserId, version: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET sync_version = ?2 WHERE id = ?1")
-            .bind(user.to_string())
-            .bind(version)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
     }
 
     async fn changes(
@@ -512,10 +338,5 @@ impl SyncTx for SqliteTx {
                 })
             })
             .collect()
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.commit().await?;
-        Ok(())
     }
 }

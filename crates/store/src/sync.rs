@@ -116,12 +116,10 @@ pub struct SyncOutput {
     pub has_more: bool,
 }
 
-/// The statements the algorithm needs, implemented by each backend on an
-/// open transaction. All of them are scoped to one user.
+/// What a pull needs, implemented by each backend on an open transaction.
+/// All of it is scoped to one user.
 #[async_trait]
-pub trait SyncTx: Send {
-    /// Takes the user's write lock; returns the counter (`None`: no such user).
-    async fn lock_user(&mut self, user: UserId) -> Result<Option<i64>, StoreError>;
+pub trait SyncRead: Send {
     /// Reads the committed counter without locking.
     async fn user_version(&mut self, user: UserId) -> Result<Option<i64>, StoreError>;
     /// The smallest version written at or after `since` (server time).
@@ -130,6 +128,23 @@ pub trait SyncTx: Send {
         user: UserId,
         since: Millis,
     ) -> Result<Option<i64>, StoreError>;
+    /// Records with `after < version <= upto`, by version, at most `limit`;
+    /// tombstones left out when `live_only`.
+    async fn changes(
+        &mut self,
+        user: UserId,
+        after: i64,
+        upto: i64,
+        limit: usize,
+        live_only: bool,
+    ) -> Result<Vec<PulledRecord>, StoreError>;
+}
+
+/// What a push needs besides: the statements of a write transaction.
+#[async_trait]
+pub trait SyncTx: SyncRead {
+    /// Takes the user's write lock; returns the counter (`None`: no such user).
+    async fn lock_user(&mut self, user: UserId) -> Result<Option<i64>, StoreError>;
     /// Stored acks (JSON) of the operation ids that were seen before.
     async fn load_acks(
         &mut self,
@@ -160,22 +175,11 @@ pub trait SyncTx: Send {
         entries: &[LogEntry<'_>],
     ) -> Result<(), StoreError>;
     async fn set_user_version(&mut self, user: UserId, version: i64) -> Result<(), StoreError>;
-    /// Records with `after < version <= upto`, by version, at most `limit`;
-    /// tombstones left out when `live_only`.
-    async fn changes(
-        &mut self,
-        user: UserId,
-        after: i64,
-        upto: i64,
-        limit: usize,
-        live_only: bool,
-    ) -> Result<Vec<PulledRecord>, StoreError>;
-    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// Turns the client's cursor into a version, against the counter `current`.
 async fn resolve_cursor(
-    tx: &mut dyn SyncTx,
+    tx: &mut dyn SyncRead,
     user: UserId,
     cursor: CursorStart,
     current: i64,
@@ -191,20 +195,20 @@ async fn resolve_cursor(
     }
 }
 
-/// A pull without changes: no lock, no write.
+/// A pull without changes: no lock, no write. The caller commits (or just
+/// ends) the transaction.
 pub async fn pull(
-    mut tx: Box<dyn SyncTx>,
+    tx: &mut dyn SyncRead,
     user: UserId,
     cursor: CursorStart,
     limit: usize,
 ) -> Result<SyncOutput, StoreError> {
     let current = tx.user_version(user).await?.ok_or(StoreError::UserGone)?;
-    let since = resolve_cursor(tx.as_mut(), user, cursor, current).await?;
+    let since = resolve_cursor(tx, user, cursor, current).await?;
     let live_only = cursor == CursorStart::Scratch;
     let mut records = tx
         .changes(user, since, current, limit + 1, live_only)
         .await?;
-    tx.commit().await?;
     let has_more = records.len() > limit;
     records.truncate(limit);
     let cursor = match records.last() {
@@ -219,14 +223,15 @@ pub async fn pull(
     })
 }
 
-/// Applies a batch of changes in order, then pulls, in one transaction.
+/// Applies a batch of changes in order, then pulls, inside the caller's
+/// transaction; the caller commits before answering.
 pub async fn push(
-    mut tx: Box<dyn SyncTx>,
+    tx: &mut dyn SyncTx,
     user: UserId,
     input: PushInput,
 ) -> Result<SyncOutput, StoreError> {
     let base = tx.lock_user(user).await?.ok_or(StoreError::UserGone)?;
-    let since = resolve_cursor(tx.as_mut(), user, input.cursor, base).await?;
+    let since = resolve_cursor(tx, user, input.cursor, base).await?;
 
     let op_ids: Vec<&str> = input
         .changes
@@ -334,7 +339,7 @@ pub async fn push(
             ChangeInput::Valid(c) => {
                 let ts =
                     clamp_timestamp(c.timestamp.unwrap_or(input.now), input.now, input.max_skew);
-                let ack = batch.apply(tx.as_mut(), c, ts).await?;
+                let ack = batch.apply(tx, c, ts).await?;
                 let entry = LogEntry {
                     operation_id: &c.operation_id,
                     device_id: &c.device_id,
@@ -371,7 +376,6 @@ pub async fn push(
     let mut records = tx
         .changes(user, since, batch.next, input.limit + 1, live_only)
         .await?;
-    tx.commit().await?;
 
     let has_more = records.len() > input.limit;
     records.truncate(input.limit);
