@@ -2,6 +2,10 @@
 //! errors, acknowledgements, and the record shape of responses.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::cursor::{self, CursorStart};
@@ -246,15 +250,17 @@ pub struct Ack {
     pub ignored_fields: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Records as written by [`write_record`], kept as JSON text so a pull never
+/// builds a tree of values for them.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ServerUpdates {
-    pub spaces: Vec<Value>,
-    pub categories: Vec<Value>,
-    pub items: Vec<Value>,
+    pub spaces: Vec<Box<RawValue>>,
+    pub categories: Vec<Box<RawValue>>,
+    pub items: Vec<Box<RawValue>>,
 }
 
 impl ServerUpdates {
-    pub fn push(&mut self, entity: EntityType, record: Value) {
+    pub fn push(&mut self, entity: EntityType, record: Box<RawValue>) {
         match entity {
             EntityType::Space => self.spaces.push(record),
             EntityType::Category => self.categories.push(record),
@@ -271,7 +277,7 @@ impl ServerUpdates {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncResponse {
     pub acknowledged: Vec<Ack>,
@@ -292,34 +298,42 @@ pub struct RecordMeta<'a> {
 
 /// A record as responses show it: camelCase, every model field present
 /// (`null` when never set), plus `id`, `userId`, `createdAt`, `updatedAt`,
-/// `deletedAt` and `deviceId`.
-pub fn record_json(
+/// `deletedAt` and `deviceId`. `data` is the stored JSON object of fields;
+/// its values are copied through as text, never parsed into values.
+pub fn write_record(
     entity: EntityType,
     meta: &RecordMeta<'_>,
-    fields: &Map<String, Value>,
-) -> Value {
-    let mut out = Map::new();
+    data: &str,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    let fields: HashMap<&str, &RawValue> = serde_json::from_str(data)?;
+    let mut out = String::with_capacity(data.len() + 256);
+    out.push('{');
     for spec in entity.fields() {
-        out.insert(
-            spec.name.to_owned(),
-            fields.get(spec.name).cloned().unwrap_or(Value::Null),
-        );
+        // Field names are plain identifiers: nothing to escape.
+        out.push('"');
+        out.push_str(spec.name);
+        out.push_str("\":");
+        out.push_str(fields.get(spec.name).map_or("null", |v| v.get()));
+        out.push(',');
     }
-    out.insert("id".into(), Value::String(meta.id.hyphenated().to_string()));
-    out.insert(
-        "userId".into(),
-        Value::String(meta.user_id.hyphenated().to_string()),
+    let _ = write!(
+        out,
+        r#""id":"{}","userId":"{}","createdAt":"{}","updatedAt":"{}","deletedAt":"#,
+        meta.id.hyphenated(),
+        meta.user_id.hyphenated(),
+        to_iso(meta.created_at),
+        to_iso(meta.updated_at),
     );
-    out.insert("createdAt".into(), Value::String(to_iso(meta.created_at)));
-    out.insert("updatedAt".into(), Value::String(to_iso(meta.updated_at)));
-    out.insert(
-        "deletedAt".into(),
-        meta.deleted_at
-            .map(|t| Value::String(to_iso(t)))
-            .unwrap_or(Value::Null),
-    );
-    out.insert("deviceId".into(), Value::String(meta.device_id.to_owned()));
-    Value::Object(out)
+    match meta.deleted_at {
+        Some(t) => {
+            let _ = write!(out, r#""{}""#, to_iso(t));
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(r#","deviceId":"#);
+    out.push_str(&serde_json::to_string(meta.device_id)?);
+    out.push('}');
+    RawValue::from_string(out)
 }
 
 #[cfg(test)]
@@ -390,6 +404,33 @@ mod tests {
             .message
             .contains("name"));
         assert_eq!(invalid(json!("nope")).code, "validation_failed");
+    }
+
+    #[test]
+    fn records_are_written_with_every_field() {
+        let meta = RecordMeta {
+            id: uuid::Uuid::nil(),
+            user_id: uuid::Uuid::nil(),
+            created_at: 0,
+            updated_at: 1_000,
+            deleted_at: None,
+            device_id: "dev \"1\"",
+        };
+        let raw = write_record(
+            EntityType::Space,
+            &meta,
+            r#"{"name":"Home \u00e9","order":2.5}"#,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(raw.get()).unwrap();
+        assert_eq!(v["name"], json!("Home é"));
+        assert_eq!(v["order"], json!(2.5));
+        assert_eq!(v["color"], Value::Null);
+        assert_eq!(v["deletedAt"], Value::Null);
+        assert_eq!(v["updatedAt"], json!("1970-01-01T00:00:01.000Z"));
+        assert_eq!(v["deviceId"], json!("dev \"1\""));
+        assert_eq!(v.as_object().unwrap().len(), 5 + 6);
+        assert!(write_record(EntityType::Space, &meta, "not json").is_err());
     }
 
     #[test]

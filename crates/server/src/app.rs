@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
@@ -190,6 +191,9 @@ fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         router = router.layer(cors(origins)?);
     }
     Ok(router
+        // gzip or zstd when the client asks (Accept-Encoding): a pull of
+        // thousands of records shrinks several times on slow mobile links.
+        .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(log_request))
         .with_state(state))

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use tidesync_protocol::cursor;
 use tidesync_protocol::sync::{
-    parse_limit, parse_request, record_json, RecordMeta, ServerUpdates, SyncResponse,
+    parse_limit, parse_request, write_record, RecordMeta, ServerUpdates, SyncResponse,
 };
 use tidesync_protocol::time::now_millis;
 use tidesync_protocol::UserId;
@@ -92,21 +93,31 @@ pub async fn initial(
     let u = updates(user.id, &records)?;
     Ok(ok(
         StatusCode::OK,
-        json!({
-            "spaces": u.spaces,
-            "categories": u.categories,
-            "items": u.items,
-            "syncTimestamp": cursor::encode(at),
-            "hasMore": has_more,
-        }),
+        InitialPage {
+            spaces: u.spaces,
+            categories: u.categories,
+            items: u.items,
+            sync_timestamp: cursor::encode(at),
+            has_more,
+        },
     ))
+}
+
+/// A page of `GET /api/sync/initial`: the records at top level, as the
+/// original API had them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InitialPage {
+    spaces: Vec<Box<RawValue>>,
+    categories: Vec<Box<RawValue>>,
+    items: Vec<Box<RawValue>>,
+    sync_timestamp: String,
+    has_more: bool,
 }
 
 fn updates(user: UserId, records: &[PulledRecord]) -> Result<ServerUpdates, ApiError> {
     let mut out = ServerUpdates::default();
     for r in records {
-        let fields: Map<String, Value> = serde_json::from_str(&r.data)
-            .map_err(|e| ApiError::Internal(format!("stored record {}: {e}", r.id)))?;
         let meta = RecordMeta {
             id: r.id,
             user_id: user.as_uuid(),
@@ -115,7 +126,9 @@ fn updates(user: UserId, records: &[PulledRecord]) -> Result<ServerUpdates, ApiE
             deleted_at: r.deleted_at,
             device_id: &r.device_id,
         };
-        out.push(r.entity, record_json(r.entity, &meta, &fields));
+        let record = write_record(r.entity, &meta, &r.data)
+            .map_err(|e| ApiError::Internal(format!("stored record {}: {e}", r.id)))?;
+        out.push(r.entity, record);
     }
     Ok(out)
 }

@@ -1327,7 +1327,52 @@ async fn a_from_scratch_replay_receives_the_tombstone(db: Db) {
     app.stop().await;
 }
 
+/// Pulls are compressed when the client accepts it, and only then.
+async fn pulls_are_compressed_on_request(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("zip@example.com").await;
+    let changes: Vec<Value> = (0..200)
+        .map(|n| {
+            change(
+                &format!("z{n}"),
+                &new_id(),
+                "item",
+                "create",
+                json!({"title": format!("item {n}"), "notes": "same words again"}),
+                &at(n),
+                "A",
+            )
+        })
+        .collect();
+    app.sync(&token, "A", Value::Null, changes).await;
+    let get = |enc: Option<&'static str>| {
+        let mut req = app
+            .client
+            .get(app.url("/api/sync/initial"))
+            .bearer_auth(&token);
+        if let Some(e) = enc {
+            req = req.header("accept-encoding", e);
+        }
+        req.send()
+    };
+    let plain = get(None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.unwrap().len();
+    for enc in ["gzip", "zstd"] {
+        let res = get(Some(enc)).await.unwrap();
+        assert_eq!(res.headers()["content-encoding"], enc);
+        let len = res.bytes().await.unwrap().len();
+        assert!(
+            len * 3 < plain_len,
+            "{enc}: {len} bytes vs {plain_len} plain"
+        );
+    }
+    app.stop().await;
+}
+
 backend_tests!(
+    pulls_are_compressed_on_request,
     original_curl_example_works,
     other_device_receives_exactly_the_new_changes,
     field_updates_keep_other_fields,
