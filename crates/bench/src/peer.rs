@@ -1,7 +1,7 @@
 //! The same scenarios against pouchdb-server, through the CouchDB
 //! replication protocol: `_bulk_docs` to push, `_changes?since=` to pull.
 
-use std::os::unix::process::CommandExt;
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,10 +24,11 @@ struct Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        // The script runs node in its own process group: end all of it.
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.child.id())])
-            .status();
+        // pouchdb.sh `exec`s node, so the child is the server itself. Never a
+        // process-group kill through kill(1) here: `kill -TERM -PID`, run as
+        // root, was taken for something far wider and killed unrelated
+        // processes (PostgreSQL included).
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
@@ -43,7 +44,6 @@ impl Peer {
             .args([script, &port.to_string(), &dir.0.display().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .process_group(0)
             .spawn()
             .context("starting bench/peers/pouchdb.sh")?;
         let http = reqwest::Client::builder()
@@ -73,8 +73,9 @@ impl Peer {
         Ok(())
     }
 
-    /// `_bulk_docs`; returns the new revs in order.
-    async fn bulk(&self, db: &str, docs: Vec<Value>) -> Result<Vec<String>> {
+    /// `_bulk_docs`; returns the new rev of each doc by id. (pouchdb-server
+    /// does not answer in request order, so revs are matched by id.)
+    async fn bulk(&self, db: &str, docs: Vec<Value>) -> Result<HashMap<String, String>> {
         let r = self
             .http
             .post(format!("{}/{db}/_bulk_docs", self.base))
@@ -87,10 +88,13 @@ impl Peer {
             .context("bulk answer")?
             .iter()
             .map(|x| {
-                x["rev"]
+                let rev = x["rev"]
                     .as_str()
-                    .map(str::to_owned)
-                    .context("no rev (conflict?)")
+                    .with_context(|| format!("_bulk_docs entry without a rev: {x}"))?;
+                Ok((
+                    x["id"].as_str().unwrap_or_default().to_owned(),
+                    rev.to_owned(),
+                ))
             })
             .collect()
     }
@@ -154,7 +158,7 @@ pub async fn run_all(args: &Args) -> Result<Vec<Figure>> {
         let ids: Vec<String> = (0..args.ops)
             .map(|_| uuid::Uuid::new_v4().to_string())
             .collect();
-        let mut revs = Vec::with_capacity(ids.len());
+        let mut revs: HashMap<String, String> = HashMap::with_capacity(ids.len());
         let t = Instant::now();
         for (b, chunk) in ids.chunks(args.batch).enumerate() {
             let docs = chunk
@@ -182,7 +186,7 @@ pub async fn run_all(args: &Args) -> Result<Vec<Figure>> {
                 .map(|(k, id)| {
                     let n = b * args.batch + k;
                     let mut d = doc(id, n);
-                    d["_rev"] = json!(revs[n]);
+                    d["_rev"] = json!(revs[id.as_str()]);
                     d["isCompleted"] = json!(true);
                     d
                 })
