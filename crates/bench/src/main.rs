@@ -50,11 +50,16 @@ pub struct Args {
     /// Seconds each steady-state run lasts.
     #[arg(long, default_value_t = 10)]
     pub steady_secs: u64,
-    /// Scenarios to run (comma-separated): push,update,pull,initial,steady,raw.
+    /// Users and records on the server in the scale scenario.
+    #[arg(long, default_value_t = 10_000)]
+    pub scale_users: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub scale_records: usize,
+    /// Scenarios to run (comma-separated): push,update,pull,initial,steady,scale,raw.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "push,update,pull,initial,steady,raw"
+        default_value = "push,update,pull,initial,steady,scale,raw"
     )]
     pub only: Vec<String>,
     /// Print the results as JSON instead of a table.

@@ -192,7 +192,118 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
             out.push(steady(args, target, c).await?);
         }
     }
+    if wants(args, "scale") {
+        out.extend(scale(args, target).await?);
+    }
     Ok(out)
+}
+
+/// Median latency of a small pull: device A pushes one item, device B pulls
+/// it from its cursor; 200 times.
+async fn small_pull_ms(c: &Client, token: &str) -> Result<f64> {
+    let (first, _, _) = c
+        .sync(
+            token,
+            &json!({"deviceId": "probe-b", "lastSyncTimestamp": null, "limit": 1}),
+        )
+        .await?;
+    let mut cursor = first["syncTimestamp"].clone();
+    let mut lat = Latencies::default();
+    for n in 0..200 {
+        let id = uuid::Uuid::new_v4().to_string();
+        c.sync(token, &json!({"deviceId": "probe-a", "lastSyncTimestamp": null, "limit": 1,
+                              "changes": [item_create(&format!("probe-{n}-{id}"), &id, n, "probe-a")]}))
+            .await?;
+        let t = Instant::now();
+        let (d, _, _) = c
+            .sync(
+                token,
+                &json!({"deviceId": "probe-b", "lastSyncTimestamp": cursor}),
+            )
+            .await?;
+        lat.0.push(t.elapsed());
+        ensure!(
+            d["serverUpdates"]["items"].as_array().map(|a| a.len()) == Some(1),
+            "probe pull"
+        );
+        cursor = d["syncTimestamp"].clone();
+    }
+    Ok(lat.quantile_ms(0.5))
+}
+
+/// A small pull on a server holding `scale_users` users and `scale_records`
+/// records, against the same pull on a nearly empty server: its cost must
+/// follow the changes since the cursor, not the data size.
+async fn scale(args: &Args, target: &Target) -> Result<Vec<Figure>> {
+    let empty = {
+        let server = Server::start(&args.server_bin, target, None)?;
+        let c = Client::new(&server.base);
+        let token = c.register("probe@example.com").await?;
+        small_pull_ms(&c, &token).await?
+    };
+    let server = Server::start(&args.server_bin, target, None)?;
+    let c = Arc::new(Client::new(&server.base));
+    let t = Instant::now();
+    let per_user = args.scale_records / args.scale_users.max(1);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (c, next, users) = (c.clone(), next.clone(), args.scale_users);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let u = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if u >= users {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let token = c.register(&format!("scale{u}@example.com")).await?;
+                for chunk_start in (0..per_user).step_by(1000) {
+                    let n = (per_user - chunk_start).min(1000);
+                    let changes: Vec<Value> = (0..n)
+                        .map(|k| {
+                            let id = uuid::Uuid::new_v4().to_string();
+                            item_create(&format!("s{u}-{}", chunk_start + k), &id, k, "loader")
+                        })
+                        .collect();
+                    c.sync(&token, &json!({"deviceId": "loader", "lastSyncTimestamp": null, "limit": 1, "changes": changes}))
+                        .await?;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let load = t.elapsed();
+    let token = c.register("probe@example.com").await?;
+    let full = small_pull_ms(&c, &token).await?;
+    eprintln!(
+        "  scale: loaded {} users / {} records in {:.0} s; small pull p50 {full:.2} ms vs {empty:.2} ms empty",
+        args.scale_users,
+        per_user * args.scale_users,
+        secs(load)
+    );
+    Ok(vec![
+        fig(
+            "small pull, empty server",
+            target,
+            empty,
+            "ms p50",
+            "1 user; push 1, pull it; 200 times".into(),
+        ),
+        fig(
+            "small pull, loaded server",
+            target,
+            full,
+            "ms p50",
+            format!(
+                "{} users, {} records (loaded in {:.0} s); ratio {:.2}x",
+                args.scale_users,
+                per_user * args.scale_users,
+                secs(load),
+                full / empty
+            ),
+        ),
+    ])
 }
 
 /// A new device downloads an account of `initial_records` records.
