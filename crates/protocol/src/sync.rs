@@ -66,7 +66,11 @@ pub struct SyncRequest {
     pub cursor: CursorStart,
     pub changes: Vec<ChangeInput>,
     pub limit: usize,
+    /// Long-poll: with nothing new to return, wait up to this long for a change.
+    pub wait_seconds: u64,
 }
+
+pub const MAX_WAIT_SECONDS: u64 = 60;
 
 /// Errors that reject the whole request (nothing is applied).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +119,17 @@ pub fn parse_request(body: &Value, max_changes: usize) -> Result<SyncRequest, Re
     let cursor = cursor::parse(obj.get("lastSyncTimestamp"))
         .map_err(|e| RequestError::InvalidCursor(e.0))?;
     let limit = parse_limit(obj.get("limit"))?;
+    let wait_seconds = match obj.get("waitSeconds") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= MAX_WAIT_SECONDS)
+            .ok_or_else(|| {
+                RequestError::Validation(format!(
+                    "waitSeconds must be an integer from 0 to {MAX_WAIT_SECONDS}"
+                ))
+            })?,
+    };
     let raw_changes = match obj.get("changes") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(a)) => a.as_slice(),
@@ -132,6 +147,7 @@ pub fn parse_request(body: &Value, max_changes: usize) -> Result<SyncRequest, Re
         cursor,
         changes,
         limit,
+        wait_seconds,
     })
 }
 

@@ -41,6 +41,7 @@ pub struct App {
     shutdown_timeout: Duration,
     header_read_timeout: Duration,
     max_connections: usize,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -56,12 +57,15 @@ impl App {
         let dummy_hash = hash_password(random_hex(16))
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let state = AppState {
             store: store.clone(),
             tokens: Arc::new(tokens),
             dummy_hash: Arc::new(dummy_hash),
             auth_cache: Arc::new(AuthCache::new(Duration::from_secs(5))),
             health_ok: Arc::default(),
+            notifier: Arc::default(),
+            stopping: stopping_rx,
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
                 auth: RateLimiter::new(args.auth_rate_limit_per_minute),
@@ -69,6 +73,7 @@ impl App {
             }),
             sync: SyncLimits {
                 max_changes: args.max_changes_per_sync as usize,
+                max_wait: args.request_timeout.saturating_sub(Duration::from_secs(5)),
                 max_clock_skew_ms: args.max_clock_skew.as_millis() as i64,
             },
         };
@@ -76,6 +81,7 @@ impl App {
         Ok(App {
             router,
             store,
+            stopping,
             shutdown_timeout: args.shutdown_timeout,
             header_read_timeout: args.header_read_timeout,
             max_connections: args.max_connections.max(1),
@@ -142,6 +148,7 @@ impl App {
         }
         drop(listener);
         tracing::info!("shutting down: finishing in-flight requests");
+        let _ = self.stopping.send(true);
         if tokio::time::timeout(self.shutdown_timeout, graceful.shutdown())
             .await
             .is_err()
@@ -176,6 +183,7 @@ fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .route("/api/auth/password", post(routes::auth::change_password))
         .route("/api/sync", post(routes::sync::sync))
         .route("/api/sync/initial", get(routes::sync::initial))
+        .route("/api/sync/stream", get(routes::sync::stream))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(args.max_body_bytes))
@@ -232,6 +240,10 @@ async fn request_timeout(
     req: Request,
     next: Next,
 ) -> Response {
+    // Event streams are long-lived by design; they end on disconnect or revocation.
+    if req.uri().path() == "/api/sync/stream" {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => ApiError::Timeout.into_response(),

@@ -163,7 +163,7 @@ impl AuthCache {
         self.lock().remove(&user);
     }
 
-    async fn get(
+    pub async fn get(
         &self,
         store: &dyn Store,
         user: UserId,

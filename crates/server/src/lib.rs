@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod limits;
+pub mod notify;
 pub mod routes;
 pub mod state;
 

@@ -15,6 +15,9 @@ pub struct AppState {
     pub dummy_hash: Arc<String>,
     pub sync: SyncLimits,
     pub auth_cache: Arc<AuthCache>,
+    pub notifier: Arc<crate::notify::Notifier>,
+    /// Turns true when shutdown begins: open event streams end at once.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     /// When the database last answered /health (see routes::health).
     pub health_ok: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     pub limits: Arc<Limits>,
@@ -31,5 +34,7 @@ pub struct Limits {
 #[derive(Clone, Copy, Debug)]
 pub struct SyncLimits {
     pub max_changes: usize,
+    /// Longest long-poll wait: under REQUEST_TIMEOUT, which would cut it.
+    pub max_wait: std::time::Duration,
     pub max_clock_skew_ms: i64,
 }

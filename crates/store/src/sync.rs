@@ -114,6 +114,10 @@ pub struct SyncOutput {
     /// The version the returned cursor stands for.
     pub cursor: i64,
     pub has_more: bool,
+    /// The user's latest committed version after this request.
+    pub head: i64,
+    /// This request committed at least one change (others may be poked).
+    pub wrote: bool,
 }
 
 /// What a pull needs, implemented by each backend on an open transaction.
@@ -220,6 +224,8 @@ pub async fn pull(
         records,
         cursor,
         has_more,
+        head: current,
+        wrote: false,
     })
 }
 
@@ -410,6 +416,8 @@ pub async fn push(
         records,
         cursor,
         has_more,
+        head: batch.next,
+        wrote: batch.next != base,
     })
 }
 

@@ -3,9 +3,15 @@
 
 use std::collections::HashMap;
 
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
+use futures_util::Stream;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tidesync_protocol::cursor;
@@ -15,10 +21,12 @@ use tidesync_protocol::sync::{
 use tidesync_protocol::time::now_millis;
 use tidesync_protocol::UserId;
 use tidesync_store::{PulledRecord, PushInput, SyncOutput};
+use tokio::sync::broadcast;
 
 use super::{ok, ApiJson};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::notify::Poke;
 use crate::state::AppState;
 
 pub async fn sync(
@@ -27,8 +35,20 @@ pub async fn sync(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let req = parse_request(&body, state.sync.max_changes)?;
+    let device = req.device_id.clone();
     let out = if req.changes.is_empty() {
-        state.store.pull(user.id, req.cursor, req.limit).await?
+        // Subscribe before pulling, so a change committed in between still wakes us.
+        let mut pokes = (req.wait_seconds > 0).then(|| state.notifier.subscribe(user.id));
+        let mut out = state.store.pull(user.id, req.cursor, req.limit).await?;
+        if let Some(pokes) = pokes.as_mut() {
+            if out.records.is_empty() && !out.has_more {
+                let wait = Duration::from_secs(req.wait_seconds).min(state.sync.max_wait);
+                if wait_for_change(pokes, &device, out.cursor, wait).await {
+                    out = state.store.pull(user.id, req.cursor, req.limit).await?;
+                }
+            }
+        }
+        out
     } else {
         state
             .store
@@ -45,6 +65,15 @@ pub async fn sync(
             )
             .await?
     };
+    if out.wrote {
+        state.notifier.publish(
+            user.id,
+            Poke {
+                version: out.head,
+                device: device.clone(),
+            },
+        );
+    }
     let updates = updates(user.id, &out.records)?;
     Ok(ok(
         StatusCode::OK,
@@ -55,6 +84,142 @@ pub async fn sync(
             has_more: out.has_more,
         },
     ))
+}
+
+/// Waits until another device commits something past `cursor`, or `wait`
+/// passes. True when there is something to pull.
+async fn wait_for_change(
+    pokes: &mut broadcast::Receiver<Arc<Poke>>,
+    device: &str,
+    cursor: i64,
+    wait: Duration,
+) -> bool {
+    let poked = async {
+        loop {
+            match pokes.recv().await {
+                Ok(p) if p.device != device && p.version > cursor => return true,
+                Ok(_) => continue,
+                // Missed some pokes: there is news, pull to find out.
+                Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                Err(broadcast::error::RecvError::Closed) => return false,
+            }
+        }
+    };
+    tokio::time::timeout(wait, poked).await.unwrap_or(false)
+}
+
+/// How often an open stream rechecks its token (a revoked token or a
+/// deleted account ends the stream).
+const STREAM_RECHECK: Duration = Duration::from_secs(2);
+/// Comment lines that keep proxies from closing an idle stream.
+const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
+
+fn change_event(version: i64) -> Event {
+    let c = cursor::encode(version);
+    Event::default()
+        .event("change")
+        .id(c.clone())
+        .data(format!(r#"{{"syncTimestamp":"{c}"}}"#))
+}
+
+struct StreamState {
+    state: AppState,
+    auth: AuthUser,
+    device: String,
+    pokes: broadcast::Receiver<Arc<Poke>>,
+    /// The last version this device was told about.
+    told: i64,
+    first: Option<i64>,
+    recheck: tokio::time::Interval,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// `GET /api/sync/stream?deviceId=…`: Server-Sent Events. Each committed
+/// change of the user made by another device sends an event whose id and
+/// data carry the new cursor; pull from your cursor when one arrives. With
+/// `Last-Event-ID`, an event is sent at once if the device is behind.
+pub async fn stream(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: axum::http::HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let device = params.get("deviceId").cloned().unwrap_or_default();
+    let pokes = state.notifier.subscribe(auth.user.id);
+    let head = state
+        .store
+        .pull(auth.user.id, cursor::CursorStart::Scratch, 1)
+        .await?
+        .head;
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| match cursor::parse_str(s) {
+            Ok(cursor::CursorStart::Version(v)) => Some(v),
+            _ => None,
+        });
+    let first = last_seen.filter(|v| *v < head).map(|_| head);
+    let mut recheck = tokio::time::interval(STREAM_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stopping = state.stopping.clone();
+    let start = StreamState {
+        stopping,
+        state,
+        auth,
+        device,
+        pokes,
+        told: head,
+        first,
+        recheck,
+    };
+    let events = futures_util::stream::unfold(start, |mut s| async move {
+        if let Some(v) = s.first.take() {
+            s.told = v;
+            return Some((Ok(change_event(v)), s));
+        }
+        loop {
+            tokio::select! {
+                poke = s.pokes.recv() => match poke {
+                    Ok(p) if p.device != s.device && p.version > s.told => {
+                        s.told = p.version;
+                        return Some((Ok(change_event(p.version)), s));
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let head = s.state.store.pull(s.auth.user.id, cursor::CursorStart::Scratch, 1).await.ok()?.head;
+                        if head > s.told {
+                            s.told = head;
+                            return Some((Ok(change_event(head)), s));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                // The server is shutting down: end the stream so it can stop.
+                _ = s.stopping.changed() => return None,
+                _ = s.recheck.tick() => {
+                    if !token_still_valid(&s.state, &s.auth).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT)))
+}
+
+async fn token_still_valid(state: &AppState, auth: &AuthUser) -> bool {
+    match state
+        .auth_cache
+        .get(state.store.as_ref(), auth.user.id)
+        .await
+    {
+        Ok(Some(a)) => {
+            a.token_generation == auth.token.generation && !a.revoked.contains(&auth.token.jti)
+        }
+        Ok(None) => false,
+        // The database is away: keep the stream; the next check decides.
+        Err(_) => true,
+    }
 }
 
 /// Every live record (from scratch), or, with `lastSyncTimestamp`, the next

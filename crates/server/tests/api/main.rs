@@ -13,5 +13,6 @@ mod errors;
 mod health;
 mod hostile;
 mod outage;
+mod realtime;
 mod sync;
 mod sync_sim;
