@@ -58,13 +58,38 @@ impl App {
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let notifier: Arc<crate::notify::Notifier> = Arc::default();
+        // PostgreSQL announces every instance's commits (LISTEN/NOTIFY):
+        // relay them to this instance's streams and long-polls.
+        let notes = store.change_notes();
+        let announce_locally = notes.is_none();
+        if let Some(mut notes) = notes {
+            let notifier = notifier.clone();
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match notes.recv().await {
+                        Ok(n) => notifier.publish(
+                            n.user,
+                            crate::notify::Poke {
+                                version: n.version,
+                                device: n.device,
+                            },
+                        ),
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
         let state = AppState {
             store: store.clone(),
             tokens: Arc::new(tokens),
             dummy_hash: Arc::new(dummy_hash),
             auth_cache: Arc::new(AuthCache::new(Duration::from_secs(5))),
             health_ok: Arc::default(),
-            notifier: Arc::default(),
+            notifier,
+            announce_locally,
             stopping: stopping_rx,
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
@@ -184,6 +209,7 @@ fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .route("/api/sync", post(routes::sync::sync))
         .route("/api/sync/initial", get(routes::sync::initial))
         .route("/api/sync/stream", get(routes::sync::stream))
+        .route("/api/sync/stream-ticket", post(routes::sync::stream_ticket))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(args.max_body_bytes))

@@ -75,7 +75,14 @@ struct Claims {
     generation: i64,
     /// Token id, so that logout can revoke this token alone.
     jti: String,
+    /// `"stream"` for a stream ticket; absent for an access token. Neither
+    /// is accepted where the other is expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<String>,
 }
+
+/// Lifetime of a stream ticket: long enough to open the stream, no longer.
+pub const TICKET_LIFETIME: Duration = Duration::from_secs(60);
 
 /// What a valid token says.
 #[derive(Clone, Debug)]
@@ -110,13 +117,31 @@ impl Tokens {
     }
 
     pub fn issue(&self, user: UserId, generation: i64) -> Result<String, ApiError> {
+        self.sign(user, generation, self.lifetime, None)
+    }
+
+    /// A single-use ticket for `GET /api/sync/stream?ticket=…`, for browsers'
+    /// EventSource, which cannot send an Authorization header: short-lived,
+    /// and useless as an access token.
+    pub fn issue_ticket(&self, user: UserId, generation: i64) -> Result<String, ApiError> {
+        self.sign(user, generation, TICKET_LIFETIME, Some("stream"))
+    }
+
+    fn sign(
+        &self,
+        user: UserId,
+        generation: i64,
+        lifetime: Duration,
+        typ: Option<&str>,
+    ) -> Result<String, ApiError> {
         let iat = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user.to_string(),
             iat,
-            exp: iat.saturating_add(self.lifetime.as_secs() as i64),
+            exp: iat.saturating_add(lifetime.as_secs() as i64),
             generation,
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            typ: typ.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("jwt encode: {e}")))
@@ -125,9 +150,21 @@ impl Tokens {
     /// What a valid token says; `None` for anything else. Revocation is
     /// checked by [`AuthUser`], against the store.
     pub fn verify(&self, token: &str) -> Option<TokenInfo> {
+        self.decode(token, None)
+    }
+
+    /// A valid, unexpired stream ticket (single use is checked by the caller).
+    pub fn verify_ticket(&self, ticket: &str) -> Option<TokenInfo> {
+        self.decode(ticket, Some("stream"))
+    }
+
+    fn decode(&self, token: &str, typ: Option<&str>) -> Option<TokenInfo> {
         let c = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()?
             .claims;
+        if c.typ.as_deref() != typ {
+            return None;
+        }
         Some(TokenInfo {
             user: c.sub.parse().ok()?,
             generation: c.generation,

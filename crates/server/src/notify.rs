@@ -1,10 +1,9 @@
 //! Pokes: "the user's data changed, the cursor is now N", fanned out to the
 //! streams and long-polls of that user on this instance.
 //!
-//! In process only: with several instances on one PostgreSQL, a change made
-//! through another instance is not announced here (LISTEN/NOTIFY is not
-//! built yet); long-polls still answer at their timeout and streams at the
-//! next change made through this instance.
+//! On SQLite the push handler publishes here. On PostgreSQL every instance's
+//! commits arrive through LISTEN/NOTIFY (see the store) and are relayed here,
+//! so a change written through any instance reaches streams on all of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -16,6 +16,9 @@ pub struct AppState {
     pub sync: SyncLimits,
     pub auth_cache: Arc<AuthCache>,
     pub notifier: Arc<crate::notify::Notifier>,
+    /// True when the backend announces no changes itself (SQLite): the push
+    /// handler pokes this instance's subscribers directly.
+    pub announce_locally: bool,
     /// Turns true when shutdown begins: open event streams end at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// When the database last answered /health (see routes::health).

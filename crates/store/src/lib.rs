@@ -70,6 +70,15 @@ pub struct AuthState {
     pub revoked: Vec<String>,
 }
 
+/// "The user's data is now at `version`, by `device`": announced by a backend
+/// that can reach other server instances (PostgreSQL's LISTEN/NOTIFY).
+#[derive(Clone, Debug)]
+pub struct ChangeNote {
+    pub user: UserId,
+    pub version: i64,
+    pub device: String,
+}
+
 pub struct NewUser {
     pub id: UserId,
     pub email: String,
@@ -100,13 +109,14 @@ pub trait Store: Send + Sync + 'static {
     async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError>;
 
     /// Records a token as revoked until `expires_at`; forgets expired ones.
+    /// False when it was revoked already (a stream ticket used twice).
     async fn revoke_token(
         &self,
         user: UserId,
         jti: &str,
         expires_at: Millis,
         now: Millis,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Sets a new password hash and bumps the token generation, which
     /// invalidates every token issued before. Returns the new generation.
@@ -125,6 +135,13 @@ pub trait Store: Send + Sync + 'static {
         cursor: tidesync_protocol::cursor::CursorStart,
         limit: usize,
     ) -> Result<SyncOutput, StoreError>;
+
+    /// Changes committed through *any* instance sharing this database, when
+    /// the backend can tell (PostgreSQL); `None` when only this process
+    /// writes (SQLite), and the server announces its own changes.
+    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<ChangeNote>> {
+        None
+    }
 
     /// Waits for in-flight queries and closes every connection.
     async fn close(&self);

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::sync::{
     self, LogEntry, PulledRecord, PushInput, StoredRecord, SyncOutput, SyncRead, SyncTx,
 };
-use crate::{AuthState, Backend, Credentials, NewUser, Store, StoreError, User};
+use crate::{AuthState, Backend, ChangeNote, Credentials, NewUser, Store, StoreError, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -26,6 +26,54 @@ const MAX_CONNECTIONS: u32 = 16;
 
 pub struct PostgresStore {
     pool: PgPool,
+    notes: tokio::sync::broadcast::Sender<ChangeNote>,
+}
+
+/// The channel every instance LISTENs on. Payload: `user:version:device`.
+const CHANNEL: &str = "tidesync_changes";
+
+fn parse_note(payload: &str) -> Option<ChangeNote> {
+    let mut parts = payload.splitn(3, ':');
+    Some(ChangeNote {
+        user: parts.next()?.parse().ok()?,
+        version: parts.next()?.parse().ok()?,
+        device: parts.next()?.to_owned(),
+    })
+}
+
+/// Forwards this database's change notifications to the instance, until the
+/// pool closes. `PgListener` reconnects by itself after a connection loss;
+/// notices sent meanwhile are lost, which costs latency, not data: the next
+/// pull still finds every change.
+async fn listen(pool: PgPool, notes: tokio::sync::broadcast::Sender<ChangeNote>) {
+    while !pool.is_closed() {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if listener.listen(CHANNEL).await.is_err() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    if let Some(note) = parse_note(n.payload()) {
+                        let _ = notes.send(note);
+                    }
+                }
+                Err(_) if pool.is_closed() => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change notifications interrupted");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 impl PostgresStore {
@@ -35,7 +83,9 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(PostgresStore { pool })
+        let (notes, _) = tokio::sync::broadcast::channel(1024);
+        tokio::spawn(listen(pool.clone(), notes.clone()));
+        Ok(PostgresStore { pool, notes })
     }
 }
 
@@ -143,14 +193,14 @@ impl Store for PostgresStore {
         jti: &str,
         expires_at: Millis,
         now: Millis,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM revoked_tokens WHERE user_id = $1 AND expires_at <= $2")
             .bind(user.as_uuid())
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (jti) DO NOTHING",
         )
@@ -160,7 +210,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(inserted.rows_affected() == 1)
     }
 
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
@@ -189,9 +239,22 @@ impl Store for PostgresStore {
     async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
         let tx = self.pool.begin().await?;
         let mut tx = PgTx { tx };
+        let device = input.device_id.clone();
         let out = sync::push(&mut tx, user, input).await?;
+        if out.wrote {
+            // Delivered to every listening instance when (and only if) this commits.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(format!("{user}:{}:{device}", out.head))
+                .execute(&mut *tx.tx)
+                .await?;
+        }
         tx.tx.commit().await?;
         Ok(out)
+    }
+
+    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<ChangeNote>> {
+        Some(self.notes.subscribe())
     }
 
     async fn pull(

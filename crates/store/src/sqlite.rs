@@ -196,14 +196,14 @@ impl Store for SqliteStore {
         jti: &str,
         expires_at: Millis,
         now: Millis,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM revoked_tokens WHERE user_id = ?1 AND expires_at <= ?2")
             .bind(user.to_string())
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (jti) DO NOTHING",
         )
@@ -213,7 +213,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(inserted.rows_affected() == 1)
     }
 
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {

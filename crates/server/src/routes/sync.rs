@@ -65,7 +65,7 @@ pub async fn sync(
             )
             .await?
     };
-    if out.wrote {
+    if out.wrote && state.announce_locally {
         state.notifier.publish(
             user.id,
             Poke {
@@ -108,6 +108,56 @@ async fn wait_for_change(
     tokio::time::timeout(wait, poked).await.unwrap_or(false)
 }
 
+/// `POST /api/sync/stream-ticket`: a single-use ticket, valid 60 s, to open
+/// the event stream as `?ticket=…` where a header cannot be sent. Never put
+/// the long-lived token in a URL: URLs end up in logs and histories.
+pub async fn stream_ticket(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Response, ApiError> {
+    let ticket = state
+        .tokens
+        .issue_ticket(auth.user.id, auth.token.generation)?;
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({
+            "ticket": ticket,
+            "expiresIn": crate::auth::TICKET_LIFETIME.as_secs(),
+        }),
+    ))
+}
+
+/// The user a stream ticket names; spends the ticket (through the revoked
+/// tokens table, so it is single-use across instances too).
+async fn ticket_user(state: &AppState, ticket: &str) -> Result<AuthUser, ApiError> {
+    let info = state
+        .tokens
+        .verify_ticket(ticket)
+        .ok_or(ApiError::Unauthorized("invalid or expired stream ticket"))?;
+    let fresh = state
+        .store
+        .revoke_token(
+            info.user,
+            &info.jti,
+            info.exp.saturating_mul(1000),
+            now_millis(),
+        )
+        .await?;
+    if !fresh {
+        return Err(ApiError::Unauthorized("stream ticket already used"));
+    }
+    let auth = state
+        .auth_cache
+        .get(state.store.as_ref(), info.user)
+        .await?
+        .filter(|a| a.token_generation == info.generation)
+        .ok_or(ApiError::Unauthorized("invalid or expired stream ticket"))?;
+    Ok(AuthUser {
+        user: auth.user.clone(),
+        token: info,
+    })
+}
+
 /// How often an open stream rechecks its token (a revoked token or a
 /// deleted account ends the stream).
 const STREAM_RECHECK: Duration = Duration::from_secs(2);
@@ -130,6 +180,9 @@ struct StreamState {
     /// The last version this device was told about.
     told: i64,
     first: Option<i64>,
+    /// Opened with a ticket, whose id is spent: recheck the user and the
+    /// token generation, not the ticket's id.
+    by_ticket: bool,
     recheck: tokio::time::Interval,
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -140,10 +193,15 @@ struct StreamState {
 /// `Last-Event-ID`, an event is sent at once if the device is behind.
 pub async fn stream(
     State(state): State<AppState>,
-    auth: AuthUser,
     headers: axum::http::HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let (auth, by_ticket) = match params.get("ticket") {
+        Some(ticket) if !headers.contains_key(axum::http::header::AUTHORIZATION) => {
+            (ticket_user(&state, ticket).await?, true)
+        }
+        _ => (crate::auth::authenticate(&state, &headers).await?, false),
+    };
     let device = params.get("deviceId").cloned().unwrap_or_default();
     let pokes = state.notifier.subscribe(auth.user.id);
     let head = state
@@ -163,6 +221,7 @@ pub async fn stream(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopping = state.stopping.clone();
     let start = StreamState {
+        by_ticket,
         stopping,
         state,
         auth,
@@ -197,7 +256,7 @@ pub async fn stream(
                 // The server is shutting down: end the stream so it can stop.
                 _ = s.stopping.changed() => return None,
                 _ = s.recheck.tick() => {
-                    if !token_still_valid(&s.state, &s.auth).await {
+                    if !token_still_valid(&s.state, &s.auth, s.by_ticket).await {
                         return None;
                     }
                 }
@@ -207,14 +266,15 @@ pub async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT)))
 }
 
-async fn token_still_valid(state: &AppState, auth: &AuthUser) -> bool {
+async fn token_still_valid(state: &AppState, auth: &AuthUser, by_ticket: bool) -> bool {
     match state
         .auth_cache
         .get(state.store.as_ref(), auth.user.id)
         .await
     {
         Ok(Some(a)) => {
-            a.token_generation == auth.token.generation && !a.revoked.contains(&auth.token.jti)
+            a.token_generation == auth.token.generation
+                && (by_ticket || !a.revoked.contains(&auth.token.jti))
         }
         Ok(None) => false,
         // The database is away: keep the stream; the next check decides.

@@ -15,9 +15,18 @@ struct Events {
 
 impl Events {
     async fn open(app: &TestApp, token: &str, device: &str, last_id: Option<&str>) -> Events {
-        let mut req = app
-            .client
-            .get(app.url(&format!("/api/sync/stream?deviceId={device}")))
+        Events::open_at(&app.client, &app.base, token, device, last_id).await
+    }
+
+    async fn open_at(
+        client: &reqwest::Client,
+        base: &str,
+        token: &str,
+        device: &str,
+        last_id: Option<&str>,
+    ) -> Events {
+        let mut req = client
+            .get(format!("{base}/api/sync/stream?deviceId={device}"))
             .bearer_auth(token);
         if let Some(id) = last_id {
             req = req.header("last-event-id", id);
@@ -216,7 +225,155 @@ async fn shutdown_ends_open_streams(db: Db) {
     assert_eq!(s.next_change().await, None);
 }
 
+/// Two instances on one PostgreSQL: a push through A pokes a stream held on
+/// B (LISTEN/NOTIFY), and B keeps serving after A is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_poke_each_other() {
+    if !postgres_enabled() {
+        return;
+    }
+    use crate::binary::{Proc, BIN};
+    let tdb = TestDb::new(Db::Postgres).await;
+    let start = || {
+        let mut p = Proc::start(
+            std::process::Command::new(BIN)
+                .env("DATABASE_URL", &tdb.url)
+                .env("JWT_SECRET", TEST_SECRET)
+                .env("PORT", "0")
+                .env("HOST", "127.0.0.1")
+                .env("RATE_LIMIT_PER_MINUTE", "100000")
+                .env("AUTH_RATE_LIMIT_PER_MINUTE", "100000"),
+        );
+        let base = format!("http://{}", p.address());
+        (p, base)
+    };
+    let (a, a_base) = start();
+    let (b, b_base) = start();
+    let client = reqwest::Client::new();
+    let post = |base: String, token: Option<String>, path: &'static str, body: Value| {
+        let client = client.clone();
+        async move {
+            let mut req = client.post(format!("{base}{path}")).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let reg = post(
+        a_base.clone(),
+        None,
+        "/api/auth/register",
+        json!({"email": "two@example.com", "password": "correct horse", "name": "Two"}),
+    )
+    .await;
+    let token = reg["data"]["token"].as_str().unwrap().to_owned();
+
+    let mut on_b = Events::open_at(&client, &b_base, &token, "B", None).await;
+    let (_, c) = create("x1", "A");
+    let pushed = post(
+        a_base.clone(),
+        Some(token.clone()),
+        "/api/sync",
+        json!({"deviceId": "A", "lastSyncTimestamp": null, "changes": [c]}),
+    )
+    .await;
+    assert_eq!(
+        json!(on_b.next_change().await.expect("poked across instances")),
+        pushed["data"]["syncTimestamp"]
+    );
+
+    a.kill9();
+    let (id, c) = create("x2", "B");
+    post(
+        b_base.clone(),
+        Some(token.clone()),
+        "/api/sync",
+        json!({"deviceId": "B", "lastSyncTimestamp": null, "changes": [c]}),
+    )
+    .await;
+    let all = post(
+        b_base.clone(),
+        Some(token.clone()),
+        "/api/sync",
+        json!({"deviceId": "C", "lastSyncTimestamp": null}),
+    )
+    .await;
+    assert!(records_by_id(&all["data"]["serverUpdates"]).contains_key(&id));
+    b.terminate();
+}
+
+/// For browsers' EventSource, which cannot send headers: a ticket opens the
+/// stream once, expires, and is no access token (nor is a token a ticket).
+async fn stream_tickets_are_single_use_and_not_tokens(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("ticket@example.com").await;
+    let res = app
+        .post("/api/sync/stream-ticket", Some(&token), json!({}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body["data"]["expiresIn"], json!(60));
+    let ticket = res.body["data"]["ticket"].as_str().unwrap().to_owned();
+    let open = |t: String| {
+        app.client
+            .get(app.url(&format!("/api/sync/stream?deviceId=B&ticket={t}")))
+            .send()
+    };
+    let res = open(ticket.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut events = Events {
+        res,
+        buf: String::new(),
+    };
+    let (_, c) = create("t1", "A");
+    let pushed = app.sync(&token, "A", Value::Null, vec![c]).await;
+    assert_eq!(
+        json!(events.next_change().await.unwrap()),
+        pushed["syncTimestamp"]
+    );
+
+    assert_eq!(
+        open(ticket.clone()).await.unwrap().status(),
+        401,
+        "a ticket is single-use"
+    );
+    assert_eq!(
+        open(token.clone()).await.unwrap().status(),
+        401,
+        "a token is not a ticket"
+    );
+    app.get("/api/auth/me", Some(&ticket))
+        .await
+        .assert_error(401, "unauthorized");
+    let me = app.get("/api/auth/me", Some(&token)).await;
+    let id = me.body["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": id, "iat": now - 120, "exp": now - 60, "gen": 0, "jti": "old", "typ": "stream"}),
+        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        open(expired).await.unwrap().status(),
+        401,
+        "an expired ticket"
+    );
+    let none = app
+        .client
+        .get(app.url("/api/sync/stream?deviceId=B"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+    app.stop().await;
+}
+
 backend_tests!(
+    stream_tickets_are_single_use_and_not_tokens,
     shutdown_ends_open_streams,
     streams_poke_other_devices_with_the_new_cursor,
     a_reconnect_behind_is_told_at_once,
