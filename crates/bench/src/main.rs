@@ -50,16 +50,19 @@ pub struct Args {
     /// Seconds each steady-state run lasts.
     #[arg(long, default_value_t = 10)]
     pub steady_secs: u64,
+    /// Idle event streams opened in the streams scenario.
+    #[arg(long, default_value_t = 10_000)]
+    pub streams: usize,
     /// Users and records on the server in the scale scenario.
     #[arg(long, default_value_t = 10_000)]
     pub scale_users: usize,
     #[arg(long, default_value_t = 1_000_000)]
     pub scale_records: usize,
-    /// Scenarios to run (comma-separated): push,update,pull,initial,steady,scale,raw.
+    /// Scenarios to run (comma-separated): push,update,pull,initial,steady,streams,scale,raw.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "push,update,pull,initial,steady,scale,raw"
+        default_value = "push,update,pull,initial,steady,streams,scale,raw"
     )]
     pub only: Vec<String>,
     /// Print the results as JSON instead of a table.

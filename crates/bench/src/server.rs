@@ -26,6 +26,7 @@ impl Target {
 /// A running server process, killed when dropped.
 pub struct Server {
     pub base: String,
+    url: String,
     child: Child,
     _dir: Option<tempdir::Dir>,
     pg_db: Option<(String, String)>,
@@ -101,44 +102,25 @@ impl Server {
                 )
             }
         };
-        let mut child = Command::new(bin)
-            .env("DATABASE_URL", &url)
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret")
-            .env("LOG_FORMAT", "json")
-            // Startup lines only: a log line per request would measure the terminal.
-            .env("RUST_LOG", "warn,tidesync=info,tidesync::app=warn")
-            .env("RATE_LIMIT_PER_MINUTE", "1000000000")
-            .env("AUTH_RATE_LIMIT_PER_MINUTE", "1000000000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let addr = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .map_err(|_| anyhow!("server did not start"))?;
-            if line.contains("tidesync listening") {
-                let v: serde_json::Value = serde_json::from_str(&line)?;
-                break v["fields"]["address"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-            }
-        };
+        let (child, base) = spawn(bin, &url)?;
         Ok(Server {
-            base: format!("http://{addr}"),
+            base,
+            url,
             child,
             _dir: dir,
             pg_db,
+        })
+    }
+
+    /// Another instance on the same database (scale-out); it owns nothing.
+    pub fn another(&self, bin: &std::path::Path) -> Result<Server> {
+        let (child, base) = spawn(bin, &self.url)?;
+        Ok(Server {
+            base,
+            url: self.url.clone(),
+            child,
+            _dir: None,
+            pg_db: None,
         })
     }
 
@@ -148,21 +130,57 @@ impl Server {
 
     /// Stops the process, keeping its database for a restart.
     pub fn stop_keep(mut self) -> Reuse {
+        // A positive pid: this process alone.
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        let url = match (&self._dir, &self.pg_db) {
-            (Some(d), _) => format!("sqlite://{}/tidesync.db", d.0.display()),
-            (None, Some((admin, name))) => with_database(admin, name),
-            _ => unreachable!(),
-        };
         Reuse {
-            url,
+            url: std::mem::take(&mut self.url),
             dir: self._dir.take(),
             pg_db: self.pg_db.take(),
         }
     }
+}
+
+/// Starts a tidesync process on `url`; returns it and its base URL.
+fn spawn(bin: &std::path::Path, url: &str) -> Result<(Child, String)> {
+    let mut child = Command::new(bin)
+        .env("DATABASE_URL", url)
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret")
+        .env("LOG_FORMAT", "json")
+        // Startup lines only: a log line per request would measure the terminal.
+        .env("RUST_LOG", "warn,tidesync=info,tidesync::app=warn")
+        .env("RATE_LIMIT_PER_MINUTE", "1000000000")
+        .env("AUTH_RATE_LIMIT_PER_MINUTE", "1000000000")
+        // Room for the idle-streams scenario (the fd limit is 20,000 here).
+        .env("MAX_CONNECTIONS", "15000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| anyhow!("server did not start"))?;
+        if line.contains("tidesync listening") {
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            break v["fields"]["address"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    };
+    Ok((child, format!("http://{addr}")))
 }
 
 /// A stopped server's database, to start again on.

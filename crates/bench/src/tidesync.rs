@@ -192,6 +192,9 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
             out.push(steady(args, target, c).await?);
         }
     }
+    if wants(args, "streams") {
+        out.extend(streams(args, target).await?);
+    }
     if wants(args, "scale") {
         out.extend(scale(args, target).await?);
     }
@@ -434,4 +437,145 @@ async fn steady(args: &Args, target: &Target, devices: usize) -> Result<Figure> 
         "trips/s",
         format!("{summary}, {errors} errors"),
     ))
+}
+
+/// An open event stream, read event by event.
+struct Events {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Events {
+    async fn open(c: &Client, base: &str, token: &str, device: &str) -> Result<Events> {
+        let res = c
+            .http
+            .get(format!("{base}/api/sync/stream?deviceId={device}"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        ensure!(res.status().is_success(), "stream: {}", res.status());
+        Ok(Events {
+            res,
+            buf: String::new(),
+        })
+    }
+
+    async fn next_change(&mut self) -> Result<String> {
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
+                    return Ok(id.to_owned());
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.res.chunk())
+                .await
+                .context("no event within 10 s")??
+                .context("stream ended")?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// Time from sending a push on device A to its poke arriving on device B's
+/// stream (held on `stream_base`), 200 times.
+async fn poke_latency(
+    c: &Client,
+    push_base: &str,
+    stream_base: &str,
+    token: &str,
+) -> Result<Latencies> {
+    let mut events = Events::open(c, stream_base, token, "probe-b").await?;
+    let pusher = Client::new(push_base);
+    let mut lat = Latencies::default();
+    for n in 0..200 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let t = Instant::now();
+        pusher
+            .sync(token, &json!({"deviceId": "probe-a", "lastSyncTimestamp": null, "limit": 1,
+                                 "changes": [item_create(&format!("poke-{n}-{id}"), &id, n, "probe-a")]}))
+            .await?;
+        events.next_change().await?;
+        lat.0.push(t.elapsed());
+    }
+    Ok(lat)
+}
+
+/// How many idle streams one instance holds, and their memory; push-to-poke
+/// latency on one instance and (PostgreSQL) across two.
+async fn streams(args: &Args, target: &Target) -> Result<Vec<Figure>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut out = Vec::new();
+    let server = Server::start(&args.server_bin, target, None)?;
+    let c = Client::new(&server.base);
+    let token = c.register("streams@example.com").await?;
+    // Idle streams belong to other users (200 each): each probe push must
+    // poke only the probe user's own stream, as in real life.
+    let mut idle_tokens = Vec::new();
+    for u in 0..args.streams.div_ceil(200) {
+        idle_tokens.push(c.register(&format!("idle{u}@example.com")).await?);
+    }
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let (before, _) = rss_mib(server.pid());
+    let mut held = Vec::with_capacity(args.streams);
+    for d in 0..args.streams {
+        let token = &idle_tokens[d / 200];
+        let mut s = tokio::net::TcpStream::connect(&addr).await?;
+        let req = format!(
+            "GET /api/sync/stream?deviceId=idle-{d} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await?;
+        ensure!(
+            &head == b"HTTP/1.1 200",
+            "stream {d}: {}",
+            String::from_utf8_lossy(&head)
+        );
+        held.push(s);
+    }
+    let (after, _) = rss_mib(server.pid());
+    let per_stream_kib = (after - before) * 1024.0 / args.streams as f64;
+    eprintln!(
+        "  streams: {} idle streams held, {per_stream_kib:.1} KiB each",
+        args.streams
+    );
+    out.push(Figure {
+        scenario: "idle streams".into(),
+        target: target.name().into(),
+        value: per_stream_kib,
+        unit: "KiB each",
+        detail: format!(
+            "{} streams held by one instance; RSS {before:.1} -> {after:.1} MiB",
+            args.streams
+        ),
+    });
+    let mut lat = poke_latency(&c, &server.base, &server.base, &token).await?;
+    let summary = lat.summary();
+    eprintln!("  push-to-poke, one instance (with the idle streams open): {summary}");
+    out.push(Figure {
+        scenario: "push to poke, 1 instance".into(),
+        target: target.name().into(),
+        value: lat.quantile_ms(0.5),
+        unit: "ms p50",
+        detail: format!(
+            "push sent -> event received, {} idle streams open; {summary}",
+            args.streams
+        ),
+    });
+    drop(held);
+    if let Target::Postgres(_) = target {
+        let second = server.another(&args.server_bin)?;
+        let mut lat = poke_latency(&c, &server.base, &second.base, &token).await?;
+        let summary = lat.summary();
+        eprintln!("  push-to-poke, across two instances: {summary}");
+        out.push(Figure {
+            scenario: "push to poke, 2 instances".into(),
+            target: target.name().into(),
+            value: lat.quantile_ms(0.5),
+            unit: "ms p50",
+            detail: format!("push on one, stream on the other (LISTEN/NOTIFY); {summary}"),
+        });
+    }
+    Ok(out)
 }
