@@ -198,6 +198,8 @@ fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     let limiter = middleware::from_fn_with_state(state.clone(), rate_limit);
     let mut router = Router::new()
         .route("/health", get(routes::health::health))
+        .route("/", get(crate::demo::index))
+        .route("/{file}", get(crate::demo::asset))
         .route("/api/auth/register", post(routes::auth::register))
         .route("/api/auth/login", post(routes::auth::login))
         .route(
