@@ -1,6 +1,6 @@
 //! Request decoding and validation of `POST /api/sync` bodies.
 //!
-//! Bytes -> JSON value -> `parse_request`; then the invariants every valid
+//! Bytes -> `parse_request` (as the server reads them); then the invariants every valid
 //! change must satisfy are checked again from the outside, and the cursor
 //! encoding is checked to round-trip.
 
@@ -25,11 +25,7 @@ fn assert_client_key(what: &str, s: &str, max: usize) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = serde_json::from_slice::<Value>(data) else {
-        return;
-    };
-
-    if let Ok(req) = sync::parse_request(&value, 1000) {
+    if let Ok(req) = sync::parse_request(data, 1000) {
         assert_client_key("request deviceId", &req.device_id, MAX_DEVICE_ID);
         assert!(
             (1..=sync::MAX_LIMIT).contains(&req.limit),
@@ -53,6 +49,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
     let field = value.get("lastSyncTimestamp");
     if let Ok(CursorStart::Version(n)) = cursor::parse(field) {
         let encoded = cursor::encode(n);

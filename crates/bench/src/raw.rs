@@ -22,7 +22,7 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
     // The real schema, through the real migrations.
     let store = tidesync_store::SqliteStore::connect(&url).await?;
     store.migrate().await?;
-    let user = UserId(uuid::Uuid::new_v4());
+    let user = UserId::random();
     store
         .create_user(NewUser {
             id: user,

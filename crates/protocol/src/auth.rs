@@ -11,7 +11,7 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub const NAME_MAX_CHARS: usize = 100;
 pub const EMAIL_MAX_BYTES: usize = 254;
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     pub email: String,
@@ -19,21 +19,21 @@ pub struct RegisterRequest {
     pub name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteAccountRequest {
     pub password: String,
@@ -69,10 +69,30 @@ pub struct UserView {
     pub created_at: String,
 }
 
+/// `data` of register, login and password change.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AuthResponse {
     pub user: UserView,
     pub token: String,
+}
+
+/// `data` of `GET /api/auth/me`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MeResponse {
+    pub user: UserView,
+}
+
+/// `data` of `POST /api/auth/logout`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedOut {
+    pub logged_out: bool,
+}
+
+/// `data` of `DELETE /api/auth/me`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Deleted {
+    pub deleted: bool,
 }
 
 /// A field that failed validation, with a message naming the problem.

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::time::{parse_iso, Millis};
+use crate::time::{epoch_millis, parse_iso, Millis};
 
 /// Where a pull starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +38,13 @@ pub fn parse(v: Option<&Value>) -> Result<CursorStart, InvalidCursor> {
         // Milliseconds since the epoch: what some clients store.
         Some(Value::Number(n)) => n
             .as_i64()
-            .filter(|ms| *ms >= 0)
+            .and_then(epoch_millis)
             .map(CursorStart::Since)
             .ok_or_else(|| {
-                InvalidCursor("a numeric lastSyncTimestamp must be epoch milliseconds".into())
+                InvalidCursor(
+                    "a numeric lastSyncTimestamp must be epoch milliseconds from 0 to 253402300799999"
+                        .into(),
+                )
             }),
         Some(_) => Err(InvalidCursor(
             "lastSyncTimestamp must be a string from syncTimestamp, a date, or null".into(),
@@ -109,6 +112,7 @@ mod tests {
             json!("v2.u.1"),
             json!("hello"),
             json!(-5),
+            json!(253_402_300_800_000i64),
             json!(1.5),
             json!(true),
             json!({"u": 1}),

@@ -6,9 +6,10 @@
 pub mod auth;
 pub mod cursor;
 pub mod entity;
+pub mod error;
 pub mod ids;
 pub mod merge;
 pub mod sync;
 pub mod time;
 
-pub use ids::UserId;
+pub use ids::{RecordId, UserId};

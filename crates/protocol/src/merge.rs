@@ -44,11 +44,31 @@ pub struct RecordState {
     pub deleted: Option<Version>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OpKind {
     Create,
     Update,
     Delete,
+}
+
+impl OpKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "create" => Some(OpKind::Create),
+            "update" => Some(OpKind::Update),
+            "delete" => Some(OpKind::Delete),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Update => "update",
+            OpKind::Delete => "delete",
+        }
+    }
 }
 
 /// What applying one operation did.

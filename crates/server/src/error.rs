@@ -142,6 +142,7 @@ impl From<tidesync_protocol::sync::RequestError> for ApiError {
     fn from(e: tidesync_protocol::sync::RequestError) -> Self {
         use tidesync_protocol::sync::RequestError;
         match e {
+            RequestError::Malformed(m) => ApiError::MalformedJson(m),
             RequestError::Validation(m) => ApiError::Validation(m),
             RequestError::InvalidCursor(m) => ApiError::InvalidCursor(m),
             RequestError::TooManyChanges(max) => ApiError::TooManyChanges(format!(

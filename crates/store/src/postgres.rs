@@ -91,7 +91,7 @@ impl PostgresStore {
 
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     Ok(User {
-        id: UserId(row.try_get::<Uuid, _>("id")?),
+        id: UserId::from_uuid(row.try_get::<Uuid, _>("id")?),
         email: row.try_get("email")?,
         name: row.try_get("name")?,
         created_at: row.try_get("created_at")?,

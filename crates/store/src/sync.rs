@@ -17,7 +17,7 @@ use serde_json::Value;
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::entity::{EntityType, Kind};
 use tidesync_protocol::merge::{self, clamp_timestamp, MergeError, OpKind, RecordState, Version};
-use tidesync_protocol::sync::{Ack, Change, ChangeInput, OpError};
+use tidesync_protocol::sync::{Ack, Change, ChangeInput, OpError, OpErrorCode};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::UserId;
 use uuid::Uuid;
@@ -258,7 +258,7 @@ pub async fn push(
     let mut ids: Vec<Uuid> = Vec::new();
     for c in &input.changes {
         if let ChangeInput::Valid(c) = c {
-            ids.push(c.id);
+            ids.push(c.id.as_uuid());
             for spec in c.entity.fields() {
                 if let Kind::Ref(_) = spec.kind {
                     if let Some(Value::String(s)) = c.data.fields.get(spec.name) {
@@ -301,11 +301,11 @@ pub async fn push(
             // (`duplicate` in a stored ack means a delete of a deleted record,
             // whose tombstone may differ from what the device wrote.)
             if let ChangeInput::Valid(c) = change {
-                if batch.working.contains_key(&c.id) {
+                if batch.working.contains_key(&c.id.as_uuid()) {
                     if prev.conflict || prev.duplicate {
-                        batch.conflicted.insert(c.id);
+                        batch.conflicted.insert(c.id.as_uuid());
                     }
-                    batch.replayed.push(c.id);
+                    batch.replayed.push(c.id.as_uuid());
                 }
             }
             acks.push(Ack {
@@ -350,7 +350,7 @@ pub async fn push(
                     operation_id: &c.operation_id,
                     device_id: &c.device_id,
                     entity_type: Some(c.entity.as_str()),
-                    entity_id: Some(c.id.hyphenated().to_string()),
+                    entity_id: Some(c.id.to_string()),
                     operation: Some(match c.op {
                         OpKind::Create => "create",
                         OpKind::Update => "update",
@@ -441,10 +441,10 @@ struct Batch {
     conflicted: HashSet<Uuid>,
 }
 
-fn failure(c: &Change, code: &str, message: String) -> Ack {
+fn failure(c: &Change, code: OpErrorCode, message: String) -> Ack {
     Ack {
         operation_id: Some(c.operation_id.clone()),
-        id: Some(c.id.hyphenated().to_string()),
+        id: Some(c.id.to_string()),
         success: false,
         duplicate: false,
         conflict: false,
@@ -481,18 +481,18 @@ impl Batch {
             device: c.device_id.clone(),
             op: c.operation_id.clone(),
         };
-        let existing = match self.working.get(&c.id) {
+        let existing = match self.working.get(&c.id.as_uuid()) {
             Some(r) if r.entity != c.entity => {
                 return Ok(if c.op == OpKind::Create {
                     failure(
                         c,
-                        "validation_failed",
+                        OpErrorCode::ValidationFailed,
                         format!("id is already used by a {}", r.entity.as_str()),
                     )
                 } else {
                     failure(
                         c,
-                        "not_found",
+                        OpErrorCode::NotFound,
                         format!("no {} with this id", c.entity.as_str()),
                     )
                 });
@@ -515,7 +515,7 @@ impl Batch {
                 _ => {
                     return Ok(failure(
                         c,
-                        "unknown_reference",
+                        OpErrorCode::UnknownReference,
                         format!("{}: no {} with this id", spec.name, target.as_str()),
                     ))
                 }
@@ -527,7 +527,7 @@ impl Batch {
             Err(MergeError::NotFound) => {
                 return Ok(failure(
                     c,
-                    "not_found",
+                    OpErrorCode::NotFound,
                     format!("no {} with this id", c.entity.as_str()),
                 ))
             }
@@ -540,7 +540,7 @@ impl Batch {
         }
         if out.changed {
             let rec = StoredRecord {
-                id: c.id,
+                id: c.id.as_uuid(),
                 entity: c.entity,
                 version: 0,
                 state: out.state,
@@ -551,16 +551,16 @@ impl Batch {
         // A delete of a deleted record keeps the earlier tombstone, which the
         // device (having written its own) must receive, like a conflict.
         let differs = out.conflict || out.already_deleted;
-        self.mark(c.id, !differs);
+        self.mark(c.id.as_uuid(), !differs);
         if differs {
-            self.conflicted.insert(c.id);
+            self.conflicted.insert(c.id.as_uuid());
         }
         if c.op == OpKind::Delete && out.changed && c.entity != EntityType::Item {
-            self.cascade(tx, c.id, &v).await?;
+            self.cascade(tx, c.id.as_uuid(), &v).await?;
         }
         Ok(Ack {
             operation_id: Some(c.operation_id.clone()),
-            id: Some(c.id.hyphenated().to_string()),
+            id: Some(c.id.to_string()),
             success: true,
             duplicate: out.already_deleted,
             conflict: out.conflict,

@@ -52,7 +52,7 @@ pub async fn register(
     let user = state
         .store
         .create_user(NewUser {
-            id: UserId(uuid::Uuid::new_v4()),
+            id: UserId::random(),
             email,
             name,
             password_hash,

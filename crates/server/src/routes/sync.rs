@@ -23,7 +23,7 @@ use tidesync_protocol::UserId;
 use tidesync_store::{PulledRecord, PushInput, SyncOutput};
 use tokio::sync::broadcast;
 
-use super::{ok, ApiJson};
+use super::{ok, JsonBytes};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::notify::Poke;
@@ -32,7 +32,7 @@ use crate::state::AppState;
 pub async fn sync(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
-    ApiJson(body): ApiJson<Value>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let req = parse_request(&body, state.sync.max_changes)?;
     let device = req.device_id.clone();
@@ -344,8 +344,8 @@ fn updates(user: UserId, records: &[PulledRecord]) -> Result<ServerUpdates, ApiE
     let mut out = ServerUpdates::default();
     for r in records {
         let meta = RecordMeta {
-            id: r.id,
-            user_id: user.as_uuid(),
+            id: r.id.into(),
+            user_id: user,
             created_at: r.created_at,
             updated_at: r.updated_at,
             deleted_at: r.deleted_at,

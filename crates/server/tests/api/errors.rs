@@ -69,7 +69,9 @@ async fn bad_requests_get_json_errors(db: Db) {
 
     let res = app.get("/api/nothing-here", None).await;
     res.assert_error(404, "not_found");
-    let res = app.get("/", None).await;
+    let res = app.get("/api", None).await;
+    res.assert_error(404, "not_found");
+    let res = app.get("/no-such-file.js", None).await;
     res.assert_error(404, "not_found");
     let res = app.get("/api/auth/register", None).await;
     res.assert_error(405, "method_not_allowed");

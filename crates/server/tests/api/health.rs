@@ -35,4 +35,26 @@ async fn health_is_503_when_database_is_gone(db: Db) {
     assert_eq!(res.headers["retry-after"], "1");
 }
 
-backend_tests!(health_reports_ok, health_is_503_when_database_is_gone);
+async fn the_demo_app_is_served_at_the_root(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    for (path, ctype) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let got = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(got.starts_with(ctype), "{path}: {got}");
+        assert!(res.headers().contains_key("content-security-policy"));
+        assert!(!res.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    app.stop().await;
+}
+
+backend_tests!(
+    health_reports_ok,
+    health_is_503_when_database_is_gone,
+    the_demo_app_is_served_at_the_root
+);

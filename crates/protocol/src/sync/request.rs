@@ -1,28 +1,29 @@
-//! `POST /api/sync` and `GET /api/sync/initial`: request parsing with per-op
-//! errors, acknowledgements, and the record shape of responses.
+//! Parsing a sync request: request-level errors reject it whole; a bad
+//! change never does, it becomes an [`ChangeInput::Invalid`] for its ack.
 
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::fmt::Write as _;
-
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::cursor::{self, CursorStart};
 use crate::entity::{parse_uuid, validate_data, EntityType, ValidData};
+use crate::ids::RecordId;
 use crate::merge::OpKind;
-use crate::time::{parse_iso, to_iso, Millis};
+use crate::time::{epoch_millis, parse_iso, Millis};
+
+use super::response::OpError;
 
 pub const DEFAULT_LIMIT: usize = 1_000;
 pub const MAX_LIMIT: usize = 5_000;
 pub const MAX_OPERATION_ID: usize = 128;
 pub const MAX_DEVICE_ID: usize = 128;
+pub const MAX_WAIT_SECONDS: u64 = 60;
 
 /// One change after validation.
 #[derive(Clone, Debug)]
 pub struct Change {
     pub operation_id: String,
-    pub id: uuid::Uuid,
+    pub id: RecordId,
     pub entity: EntityType,
     pub op: OpKind,
     pub data: ValidData,
@@ -42,21 +43,12 @@ pub enum ChangeInput {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpError {
-    pub code: String,
-    pub message: String,
-}
-
-impl OpError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        OpError {
-            code: code.into(),
-            message: message.into(),
+impl ChangeInput {
+    pub fn operation_id(&self) -> Option<&str> {
+        match self {
+            ChangeInput::Valid(c) => Some(&c.operation_id),
+            ChangeInput::Invalid { operation_id, .. } => operation_id.as_deref(),
         }
-    }
-    pub fn validation(message: impl Into<String>) -> Self {
-        Self::new("validation_failed", message)
     }
 }
 
@@ -68,19 +60,21 @@ pub struct SyncRequest {
     pub limit: usize,
     /// Long-poll: with nothing new to return, wait up to this long for a change.
     pub wait_seconds: u64,
+    /// Bytes of JSON the changes took on the wire: what holding them costs.
+    pub changes_bytes: usize,
 }
-
-pub const MAX_WAIT_SECONDS: u64 = 60;
 
 /// Errors that reject the whole request (nothing is applied).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RequestError {
+    /// Not JSON at all.
+    Malformed(String),
     Validation(String),
     InvalidCursor(String),
     TooManyChanges(usize),
 }
 
-/// Parses `limit` (absent: the default).
+/// Parses `limit` (absent or `null`: the default).
 pub fn parse_limit(v: Option<&Value>) -> Result<usize, RequestError> {
     match v {
         None | Some(Value::Null) => Ok(DEFAULT_LIMIT),
@@ -93,34 +87,10 @@ pub fn parse_limit(v: Option<&Value>) -> Result<usize, RequestError> {
     }
 }
 
-/// A client-chosen key (device or operation id): non-empty, bounded, and
-/// free of control characters (PostgreSQL text cannot even hold NUL).
-fn is_client_key(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
-}
-
-fn device_id(v: Option<&Value>, field: &str) -> Result<Option<String>, String> {
+/// Parses `waitSeconds` (absent or `null`: no wait).
+pub fn parse_wait(v: Option<&Value>) -> Result<u64, RequestError> {
     match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if is_client_key(s, MAX_DEVICE_ID) => Ok(Some(s.clone())),
-        Some(_) => Err(format!(
-            "{field} must be a non-empty string of at most {MAX_DEVICE_ID} characters, without control characters"
-        )),
-    }
-}
-
-pub fn parse_request(body: &Value, max_changes: usize) -> Result<SyncRequest, RequestError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| RequestError::Validation("the body must be a JSON object".into()))?;
-    let device_id = device_id(obj.get("deviceId"), "deviceId")
-        .map_err(RequestError::Validation)?
-        .ok_or_else(|| RequestError::Validation("deviceId is required".into()))?;
-    let cursor = cursor::parse(obj.get("lastSyncTimestamp"))
-        .map_err(|e| RequestError::InvalidCursor(e.0))?;
-    let limit = parse_limit(obj.get("limit"))?;
-    let wait_seconds = match obj.get("waitSeconds") {
-        None | Some(Value::Null) => 0,
+        None | Some(Value::Null) => Ok(0),
         Some(v) => v
             .as_u64()
             .filter(|n| *n <= MAX_WAIT_SECONDS)
@@ -128,19 +98,88 @@ pub fn parse_request(body: &Value, max_changes: usize) -> Result<SyncRequest, Re
                 RequestError::Validation(format!(
                     "waitSeconds must be an integer from 0 to {MAX_WAIT_SECONDS}"
                 ))
-            })?,
-    };
-    let raw_changes = match obj.get("changes") {
-        None | Some(Value::Null) => &[][..],
-        Some(Value::Array(a)) => a.as_slice(),
-        Some(_) => return Err(RequestError::Validation("changes must be an array".into())),
+            }),
+    }
+}
+
+/// A client-chosen key (device or operation id): non-empty, bounded, and
+/// free of control characters (PostgreSQL text cannot even hold NUL).
+pub fn is_client_key(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+}
+
+/// A device id as the stream's query string and the sync body carry it.
+pub fn parse_device_id(s: &str) -> Result<String, RequestError> {
+    if is_client_key(s, MAX_DEVICE_ID) {
+        Ok(s.to_owned())
+    } else {
+        Err(RequestError::Validation(device_id_rule("deviceId")))
+    }
+}
+
+fn device_id_rule(field: &str) -> String {
+    format!(
+        "{field} must be a non-empty string of at most {MAX_DEVICE_ID} characters, without control characters"
+    )
+}
+
+fn device_id(v: Option<&Value>, field: &str) -> Result<Option<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if is_client_key(s, MAX_DEVICE_ID) => Ok(Some(s.clone())),
+        Some(_) => Err(device_id_rule(field)),
+    }
+}
+
+/// The top level of the body. Small fields are read as values; `changes`
+/// stays raw so each change is parsed exactly once, by [`parse_change`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    #[serde(default)]
+    device_id: Option<Value>,
+    #[serde(default)]
+    last_sync_timestamp: Option<Value>,
+    #[serde(default, borrow)]
+    changes: Option<&'a RawValue>,
+    #[serde(default)]
+    limit: Option<Value>,
+    #[serde(default)]
+    wait_seconds: Option<Value>,
+}
+
+/// Parses the body of `POST /api/sync` from its bytes.
+pub fn parse_request(body: &[u8], max_changes: usize) -> Result<SyncRequest, RequestError> {
+    let body: Body<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            RequestError::Validation(format!("the body must be a JSON object ({e})"))
+        }
+        _ => RequestError::Malformed(format!("malformed JSON: {e}")),
+    })?;
+    let device_id = device_id(body.device_id.as_ref(), "deviceId")
+        .map_err(RequestError::Validation)?
+        .ok_or_else(|| RequestError::Validation("deviceId is required".into()))?;
+    let cursor = cursor::parse(body.last_sync_timestamp.as_ref())
+        .map_err(|e| RequestError::InvalidCursor(e.0))?;
+    let limit = parse_limit(body.limit.as_ref())?;
+    let wait_seconds = parse_wait(body.wait_seconds.as_ref())?;
+    let raw_changes: Vec<&RawValue> = match body.changes {
+        None => vec![],
+        Some(raw) if raw.get() == "null" => vec![],
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|_| RequestError::Validation("changes must be an array".into()))?,
     };
     if raw_changes.len() > max_changes {
         return Err(RequestError::TooManyChanges(max_changes));
     }
+    let changes_bytes = raw_changes.iter().map(|r| r.get().len()).sum();
     let changes = raw_changes
         .iter()
-        .map(|c| parse_change(c, &device_id))
+        .map(|raw| {
+            // Already known to be valid JSON: only its shape can be wrong.
+            let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            parse_change(&v, &device_id)
+        })
         .collect();
     Ok(SyncRequest {
         device_id,
@@ -148,6 +187,7 @@ pub fn parse_request(body: &Value, max_changes: usize) -> Result<SyncRequest, Re
         changes,
         limit,
         wait_seconds,
+        changes_bytes,
     })
 }
 
@@ -178,11 +218,11 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
     let Some(obj) = obj else {
         return invalid("each change must be an object".into());
     };
-    if operation_id.is_none() {
+    let Some(operation_id) = operation_id.clone() else {
         return invalid(format!(
             "operationId is required: a string of 1 to {MAX_OPERATION_ID} characters, without control characters"
         ));
-    }
+    };
     let Some(id) = id_str.as_deref().and_then(parse_uuid) else {
         return invalid("id must be a UUID in canonical form".into());
     };
@@ -193,23 +233,25 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
     else {
         return invalid("entityType must be space, category or item".into());
     };
-    let op = match obj.get("operation").and_then(Value::as_str) {
-        Some("create") => OpKind::Create,
-        Some("update") => OpKind::Update,
-        Some("delete") => OpKind::Delete,
-        _ => return invalid("operation must be create, update or delete".into()),
+    let Some(op) = obj
+        .get("operation")
+        .and_then(Value::as_str)
+        .and_then(OpKind::parse)
+    else {
+        return invalid("operation must be create, update or delete".into());
     };
+    let timestamp_rule = "timestamp must be an ISO-8601 date-time with offset (years 0000 to 9999) or epoch milliseconds";
     let timestamp = match obj.get("timestamp") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match parse_iso(s) {
             Some(ms) => Some(ms),
-            None => return invalid("timestamp must be an ISO-8601 date-time".into()),
+            None => return invalid(timestamp_rule.into()),
         },
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(ms) if ms >= 0 => Some(ms),
-            _ => return invalid("timestamp must be an ISO-8601 date-time".into()),
+        Some(Value::Number(n)) => match n.as_i64().and_then(epoch_millis) {
+            Some(ms) => Some(ms),
+            None => return invalid(timestamp_rule.into()),
         },
-        Some(_) => return invalid("timestamp must be an ISO-8601 date-time".into()),
+        Some(_) => return invalid(timestamp_rule.into()),
     };
     let device_id = match device_id(obj.get("deviceId"), "deviceId") {
         Ok(d) => d.unwrap_or_else(|| request_device.to_owned()),
@@ -219,8 +261,7 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
     let data = match (obj.get("data"), op) {
         (Some(Value::Object(m)), _) => m,
         (None | Some(Value::Null), OpKind::Delete) => &empty,
-        (None | Some(Value::Null), _) => return invalid("data must be an object".into()),
-        (Some(_), _) => return invalid("data must be an object".into()),
+        (_, _) => return invalid("data must be an object".into()),
     };
     let data = if op == OpKind::Delete {
         // A delete carries no fields; anything sent is ignored.
@@ -235,8 +276,8 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
         }
     };
     ChangeInput::Valid(Change {
-        operation_id: operation_id.unwrap_or_default(),
-        id,
+        operation_id,
+        id: RecordId::from_uuid(id),
         entity,
         op,
         data,
@@ -245,116 +286,10 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
     })
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-/// The answer for one change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ack {
-    pub operation_id: Option<String>,
-    pub id: Option<String>,
-    pub success: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub duplicate: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub conflict: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<OpError>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ignored_fields: Vec<String>,
-}
-
-/// Records as written by [`write_record`], kept as JSON text so a pull never
-/// builds a tree of values for them.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ServerUpdates {
-    pub spaces: Vec<Box<RawValue>>,
-    pub categories: Vec<Box<RawValue>>,
-    pub items: Vec<Box<RawValue>>,
-}
-
-impl ServerUpdates {
-    pub fn push(&mut self, entity: EntityType, record: Box<RawValue>) {
-        match entity {
-            EntityType::Space => self.spaces.push(record),
-            EntityType::Category => self.categories.push(record),
-            EntityType::Item => self.items.push(record),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.spaces.len() + self.categories.len() + self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncResponse {
-    pub acknowledged: Vec<Ack>,
-    pub server_updates: ServerUpdates,
-    pub sync_timestamp: String,
-    pub has_more: bool,
-}
-
-/// The metadata every record carries.
-pub struct RecordMeta<'a> {
-    pub id: uuid::Uuid,
-    pub user_id: uuid::Uuid,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-    pub deleted_at: Option<Millis>,
-    pub device_id: &'a str,
-}
-
-/// A record as responses show it: camelCase, every model field present
-/// (`null` when never set), plus `id`, `userId`, `createdAt`, `updatedAt`,
-/// `deletedAt` and `deviceId`. `data` is the stored JSON object of fields;
-/// its values are copied through as text, never parsed into values.
-pub fn write_record(
-    entity: EntityType,
-    meta: &RecordMeta<'_>,
-    data: &str,
-) -> Result<Box<RawValue>, serde_json::Error> {
-    let fields: HashMap<&str, &RawValue> = serde_json::from_str(data)?;
-    let mut out = String::with_capacity(data.len() + 256);
-    out.push('{');
-    for spec in entity.fields() {
-        // Field names are plain identifiers: nothing to escape.
-        out.push('"');
-        out.push_str(spec.name);
-        out.push_str("\":");
-        out.push_str(fields.get(spec.name).map_or("null", |v| v.get()));
-        out.push(',');
-    }
-    let _ = write!(
-        out,
-        r#""id":"{}","userId":"{}","createdAt":"{}","updatedAt":"{}","deletedAt":"#,
-        meta.id.hyphenated(),
-        meta.user_id.hyphenated(),
-        to_iso(meta.created_at),
-        to_iso(meta.updated_at),
-    );
-    match meta.deleted_at {
-        Some(t) => {
-            let _ = write!(out, r#""{}""#, to_iso(t));
-        }
-        None => out.push_str("null"),
-    }
-    out.push_str(r#","deviceId":"#);
-    out.push_str(&serde_json::to_string(meta.device_id)?);
-    out.push('}');
-    RawValue::from_string(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::OpErrorCode;
     use serde_json::json;
 
     fn valid(v: Value) -> Change {
@@ -369,6 +304,10 @@ mod tests {
             ChangeInput::Valid(c) => panic!("{v} accepted: {c:?}"),
             ChangeInput::Invalid { error, .. } => error,
         }
+    }
+
+    fn parse(v: Value, max: usize) -> Result<SyncRequest, RequestError> {
+        parse_request(v.to_string().as_bytes(), max)
     }
 
     #[test]
@@ -416,63 +355,63 @@ mod tests {
         assert!(invalid(with("timestamp", json!("soon")))
             .message
             .contains("timestamp"));
+        assert!(
+            invalid(with("timestamp", json!("0000-01-01T00:00:00+23:59")))
+                .message
+                .contains("0000 to 9999")
+        );
+        assert!(invalid(with("timestamp", json!(253_402_300_800_000i64)))
+            .message
+            .contains("timestamp"));
         assert!(invalid(with("data", json!({"name": 3})))
             .message
             .contains("name"));
-        assert_eq!(invalid(json!("nope")).code, "validation_failed");
-    }
-
-    #[test]
-    fn records_are_written_with_every_field() {
-        let meta = RecordMeta {
-            id: uuid::Uuid::nil(),
-            user_id: uuid::Uuid::nil(),
-            created_at: 0,
-            updated_at: 1_000,
-            deleted_at: None,
-            device_id: "dev \"1\"",
-        };
-        let raw = write_record(
-            EntityType::Space,
-            &meta,
-            r#"{"name":"Home \u00e9","order":2.5}"#,
-        )
-        .unwrap();
-        let v: Value = serde_json::from_str(raw.get()).unwrap();
-        assert_eq!(v["name"], json!("Home é"));
-        assert_eq!(v["order"], json!(2.5));
-        assert_eq!(v["color"], Value::Null);
-        assert_eq!(v["deletedAt"], Value::Null);
-        assert_eq!(v["updatedAt"], json!("1970-01-01T00:00:01.000Z"));
-        assert_eq!(v["deviceId"], json!("dev \"1\""));
-        assert_eq!(v.as_object().unwrap().len(), 5 + 6);
-        assert!(write_record(EntityType::Space, &meta, "not json").is_err());
+        assert_eq!(invalid(json!("nope")).code, OpErrorCode::ValidationFailed);
     }
 
     #[test]
     fn request_level_errors() {
         assert!(matches!(
-            parse_request(&json!([]), 10),
+            parse(json!([]), 10),
             Err(RequestError::Validation(_))
         ));
         assert!(matches!(
-            parse_request(&json!({}), 10),
+            parse(json!({}), 10),
             Err(RequestError::Validation(_))
         ));
         assert!(matches!(
-            parse_request(&json!({"deviceId":"d","lastSyncTimestamp":"garbage"}), 10),
+            parse_request(b"{\"deviceId\": ", 10),
+            Err(RequestError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(json!({"deviceId":"d","lastSyncTimestamp":"garbage"}), 10),
             Err(RequestError::InvalidCursor(_))
         ));
         assert!(matches!(
-            parse_request(&json!({"deviceId":"d","limit":-1}), 10),
+            parse(json!({"deviceId":"d","limit":-1}), 10),
             Err(RequestError::Validation(_))
         ));
         assert!(matches!(
-            parse_request(&json!({"deviceId":"d","changes":vec![json!({}); 11]}), 10),
+            parse(json!({"deviceId":"d","changes":{"a":1}}), 10),
+            Err(RequestError::Validation(m)) if m.contains("changes")
+        ));
+        assert!(matches!(
+            parse(json!({"deviceId":"d","changes":vec![json!({}); 11]}), 10),
             Err(RequestError::TooManyChanges(10))
         ));
-        let r = parse_request(&json!({"deviceId":"d","changes":[{}]}), 10).unwrap();
-        assert!(matches!(r.changes[0], ChangeInput::Invalid { .. }));
+        let r = parse(json!({"deviceId":"d","changes":[{}, 5, null]}), 10).unwrap();
+        assert_eq!(r.changes.len(), 3);
+        assert!(r
+            .changes
+            .iter()
+            .all(|c| matches!(c, ChangeInput::Invalid { .. })));
         assert_eq!(r.limit, DEFAULT_LIMIT);
+        let r = parse(
+            json!({"deviceId":"d","changes":null,"limit":null,"waitSeconds":null}),
+            10,
+        )
+        .unwrap();
+        assert!(r.changes.is_empty());
+        assert_eq!(r.wait_seconds, 0);
     }
 }

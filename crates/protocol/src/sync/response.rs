@@ -1,0 +1,246 @@
+//! What a sync answers: one ack per change, and records as JSON text.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::entity::EntityType;
+use crate::ids::{RecordId, UserId};
+use crate::time::{to_iso, Millis};
+
+/// Why one change of a batch was rejected (permanently).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpErrorCode {
+    ValidationFailed,
+    NotFound,
+    UnknownReference,
+    /// A code this client version does not know (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpError {
+    pub code: OpErrorCode,
+    pub message: String,
+}
+
+impl OpError {
+    pub fn new(code: OpErrorCode, message: impl Into<String>) -> Self {
+        OpError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(OpErrorCode::ValidationFailed, message)
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The answer for one change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    pub operation_id: Option<String>,
+    pub id: Option<String>,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub duplicate: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub conflict: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<OpError>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_fields: Vec<String>,
+}
+
+impl Ack {
+    pub fn applied(operation_id: &str, id: RecordId) -> Ack {
+        Ack {
+            operation_id: Some(operation_id.to_owned()),
+            id: Some(id.to_string()),
+            success: true,
+            duplicate: false,
+            conflict: false,
+            error: None,
+            ignored_fields: vec![],
+        }
+    }
+
+    pub fn rejected(operation_id: Option<String>, id: Option<String>, error: OpError) -> Ack {
+        Ack {
+            operation_id,
+            id,
+            success: false,
+            duplicate: false,
+            conflict: false,
+            error: Some(error),
+            ignored_fields: vec![],
+        }
+    }
+}
+
+/// Records as written by [`write_record`], kept as JSON text so a pull never
+/// builds a tree of values for them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ServerUpdates {
+    pub spaces: Vec<Box<RawValue>>,
+    pub categories: Vec<Box<RawValue>>,
+    pub items: Vec<Box<RawValue>>,
+}
+
+impl ServerUpdates {
+    pub fn push(&mut self, entity: EntityType, record: Box<RawValue>) {
+        match entity {
+            EntityType::Space => self.spaces.push(record),
+            EntityType::Category => self.categories.push(record),
+            EntityType::Item => self.items.push(record),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spaces.len() + self.categories.len() + self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every record, spaces first (the order to apply them in).
+    pub fn iter(&self) -> impl Iterator<Item = (EntityType, &RawValue)> {
+        fn tagged(
+            e: EntityType,
+            v: &[Box<RawValue>],
+        ) -> impl Iterator<Item = (EntityType, &RawValue)> {
+            v.iter().map(move |r| (e, &**r))
+        }
+        tagged(EntityType::Space, &self.spaces)
+            .chain(tagged(EntityType::Category, &self.categories))
+            .chain(tagged(EntityType::Item, &self.items))
+    }
+}
+
+/// `data` of a `POST /api/sync` answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncResponse {
+    pub acknowledged: Vec<Ack>,
+    pub server_updates: ServerUpdates,
+    pub sync_timestamp: String,
+    pub has_more: bool,
+}
+
+/// `data` of a `GET /api/sync/initial` page: the records at top level, as
+/// the original API had them.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitialPage {
+    pub spaces: Vec<Box<RawValue>>,
+    pub categories: Vec<Box<RawValue>>,
+    pub items: Vec<Box<RawValue>>,
+    pub sync_timestamp: String,
+    pub has_more: bool,
+}
+
+/// The metadata every record carries.
+pub struct RecordMeta<'a> {
+    pub id: RecordId,
+    pub user_id: UserId,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub deleted_at: Option<Millis>,
+    pub device_id: &'a str,
+}
+
+/// A record as responses show it: camelCase, every model field present
+/// (`null` when never set), plus `id`, `userId`, `createdAt`, `updatedAt`,
+/// `deletedAt` and `deviceId`. `data` is the stored JSON object of fields;
+/// its values are copied through as text, never parsed into values.
+pub fn write_record(
+    entity: EntityType,
+    meta: &RecordMeta<'_>,
+    data: &str,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    let fields: HashMap<&str, &RawValue> = serde_json::from_str(data)?;
+    let mut out = String::with_capacity(data.len() + 256);
+    out.push('{');
+    for spec in entity.fields() {
+        // Field names are plain identifiers: nothing to escape.
+        out.push('"');
+        out.push_str(spec.name);
+        out.push_str("\":");
+        out.push_str(fields.get(spec.name).map_or("null", |v| v.get()));
+        out.push(',');
+    }
+    let _ = write!(
+        out,
+        r#""id":"{}","userId":"{}","createdAt":"{}","updatedAt":"{}","deletedAt":"#,
+        meta.id,
+        meta.user_id,
+        to_iso(meta.created_at),
+        to_iso(meta.updated_at),
+    );
+    match meta.deleted_at {
+        Some(t) => {
+            let _ = write!(out, r#""{}""#, to_iso(t));
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(r#","deviceId":"#);
+    out.push_str(&serde_json::to_string(meta.device_id)?);
+    out.push('}');
+    RawValue::from_string(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn records_are_written_with_every_field() {
+        let meta = RecordMeta {
+            id: RecordId::from_uuid(uuid::Uuid::nil()),
+            user_id: UserId::from_uuid(uuid::Uuid::nil()),
+            created_at: 0,
+            updated_at: 1_000,
+            deleted_at: None,
+            device_id: "dev \"1\"",
+        };
+        let raw = write_record(
+            EntityType::Space,
+            &meta,
+            r#"{"name":"Home \u00e9","order":2.5}"#,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(raw.get()).unwrap();
+        assert_eq!(v["name"], json!("Home é"));
+        assert_eq!(v["order"], json!(2.5));
+        assert_eq!(v["color"], Value::Null);
+        assert_eq!(v["deletedAt"], Value::Null);
+        assert_eq!(v["updatedAt"], json!("1970-01-01T00:00:01.000Z"));
+        assert_eq!(v["deviceId"], json!("dev \"1\""));
+        assert_eq!(v.as_object().unwrap().len(), 5 + 6);
+        assert!(write_record(EntityType::Space, &meta, "not json").is_err());
+    }
+
+    #[test]
+    fn op_error_codes_are_snake_case_and_tolerant() {
+        let e = OpError::new(OpErrorCode::UnknownReference, "x");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"code": "unknown_reference", "message": "x"})
+        );
+        let later: OpError =
+            serde_json::from_value(json!({"code": "forbidden", "message": "no"})).unwrap();
+        assert_eq!(later.code, OpErrorCode::Unknown);
+    }
+}
