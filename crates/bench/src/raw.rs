@@ -20,7 +20,7 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
     let dir = tempdir::Dir::new("raw")?;
     let url = format!("sqlite://{}/raw.db", dir.0.display());
     // The real schema, through the real migrations.
-    let store = tidesync_store::SqliteStore::connect(&url).await?;
+    let store = tidesync_store_sqlite::SqliteStore::open(&url, Default::default())?;
     store.migrate().await?;
     let user = UserId::random();
     store
