@@ -103,11 +103,13 @@ export class Engine {
     let batch = MAX_OPS_PER_REQUEST;
     let tokenRefreshes = 0;
     let resyncs = 0;
+    let sentOps = 0;
     try {
       for (let n = 0; n < MAX_REQUESTS_PER_ROUND && !this.closed; n++) {
         try {
           // A resync pulls the whole server copy first, then pushes the outbox.
           const ops = local.resync ? [] : fit(await local.peekOutbox(batch));
+          sentOps = ops.length;
           const cursor = local.cursor;
           const data = await this.post('/api/sync', {
             deviceId: local.deviceId,
@@ -135,8 +137,8 @@ export class Engine {
             await local.startResync();
             continue;
           }
-          if (err.kind === 'shrink' && batch > 1) {
-            batch = Math.max(1, Math.floor(batch / 2));
+          if (err.kind === 'shrink' && sentOps > 1) {
+            batch = Math.max(1, Math.floor(sentOps / 2));
             continue;
           }
           throw err;
