@@ -133,9 +133,18 @@ export async function serverState(url: string, token: string): Promise<{ spaces:
 }
 export type Rec = Record<string, unknown> & { id: string; deletedAt: string | null };
 
-/** Polls a condition inside the page (bounded). */
-export async function waitFor(page: Page, fn: string, timeout = 15_000): Promise<void> {
-  await page.waitForFunction(fn, undefined, { timeout, polling: 50 });
+/**
+ * Polls `fn` in the page until it returns something truthy (bounded). Each
+ * call is a page.evaluate of a function, which the page's CSP allows (a
+ * polling waitForFunction would evaluate strings, which it forbids).
+ */
+export async function poll<A>(page: Page, fn: (arg: A) => unknown, arg?: A, timeout = 15_000, what = fn.toString()): Promise<void> {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await page.evaluate(fn as (a: unknown) => unknown, arg as unknown)) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export const DEMO_DIST = join(CLIENTS, 'demo', 'dist');
