@@ -212,15 +212,15 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     onMessage: (m: TabMessage) => {
       if (m.k === 'changed') {
         void local.refresh(m).then(() => {
-          if (m.outbox && tabs.leader && local.outbox.length) void engine.round();
+          if (m.outbox && tabs.leader && local.outbox.length) engine.afterWrite();
         });
-      } else if (m.k === 'kick' && tabs.leader) void engine.round();
+      } else if (m.k === 'kick' && tabs.leader) engine.afterWrite();
       else if (m.k === 'hb' && !tabs.leader) setStatus(m.status as Partial<SyncStatus>);
     },
   });
 
   /** Something to send: the leader sends, a follower tells it to (and the leader also hears the `changed` notice). */
-  const kick = () => (tabs.leader ? void engine.round() : tabs.post({ k: 'kick' }));
+  const kick = () => (tabs.leader ? engine.afterWrite() : tabs.post({ k: 'kick' }));
 
   // --- page lifecycle ----------------------------------------------------------
   const on = (target: { addEventListener?: (t: string, cb: (e: Event) => void) => void } | undefined, t: string, cb: (e: Event) => void) => {

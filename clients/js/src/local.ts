@@ -167,7 +167,8 @@ export class Local {
 
   /** The first `n` operations of the outbox, read from storage so other tabs' writes are included. */
   peekOutbox(n: number): Promise<OutboxRow[]> {
-    return this.serial(() => this.storage.run('readonly', (tx) => tx.getAll<OutboxRow>('outbox', n)));
+    // Read-only and not applied to the mirror, so it need not wait in this tab's queue.
+    return this.storage.run('readonly', (tx) => tx.getAll<OutboxRow>('outbox', n));
   }
 
   /** Starts a resync (409 resync_required / invalid_cursor): forget the cursor, keep the outbox and, until the new copy is complete, the old rows. */

@@ -51,16 +51,28 @@ export class Engine {
     this.cancelTimer();
     const p = (async () => {
       try {
+        let ok: boolean;
         do {
           this.again = false;
-          await this.once();
-        } while (this.again && !this.closed);
+          ok = await this.once();
+          // After a failure the retry timer decides, not the calls that came in meanwhile.
+        } while (ok && this.again && !this.closed);
       } finally {
         this.running = null;
       }
     })();
     this.running = p;
     return p;
+  }
+
+  /**
+   * After a local write: a round now (or right after the one in flight, so
+   * writes made meanwhile share a request), unless a retry is scheduled after
+   * a failure; then that timer, or the network coming back, sends it.
+   */
+  afterWrite(): void {
+    if (this.closed || (this.timer !== null && this.attempts > 0)) return;
+    void this.round();
   }
 
   /** Resets the backoff and runs a round (the network came back, the tab became visible). */
@@ -97,7 +109,7 @@ export class Engine {
     }, ms);
   }
 
-  private async once(): Promise<void> {
+  private async once(): Promise<boolean> {
     const { local } = this.o;
     this.o.onState({ syncing: true });
     let batch = MAX_OPS_PER_REQUEST;
@@ -147,6 +159,7 @@ export class Engine {
       this.attempts = 0;
       this.lastFailure = null;
       this.o.onState({ lastError: null, lastSyncedAt: this.o.clock.now() });
+      return true;
     } catch (e) {
       const err = e as SyncError;
       this.lastFailure = err;
@@ -159,6 +172,7 @@ export class Engine {
       });
       // Retry on a timer, not on the next local write, so the queue never wedges.
       this.schedule(delay);
+      return false;
     } finally {
       this.o.onState({ syncing: false });
     }
