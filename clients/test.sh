@@ -28,9 +28,12 @@ echo "== library build and npm pack"
 npm run --silent build -w @tidesync/client
 (cd js && npm pack --silent --pack-destination "$tmp" >/dev/null)
 tarball="$(ls "$tmp"/tidesync-client-*.tgz)"
-tar -tzf "$tarball" | grep -qx 'package/dist/index.js' || { echo "FAIL: dist/index.js missing from $tarball" >&2; exit 1; }
-tar -tzf "$tarball" | grep -qx 'package/dist/react.d.ts' || { echo "FAIL: dist/react.d.ts missing from $tarball" >&2; exit 1; }
-echo "packed $(basename "$tarball") ($(tar -tzf "$tarball" | wc -l) files)"
+# (listed once into a variable: `tar | grep -q` would fail under pipefail when grep exits early)
+listing="$(tar -tzf "$tarball")"
+for f in package/dist/index.js package/dist/index.d.ts package/dist/react.js package/dist/react.d.ts package/README.md; do
+  grep -qx "$f" <<<"$listing" || { echo "FAIL: $f missing from $tarball" >&2; exit 1; }
+done
+echo "packed $(basename "$tarball") ($(wc -l <<<"$listing") files)"
 
 echo "== core bundle size"
 node js/scripts/size.mjs
