@@ -38,7 +38,7 @@ const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 export async function main(): Promise<void> {
   if (!haveChromium()) throw new Error(`no Chromium at ${CHROMIUM}`);
-  console.log(`server: ${BIN}\nbrowser: ${execFileSync(CHROMIUM, ['--version']).toString().trim()}`);
+  console.log(`server: ${BIN}\nbrowser: ${execFileSync(CHROMIUM, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()}`);
   const server = await startServer(await buildSdkPage());
   const browser = await launch();
   try {
