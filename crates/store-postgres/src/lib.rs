@@ -2,6 +2,7 @@
 //! stateless instances share one database; pushes serialise per user on the
 //! user's row lock, and commits reach every instance through LISTEN/NOTIFY.
 
+mod accounts;
 mod error;
 mod sql;
 mod sync;
@@ -132,7 +133,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
-        if !sql::create_user(&mut *self.conn().await?, &u).await? {
+        if !accounts::create_user(&mut *self.conn().await?, &u).await? {
             return Err(StoreError::EmailTaken);
         }
         Ok(User {
@@ -144,15 +145,15 @@ impl Store for PostgresStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        sql::user_by_id(&mut *self.conn().await?, id).await
+        accounts::user_by_id(&mut *self.conn().await?, id).await
     }
 
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
-        sql::credentials_by_email(&mut *self.conn().await?, email).await
+        accounts::credentials_by_email(&mut *self.conn().await?, email).await
     }
 
     async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError> {
-        sql::auth_state(&mut *self.conn().await?, id, now).await
+        accounts::auth_state(&mut *self.conn().await?, id, now).await
     }
 
     async fn revoke_token(
@@ -164,17 +165,17 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await.map_err(db)?;
-        let fresh = sql::revoke_token(&mut tx, user, jti, expires_at, now).await?;
+        let fresh = accounts::revoke_token(&mut tx, user, jti, expires_at, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(fresh)
     }
 
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
-        sql::change_password(&mut *self.conn().await?, user, password_hash, now_millis()).await
+        accounts::change_password(&mut *self.conn().await?, user, password_hash, now_millis()).await
     }
 
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
-        sql::delete_user(&mut *self.conn().await?, user).await
+        accounts::delete_user(&mut *self.conn().await?, user).await
     }
 
     async fn push(

@@ -7,6 +7,7 @@
 //! writer; direct calls made the write path 2–5× faster (issue 5), and
 //! reads through the same driver let every statement exist once (`sql.rs`).
 
+mod accounts;
 mod error;
 mod migrate;
 mod readers;
@@ -171,7 +172,7 @@ impl Store for SqliteStore {
     async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
         self.writer
             .run(0, move |c| {
-                if !sql::create_user(c, &u)? {
+                if !accounts::create_user(c, &u)? {
                     return Err(StoreError::EmailTaken);
                 }
                 Ok(User {
@@ -185,17 +186,17 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.read(move |c| sql::user_by_id(c, id)).await
+        self.read(move |c| accounts::user_by_id(c, id)).await
     }
 
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
         let email = email.to_owned();
-        self.read(move |c| sql::credentials_by_email(c, &email))
+        self.read(move |c| accounts::credentials_by_email(c, &email))
             .await
     }
 
     async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError> {
-        self.read(move |c| sql::auth_state(c, id, now)).await
+        self.read(move |c| accounts::auth_state(c, id, now)).await
     }
 
     async fn revoke_token(
@@ -208,7 +209,7 @@ impl Store for SqliteStore {
         let jti = jti.to_owned();
         self.writer
             .run(0, move |c| {
-                sql::revoke_token(c, user, &jti, expires_at, now)
+                accounts::revoke_token(c, user, &jti, expires_at, now)
             })
             .await
     }
@@ -217,13 +218,15 @@ impl Store for SqliteStore {
         let hash = password_hash.to_owned();
         self.writer
             .run(0, move |c| {
-                sql::change_password(c, user, &hash, now_millis())
+                accounts::change_password(c, user, &hash, now_millis())
             })
             .await
     }
 
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
-        self.writer.run(0, move |c| sql::delete_user(c, user)).await
+        self.writer
+            .run(0, move |c| accounts::delete_user(c, user))
+            .await
     }
 
     async fn push(
