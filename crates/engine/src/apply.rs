@@ -1,29 +1,39 @@
-//! Applying one valid change to the working set, and the cascades of deletes.
+//! Applying one valid change to the working set: who may write where, the
+//! merge, and the cascades of deletes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 use tidesync_protocol::entity::{EntityType, Kind};
 use tidesync_protocol::merge::{self, MergeError, OpKind, Version};
 use tidesync_protocol::sync::{Ack, Change, OpError, OpErrorCode};
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::RecordId;
+use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
+use crate::page::ScopeRange;
 use crate::push::Need;
 use crate::record::StoredRecord;
+use crate::view::View;
 use crate::working::Working;
+use crate::EngineError;
 
 /// The state of one push while its changes are applied.
 pub struct Batch {
-    /// The user's counter before this push.
-    pub base: i64,
-    /// The device's cursor, resolved.
-    pub since: i64,
-    /// The last version handed out.
-    pub next: i64,
+    user: UserId,
+    /// Roles as read under the locks.
+    view: View,
+    /// Per readable scope: where the device's cursor is, and the head.
+    ranges: Vec<ScopeRange>,
+    removed_spaces: Vec<RecordId>,
+    /// Per locked scope: the counter before this push, and the last version
+    /// handed out.
+    base: BTreeMap<ScopeId, i64>,
+    next: BTreeMap<ScopeId, i64>,
     pub working: Working,
     /// Versions before this push, of the records that existed.
     prior: HashMap<RecordId, i64>,
+    /// Ids already asked for (found or not): never asked again.
+    looked_up: HashSet<RecordId>,
     /// Records to save, in the order their versions were first assigned.
     pub dirty: Vec<RecordId>,
     dirty_set: HashSet<RecordId>,
@@ -32,16 +42,19 @@ pub struct Batch {
     pub as_sent: HashMap<RecordId, bool>,
     pub conflicted: BTreeSet<RecordId>,
     cascade: Option<Cascade>,
+    /// A failure that ends the push (a scope that should have been locked).
+    pub failed: Option<EngineError>,
 }
 
 /// A delete spreading to the children of its record, one level at a time.
 struct Cascade {
+    scope: ScopeId,
     version: Version,
     /// Parents whose live children are deleted next.
     frontier: Vec<RecordId>,
 }
 
-fn failure(c: &Change, code: OpErrorCode, message: String) -> Ack {
+fn failure(c: &Change, code: OpErrorCode, message: impl Into<String>) -> Ack {
     Ack::rejected(
         Some(c.operation_id.clone()),
         Some(c.id.to_string()),
@@ -49,33 +62,92 @@ fn failure(c: &Change, code: OpErrorCode, message: String) -> Ack {
     )
 }
 
+fn forbidden(c: &Change, role: Role) -> Ack {
+    let why = if role == Role::Removed {
+        "you are no longer a member of this space"
+    } else {
+        "viewers cannot change this space"
+    };
+    failure(c, OpErrorCode::Forbidden, why)
+}
+
 impl Batch {
-    pub fn new(base: i64) -> Batch {
+    /// `view` holds the roles and counters read under the locks; `base`
+    /// the counters of the locked scopes.
+    pub fn new(
+        user: UserId,
+        view: View,
+        base: BTreeMap<ScopeId, i64>,
+        ranges: Vec<ScopeRange>,
+        removed_spaces: Vec<RecordId>,
+    ) -> Batch {
         Batch {
+            user,
+            view,
+            ranges,
+            removed_spaces,
+            next: base.clone(),
             base,
-            since: 0,
-            next: base,
             working: Working::default(),
             prior: HashMap::new(),
+            looked_up: HashSet::new(),
             dirty: Vec::new(),
             dirty_set: HashSet::new(),
             as_sent: HashMap::new(),
             conflicted: BTreeSet::new(),
             cascade: None,
+            failed: None,
         }
+    }
+
+    pub fn personal(&self) -> ScopeId {
+        self.view.personal
+    }
+
+    pub fn get(&self, id: &RecordId) -> Option<&StoredRecord> {
+        self.working.get(id)
+    }
+
+    /// Held, and in a scope the user reads.
+    pub fn visible(&self, id: &RecordId) -> bool {
+        self.working
+            .get(id)
+            .is_some_and(|r| self.role(r.scope).can_read())
+    }
+
+    fn role(&self, scope: ScopeId) -> Role {
+        self.view.role(scope).unwrap_or(Role::Removed)
+    }
+
+    fn since(&self, scope: ScopeId) -> i64 {
+        self.ranges
+            .iter()
+            .find(|r| r.scope == scope)
+            .map_or(0, |r| r.after)
+    }
+
+    pub fn looked_up(&mut self, ids: &[RecordId]) {
+        self.looked_up.extend(ids.iter().copied());
     }
 
     pub fn add_loaded(&mut self, rec: StoredRecord) {
         let (id, version) = (rec.id, rec.version);
+        self.looked_up.insert(id);
         if self.working.add_loaded(rec) {
             self.prior.insert(id, version);
         }
     }
 
-    /// Stores a new state of a record under the next version.
+    /// Stores a new state of a record under the next version of its scope.
     fn store(&mut self, mut rec: StoredRecord) {
-        self.next += 1;
-        rec.version = self.next;
+        let Some(next) = self.next.get_mut(&rec.scope) else {
+            // Its scope changed after the push located it (a space was
+            // shared meanwhile): start over.
+            self.failed.get_or_insert(EngineError::Retry);
+            return;
+        };
+        *next += 1;
+        rec.version = *next;
         if self.dirty_set.insert(rec.id) {
             self.dirty.push(rec.id);
         }
@@ -84,10 +156,35 @@ impl Batch {
 
     /// Notes a write for the no-echo rule: `clean` when it took effect
     /// exactly as sent.
-    fn mark(&mut self, id: RecordId, clean: bool) {
-        let prior_known = self.prior.get(&id).is_none_or(|p| *p <= self.since);
+    fn mark(&mut self, id: RecordId, scope: ScopeId, clean: bool) {
+        let since = self.since(scope);
+        let prior_known = self.prior.get(&id).is_none_or(|p| *p <= since);
         let e = self.as_sent.entry(id).or_insert(true);
         *e &= clean && prior_known;
+    }
+
+    /// Records the change needs that were never asked for: the category an
+    /// item keeps when only its `spaceId` changes (it must be in that space).
+    pub fn missing_for(&self, c: &Change) -> Vec<RecordId> {
+        if c.entity != EntityType::Item
+            || !c.data.fields.contains_key("spaceId")
+            || c.data.fields.contains_key("categoryId")
+        {
+            return vec![];
+        }
+        self.working
+            .get(&c.id)
+            .and_then(StoredRecord::category_id)
+            .filter(|cat| !self.looked_up.contains(cat))
+            .into_iter()
+            .collect()
+    }
+
+    fn ref_in_change(c: &Change, field: &str) -> Option<Option<RecordId>> {
+        c.data
+            .fields
+            .get(field)
+            .map(|v| v.as_str().and_then(|s| s.parse().ok()))
     }
 
     /// Applies one valid change at timestamp `ts` (clamped already).
@@ -97,13 +194,19 @@ impl Batch {
             device: c.device_id.clone(),
             op: c.operation_id.clone(),
         };
-        let existing = match self.working.get(&c.id) {
-            Some(r) if r.entity != c.entity => {
+        let personal = self.view.personal;
+        let existing = self.working.get(&c.id).map(|r| (r.scope, r.entity));
+        if let Some((scope, entity)) = existing {
+            let role = self.role(scope);
+            if !role.can_write() {
+                return forbidden(c, role);
+            }
+            if entity != c.entity {
                 return if c.op == OpKind::Create {
                     failure(
                         c,
                         OpErrorCode::ValidationFailed,
-                        format!("id is already used by a {}", r.entity.as_str()),
+                        format!("id is already used by a {}", entity.as_str()),
                     )
                 } else {
                     failure(
@@ -113,11 +216,23 @@ impl Batch {
                     )
                 };
             }
-            other => other,
-        };
+            if c.op == OpKind::Delete
+                && entity == EntityType::Space
+                && scope != personal
+                && role != Role::Owner
+            {
+                return failure(
+                    c,
+                    OpErrorCode::Forbidden,
+                    "only the owner can delete a shared space",
+                );
+            }
+        }
 
-        // References must name the user's own records of the right type.
+        // References must name records the user can see, of the right type,
+        // in a scope the user may write to. The record lands in their scope.
         let mut parent_deleted = false;
+        let mut dest: Option<ScopeId> = None;
         for spec in c.entity.fields() {
             let Kind::Ref(target) = spec.kind else {
                 continue;
@@ -129,8 +244,9 @@ impl Batch {
                 .parse::<RecordId>()
                 .ok()
                 .and_then(|id| self.working.get(&id));
-            match parent {
-                Some(p) if p.entity == target => parent_deleted |= p.is_deleted(),
+            let p = match parent {
+                Some(p) if p.entity == target && self.role(p.scope).can_read() => p,
+                Some(p) if p.entity == target => return forbidden(c, self.role(p.scope)),
                 _ => {
                     return failure(
                         c,
@@ -138,10 +254,34 @@ impl Batch {
                         format!("{}: no {} with this id", spec.name, target.as_str()),
                     )
                 }
+            };
+            if !self.role(p.scope).can_write() {
+                return forbidden(c, self.role(p.scope));
+            }
+            parent_deleted |= p.is_deleted();
+            // spaceId comes first among an item's fields: it decides.
+            dest.get_or_insert(p.scope);
+        }
+        if c.entity == EntityType::Item {
+            if let Some(ack) = self.check_category_in_space(c) {
+                return ack;
             }
         }
+        let scope = match (existing, dest) {
+            (Some((scope, _)), Some(d)) if d != scope => {
+                return failure(
+                    c,
+                    OpErrorCode::ValidationFailed,
+                    "cannot move a record between spaces that are shared differently; \
+                     create it anew in the other space",
+                )
+            }
+            (Some((scope, _)), _) => scope,
+            (None, Some(d)) => d,
+            (None, None) => personal,
+        };
 
-        let state = existing.map(|r| &r.state);
+        let state = self.working.get(&c.id).map(|r| &r.state);
         let mut out = match merge::apply(state, c.op, &c.data.fields, &v) {
             Ok(out) => out,
             Err(MergeError::NotFound) => {
@@ -159,22 +299,26 @@ impl Batch {
             out.conflict = true;
         }
         if out.changed {
+            let created_by = self.working.get(&c.id).map_or(self.user, |r| r.created_by);
             self.store(StoredRecord {
+                scope,
                 id: c.id,
                 entity: c.entity,
                 version: 0,
                 state: out.state,
+                created_by,
             });
         }
         // A delete of a deleted record keeps the earlier tombstone, which the
         // device (having written its own) must receive, like a conflict.
         let differs = out.conflict || out.already_deleted;
-        self.mark(c.id, !differs);
+        self.mark(c.id, scope, !differs);
         if differs {
             self.conflicted.insert(c.id);
         }
         if c.op == OpKind::Delete && out.changed && c.entity != EntityType::Item {
             self.cascade = Some(Cascade {
+                scope,
                 version: v,
                 frontier: vec![c.id],
             });
@@ -185,6 +329,31 @@ impl Batch {
             ignored_fields: c.data.ignored.clone(),
             ..Ack::applied(&c.operation_id, c.id)
         }
+    }
+
+    /// An item's category must belong to the item's space (when both are
+    /// set, after this change).
+    fn check_category_in_space(&self, c: &Change) -> Option<Ack> {
+        let sent_space = Self::ref_in_change(c, "spaceId");
+        let sent_category = Self::ref_in_change(c, "categoryId");
+        if sent_space.is_none() && sent_category.is_none() {
+            return None;
+        }
+        let held = self.working.get(&c.id);
+        let space = sent_space.unwrap_or_else(|| held.and_then(StoredRecord::space_id));
+        let category = sent_category.unwrap_or_else(|| held.and_then(StoredRecord::category_id));
+        let (Some(space), Some(category)) = (space, category) else {
+            return None;
+        };
+        // Not held: asked for and absent, so the record is gone; nothing to compare.
+        let cat = self.working.get(&category)?;
+        (cat.space_id() != Some(space)).then(|| {
+            failure(
+                c,
+                OpErrorCode::ValidationFailed,
+                "categoryId: the category belongs to another space than spaceId",
+            )
+        })
     }
 
     pub fn cascading(&self) -> bool {
@@ -208,12 +377,17 @@ impl Batch {
         }
         if !spaces.is_empty() || !categories.is_empty() {
             return Some(Need::Children {
+                scope: cascade.scope,
                 spaces,
                 categories,
                 loaded_spaces: self.working.loaded_spaces().to_vec(),
             });
         }
-        let Cascade { version, frontier } = self.cascade.take().expect("checked above");
+        let Cascade {
+            scope,
+            version,
+            frontier,
+        } = self.cascade.take().expect("checked above");
         let mut next = Vec::new();
         for parent in frontier {
             // The index holds the working truth: records moved away are not
@@ -222,7 +396,7 @@ impl Batch {
                 let Some(rec) = self.working.get(&id) else {
                     continue;
                 };
-                if rec.is_deleted() {
+                if rec.is_deleted() || rec.scope != scope {
                     continue;
                 }
                 let mut rec = rec.clone();
@@ -231,11 +405,12 @@ impl Batch {
                     next.push(id);
                 }
                 self.store(rec);
-                self.mark(id, false);
+                self.mark(id, scope, false);
             }
         }
         if !next.is_empty() {
             self.cascade = Some(Cascade {
+                scope,
                 version,
                 frontier: next,
             });
@@ -257,5 +432,28 @@ impl Batch {
                 self.working.mark_children_loaded(p, is_space);
             }
         }
+    }
+
+    /// The scopes written, with their new counters.
+    pub fn written_heads(&self) -> BTreeMap<ScopeId, i64> {
+        self.next
+            .iter()
+            .filter(|(s, n)| self.base.get(s) != Some(n))
+            .map(|(s, n)| (*s, *n))
+            .collect()
+    }
+
+    /// The page ranges, their tops raised to what this push wrote, and the
+    /// removals the device is owed.
+    pub fn ranges_after_writes(&self) -> (Vec<ScopeRange>, Vec<RecordId>) {
+        let ranges = self
+            .ranges
+            .iter()
+            .map(|r| ScopeRange {
+                upto: self.next.get(&r.scope).copied().unwrap_or(r.upto),
+                ..*r
+            })
+            .collect();
+        (ranges, self.removed_spaces.clone())
     }
 }

@@ -13,19 +13,26 @@
 //! ([`page::plan_pull`]). See `docs/ARCHITECTURE.md`.
 
 mod apply;
+pub mod members;
 pub mod page;
 mod push;
 pub mod record;
+pub mod view;
 mod working;
 
 #[cfg(test)]
 mod tests;
 
-pub use page::{Page, PageBuilder, PageQuery};
+pub use page::{Page, PageBuilder, PageQuery, PullPlan, ScopeRange};
 pub use push::{Loaded, LogRow, Need, Plan, Push, PushInput};
 pub use record::{PulledRecord, RecordWrite, StoredRecord};
+pub use view::{ScopeView, View};
 
+use std::collections::BTreeMap;
+
+use tidesync_protocol::cursor::Positions;
 use tidesync_protocol::sync::Ack;
+use tidesync_protocol::{RecordId, ScopeId};
 
 /// Why the engine cannot go on with a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +44,9 @@ pub enum EngineError {
     Corrupt(String),
     /// The driver broke the need/feed protocol (a bug in a backend).
     Protocol(&'static str),
+    /// A record's scope changed between locating it and locking (a space was
+    /// shared meanwhile): roll back and run the push again.
+    Retry,
 }
 
 impl std::fmt::Display for EngineError {
@@ -45,6 +55,7 @@ impl std::fmt::Display for EngineError {
             EngineError::CursorAhead => f.write_str("the cursor is ahead of this server"),
             EngineError::Corrupt(m) => write!(f, "corrupt data: {m}"),
             EngineError::Protocol(m) => write!(f, "engine misuse: {m}"),
+            EngineError::Retry => f.write_str("a record moved to another scope meanwhile; retry"),
         }
     }
 }
@@ -56,25 +67,26 @@ impl std::error::Error for EngineError {}
 pub struct SyncOutput {
     pub acks: Vec<Ack>,
     pub records: Vec<PulledRecord>,
-    /// The version the returned cursor stands for.
-    pub cursor: i64,
+    /// The cursor to return.
+    pub cursor: Positions,
     pub has_more: bool,
-    /// The user's latest committed version after this request.
-    pub head: i64,
-    /// This request committed at least one change (other devices may be poked).
-    pub wrote: bool,
+    /// Shared spaces the user was removed from: their records must go.
+    pub removed_spaces: Vec<RecordId>,
+    /// The scopes this request wrote, with their new counters (other
+    /// devices of their members may be poked).
+    pub wrote: BTreeMap<ScopeId, i64>,
 }
 
 impl SyncOutput {
     /// A pull's answer: a page and no acks.
-    pub fn pulled(page: Page, head: i64) -> SyncOutput {
+    pub fn pulled(page: Page, removed_spaces: Vec<RecordId>) -> SyncOutput {
         SyncOutput {
             acks: vec![],
             records: page.records,
-            cursor: page.cursor,
+            cursor: page.positions,
             has_more: page.has_more,
-            head,
-            wrote: false,
+            removed_spaces,
+            wrote: BTreeMap::new(),
         }
     }
 }

@@ -1,38 +1,52 @@
 //! Pages of changes: which versions a pull returns, and where it stops.
 //!
-//! A page covers `after < version <= upto` in version order and stops at
-//! `limit` records or `max_bytes` of record text, whichever comes first, so
-//! a page of huge records is as bounded as a page of small ones. One extra
-//! row read past the end says whether there is more.
+//! A page covers, in each of the user's scopes (personal first, then shared
+//! ones by id), the versions `after < version <= upto`, in version order,
+//! and stops at `limit` records or `max_bytes` of record text, whichever
+//! comes first, so a page of huge records is as bounded as a page of small
+//! ones. One extra row read past the end says whether there is more.
 
-use tidesync_protocol::cursor::CursorStart;
+use std::collections::BTreeMap;
+
+use tidesync_protocol::cursor::{CursorStart, Positions};
+use tidesync_protocol::time::Millis;
+use tidesync_protocol::{RecordId, ScopeId};
 
 use crate::record::PulledRecord;
+use crate::view::View;
 use crate::EngineError;
 
-/// What the backend reads for a page.
+/// One scope's part of a page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageQuery {
+pub struct ScopeRange {
+    pub scope: ScopeId,
     pub after: i64,
     pub upto: i64,
-    /// Most records in the page; the backend reads at most `limit + 1` rows.
-    pub limit: usize,
-    /// From scratch: tombstones are left out.
+    /// Tombstones left out (a from-scratch pull).
     pub live_only: bool,
+    /// The scope was in the device's cursor (otherwise it is moving in, and
+    /// stays out of the cursor until the device has started receiving it).
+    pub listed: bool,
+}
+
+/// What the backend reads for a page: the ranges in order, into one builder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageQuery {
+    pub personal: ScopeId,
+    pub ranges: Vec<ScopeRange>,
+    /// Most records in the page.
+    pub limit: usize,
     /// Most bytes of record text (see [`PulledRecord::size`]); the first
     /// record is always taken, however large.
     pub max_bytes: usize,
 }
 
 impl PageQuery {
-    /// Rows to ask the database for: one more than a page, to see if there is more.
-    pub fn rows(&self) -> usize {
-        self.limit.saturating_add(1)
-    }
-
     pub fn builder(self) -> PageBuilder {
         PageBuilder {
+            reached: vec![None; self.ranges.len()],
             query: self,
+            current: None,
             records: Vec::new(),
             bytes: 0,
             more: false,
@@ -40,21 +54,43 @@ impl PageQuery {
     }
 }
 
-/// Collects a page from rows offered in version order; the backend stops
-/// reading as soon as [`PageBuilder::offer`] returns false, so neither the
-/// database nor this process holds more than one page.
+/// Collects a page from rows offered range by range in version order; the
+/// backend stops reading a range as soon as [`PageBuilder::offer`] returns
+/// false, so neither the database nor this process holds more than a page.
 #[derive(Debug)]
 pub struct PageBuilder {
     query: PageQuery,
+    current: Option<usize>,
+    /// Per range: the last version taken.
+    reached: Vec<Option<i64>>,
     records: Vec<PulledRecord>,
     bytes: usize,
     more: bool,
 }
 
 impl PageBuilder {
-    /// Takes a row; false when the page is full (that row was not taken and
-    /// marks that there is more).
+    /// Starts range `i`; returns how many rows to read from it: one more
+    /// than the room left, so a full page still learns whether there is more.
+    pub fn begin(&mut self, i: usize) -> usize {
+        self.current = Some(i);
+        self.query.limit.saturating_sub(self.records.len()) + 1
+    }
+
+    /// Whether reading on is pointless: the page is full and known to have more.
+    pub fn done(&self) -> bool {
+        self.more
+    }
+
+    pub fn ranges(&self) -> &[ScopeRange] {
+        &self.query.ranges
+    }
+
+    /// Takes a row of the current range; false when the page is full (that
+    /// row was not taken and marks that there is more).
     pub fn offer(&mut self, row: PulledRecord) -> bool {
+        let Some(i) = self.current else {
+            return false;
+        };
         if self.more {
             return false;
         }
@@ -66,24 +102,36 @@ impl PageBuilder {
             return false;
         }
         self.bytes += size;
+        self.reached[i] = Some(row.version);
         self.records.push(row);
         true
     }
 
-    /// Bytes of record text taken so far.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
     pub fn finish(self) -> Page {
-        let cursor = match self.records.last() {
-            Some(last) if self.more => last.version,
-            _ => self.query.upto,
-        };
+        let mut positions = Positions::default();
+        // A range is complete unless the page stopped in it or before it.
+        let stop = if self.more { self.current } else { None };
+        for (i, r) in self.query.ranges.iter().enumerate() {
+            let pos = match stop {
+                Some(s) if i == s => self.reached[i].or(r.listed.then_some(r.after)),
+                Some(s) if i > s => r.listed.then_some(r.after),
+                _ => Some(r.upto),
+            };
+            let Some(pos) = pos else { continue };
+            if r.scope == self.query.personal {
+                positions.personal = pos;
+            } else {
+                positions.shared.insert(r.scope, pos);
+            }
+        }
         Page {
             records: self.records,
             has_more: self.more,
-            cursor,
+            positions,
         }
     }
 }
@@ -93,52 +141,90 @@ impl PageBuilder {
 pub struct Page {
     pub records: Vec<PulledRecord>,
     pub has_more: bool,
-    /// The position the returned cursor stands for: the last record's
-    /// version when there is more, else the top of the range.
-    pub cursor: i64,
+    /// The cursor to return.
+    pub positions: Positions,
 }
 
-/// Where a cursor starts, against the user's committed counter `head`.
-/// `first_since` is the answer to [`needs_first_since`] for a date cursor:
-/// the smallest version written at or after that moment, if any.
-pub fn resolve(
-    cursor: CursorStart,
-    head: i64,
-    first_since: Option<i64>,
-) -> Result<i64, EngineError> {
-    match cursor {
-        CursorStart::Scratch => Ok(0),
-        CursorStart::Version(v) if v > head => Err(EngineError::CursorAhead),
-        CursorStart::Version(v) => Ok(v),
-        CursorStart::Since(_) => Ok(match first_since {
-            Some(v) => (v - 1).clamp(0, head),
-            None => head,
-        }),
-    }
-}
+/// Per scope: the smallest version written at or after a date cursor's
+/// moment (server time), for the scopes that have one.
+pub type FirstSince = BTreeMap<ScopeId, i64>;
 
 /// The server time a date cursor needs looked up, if it is one.
-pub fn needs_first_since(cursor: CursorStart) -> Option<tidesync_protocol::time::Millis> {
+pub fn needs_first_since(cursor: &CursorStart) -> Option<Millis> {
     match cursor {
-        CursorStart::Since(ms) => Some(ms),
+        CursorStart::Since(ms) => Some(*ms),
         _ => None,
     }
 }
 
-/// A pull: the page to read for `cursor` against the committed `head`.
-pub fn plan_pull(
-    cursor: CursorStart,
-    head: i64,
-    first_since: Option<i64>,
+/// A pull's plan: the page to read, and the shared spaces whose records
+/// the device must drop (it was removed from them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullPlan {
+    pub page: PageQuery,
+    pub removed_spaces: Vec<RecordId>,
+}
+
+/// Where a cursor starts in each scope the user can read, against the
+/// scopes' heads in `view`: the page ranges, and the removals.
+pub fn plan(
+    cursor: &CursorStart,
+    view: &View,
+    first_since: &FirstSince,
     limit: usize,
     max_bytes: usize,
-) -> Result<PageQuery, EngineError> {
-    Ok(PageQuery {
-        after: resolve(cursor, head, first_since)?,
-        upto: head,
-        limit,
-        live_only: cursor == CursorStart::Scratch,
-        max_bytes,
+) -> Result<PullPlan, EngineError> {
+    let mut ranges = Vec::new();
+    for s in view.readable() {
+        let (after, listed, live_only) = match cursor {
+            CursorStart::Scratch => (0, false, true),
+            CursorStart::Since(_) => (
+                first_since
+                    .get(&s.id)
+                    .map_or(s.head, |v| (v - 1).clamp(0, s.head)),
+                true,
+                false,
+            ),
+            CursorStart::At(p) => {
+                let at = if s.id == view.personal {
+                    Some(p.personal)
+                } else {
+                    p.shared.get(&s.id).copied()
+                };
+                match at {
+                    Some(v) if v > s.head => return Err(EngineError::CursorAhead),
+                    Some(v) => (v, true, false),
+                    // Moving in: everything, tombstones too, since the device
+                    // may hold records of this space from before (its owner's
+                    // devices, when it was first shared).
+                    None => (0, false, false),
+                }
+            }
+        };
+        ranges.push(ScopeRange {
+            scope: s.id,
+            after,
+            upto: s.head,
+            live_only,
+            listed: listed || s.id == view.personal,
+        });
+    }
+    let mut removed_spaces = Vec::new();
+    if let CursorStart::At(p) = cursor {
+        for scope in p.shared.keys() {
+            if let Some(s) = view.get(*scope).filter(|s| !s.role.can_read()) {
+                removed_spaces.extend(s.space);
+            }
+        }
+    }
+    Ok(PullPlan {
+        page: PageQuery {
+            personal: view.personal,
+            ranges,
+            limit,
+            max_bytes,
+        },
+        removed_spaces,
     })
 }
 
@@ -146,7 +232,12 @@ pub fn plan_pull(
 mod tests {
     use super::*;
     use tidesync_protocol::entity::EntityType;
-    use tidesync_protocol::RecordId;
+    use tidesync_protocol::{Role, UserId};
+
+    use crate::view::ScopeView;
+
+    const P: ScopeId = ScopeId::new(1);
+    const S: ScopeId = ScopeId::new(5);
 
     fn row(version: i64, data_len: usize) -> PulledRecord {
         PulledRecord {
@@ -158,22 +249,29 @@ mod tests {
             updated_at: 0,
             deleted_at: None,
             device_id: String::new(),
+            created_by: UserId::from_uuid(tidesync_protocol::uuid::Uuid::nil()),
         }
     }
 
-    fn query(limit: usize, max_bytes: usize) -> PageQuery {
+    fn one(limit: usize, max_bytes: usize) -> PageQuery {
         PageQuery {
-            after: 0,
-            upto: 100,
+            personal: P,
+            ranges: vec![ScopeRange {
+                scope: P,
+                after: 0,
+                upto: 100,
+                live_only: false,
+                listed: true,
+            }],
             limit,
-            live_only: false,
             max_bytes,
         }
     }
 
     #[test]
     fn a_page_stops_at_the_limit_and_points_at_its_last_record() {
-        let mut b = query(3, usize::MAX).builder();
+        let mut b = one(3, usize::MAX).builder();
+        assert_eq!(b.begin(0), 4);
         assert!(b.offer(row(4, 10)));
         assert!(b.offer(row(7, 10)));
         assert!(b.offer(row(9, 10)));
@@ -181,59 +279,169 @@ mod tests {
         let p = b.finish();
         assert_eq!(p.records.len(), 3);
         assert!(p.has_more);
-        assert_eq!(p.cursor, 9);
+        assert_eq!(p.positions, Positions::personal(9));
     }
 
     #[test]
     fn a_page_that_ends_early_points_at_the_top() {
-        let mut b = query(3, usize::MAX).builder();
+        let mut b = one(3, usize::MAX).builder();
+        b.begin(0);
         assert!(b.offer(row(4, 10)));
         let p = b.finish();
         assert!(!p.has_more);
-        assert_eq!(p.cursor, 100);
-        let p = query(3, 1).builder().finish();
-        assert_eq!((p.records.len(), p.has_more, p.cursor), (0, false, 100));
+        assert_eq!(p.positions, Positions::personal(100));
     }
 
     #[test]
     fn a_page_is_bounded_by_bytes_but_always_takes_one_record() {
         let big = 10_000;
-        let mut b = query(1000, big + 300).builder();
+        let mut b = one(1000, big + 300).builder();
+        b.begin(0);
         assert!(b.offer(row(1, big)));
         assert!(
             !b.offer(row(2, 10)),
             "the second record would pass the budget"
         );
         let p = b.finish();
-        assert_eq!((p.records.len(), p.has_more, p.cursor), (1, true, 1));
-
-        let mut b = query(1000, 10).builder();
+        assert_eq!((p.records.len(), p.has_more), (1, true));
+        assert_eq!(p.positions.personal, 1);
+        let mut b = one(1000, 10).builder();
+        b.begin(0);
         assert!(b.offer(row(5, big)), "one record, however large");
         assert!(!b.offer(row(6, 1)));
-        assert_eq!(b.finish().cursor, 5);
+    }
+
+    fn view(removed: bool) -> View {
+        let mut v = View::personal(UserId::random(), P, 9);
+        v.scopes.push(ScopeView {
+            id: S,
+            role: if removed { Role::Removed } else { Role::Editor },
+            space: Some(RecordId::from_uuid(
+                tidesync_protocol::uuid::Uuid::from_u128(77),
+            )),
+            head: 4,
+        });
+        v
     }
 
     #[test]
-    fn cursors_resolve_against_the_head() {
-        assert_eq!(resolve(CursorStart::Scratch, 9, None), Ok(0));
-        assert_eq!(resolve(CursorStart::Version(4), 9, None), Ok(4));
-        assert_eq!(resolve(CursorStart::Version(9), 9, None), Ok(9));
+    fn pages_run_across_scopes_and_a_scope_moves_in_whole() {
+        // The cursor knows only the personal scope: the shared one moves in.
+        let plan = super::plan(
+            &CursorStart::personal(9),
+            &view(false),
+            &FirstSince::new(),
+            3,
+            usize::MAX,
+        )
+        .unwrap();
+        let r = &plan.page.ranges;
+        assert_eq!((r[0].scope, r[0].after, r[0].listed), (P, 9, true));
         assert_eq!(
-            resolve(CursorStart::Version(10), 9, None),
+            (r[1].scope, r[1].after, r[1].listed, r[1].live_only),
+            (S, 0, false, false)
+        );
+        // Two of the shared scope's four rows fit: its position is the second.
+        let mut b = plan.page.clone().builder();
+        b.begin(0);
+        b.begin(1);
+        assert!(b.offer(row(1, 1)) && b.offer(row(2, 1)) && b.offer(row(3, 1)));
+        assert!(!b.offer(row(4, 1)));
+        let p = b.finish();
+        assert_eq!(p.positions.encode(), "v1.u.9.s5.3");
+        // Not reached at all: a moving-in scope stays out of the cursor.
+        let mut b = super::plan(
+            &CursorStart::personal(0),
+            &view(false),
+            &FirstSince::new(),
+            1,
+            usize::MAX,
+        )
+        .unwrap()
+        .page
+        .builder();
+        b.begin(0);
+        assert!(b.offer(row(1, 1)));
+        assert!(!b.offer(row(2, 1)));
+        assert_eq!(b.finish().positions.encode(), "v1.u.1");
+    }
+
+    #[test]
+    fn a_removed_scope_in_the_cursor_is_dropped_with_a_removal() {
+        let mut at = Positions::personal(9);
+        at.shared.insert(S, 2);
+        let plan = super::plan(
+            &CursorStart::At(at.clone()),
+            &view(true),
+            &FirstSince::new(),
+            10,
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.page.ranges.len(),
+            1,
+            "nothing read from the removed scope"
+        );
+        assert_eq!(plan.removed_spaces.len(), 1);
+        let mut b = plan.page.builder();
+        b.begin(0);
+        assert_eq!(
+            b.finish().positions.encode(),
+            "v1.u.9",
+            "and it leaves the cursor"
+        );
+        // A scope the user never belonged to is ignored: no oracle.
+        let mut other = Positions::personal(9);
+        other.shared.insert(ScopeId::new(99), 3);
+        let plan = super::plan(
+            &CursorStart::At(other),
+            &view(false),
+            &FirstSince::new(),
+            10,
+            100,
+        )
+        .unwrap();
+        assert!(plan.removed_spaces.is_empty());
+    }
+
+    #[test]
+    fn cursors_ahead_of_a_scope_are_refused() {
+        let mut at = Positions::personal(9);
+        at.shared.insert(S, 5);
+        assert_eq!(
+            super::plan(
+                &CursorStart::At(at),
+                &view(false),
+                &FirstSince::new(),
+                10,
+                100
+            ),
             Err(EngineError::CursorAhead)
         );
-        // A date: just before the first version written since, or the head.
-        assert_eq!(resolve(CursorStart::Since(5), 9, Some(6)), Ok(5));
-        assert_eq!(resolve(CursorStart::Since(5), 9, Some(1)), Ok(0));
-        assert_eq!(resolve(CursorStart::Since(5), 9, None), Ok(9));
-        assert_eq!(needs_first_since(CursorStart::Since(5)), Some(5));
-        assert_eq!(needs_first_since(CursorStart::Version(5)), None);
-        let q = plan_pull(CursorStart::Scratch, 9, None, 10, 99).unwrap();
-        assert!(q.live_only && q.after == 0 && q.upto == 9 && q.rows() == 11);
-        assert!(
-            !plan_pull(CursorStart::Version(3), 9, None, 10, 99)
-                .unwrap()
-                .live_only
+        assert_eq!(
+            super::plan(
+                &CursorStart::personal(10),
+                &view(false),
+                &FirstSince::new(),
+                10,
+                100
+            ),
+            Err(EngineError::CursorAhead)
         );
+    }
+
+    #[test]
+    fn a_date_cursor_starts_before_the_first_version_written_since() {
+        let mut first = FirstSince::new();
+        first.insert(P, 6);
+        let plan = super::plan(&CursorStart::Since(5), &view(false), &first, 10, 100).unwrap();
+        assert_eq!(plan.page.ranges[0].after, 5);
+        assert_eq!(
+            plan.page.ranges[1].after, 4,
+            "nothing newer in that scope: its head"
+        );
+        let plan = super::plan(&CursorStart::Scratch, &view(false), &first, 10, 100).unwrap();
+        assert!(plan.page.ranges.iter().all(|r| r.live_only && r.after == 0));
     }
 }

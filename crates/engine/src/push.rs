@@ -3,16 +3,16 @@
 //! in the same transaction.
 //!
 //! ```text
-//! let mut push = Push::new(input, head);       // head: the counter, under the user's write lock
-//! while let Some(need) = push.need() {          // stored acks and records, then cascade children
+//! let mut push = Push::new(user, input);
+//! while let Some(need) = push.need() {     // view, locate, lock + batch, cascade children
 //!     push.feed(backend.load(need)?)?;
 //! }
-//! let plan = push.finish();                     // rows to write, acks, the page to read
-//! backend.write(&plan)?; let page = backend.page(plan.page)?;
-//! let output = plan.respond(page);              // no echo, forced records
+//! let plan = push.finish()?;                // rows to write, counters, acks, the page to read
+//! backend.write(&plan)?; let page = backend.page(plan.page.clone())?;
+//! let output = plan.respond(page);          // no echo, forced records
 //! ```
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 use tidesync_protocol::cursor::CursorStart;
@@ -20,11 +20,12 @@ use tidesync_protocol::entity::{EntityType, Kind};
 use tidesync_protocol::merge::clamp_timestamp;
 use tidesync_protocol::sync::{Ack, ChangeInput};
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::RecordId;
+use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 use crate::apply::Batch;
-use crate::page::{needs_first_since, resolve, Page, PageQuery};
+use crate::page::{self, needs_first_since, FirstSince, Page, PageQuery};
 use crate::record::{PulledRecord, RecordWrite, StoredRecord};
+use crate::view::View;
 use crate::{EngineError, SyncOutput};
 
 /// What a push is given.
@@ -42,23 +43,41 @@ pub struct PushInput {
     pub max_skew: Millis,
 }
 
-/// Rows the push needs before it can go on. Every list is deduplicated.
+/// Rows the push needs before it can go on. Every list is deduplicated and sorted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Need {
-    /// The first load: stored acks of these operation ids; the records with
-    /// these ids (the batch's targets and everything they refer to); and,
-    /// for a date cursor, the smallest version written at or after this
-    /// server time.
+    /// The user's memberships, with each scope's head and space.
+    View,
+    /// In which of these scopes each of these ids lives (only asked when
+    /// the user has shared scopes: otherwise everything is personal).
+    Locate {
+        ids: Vec<RecordId>,
+        scopes: Vec<ScopeId>,
+    },
+    /// First take the write locks of `lock`, in this order, and read each
+    /// one's counter and the user's role in it under the lock. Then: stored
+    /// acks of these operation ids; the records with these ids in these
+    /// scopes; and, for a date cursor, per scope the smallest version
+    /// written at or after this server time.
     Batch {
+        lock: Vec<ScopeId>,
         operation_ids: Vec<String>,
         ids: Vec<RecordId>,
+        scopes: Vec<ScopeId>,
         first_since: Option<Millis>,
     },
-    /// Live records whose `spaceId` is one of `spaces`, and live records
+    /// More records by id, in these scopes (one a change needs that the
+    /// batch did not name).
+    Records {
+        ids: Vec<RecordId>,
+        scopes: Vec<ScopeId>,
+    },
+    /// Live records of `scope` whose `spaceId` is one of `spaces`, and those
     /// whose `categoryId` is one of `categories` unless their `spaceId` is
-    /// one of `loaded_spaces` (those were loaded already): a cascade, one
-    /// level at a time, each row read once.
+    /// one of `loaded_spaces` (read already): a cascade, one level at a
+    /// time, each row read once.
     Children {
+        scope: ScopeId,
         spaces: Vec<RecordId>,
         categories: Vec<RecordId>,
         loaded_spaces: Vec<RecordId>,
@@ -68,25 +87,35 @@ pub enum Need {
 /// The answer to a [`Need`].
 #[derive(Clone, Debug)]
 pub enum Loaded {
+    View(View),
+    Located(Vec<(RecordId, ScopeId)>),
     Batch {
+        /// Per locked scope: its counter and the user's role, under the lock.
+        locked: Vec<(ScopeId, i64, Role)>,
         /// (operation id, stored ack as JSON).
         acks: Vec<(String, String)>,
         records: Vec<StoredRecord>,
-        first_since: Option<i64>,
+        first_since: FirstSince,
     },
+    Records(Vec<StoredRecord>),
     Children(Vec<StoredRecord>),
 }
 
 enum Stage {
-    Start,
+    View,
+    Locate,
+    Batch,
     Apply,
     Done,
 }
 
 pub struct Push {
+    user: UserId,
     input: PushInput,
     stage: Stage,
-    batch: Batch,
+    view: Option<View>,
+    located: HashMap<RecordId, ScopeId>,
+    batch: Option<Batch>,
     answered: HashMap<String, Ack>,
     acks: Vec<Ack>,
     logs: Vec<LogRow>,
@@ -94,6 +123,8 @@ pub struct Push {
     pos: usize,
     /// Records targeted by replayed (duplicate) operations.
     replayed: Vec<RecordId>,
+    /// Scopes to search for ids (every scope the user knows).
+    known: Vec<ScopeId>,
 }
 
 /// One row of the sync log: the idempotency key, the answer, the audit trail.
@@ -113,25 +144,32 @@ pub struct LogRow {
 }
 
 impl Push {
-    /// A push for a user whose counter, read under the user's write lock, is `head`.
-    pub fn new(input: PushInput, head: i64) -> Push {
-        let batch = Batch::new(head);
+    pub fn new(user: UserId, input: PushInput) -> Push {
         Push {
+            user,
             acks: Vec::with_capacity(input.changes.len()),
             logs: Vec::with_capacity(input.changes.len()),
             input,
-            stage: Stage::Start,
-            batch,
+            stage: Stage::View,
+            view: None,
+            located: HashMap::new(),
+            batch: None,
             answered: HashMap::new(),
             pos: 0,
             replayed: Vec::new(),
+            known: Vec::new(),
         }
     }
 
     /// What to load next; `None` when the plan is ready ([`Push::finish`]).
     pub fn need(&mut self) -> Option<Need> {
         match self.stage {
-            Stage::Start => Some(self.first_need()),
+            Stage::View => Some(Need::View),
+            Stage::Locate => Some(Need::Locate {
+                ids: self.ids(),
+                scopes: self.view().known(),
+            }),
+            Stage::Batch => Some(self.batch_need()),
             Stage::Done => None,
             Stage::Apply => {
                 let need = self.advance();
@@ -143,12 +181,31 @@ impl Push {
         }
     }
 
+    fn view(&self) -> &View {
+        self.view.as_ref().expect("the view is loaded first")
+    }
+
     /// Gives the push the rows it asked for.
     pub fn feed(&mut self, loaded: Loaded) -> Result<(), EngineError> {
         match (&self.stage, loaded) {
+            (Stage::View, Loaded::View(view)) => {
+                if view.get(view.personal).is_none() {
+                    return Err(EngineError::Corrupt("the personal scope is missing".into()));
+                }
+                let shared = view.scopes.len() > 1;
+                self.view = Some(view);
+                self.stage = if shared { Stage::Locate } else { Stage::Batch };
+                Ok(())
+            }
+            (Stage::Locate, Loaded::Located(located)) => {
+                self.located = located.into_iter().collect();
+                self.stage = Stage::Batch;
+                Ok(())
+            }
             (
-                Stage::Start,
+                Stage::Batch,
                 Loaded::Batch {
+                    locked,
                     acks,
                     records,
                     first_since,
@@ -159,31 +216,44 @@ impl Push {
                         .map_err(|e| EngineError::Corrupt(format!("stored ack of {op:?}: {e}")))?;
                     self.answered.insert(op, ack);
                 }
-                let since = resolve(self.input.cursor, self.batch.base, first_since)?;
-                self.batch.since = since;
-                for r in records {
-                    self.batch.add_loaded(r);
+                let mut view = self.view.take().expect("view first");
+                let mut base = BTreeMap::new();
+                for (scope, head, role) in locked {
+                    view.locked(scope, head, role);
+                    base.insert(scope, head);
                 }
+                self.known = view.known();
+                // The pull part of the push starts where the cursor says, in
+                // every scope the user reads, against the counters under lock.
+                let plan = page::plan(&self.input.cursor, &view, &first_since, 0, 0)?;
+                let ids = self.ids();
+                let mut batch =
+                    Batch::new(self.user, view, base, plan.page.ranges, plan.removed_spaces);
+                batch.looked_up(&ids);
+                for r in records {
+                    batch.add_loaded(r);
+                }
+                self.batch = Some(batch);
                 self.stage = Stage::Apply;
                 Ok(())
             }
+            (Stage::Apply, Loaded::Records(records)) => {
+                let batch = self.batch.as_mut().expect("applying");
+                for r in records {
+                    batch.add_loaded(r);
+                }
+                Ok(())
+            }
             (Stage::Apply, Loaded::Children(records)) => {
-                self.batch.add_children(records);
+                self.batch.as_mut().expect("applying").add_children(records);
                 Ok(())
             }
             _ => Err(EngineError::Protocol("rows fed that were not asked for")),
         }
     }
 
-    fn first_need(&self) -> Need {
-        let mut ops: Vec<String> = self
-            .input
-            .changes
-            .iter()
-            .filter_map(|c| c.operation_id().map(str::to_owned))
-            .collect();
-        ops.sort_unstable();
-        ops.dedup();
+    /// Every record id the batch targets or refers to.
+    fn ids(&self) -> Vec<RecordId> {
         let mut ids: Vec<RecordId> = Vec::new();
         for c in &self.input.changes {
             let ChangeInput::Valid(c) = c else { continue };
@@ -198,23 +268,62 @@ impl Push {
         }
         ids.sort_unstable();
         ids.dedup();
+        ids
+    }
+
+    fn batch_need(&self) -> Need {
+        let view = self.view();
+        let mut ops: Vec<String> = self
+            .input
+            .changes
+            .iter()
+            .filter_map(|c| c.operation_id().map(str::to_owned))
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        // The personal scope is always locked: it serialises the user's
+        // pushes, so concurrent retries of one batch see each other's acks.
+        // Shared scopes are locked when the batch may write there. Ascending
+        // order everywhere, so two pushes can't deadlock.
+        let mut lock: BTreeSet<ScopeId> = BTreeSet::from([view.personal]);
+        lock.extend(
+            self.located
+                .values()
+                .filter(|s| view.role(**s).is_some_and(Role::can_write)),
+        );
         Need::Batch {
+            lock: lock.into_iter().collect(),
             operation_ids: ops,
-            ids,
-            first_since: needs_first_since(self.input.cursor),
+            ids: self.ids(),
+            scopes: view.known(),
+            first_since: needs_first_since(&self.input.cursor),
         }
     }
 
     /// Applies changes (and cascades) until rows are missing or all are done.
     fn advance(&mut self) -> Option<Need> {
         loop {
-            if let Some(need) = self.batch.cascade_step() {
+            let batch = self.batch.as_mut().expect("applying");
+            if batch.failed.is_some() {
+                return None;
+            }
+            if let Some(need) = batch.cascade_step() {
                 return Some(need);
             }
-            if self.batch.cascading() {
+            if batch.cascading() {
                 continue;
             }
             let change = self.input.changes.get(self.pos)?.clone();
+            if let ChangeInput::Valid(c) = &change {
+                let missing = batch.missing_for(c);
+                if !missing.is_empty() {
+                    batch.looked_up(&missing);
+                    return Some(Need::Records {
+                        ids: missing,
+                        scopes: self.known.clone(),
+                    });
+                }
+            }
             self.pos += 1;
             self.take(&change);
         }
@@ -222,6 +331,7 @@ impl Push {
 
     /// One change: a replay of a stored answer, a rejection, or an effect.
     fn take(&mut self, change: &ChangeInput) {
+        let batch = self.batch.as_mut().expect("applying");
         let op_id = change.operation_id();
         if let Some(prev) = op_id.and_then(|op| self.answered.get(op)) {
             // The first answer may have been lost with its server state: a
@@ -229,9 +339,9 @@ impl Push {
             // (`duplicate` in a stored ack means a delete of a deleted record,
             // whose tombstone may differ from what the device wrote.)
             if let ChangeInput::Valid(c) = change {
-                if self.batch.working.contains(&c.id) {
+                if batch.visible(&c.id) {
                     if prev.conflict || prev.duplicate {
-                        self.batch.conflicted.insert(c.id);
+                        batch.conflicted.insert(c.id);
                     }
                     self.replayed.push(c.id);
                 }
@@ -265,7 +375,7 @@ impl Push {
             }
             ChangeInput::Valid(c) => {
                 let ts = clamp_timestamp(c.timestamp.unwrap_or(now), now, self.input.max_skew);
-                let ack = self.batch.apply(c, ts);
+                let ack = batch.apply(c, ts);
                 let log = LogRow {
                     operation_id: c.operation_id.clone(),
                     device_id: c.device_id.clone(),
@@ -294,18 +404,16 @@ impl Push {
                 "finish called before every need was fed",
             ));
         }
-        let b = &self.batch;
+        let b = self.batch.take().ok_or(EngineError::Protocol("no batch"))?;
+        if let Some(e) = b.failed {
+            return Err(e);
+        }
         let now = self.input.now;
-        let live_only = self.input.cursor == CursorStart::Scratch;
+        let live_only = self.input.cursor.is_scratch();
         let upserts: Vec<RecordWrite> = b
             .dirty
             .iter()
-            .map(|id| {
-                b.working
-                    .get(id)
-                    .expect("dirty records are held")
-                    .to_write(now)
-            })
+            .map(|id| b.get(id).expect("dirty records are held").to_write(now))
             .collect();
         let exclude: HashSet<RecordId> = b
             .as_sent
@@ -321,27 +429,28 @@ impl Push {
         let mut force: BTreeSet<RecordId> = b.conflicted.iter().copied().collect();
         if live_only {
             force.extend(b.dirty.iter().chain(&self.replayed).filter(|id| {
-                b.working.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
+                b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
             }));
         }
         let forced = force
             .iter()
-            .filter_map(|id| b.working.get(id))
+            .filter_map(|id| b.get(id))
             .map(|r| r.to_write(now).to_pulled())
             .collect();
+        let heads = b.written_heads();
+        let (ranges, removed_spaces) = b.ranges_after_writes();
         Ok(Plan {
-            head: b.next,
-            wrote: b.next != b.base,
+            heads,
             upserts,
             logs: self.logs,
             acks: self.acks,
             page: PageQuery {
-                after: b.since,
-                upto: b.next,
+                personal: b.personal(),
+                ranges,
                 limit: self.input.limit,
-                live_only,
                 max_bytes: self.input.max_page_bytes,
             },
+            removed_spaces,
             exclude,
             forced,
         })
@@ -349,16 +458,17 @@ impl Push {
 }
 
 /// What a push does, for the backend to execute in its transaction: save
-/// `upserts` and `logs`, set the user's counter to `head` if `wrote`, then
-/// read `page` and hand it to [`Plan::respond`].
+/// `logs` and `upserts`, set each scope in `heads` to its counter, then read
+/// `page` and hand it to [`Plan::respond`].
 #[derive(Debug)]
 pub struct Plan {
-    pub head: i64,
-    pub wrote: bool,
+    /// The scopes written, with their new counters.
+    pub heads: BTreeMap<ScopeId, i64>,
     pub upserts: Vec<RecordWrite>,
     pub logs: Vec<LogRow>,
     pub acks: Vec<Ack>,
     pub page: PageQuery,
+    pub removed_spaces: Vec<RecordId>,
     /// Records this device wrote exactly as it sent them: not echoed.
     exclude: HashSet<RecordId>,
     /// Records the device must receive even if the page does not hold them.
@@ -366,6 +476,10 @@ pub struct Plan {
 }
 
 impl Plan {
+    pub fn wrote(&self) -> bool {
+        !self.heads.is_empty()
+    }
+
     /// The answer, from the page read after the writes.
     pub fn respond(self, page: Page) -> SyncOutput {
         let mut records = page.records;
@@ -375,10 +489,10 @@ impl Plan {
         SyncOutput {
             acks: self.acks,
             records,
-            cursor: page.cursor,
+            cursor: page.positions,
             has_more: page.has_more,
-            head: self.head,
-            wrote: self.wrote,
+            removed_spaces: self.removed_spaces,
+            wrote: self.heads,
         }
     }
 }

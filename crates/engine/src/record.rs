@@ -5,15 +5,19 @@ use serde_json::Value;
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::merge::{self, RecordState};
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::RecordId;
+use tidesync_protocol::{RecordId, ScopeId, UserId};
 
 /// A record as stored, with its merge state: what a push loads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredRecord {
+    pub scope: ScopeId,
     pub id: RecordId,
     pub entity: EntityType,
+    /// Its version in its scope's counter.
     pub version: i64,
     pub state: RecordState,
+    /// The user who created it (the record's `userId`).
+    pub created_by: UserId,
 }
 
 impl StoredRecord {
@@ -47,6 +51,8 @@ impl StoredRecord {
         let last = self.state.last();
         let data = serde_json::to_string(&self.state.fields).expect("fields serialize");
         RecordWrite {
+            scope: self.scope,
+            created_by: self.created_by,
             id: self.id,
             entity: self.entity,
             version: self.version,
@@ -67,6 +73,7 @@ impl StoredRecord {
 /// backend only binds them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordWrite {
+    pub scope: ScopeId,
     pub id: RecordId,
     pub entity: EntityType,
     pub version: i64,
@@ -82,6 +89,7 @@ pub struct RecordWrite {
     pub device_id: String,
     /// The server's clock when this version was written.
     pub server_time: Millis,
+    pub created_by: UserId,
 }
 
 impl RecordWrite {
@@ -96,6 +104,7 @@ impl RecordWrite {
             updated_at: self.updated_at,
             deleted_at: self.deleted_at,
             device_id: self.device_id.clone(),
+            created_by: self.created_by,
         }
     }
 }
@@ -112,6 +121,7 @@ pub struct PulledRecord {
     pub updated_at: Millis,
     pub deleted_at: Option<Millis>,
     pub device_id: String,
+    pub created_by: UserId,
 }
 
 impl PulledRecord {

@@ -23,10 +23,6 @@ impl Working {
         self.records.get(id)
     }
 
-    pub fn contains(&self, id: &RecordId) -> bool {
-        self.records.contains_key(id)
-    }
-
     /// Inserts or replaces a record, keeping the parent index true.
     pub fn put(&mut self, rec: StoredRecord) {
         if let Some(old) = self.records.get(&rec.id) {
@@ -101,6 +97,8 @@ mod tests {
             op: "o".into(),
         };
         StoredRecord {
+            scope: tidesync_protocol::ScopeId::new(1),
+            created_by: tidesync_protocol::UserId::from_uuid(tidesync_protocol::uuid::Uuid::nil()),
             id: id(n),
             entity: EntityType::Item,
             version: 1,

@@ -1,34 +1,95 @@
 //! The pull cursor (`syncTimestamp` on the wire): an opaque string that the
 //! client sends back as `lastSyncTimestamp`.
 //!
-//! Today it holds one position: the user's version counter, assigned in commit
-//! order. It is written `v1.u.<n>`: a format tag, then (scope, position) pairs,
-//! so that scopes shared between users can be added as further pairs without
-//! breaking clients, which only ever store and return the string.
+//! It holds one position per scope: `v1.u.<n>` for the user's personal
+//! scope, then `.s<scope>.<n>` for each shared scope, in ascending scope
+//! order. A user who shares nothing has `v1.u.<n>`, as before shared spaces
+//! existed, so every cursor issued then still works. A position is a
+//! version of that scope's counter, assigned in commit order.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::scope::ScopeId;
 use crate::time::{epoch_millis, parse_iso, Millis};
 
 /// Where a pull starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CursorStart {
     /// No cursor: everything live, no tombstones.
     Scratch,
-    /// An exact position from an earlier response.
-    Version(i64),
+    /// Exact positions from an earlier response.
+    At(Positions),
     /// A date, as older clients send: a best-effort start at that moment of
     /// *server* time; the cursor returned from then on is exact.
     Since(Millis),
+}
+
+impl CursorStart {
+    /// A cursor of the personal scope only (`v1.u.<n>`).
+    pub fn personal(n: i64) -> CursorStart {
+        CursorStart::At(Positions::personal(n))
+    }
+
+    pub fn is_scratch(&self) -> bool {
+        matches!(self, CursorStart::Scratch)
+    }
+}
+
+/// The position in each scope a device has pulled up to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Positions {
+    pub personal: i64,
+    /// Shared scopes the device has started to receive.
+    pub shared: BTreeMap<ScopeId, i64>,
+}
+
+impl Positions {
+    pub fn personal(n: i64) -> Positions {
+        Positions {
+            personal: n,
+            shared: BTreeMap::new(),
+        }
+    }
+
+    /// The position in `scope`, given which scope is the personal one.
+    pub fn get(&self, scope: ScopeId, personal: ScopeId) -> Option<i64> {
+        if scope == personal {
+            Some(self.personal)
+        } else {
+            self.shared.get(&scope).copied()
+        }
+    }
+
+    pub fn set(&mut self, scope: ScopeId, personal: ScopeId, at: i64) {
+        if scope == personal {
+            self.personal = at;
+        } else {
+            self.shared.insert(scope, at);
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut s = format!("{PREFIX}u.{}", self.personal);
+        for (scope, n) in &self.shared {
+            s.push_str(&format!(".s{scope}.{n}"));
+        }
+        s
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidCursor(pub String);
 
 const PREFIX: &str = "v1.";
+/// Shared scopes a cursor may name: far above any real membership count,
+/// low enough that parsing one costs nothing.
+pub const MAX_SHARED_SCOPES: usize = 10_000;
 
+/// `v1.u.<n>`: the cursor of a user with no shared scopes.
 pub fn encode(version: i64) -> String {
-    format!("{PREFIX}u.{version}")
+    Positions::personal(version).encode()
 }
 
 pub fn parse(v: Option<&Value>) -> Result<CursorStart, InvalidCursor> {
@@ -52,21 +113,42 @@ pub fn parse(v: Option<&Value>) -> Result<CursorStart, InvalidCursor> {
     }
 }
 
+fn number(s: &str) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn positions(rest: &str) -> Option<Positions> {
+    let mut parts = rest.split('.');
+    if parts.next()? != "u" {
+        return None;
+    }
+    let mut p = Positions::personal(number(parts.next()?)?);
+    while let Some(key) = parts.next() {
+        let scope = ScopeId::new(number(key.strip_prefix('s')?)?);
+        let n = number(parts.next()?)?;
+        // Ascending and unique, as this server writes them.
+        if p.shared
+            .keys()
+            .next_back()
+            .is_some_and(|last| *last >= scope)
+            || p.shared.len() >= MAX_SHARED_SCOPES
+        {
+            return None;
+        }
+        p.shared.insert(scope, n);
+    }
+    Some(p)
+}
+
 pub fn parse_str(s: &str) -> Result<CursorStart, InvalidCursor> {
     if s.is_empty() {
         return Ok(CursorStart::Scratch);
     }
     if let Some(rest) = s.strip_prefix(PREFIX) {
-        let mut parts = rest.split('.');
-        let parsed = match (parts.next(), parts.next(), parts.next()) {
-            (Some("u"), Some(n), None)
-                if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                n.parse::<i64>().ok()
-            }
-            _ => None,
-        };
-        return parsed.map(CursorStart::Version).ok_or_else(|| {
+        return positions(rest).map(CursorStart::At).ok_or_else(|| {
             InvalidCursor("lastSyncTimestamp is not a cursor this server issued".into())
         });
     }
@@ -82,8 +164,13 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        assert_eq!(parse_str(&encode(42)), Ok(CursorStart::Version(42)));
-        assert_eq!(parse_str(&encode(0)), Ok(CursorStart::Version(0)));
+        assert_eq!(parse_str(&encode(42)), Ok(CursorStart::personal(42)));
+        assert_eq!(parse_str("v1.u.0"), Ok(CursorStart::personal(0)));
+        let mut p = Positions::personal(7);
+        p.shared.insert(ScopeId::new(3), 12);
+        p.shared.insert(ScopeId::new(40), 0);
+        assert_eq!(p.encode(), "v1.u.7.s3.12.s40.0");
+        assert_eq!(parse_str(&p.encode()), Ok(CursorStart::At(p)));
     }
 
     #[test]
@@ -109,6 +196,11 @@ mod tests {
             json!("v1.u.12.x"),
             json!("v1.q.12"),
             json!("v1.u.99999999999999999999999"),
+            json!("v1.u.1.s2"),
+            json!("v1.u.1.s.2"),
+            json!("v1.u.1.s2.5.s2.6"),
+            json!("v1.u.1.s9.5.s2.6"),
+            json!("v1.u.1.t2.5"),
             json!("v2.u.1"),
             json!("hello"),
             json!(-5),

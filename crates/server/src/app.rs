@@ -69,13 +69,13 @@ impl App {
                 use tokio::sync::broadcast::error::RecvError;
                 loop {
                     match notes.recv().await {
-                        Ok(n) => notifier.publish(
-                            n.user,
-                            crate::notify::Poke {
-                                version: n.version,
-                                device: n.device,
-                            },
-                        ),
+                        Ok(n) => notifier.publish(crate::notify::Poke {
+                            scope: n.scope,
+                            version: n.version,
+                            user: n.user,
+                            device: n.device,
+                            membership: n.membership,
+                        }),
                         Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => return,
                     }

@@ -30,6 +30,10 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("the request took too long; retry it (retries are safe: operations apply once)")]
     Timeout,
     #[error("too many requests; retry later")]
@@ -59,6 +63,8 @@ impl ApiError {
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::RateLimited(_) => ErrorCode::RateLimited,
             ApiError::Unavailable => ErrorCode::DatabaseUnavailable,
@@ -90,7 +96,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         }
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::PayloadTooLarge | ErrorCode::TooManyChanges => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::EmailTaken | ErrorCode::ResyncRequired => StatusCode::CONFLICT,
+        ErrorCode::EmailTaken | ErrorCode::ResyncRequired | ErrorCode::Conflict => {
+            StatusCode::CONFLICT
+        }
         ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -143,6 +151,11 @@ impl From<StoreError> for ApiError {
                 "lastSyncTimestamp is ahead of this server; pull from scratch (null)".into(),
             ),
             StoreError::UserGone => ApiError::Unauthorized("invalid or expired token"),
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Forbidden(m) => ApiError::Forbidden(m),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(m) => ApiError::Validation(m),
+            StoreError::Retry => ApiError::Unavailable,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -1,50 +1,177 @@
-//! Pokes: "the user's data changed, the cursor is now N", fanned out to the
-//! streams and long-polls of that user on this instance.
+//! Pokes: "scope S is now at version N", fanned out to the streams and
+//! long-polls on this instance of every user who reads that scope.
 //!
 //! On SQLite the push handler publishes here. On PostgreSQL every instance's
 //! commits arrive through LISTEN/NOTIFY (see the store) and are relayed here,
 //! so a change written through any instance reaches streams on all of them.
+//! A membership change is a poke on the affected user's personal scope with
+//! `membership` set: their streams reread their scopes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tidesync_protocol::UserId;
+use tidesync_protocol::{ScopeId, UserId};
 use tokio::sync::broadcast;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Poke {
-    /// The user's committed version after the change.
+    pub scope: ScopeId,
+    /// The scope's committed version after the change.
     pub version: i64,
-    /// The device whose push made it (it is not poked about its own change).
+    /// Whose device made it (a device is not poked about its own change).
+    pub user: UserId,
     pub device: String,
-}
-
-/// Per-user channels, created by the first subscriber and dropped when the
-/// last one goes.
-#[derive(Default)]
-pub struct Notifier {
-    users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Poke>>>>,
+    pub membership: bool,
 }
 
 /// Pokes buffered per user before a slow subscriber is told it lagged.
 const BUFFER: usize = 64;
 
+#[derive(Default)]
+struct Inner {
+    /// One channel per user with subscribers here.
+    users: HashMap<UserId, broadcast::Sender<Arc<Poke>>>,
+    /// Scope → its readers here, with how many subscriptions each has.
+    scopes: HashMap<ScopeId, HashMap<UserId, usize>>,
+}
+
+#[derive(Default)]
+pub struct Notifier {
+    inner: Mutex<Inner>,
+}
+
+/// Pokes for one user's scopes, until dropped.
+pub struct Subscription {
+    notifier: Arc<Notifier>,
+    user: UserId,
+    scopes: Vec<ScopeId>,
+    pub pokes: broadcast::Receiver<Arc<Poke>>,
+}
+
 impl Notifier {
-    pub fn subscribe(&self, user: UserId) -> broadcast::Receiver<Arc<Poke>> {
-        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-        users
-            .entry(user)
-            .or_insert_with(|| broadcast::channel(BUFFER).0)
-            .subscribe()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn publish(&self, user: UserId, poke: Poke) {
-        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = users.get(&user) {
-            if tx.send(Arc::new(poke)).is_err() {
-                // Nobody listens any more.
-                users.remove(&user);
+    pub fn subscribe(self: &Arc<Self>, user: UserId, scopes: Vec<ScopeId>) -> Subscription {
+        let mut inner = self.lock();
+        let pokes = inner
+            .users
+            .entry(user)
+            .or_insert_with(|| broadcast::channel(BUFFER).0)
+            .subscribe();
+        for s in &scopes {
+            *inner.scopes.entry(*s).or_default().entry(user).or_default() += 1;
+        }
+        Subscription {
+            notifier: self.clone(),
+            user,
+            scopes,
+            pokes,
+        }
+    }
+
+    pub fn publish(&self, poke: Poke) {
+        let mut inner = self.lock();
+        let Some(readers) = inner.scopes.get(&poke.scope) else {
+            return;
+        };
+        let readers: Vec<UserId> = readers.keys().copied().collect();
+        let poke = Arc::new(poke);
+        for u in readers {
+            if let Some(tx) = inner.users.get(&u) {
+                if tx.send(poke.clone()).is_err() {
+                    // Nobody listens any more.
+                    inner.users.remove(&u);
+                }
             }
         }
+    }
+
+    fn release(&self, user: UserId, scopes: &[ScopeId]) {
+        let mut inner = self.lock();
+        for s in scopes {
+            if let Some(readers) = inner.scopes.get_mut(s) {
+                if let Some(n) = readers.get_mut(&user) {
+                    *n -= 1;
+                    if *n == 0 {
+                        readers.remove(&user);
+                    }
+                }
+                if readers.is_empty() {
+                    inner.scopes.remove(s);
+                }
+            }
+        }
+        if inner
+            .users
+            .get(&user)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+            && !inner.scopes.values().any(|r| r.contains_key(&user))
+        {
+            inner.users.remove(&user);
+        }
+    }
+}
+
+impl Subscription {
+    /// Follows the user's scopes as they change (a membership change).
+    pub fn set_scopes(&mut self, scopes: Vec<ScopeId>) {
+        let old = std::mem::take(&mut self.scopes);
+        {
+            let mut inner = self.notifier.lock();
+            for s in &scopes {
+                *inner
+                    .scopes
+                    .entry(*s)
+                    .or_default()
+                    .entry(self.user)
+                    .or_default() += 1;
+            }
+        }
+        self.notifier.release(self.user, &old);
+        self.scopes = scopes;
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let scopes = std::mem::take(&mut self.scopes);
+        self.notifier.release(self.user, &scopes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poke(scope: i64) -> Poke {
+        Poke {
+            scope: ScopeId::new(scope),
+            version: 1,
+            user: UserId::random(),
+            device: "d".into(),
+            membership: false,
+        }
+    }
+
+    #[test]
+    fn a_poke_reaches_every_reader_of_its_scope_and_only_them() {
+        let n = Arc::new(Notifier::default());
+        let (a, b) = (UserId::random(), UserId::random());
+        let mut sa = n.subscribe(a, vec![ScopeId::new(1), ScopeId::new(9)]);
+        let mut sb = n.subscribe(b, vec![ScopeId::new(2), ScopeId::new(9)]);
+        n.publish(poke(9));
+        n.publish(poke(1));
+        assert_eq!(sa.pokes.try_recv().unwrap().scope, ScopeId::new(9));
+        assert_eq!(sa.pokes.try_recv().unwrap().scope, ScopeId::new(1));
+        assert_eq!(sb.pokes.try_recv().unwrap().scope, ScopeId::new(9));
+        assert!(sb.pokes.try_recv().is_err(), "not b's scope");
+        sb.set_scopes(vec![ScopeId::new(2)]);
+        n.publish(poke(9));
+        assert!(sb.pokes.try_recv().is_err(), "b left scope 9");
+        drop(sa);
+        drop(sb);
+        assert!(n.lock().scopes.is_empty() && n.lock().users.is_empty());
     }
 }

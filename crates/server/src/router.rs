@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -26,7 +26,7 @@ use crate::auth::identify;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
 use crate::limits::{auth_rate_limit, rate_limit};
-use crate::routes::{self, auth, health, stream, sync};
+use crate::routes::{self, auth, health, spaces, stream, sync};
 use crate::state::AppState;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,6 +69,15 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .route("/api/sync", post(sync::sync))
         .route("/api/sync/initial", get(sync::initial))
         .route("/api/sync/stream-ticket", post(stream::stream_ticket))
+        .route(
+            "/api/spaces/{space_id}/members",
+            get(spaces::list).post(spaces::add),
+        )
+        .route(
+            "/api/spaces/{space_id}/members/{user_id}",
+            patch(spaces::set_role).delete(spaces::remove),
+        )
+        .route("/api/spaces/{space_id}/owner", post(spaces::transfer))
         // Unknown paths are rate limited like the API: scanners pay too.
         .fallback(routes::not_found);
     let streams = Router::new().route("/api/sync/stream", get(stream::stream));
@@ -111,7 +120,13 @@ fn cors(origins: &str) -> Result<CorsLayer, StartError> {
     };
     Ok(CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         // Listed explicitly: browsers do not accept `*` for Authorization.
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])

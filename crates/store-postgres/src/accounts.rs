@@ -7,7 +7,6 @@ use tidesync_protocol::UserId;
 use tidesync_store::{AuthState, Credentials, NewUser, StoreError, User};
 
 use crate::error::db;
-use crate::sql::head;
 
 fn user_from(row: &PgRow) -> Result<User, StoreError> {
     Ok(User {
@@ -18,10 +17,20 @@ fn user_from(row: &PgRow) -> Result<User, StoreError> {
     })
 }
 
+/// The user and their personal scope; false when the email is taken.
 pub async fn create_user(c: &mut PgConnection, u: &NewUser) -> Result<bool, StoreError> {
+    // One statement: the user, then the scope and the membership only if
+    // the user was inserted.
     let r = sqlx::query(
-        "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email) DO NOTHING",
+        "WITH u AS (
+             INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email) DO NOTHING RETURNING id
+         ), s AS (
+             INSERT INTO scopes (space_id, version, created_at)
+             SELECT NULL, 0, $5 FROM u RETURNING id
+         )
+         INSERT INTO members (scope_id, user_id, role, since)
+         SELECT s.id, $1, 'owner', $5 FROM s",
     )
     .bind(u.id.as_uuid())
     .bind(&u.email)
@@ -99,7 +108,12 @@ pub async fn revoke_token(
     expires_at: Millis,
     now: Millis,
 ) -> Result<bool, StoreError> {
-    if head(&mut *c, user).await?.is_none() {
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db)?;
+    if exists.is_none() {
         return Err(StoreError::UserGone);
     }
     sqlx::query("DELETE FROM revoked_tokens WHERE user_id = $1 AND expires_at <= $2")
@@ -140,11 +154,60 @@ pub async fn change_password(
     .ok_or(StoreError::UserGone)
 }
 
-/// Foreign keys cascade to records, sync_log and revoked_tokens.
-pub async fn delete_user(c: &mut PgConnection, user: UserId) -> Result<(), StoreError> {
+/// Deletes the user for good: the personal scope with its records; each
+/// shared space it owns passes to its longest-standing editor (else viewer),
+/// or goes with it when it has no other member. Foreign keys cascade to
+/// memberships, sync_log and revoked_tokens.
+pub async fn delete_user(
+    c: &mut PgConnection,
+    user: UserId,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let owned: Vec<(i64, bool)> = sqlx::query_as(
+        "SELECT s.id, s.space_id IS NOT NULL FROM members m JOIN scopes s ON s.id = m.scope_id
+         WHERE m.user_id = $1 AND m.role = 'owner' FOR UPDATE OF s",
+    )
+    .bind(user.as_uuid())
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db)?;
+    for (scope, shared) in owned {
+        let heir: Option<tidesync_protocol::uuid::Uuid> = if shared {
+            sqlx::query_scalar(
+                "SELECT user_id FROM members WHERE scope_id = $1 AND user_id <> $2
+                   AND role IN ('editor', 'viewer')
+                 ORDER BY role = 'editor' DESC, since LIMIT 1",
+            )
+            .bind(scope)
+            .bind(user.as_uuid())
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db)?
+        } else {
+            None
+        };
+        match heir {
+            Some(heir) => {
+                sqlx::query("UPDATE members SET role = 'owner', since = $3 WHERE scope_id = $1 AND user_id = $2")
+                    .bind(scope)
+                    .bind(heir)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(db)?;
+            }
+            None => {
+                sqlx::query("DELETE FROM scopes WHERE id = $1")
+                    .bind(scope)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+    }
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user.as_uuid())
-        .execute(c)
+        .execute(&mut *c)
         .await
         .map_err(db)?;
     Ok(())

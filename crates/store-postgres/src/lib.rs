@@ -4,6 +4,7 @@
 
 mod accounts;
 mod error;
+mod members;
 mod sql;
 mod sync;
 
@@ -12,12 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
-use tidesync_engine::{PushInput, SyncOutput};
+use tidesync_engine::{PushInput, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
-use tidesync_protocol::UserId;
+use tidesync_protocol::{RecordId, ScopeId, UserId};
 use tidesync_store::{
-    AuthState, Backend, ChangeNote, Credentials, Health, NewUser, PullInput, Store, StoreError,
-    User,
+    AuthState, Backend, ChangeNote, Credentials, Health, Member, MemberOp, MembersChanged, NewUser,
+    PullInput, Store, StoreError, User,
 };
 use tokio::sync::broadcast;
 
@@ -46,16 +47,52 @@ pub struct PostgresStore {
     notes: broadcast::Sender<ChangeNote>,
 }
 
-/// The channel every instance LISTENs on. Payload: `user:version:device`.
+/// The channel every instance LISTENs on. Payload: `scope:version:user:device`
+/// for a change, `m:scope:user` for a membership change.
 const CHANNEL: &str = "tidesync_changes";
 
+fn note_payload(n: &ChangeNote) -> String {
+    if n.membership {
+        format!("m:{}:{}", n.scope, n.user)
+    } else {
+        format!("{}:{}:{}:{}", n.scope, n.version, n.user, n.device)
+    }
+}
+
 fn parse_note(payload: &str) -> Option<ChangeNote> {
-    let mut parts = payload.splitn(3, ':');
+    if let Some(rest) = payload.strip_prefix("m:") {
+        let (scope, user) = rest.split_once(':')?;
+        return Some(ChangeNote {
+            scope: ScopeId::new(scope.parse().ok()?),
+            version: 0,
+            user: user.parse().ok()?,
+            device: String::new(),
+            membership: true,
+        });
+    }
+    let mut parts = payload.splitn(4, ':');
     Some(ChangeNote {
-        user: parts.next()?.parse().ok()?,
+        scope: ScopeId::new(parts.next()?.parse().ok()?),
         version: parts.next()?.parse().ok()?,
+        user: parts.next()?.parse().ok()?,
         device: parts.next()?.to_owned(),
+        membership: false,
     })
+}
+
+/// Queues notices that reach every listening instance when (and only if)
+/// the caller's transaction commits: one statement for all of them.
+async fn notify(c: &mut sqlx::PgConnection, notes: &[ChangeNote]) -> Result<(), StoreError> {
+    if notes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+        .bind(CHANNEL)
+        .bind(notes.iter().map(note_payload).collect::<Vec<_>>())
+        .execute(c)
+        .await
+        .map_err(db)?;
+    Ok(())
 }
 
 /// Forwards this database's change notifications to the instance, until the
@@ -175,7 +212,10 @@ impl Store for PostgresStore {
     }
 
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
-        accounts::delete_user(&mut *self.conn().await?, user).await
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
+        accounts::delete_user(&mut tx, user, now_millis()).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn push(
@@ -186,19 +226,29 @@ impl Store for PostgresStore {
     ) -> Result<SyncOutput, StoreError> {
         let device = input.device_id.clone();
         let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await.map_err(db)?;
-        let out = sync::push(&mut tx, user, input).await?;
-        if out.wrote {
-            // Delivered to every listening instance when (and only if) this commits.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(format!("{user}:{}:{device}", out.head))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        // A space shared while this push located its records: run again.
+        for attempt in 0.. {
+            let mut tx = conn.begin().await.map_err(db)?;
+            let out = match sync::push(&mut tx, user, input.clone()).await {
+                Err(StoreError::Retry) if attempt < 3 => continue,
+                other => other?,
+            };
+            let notes: Vec<ChangeNote> = out
+                .wrote
+                .iter()
+                .map(|(scope, version)| ChangeNote {
+                    scope: *scope,
+                    version: *version,
+                    user,
+                    device: device.clone(),
+                    membership: false,
+                })
+                .collect();
+            notify(&mut tx, &notes).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(out);
         }
-        tx.commit().await.map_err(db)?;
-        Ok(out)
+        unreachable!("the loop returns")
     }
 
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
@@ -209,10 +259,37 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
-    async fn head(&self, user: UserId) -> Result<i64, StoreError> {
-        sql::head(&mut *self.conn().await?, user)
-            .await?
-            .ok_or(StoreError::UserGone)
+    async fn view(&self, user: UserId) -> Result<View, StoreError> {
+        sync::view(&mut *self.conn().await?, user).await
+    }
+
+    async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
+        members::members(&mut *self.conn().await?, user, space).await
+    }
+
+    async fn change_members(
+        &self,
+        user: UserId,
+        space: RecordId,
+        op: MemberOp,
+    ) -> Result<MembersChanged, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db)?;
+        let changed = members::change(&mut tx, user, space, op, now_millis()).await?;
+        let notes: Vec<ChangeNote> = changed
+            .affected
+            .iter()
+            .map(|(u, personal)| ChangeNote {
+                scope: *personal,
+                version: 0,
+                user: *u,
+                device: String::new(),
+                membership: true,
+            })
+            .collect();
+        notify(&mut tx, &notes).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(changed)
     }
 
     fn change_notes(&self) -> Option<broadcast::Receiver<ChangeNote>> {

@@ -1,13 +1,17 @@
-//! The sync statements of the PostgreSQL backend, once (accounts: `accounts.rs`).
+//! The sync statements of the PostgreSQL backend, once (accounts:
+//! `accounts.rs`, members: `members.rs`).
 
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
-use tidesync_engine::{LogRow, Page, PageQuery, PulledRecord, RecordWrite, StoredRecord};
+use tidesync_engine::page::FirstSince;
+use tidesync_engine::{
+    LogRow, Page, PageQuery, PulledRecord, RecordWrite, ScopeView, StoredRecord, View,
+};
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::merge;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
-use tidesync_protocol::{RecordId, UserId};
+use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::StoreError;
 
 use crate::error::db;
@@ -16,49 +20,134 @@ fn entity(s: &str) -> Result<EntityType, StoreError> {
     EntityType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("record kind {s:?}")))
 }
 
+pub fn role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("role {s:?}")))
+}
+
 fn uuids(ids: &[RecordId]) -> Vec<Uuid> {
     ids.iter().map(RecordId::as_uuid).collect()
 }
 
-pub async fn head(c: &mut PgConnection, user: UserId) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar("SELECT sync_version FROM users WHERE id = $1")
-        .bind(user.as_uuid())
-        .fetch_optional(c)
-        .await
-        .map_err(db)
+fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
+    scopes.iter().map(|s| s.get()).collect()
 }
 
-/// The user's row lock: serialises this user's writers (and only them), so
-/// versions are handed out in commit order.
-pub async fn lock_user(c: &mut PgConnection, user: UserId) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar("SELECT sync_version FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user.as_uuid())
-        .fetch_optional(c)
-        .await
-        .map_err(db)
+/// The user's memberships with each scope's counter; `None` when the user
+/// (and so their personal scope) no longer exists.
+pub async fn view(c: &mut PgConnection, user: UserId) -> Result<Option<View>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT s.id, m.role, s.space_id, s.version FROM members m
+         JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = $1",
+    )
+    .bind(user.as_uuid())
+    .fetch_all(c)
+    .await
+    .map_err(db)?;
+    let (mut scopes, mut personal) = (Vec::new(), None);
+    for r in &rows {
+        let id = ScopeId::new(r.try_get("id").map_err(db)?);
+        let role = role(r.try_get("role").map_err(db)?)?;
+        let space: Option<Uuid> = r.try_get("space_id").map_err(db)?;
+        if space.is_none() && role == Role::Owner {
+            personal = Some(id);
+        }
+        scopes.push(ScopeView {
+            id,
+            role,
+            space: space.map(RecordId::from_uuid),
+            head: r.try_get("version").map_err(db)?,
+        });
+    }
+    Ok(personal.map(|personal| View {
+        user,
+        personal,
+        scopes,
+    }))
 }
 
-pub async fn set_head(c: &mut PgConnection, user: UserId, version: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET sync_version = $2 WHERE id = $1")
-        .bind(user.as_uuid())
-        .bind(version)
-        .execute(c)
-        .await
-        .map_err(db)?;
+pub async fn locate(
+    c: &mut PgConnection,
+    ids: &[RecordId],
+    scopes: &[ScopeId],
+) -> Result<Vec<(RecordId, ScopeId)>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT id, scope_id FROM records WHERE scope_id = ANY($1) AND id = ANY($2)",
+    )
+    .bind(scope_ids(scopes))
+    .bind(uuids(ids))
+    .fetch_all(c)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, s)| (RecordId::from_uuid(id), ScopeId::new(s)))
+        .collect())
+}
+
+/// Takes the scopes' row locks in ascending order (so two pushes never
+/// deadlock) and reads each counter and the user's role under the lock.
+/// The lock serialises the scope's writers, so versions are handed out in
+/// commit order.
+pub async fn lock(
+    c: &mut PgConnection,
+    user: UserId,
+    scopes: &[ScopeId],
+) -> Result<Vec<(ScopeId, i64, Role)>, StoreError> {
+    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT s.id, s.version, m.role FROM scopes s
+         LEFT JOIN members m ON m.scope_id = s.id AND m.user_id = $2
+         WHERE s.id = ANY($1) ORDER BY s.id FOR UPDATE OF s",
+    )
+    .bind(scope_ids(scopes))
+    .bind(user.as_uuid())
+    .fetch_all(c)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|(s, v, r)| {
+            let r = match r {
+                Some(r) => role(&r)?,
+                None => Role::Removed,
+            };
+            Ok((ScopeId::new(s), v, r))
+        })
+        .collect()
+}
+
+pub async fn set_heads(c: &mut PgConnection, heads: &[(ScopeId, i64)]) -> Result<(), StoreError> {
+    if heads.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE scopes SET version = h.v FROM UNNEST($1::int8[], $2::int8[]) AS h(id, v)
+         WHERE scopes.id = h.id",
+    )
+    .bind(heads.iter().map(|(s, _)| s.get()).collect::<Vec<_>>())
+    .bind(heads.iter().map(|(_, v)| *v).collect::<Vec<_>>())
+    .execute(c)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
-pub async fn first_version_since(
+pub async fn first_since(
     c: &mut PgConnection,
-    user: UserId,
+    scopes: &[ScopeId],
     since: Millis,
-) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar("SELECT MIN(version) FROM records WHERE user_id = $1 AND server_time >= $2")
-        .bind(user.as_uuid())
-        .bind(since)
-        .fetch_one(c)
-        .await
-        .map_err(db)
+) -> Result<FirstSince, StoreError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT scope_id, MIN(version) FROM records
+         WHERE scope_id = ANY($1) AND server_time >= $2 GROUP BY scope_id",
+    )
+    .bind(scope_ids(scopes))
+    .bind(since)
+    .fetch_all(c)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, v)| (ScopeId::new(s), v))
+        .collect())
 }
 
 pub async fn load_acks(
@@ -79,6 +168,8 @@ pub async fn load_acks(
     .map_err(db)
 }
 
+const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
+
 fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
     let state = merge::decode_state(
         row.try_get("data").map_err(db)?,
@@ -86,25 +177,27 @@ fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
     )
     .map_err(StoreError::Corrupt)?;
     Ok(StoredRecord {
+        scope: ScopeId::new(row.try_get("scope_id").map_err(db)?),
         id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
         entity: entity(row.try_get("kind").map_err(db)?)?,
         version: row.try_get("version").map_err(db)?,
         state,
+        created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
     })
 }
 
 pub async fn load_records(
     c: &mut PgConnection,
-    user: UserId,
     ids: &[RecordId],
+    scopes: &[ScopeId],
 ) -> Result<Vec<StoredRecord>, StoreError> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    sqlx::query(
-        "SELECT id, kind, version, data, clocks FROM records WHERE user_id = $1 AND id = ANY($2)",
-    )
-    .bind(user.as_uuid())
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = ANY($2)"
+    )))
+    .bind(scope_ids(scopes))
     .bind(uuids(ids))
     .fetch_all(c)
     .await
@@ -114,23 +207,23 @@ pub async fn load_records(
     .collect()
 }
 
-/// The live children of a cascade level: one query per parent column, so
-/// each runs on its own index; items reached through an already loaded
-/// space are not read again.
+/// The live children of a cascade level, in one scope: one query per parent
+/// column, so each runs on its own index; items reached through an already
+/// loaded space are not read again.
 pub async fn children(
     c: &mut PgConnection,
-    user: UserId,
+    scope: ScopeId,
     spaces: &[RecordId],
     categories: &[RecordId],
     loaded_spaces: &[RecordId],
 ) -> Result<Vec<StoredRecord>, StoreError> {
     let mut out = Vec::new();
     if !spaces.is_empty() {
-        let rows = sqlx::query(
-            "SELECT id, kind, version, data, clocks FROM records
-             WHERE user_id = $1 AND space_id = ANY($2) AND deleted_at IS NULL",
-        )
-        .bind(user.as_uuid())
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {STORED} FROM records
+             WHERE scope_id = $1 AND space_id = ANY($2) AND deleted_at IS NULL"
+        )))
+        .bind(scope.get())
         .bind(uuids(spaces))
         .fetch_all(&mut *c)
         .await
@@ -140,12 +233,12 @@ pub async fn children(
         }
     }
     if !categories.is_empty() {
-        let rows = sqlx::query(
-            "SELECT id, kind, version, data, clocks FROM records
-             WHERE user_id = $1 AND category_id = ANY($2) AND deleted_at IS NULL
-               AND (space_id IS NULL OR NOT (space_id = ANY($3)))",
-        )
-        .bind(user.as_uuid())
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {STORED} FROM records
+             WHERE scope_id = $1 AND category_id = ANY($2) AND deleted_at IS NULL
+               AND (space_id IS NULL OR NOT (space_id = ANY($3)))"
+        )))
+        .bind(scope.get())
         .bind(uuids(categories))
         .bind(uuids(loaded_spaces))
         .fetch_all(&mut *c)
@@ -159,28 +252,24 @@ pub async fn children(
 }
 
 /// One statement for the whole batch: columns as arrays, `UNNEST` to rows.
-pub async fn save_records(
-    c: &mut PgConnection,
-    user: UserId,
-    recs: &[RecordWrite],
-) -> Result<(), StoreError> {
+pub async fn save_records(c: &mut PgConnection, recs: &[RecordWrite]) -> Result<(), StoreError> {
     if recs.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
-                              created_at, updated_at, deleted_at, device_id, server_time)
-         SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::int8[], $5::uuid[], $6::uuid[],
-                                  $7::text[], $8::text[], $9::int8[], $10::int8[], $11::int8[],
-                                  $12::text[], $13::int8[])
-         ON CONFLICT (user_id, id) DO UPDATE SET
+        "INSERT INTO records (scope_id, id, kind, version, space_id, category_id, data, clocks,
+                              created_at, updated_at, deleted_at, device_id, server_time, created_by)
+         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::uuid[], $6::uuid[],
+                              $7::text[], $8::text[], $9::int8[], $10::int8[], $11::int8[],
+                              $12::text[], $13::int8[], $14::uuid[])
+         ON CONFLICT (scope_id, id) DO UPDATE SET
             kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
             category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
             created_at = excluded.created_at, updated_at = excluded.updated_at,
             deleted_at = excluded.deleted_at, device_id = excluded.device_id,
             server_time = excluded.server_time",
     )
-    .bind(user.as_uuid())
+    .bind(recs.iter().map(|r| r.scope.get()).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.id.as_uuid()).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.version).collect::<Vec<_>>())
@@ -199,12 +288,9 @@ pub async fn save_records(
     .bind(recs.iter().map(|r| r.created_at).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.updated_at).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.deleted_at).collect::<Vec<_>>())
-    .bind(
-        recs.iter()
-            .map(|r| r.device_id.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(recs.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
     .bind(recs.iter().map(|r| r.server_time).collect::<Vec<_>>())
+    .bind(recs.iter().map(|r| r.created_by.as_uuid()).collect::<Vec<_>>())
     .execute(c)
     .await
     .map_err(db)?;
@@ -261,49 +347,65 @@ pub async fn insert_logs(
     Ok(())
 }
 
-/// A page, cut by bytes in the query itself so that PostgreSQL never sends
-/// more than a page: a row is sent while the bytes before it are within the
-/// budget, and the first two rows always (the second tells the engine the
-/// page is full when the first alone exceeds the budget). Lengths come from
-/// the stored sizes (`octet_length`), without decompressing the text.
-pub async fn page(c: &mut PgConnection, user: UserId, q: PageQuery) -> Result<Page, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id FROM (
-             SELECT *, sum(len) OVER (ORDER BY version) - len AS before,
-                    row_number() OVER (ORDER BY version) AS n
-             FROM (SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id,
-                          octet_length(data) + octet_length(device_id) + $7 AS len
-                   FROM records
-                   WHERE user_id = $1 AND version > $2 AND version <= $3
-                     AND (NOT $4 OR deleted_at IS NULL)
-                   ORDER BY version LIMIT $5) page
-         ) cut
-         WHERE n <= 2 OR before <= $6
-         ORDER BY version",
-    )
-    .bind(user.as_uuid())
-    .bind(q.after)
-    .bind(q.upto)
-    .bind(q.live_only)
-    .bind(q.rows() as i64)
-    .bind(q.max_bytes.min(i64::MAX as usize) as i64)
-    .bind(tidesync_engine::record::RECORD_OVERHEAD as i64)
-    .fetch_all(c)
-    .await
-    .map_err(db)?;
+/// A page, range by range, each cut by bytes in the query itself so that
+/// PostgreSQL never sends more than a page: a row is sent while the bytes
+/// before it are within the budget, and the first two rows always (the
+/// second tells the engine the page is full when the first alone exceeds
+/// the budget). Lengths come from the stored sizes (`octet_length`),
+/// without decompressing the text.
+pub async fn page(c: &mut PgConnection, q: PageQuery) -> Result<Page, StoreError> {
+    let max_bytes = q.max_bytes.min(i64::MAX as usize) as i64;
     let mut b = q.builder();
-    for r in &rows {
-        let rec = PulledRecord {
-            id: RecordId::from_uuid(r.try_get("id").map_err(db)?),
-            entity: entity(r.try_get("kind").map_err(db)?)?,
-            version: r.try_get("version").map_err(db)?,
-            data: r.try_get("data").map_err(db)?,
-            created_at: r.try_get("created_at").map_err(db)?,
-            updated_at: r.try_get("updated_at").map_err(db)?,
-            deleted_at: r.try_get("deleted_at").map_err(db)?,
-            device_id: r.try_get("device_id").map_err(db)?,
-        };
-        if !b.offer(rec) {
+    let ranges = b.ranges().to_vec();
+    for (i, r) in ranges.iter().enumerate() {
+        let n = b.begin(i);
+        if r.after >= r.upto {
+            continue;
+        }
+        let budget = max_bytes.saturating_sub(b.bytes() as i64);
+        let rows = sqlx::query(
+            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
+             FROM (
+                 SELECT *, sum(len) OVER (ORDER BY version) - len AS before,
+                        row_number() OVER (ORDER BY version) AS n
+                 FROM (SELECT id, kind, version, data, created_at, updated_at, deleted_at,
+                              device_id, created_by,
+                              octet_length(data) + octet_length(device_id) + $7 AS len
+                       FROM records
+                       WHERE scope_id = $1 AND version > $2 AND version <= $3
+                         AND (NOT $4 OR deleted_at IS NULL)
+                       ORDER BY version LIMIT $5) page
+             ) cut
+             WHERE n <= 2 OR before <= $6
+             ORDER BY version",
+        )
+        .bind(r.scope.get())
+        .bind(r.after)
+        .bind(r.upto)
+        .bind(r.live_only)
+        .bind(n as i64)
+        .bind(budget)
+        .bind(tidesync_engine::record::RECORD_OVERHEAD as i64)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db)?;
+        for row in &rows {
+            let rec = PulledRecord {
+                id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
+                entity: entity(row.try_get("kind").map_err(db)?)?,
+                version: row.try_get("version").map_err(db)?,
+                data: row.try_get("data").map_err(db)?,
+                created_at: row.try_get("created_at").map_err(db)?,
+                updated_at: row.try_get("updated_at").map_err(db)?,
+                deleted_at: row.try_get("deleted_at").map_err(db)?,
+                device_id: row.try_get("device_id").map_err(db)?,
+                created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
+            };
+            if !b.offer(rec) {
+                break;
+            }
+        }
+        if b.done() {
             break;
         }
     }

@@ -2,12 +2,16 @@
 //! execute its plan.
 
 use sqlx::postgres::PgConnection;
-use tidesync_engine::page::{needs_first_since, plan_pull};
-use tidesync_engine::{Loaded, Need, Plan, Push, PushInput, SyncOutput};
+use tidesync_engine::page::{self, needs_first_since, FirstSince};
+use tidesync_engine::{Loaded, Need, Plan, Push, PushInput, SyncOutput, View};
 use tidesync_protocol::UserId;
 use tidesync_store::{PullInput, StoreError};
 
 use crate::sql;
+
+pub async fn view(c: &mut PgConnection, user: UserId) -> Result<View, StoreError> {
+    sql::view(c, user).await?.ok_or(StoreError::UserGone)
+}
 
 /// Plans and applies a push inside the caller's transaction; returns the
 /// plan's answer. The caller commits.
@@ -16,60 +20,71 @@ pub async fn push(
     user: UserId,
     input: PushInput,
 ) -> Result<SyncOutput, StoreError> {
-    let head = sql::lock_user(&mut *c, user)
-        .await?
-        .ok_or(StoreError::UserGone)?;
-    let mut push = Push::new(input, head);
+    let mut push = Push::new(user, input);
     while let Some(need) = push.need() {
         let loaded = match need {
+            Need::View => Loaded::View(view(&mut *c, user).await?),
+            Need::Locate { ids, scopes } => {
+                Loaded::Located(sql::locate(&mut *c, &ids, &scopes).await?)
+            }
             Need::Batch {
+                lock,
                 operation_ids,
                 ids,
+                scopes,
                 first_since,
             } => Loaded::Batch {
+                locked: sql::lock(&mut *c, user, &lock).await?,
                 acks: sql::load_acks(&mut *c, user, &operation_ids).await?,
-                records: sql::load_records(&mut *c, user, &ids).await?,
+                records: sql::load_records(&mut *c, &ids, &scopes).await?,
                 first_since: match first_since {
-                    Some(ms) => sql::first_version_since(&mut *c, user, ms).await?,
-                    None => None,
+                    Some(ms) => sql::first_since(&mut *c, &scopes, ms).await?,
+                    None => FirstSince::new(),
                 },
             },
+            Need::Records { ids, scopes } => {
+                Loaded::Records(sql::load_records(&mut *c, &ids, &scopes).await?)
+            }
             Need::Children {
+                scope,
                 spaces,
                 categories,
                 loaded_spaces,
             } => Loaded::Children(
-                sql::children(&mut *c, user, &spaces, &categories, &loaded_spaces).await?,
+                sql::children(&mut *c, scope, &spaces, &categories, &loaded_spaces).await?,
             ),
         };
         push.feed(loaded)?;
     }
     let plan: Plan = push.finish()?;
     sql::insert_logs(&mut *c, user, &plan.logs).await?;
-    sql::save_records(&mut *c, user, &plan.upserts).await?;
-    if plan.wrote {
-        sql::set_head(&mut *c, user, plan.head).await?;
-    }
-    let page = sql::page(&mut *c, user, plan.page).await?;
+    sql::save_records(&mut *c, &plan.upserts).await?;
+    let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
+    sql::set_heads(&mut *c, &heads).await?;
+    let page = sql::page(&mut *c, plan.page.clone()).await?;
     Ok(plan.respond(page))
 }
 
-/// A pull: the committed counter first, then rows up to it. Under READ
-/// COMMITTED the two statements see different snapshots, which is still
-/// exact: a row renumbered in between moves above the counter read and
-/// comes with the next pull (docs/ARCHITECTURE.md).
+/// A pull: the committed counters first, then rows up to them. Under READ
+/// COMMITTED the statements see different snapshots, which is still exact:
+/// a row renumbered in between moves above the counter read and comes with
+/// the next pull (docs/ARCHITECTURE.md).
 pub async fn pull(
     c: &mut PgConnection,
     user: UserId,
     input: PullInput,
 ) -> Result<SyncOutput, StoreError> {
-    let head = sql::head(&mut *c, user)
-        .await?
-        .ok_or(StoreError::UserGone)?;
-    let first = match needs_first_since(input.cursor) {
-        Some(ms) => sql::first_version_since(&mut *c, user, ms).await?,
-        None => None,
+    let view = view(&mut *c, user).await?;
+    let first = match needs_first_since(&input.cursor) {
+        Some(ms) => {
+            let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
+            sql::first_since(&mut *c, &scopes, ms).await?
+        }
+        None => FirstSince::new(),
     };
-    let q = plan_pull(input.cursor, head, first, input.limit, input.max_bytes)?;
-    Ok(SyncOutput::pulled(sql::page(&mut *c, user, q).await?, head))
+    let plan = page::plan(&input.cursor, &view, &first, input.limit, input.max_bytes)?;
+    Ok(SyncOutput::pulled(
+        sql::page(&mut *c, plan.page).await?,
+        plan.removed_spaces,
+    ))
 }

@@ -6,11 +6,15 @@ use tidesync_protocol::UserId;
 use tidesync_store::{AuthState, Credentials, NewUser, StoreError, User};
 
 use crate::error::driver;
-use crate::sql::head;
+use crate::sql::user_id;
 
-fn user_id(s: &str) -> Result<UserId, StoreError> {
-    s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("bad user id {s:?}")))
+fn exists(c: &Connection, user: UserId) -> Result<bool, StoreError> {
+    c.prepare_cached("SELECT 1 FROM users WHERE id = ?")
+        .map_err(driver)?
+        .query_row([user.to_string()], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+        .map_err(driver)
 }
 
 const USER_COLUMNS: &str = "id, email, name, created_at";
@@ -30,6 +34,7 @@ fn to_user(
     })
 }
 
+/// The user and their personal scope; false when the email is taken.
 pub fn create_user(c: &Connection, u: &NewUser) -> Result<bool, StoreError> {
     let n = c
         .prepare_cached(
@@ -46,7 +51,23 @@ pub fn create_user(c: &Connection, u: &NewUser) -> Result<bool, StoreError> {
             u.created_at
         ])
         .map_err(driver)?;
-    Ok(n == 1)
+    if n == 0 {
+        return Ok(false);
+    }
+    let scope: i64 = c
+        .prepare_cached(
+            "INSERT INTO scopes (space_id, version, created_at) VALUES (NULL, 0, ?) RETURNING id",
+        )
+        .map_err(driver)?
+        .query_row([u.created_at], |r| r.get(0))
+        .map_err(driver)?;
+    c.prepare_cached(
+        "INSERT INTO members (scope_id, user_id, role, since) VALUES (?, ?, 'owner', ?)",
+    )
+    .map_err(driver)?
+    .execute(params![scope, u.id.to_string(), u.created_at])
+    .map_err(driver)?;
+    Ok(true)
 }
 
 pub fn user_by_id(c: &Connection, id: UserId) -> Result<Option<User>, StoreError> {
@@ -123,7 +144,7 @@ pub fn revoke_token(
     expires_at: Millis,
     now: Millis,
 ) -> Result<bool, StoreError> {
-    if head(c, user)?.is_none() {
+    if !exists(c, user)? {
         return Err(StoreError::UserGone);
     }
     c.prepare_cached("DELETE FROM revoked_tokens WHERE user_id = ? AND expires_at <= ?")
@@ -158,11 +179,58 @@ pub fn change_password(
     .ok_or(StoreError::UserGone)
 }
 
-/// Foreign keys cascade to records, sync_log and revoked_tokens.
-pub fn delete_user(c: &Connection, user: UserId) -> Result<(), StoreError> {
+/// Deletes the user for good: the personal scope with its records; each
+/// shared space it owns passes to its longest-standing editor (else viewer),
+/// or goes with it when it has no other member. Foreign keys cascade to
+/// memberships, sync_log and revoked_tokens.
+pub fn delete_user(c: &Connection, user: UserId, now: Millis) -> Result<(), StoreError> {
+    let id = user.to_string();
+    let owned: Vec<(i64, bool)> = {
+        let mut st = c
+            .prepare_cached(
+                "SELECT s.id, s.space_id IS NOT NULL FROM members m JOIN scopes s ON s.id = m.scope_id
+                 WHERE m.user_id = ? AND m.role = 'owner'",
+            )
+            .map_err(driver)?;
+        let rows = st
+            .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(driver)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(driver)?
+    };
+    for (scope, shared) in owned {
+        let heir: Option<String> = if shared {
+            c.prepare_cached(
+                "SELECT user_id FROM members WHERE scope_id = ? AND user_id != ?
+                   AND role IN ('editor', 'viewer')
+                 ORDER BY role = 'editor' DESC, since LIMIT 1",
+            )
+            .map_err(driver)?
+            .query_row(params![scope, id], |r| r.get(0))
+            .optional()
+            .map_err(driver)?
+        } else {
+            None
+        };
+        match heir {
+            Some(heir) => {
+                c.prepare_cached(
+                    "UPDATE members SET role = 'owner', since = ? WHERE scope_id = ? AND user_id = ?",
+                )
+                .map_err(driver)?
+                .execute(params![now, scope, heir])
+                .map_err(driver)?;
+            }
+            None => {
+                c.prepare_cached("DELETE FROM scopes WHERE id = ?")
+                    .map_err(driver)?
+                    .execute([scope])
+                    .map_err(driver)?;
+            }
+        }
+    }
     c.prepare_cached("DELETE FROM users WHERE id = ?")
         .map_err(driver)?
-        .execute([user.to_string()])
+        .execute([&id])
         .map_err(driver)?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod error;
+mod members;
 mod migrate;
 mod readers;
 mod sql;
@@ -20,12 +21,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
+use tidesync_engine::View;
 use tidesync_engine::{PushInput, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
-use tidesync_protocol::UserId;
+use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{
-    create_private_dir, sqlite_file, AuthState, Backend, Credentials, Health, NewUser, PullInput,
-    Store, StoreError, User,
+    create_private_dir, sqlite_file, AuthState, Backend, Credentials, Health, Member, MemberOp,
+    MembersChanged, NewUser, PullInput, Store, StoreError, User,
 };
 
 use crate::error::driver;
@@ -225,7 +227,7 @@ impl Store for SqliteStore {
 
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
         self.writer
-            .run(0, move |c| accounts::delete_user(c, user))
+            .run(0, move |c| accounts::delete_user(c, user, now_millis()))
             .await
     }
 
@@ -244,8 +246,24 @@ impl Store for SqliteStore {
         self.read(move |c| sync::pull(c, user, input)).await
     }
 
-    async fn head(&self, user: UserId) -> Result<i64, StoreError> {
-        self.read(move |c| sql::head(c, user)?.ok_or(StoreError::UserGone))
+    async fn view(&self, user: UserId) -> Result<View, StoreError> {
+        self.read(move |c| sync::view(c, user)).await
+    }
+
+    async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
+        self.read(move |c| members::members(c, user, space)).await
+    }
+
+    async fn change_members(
+        &self,
+        user: UserId,
+        space: RecordId,
+        op: MemberOp,
+    ) -> Result<MembersChanged, StoreError> {
+        self.writer
+            .run(0, move |c| {
+                members::change(c, user, space, op, now_millis())
+            })
             .await
     }
 

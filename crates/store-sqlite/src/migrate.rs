@@ -17,6 +17,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account safety",
         include_str!("../migrations/0003_account_safety.sql"),
     ),
+    (
+        4,
+        "shared spaces",
+        include_str!("../migrations/0004_shared_spaces.sql"),
+    ),
 ];
 
 fn table_exists(c: &Connection, name: &str) -> Result<bool, StoreError> {

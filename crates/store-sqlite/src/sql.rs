@@ -1,13 +1,17 @@
-//! The sync statements of the SQLite backend, once (accounts: `accounts.rs`).
-//! Readers and the writer run the same functions on their own connections.
+//! The sync statements of the SQLite backend, once (accounts: `accounts.rs`,
+//! members: `members.rs`). Readers and the writer run the same functions on
+//! their own connections.
 
 use rusqlite::types::Value as Sql;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use tidesync_engine::{LogRow, PageBuilder, PageQuery, PulledRecord, RecordWrite, StoredRecord};
+use rusqlite::{params, params_from_iter, Connection};
+use tidesync_engine::page::FirstSince;
+use tidesync_engine::{
+    LogRow, Page, PageQuery, PulledRecord, RecordWrite, ScopeView, StoredRecord, View,
+};
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::merge;
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::{RecordId, UserId};
+use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::StoreError;
 
 use crate::error::driver;
@@ -21,11 +25,11 @@ const LOG_ROWS: usize = 250;
 /// `n` anonymous placeholders. Not `?NNN`: SQLite resolves each numbered
 /// name by a linear scan, which made binding a multi-row statement
 /// quadratic (a third of push time, measured with perf in issue 5).
-fn marks(n: usize) -> String {
+pub fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-fn text(s: impl Into<String>) -> Sql {
+pub fn text(s: impl Into<String>) -> Sql {
     Sql::Text(s.into())
 }
 
@@ -37,41 +41,153 @@ fn corrupt(what: &str, v: &str) -> StoreError {
     StoreError::Corrupt(format!("bad {what} {v:?}"))
 }
 
-fn record_id(s: &str) -> Result<RecordId, StoreError> {
+pub fn record_id(s: &str) -> Result<RecordId, StoreError> {
     s.parse().map_err(|_| corrupt("record id", s))
+}
+
+pub fn user_id(s: &str) -> Result<UserId, StoreError> {
+    s.parse().map_err(|_| corrupt("user id", s))
 }
 
 fn entity(s: &str) -> Result<EntityType, StoreError> {
     EntityType::parse(s).ok_or_else(|| corrupt("record kind", s))
 }
 
-/// The user's counter. On the writer it is read under the user's write lock:
-/// the writer holds SQLite's one write transaction (`BEGIN IMMEDIATE`).
-pub fn head(c: &Connection, user: UserId) -> Result<Option<i64>, StoreError> {
-    c.prepare_cached("SELECT sync_version FROM users WHERE id = ?")
-        .map_err(driver)?
-        .query_row([user.to_string()], |r| r.get(0))
-        .optional()
-        .map_err(driver)
+pub fn role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| corrupt("role", s))
 }
 
-pub fn set_head(c: &Connection, user: UserId, version: i64) -> Result<(), StoreError> {
-    c.prepare_cached("UPDATE users SET sync_version = ? WHERE id = ?")
-        .map_err(driver)?
-        .execute(params![version, user.to_string()])
+fn scope_list(scopes: &[ScopeId]) -> Vec<Sql> {
+    scopes.iter().map(|s| Sql::Integer(s.get())).collect()
+}
+
+/// The user's memberships with each scope's counter; `None` when the user
+/// (and so their personal scope) no longer exists.
+pub fn view(c: &Connection, user: UserId) -> Result<Option<View>, StoreError> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT s.id, m.role, s.space_id, s.version FROM members m
+             JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = ?",
+        )
         .map_err(driver)?;
+    let mut rows = st.query([user.to_string()]).map_err(driver)?;
+    let (mut scopes, mut personal) = (Vec::new(), None);
+    while let Some(r) = rows.next().map_err(driver)? {
+        let id = ScopeId::new(r.get(0).map_err(driver)?);
+        let role = role(&r.get::<_, String>(1).map_err(driver)?)?;
+        let space = r
+            .get::<_, Option<String>>(2)
+            .map_err(driver)?
+            .map(|s| record_id(&s))
+            .transpose()?;
+        if space.is_none() && role == Role::Owner {
+            personal = Some(id);
+        }
+        scopes.push(ScopeView {
+            id,
+            role,
+            space,
+            head: r.get(3).map_err(driver)?,
+        });
+    }
+    Ok(personal.map(|personal| View {
+        user,
+        personal,
+        scopes,
+    }))
+}
+
+/// In which of `scopes` each of `ids` lives.
+pub fn locate(
+    c: &Connection,
+    ids: &[RecordId],
+    scopes: &[ScopeId],
+) -> Result<Vec<(RecordId, ScopeId)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id, scope_id FROM records WHERE scope_id IN ({}) AND id IN ({})",
+            marks(scopes.len()),
+            marks(chunk.len())
+        );
+        let args = scope_list(scopes)
+            .into_iter()
+            .chain(chunk.iter().map(|id| text(id.to_string())));
+        let mut st = c.prepare_cached(&sql).map_err(driver)?;
+        let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
+        while let Some(r) = rows.next().map_err(driver)? {
+            out.push((
+                record_id(&r.get::<_, String>(0).map_err(driver)?)?,
+                ScopeId::new(r.get(1).map_err(driver)?),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The counters of `scopes` and the user's role in each. On the writer this
+/// runs inside SQLite's one write transaction, which is every scope's lock.
+pub fn lock(
+    c: &Connection,
+    user: UserId,
+    scopes: &[ScopeId],
+) -> Result<Vec<(ScopeId, i64, Role)>, StoreError> {
+    let sql = format!(
+        "SELECT s.id, s.version, m.role FROM scopes s
+         LEFT JOIN members m ON m.scope_id = s.id AND m.user_id = ?
+         WHERE s.id IN ({}) ORDER BY s.id",
+        marks(scopes.len())
+    );
+    let args = std::iter::once(text(user.to_string())).chain(scope_list(scopes));
+    let mut st = c.prepare_cached(&sql).map_err(driver)?;
+    let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(driver)? {
+        let role = match r.get::<_, Option<String>>(2).map_err(driver)? {
+            Some(s) => role(&s)?,
+            None => Role::Removed,
+        };
+        out.push((
+            ScopeId::new(r.get(0).map_err(driver)?),
+            r.get(1).map_err(driver)?,
+            role,
+        ));
+    }
+    Ok(out)
+}
+
+pub fn set_heads(c: &Connection, heads: &[(ScopeId, i64)]) -> Result<(), StoreError> {
+    let mut st = c
+        .prepare_cached("UPDATE scopes SET version = ? WHERE id = ?")
+        .map_err(driver)?;
+    for (scope, v) in heads {
+        st.execute(params![v, scope.get()]).map_err(driver)?;
+    }
     Ok(())
 }
 
-pub fn first_version_since(
+/// Per scope, the smallest version written at or after `since` (server time).
+pub fn first_since(
     c: &Connection,
-    user: UserId,
+    scopes: &[ScopeId],
     since: Millis,
-) -> Result<Option<i64>, StoreError> {
-    c.prepare_cached("SELECT MIN(version) FROM records WHERE user_id = ? AND server_time >= ?")
-        .map_err(driver)?
-        .query_row(params![user.to_string(), since], |r| r.get(0))
-        .map_err(driver)
+) -> Result<FirstSince, StoreError> {
+    let sql = format!(
+        "SELECT scope_id, MIN(version) FROM records
+         WHERE scope_id IN ({}) AND server_time >= ? GROUP BY scope_id",
+        marks(scopes.len())
+    );
+    let args = scope_list(scopes).into_iter().chain([Sql::Integer(since)]);
+    let mut st = c.prepare_cached(&sql).map_err(driver)?;
+    let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
+    let mut out = FirstSince::new();
+    while let Some(r) = rows.next().map_err(driver)? {
+        out.insert(
+            ScopeId::new(r.get(0).map_err(driver)?),
+            r.get(1).map_err(driver)?,
+        );
+    }
+    Ok(out)
 }
 
 pub fn load_acks(
@@ -98,7 +214,7 @@ pub fn load_acks(
     Ok(out)
 }
 
-const STORED: &str = "id, kind, version, data, clocks";
+const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
 
 fn stored_rows(
     c: &Connection,
@@ -109,76 +225,84 @@ fn stored_rows(
     let mut st = c.prepare_cached(sql).map_err(driver)?;
     let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
     while let Some(r) = rows.next().map_err(driver)? {
-        let id: String = r.get(0).map_err(driver)?;
-        let kind: String = r.get(1).map_err(driver)?;
-        let data: String = r.get(3).map_err(driver)?;
-        let clocks: String = r.get(4).map_err(driver)?;
+        let id: String = r.get(1).map_err(driver)?;
+        let kind: String = r.get(2).map_err(driver)?;
+        let data: String = r.get(4).map_err(driver)?;
+        let clocks: String = r.get(5).map_err(driver)?;
+        let by: String = r.get(6).map_err(driver)?;
         out.push(StoredRecord {
+            scope: ScopeId::new(r.get(0).map_err(driver)?),
             id: record_id(&id)?,
             entity: entity(&kind)?,
-            version: r.get(2).map_err(driver)?,
+            version: r.get(3).map_err(driver)?,
             state: merge::decode_state(&data, &clocks).map_err(StoreError::Corrupt)?,
+            created_by: user_id(&by)?,
         });
     }
     Ok(())
 }
 
-fn ids_in(
+/// Runs `sql` (with `{m}` the marks of one chunk of `ids`) chunk by chunk,
+/// binding `before`, the chunk, then `after`.
+fn by_chunks(
     c: &Connection,
-    user: UserId,
     ids: &[RecordId],
+    before: &[Sql],
+    after: &[Sql],
     sql: impl Fn(&str) -> String,
-    extra: &[Sql],
     out: &mut Vec<StoredRecord>,
 ) -> Result<(), StoreError> {
     for chunk in ids.chunks(CHUNK) {
-        let mut args = vec![text(user.to_string())];
+        let mut args = before.to_vec();
         args.extend(chunk.iter().map(|id| text(id.to_string())));
-        args.extend(extra.iter().cloned());
+        args.extend(after.iter().cloned());
         stored_rows(c, &sql(&marks(chunk.len())), args, out)?;
     }
     Ok(())
 }
 
+/// The records with these ids in these scopes.
 pub fn load_records(
     c: &Connection,
-    user: UserId,
     ids: &[RecordId],
+    scopes: &[ScopeId],
 ) -> Result<Vec<StoredRecord>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
-    ids_in(
+    let in_scopes = marks(scopes.len());
+    by_chunks(
         c,
-        user,
         ids,
-        |m| format!("SELECT {STORED} FROM records WHERE user_id = ? AND id IN ({m})"),
+        &scope_list(scopes),
         &[],
+        |m| format!("SELECT {STORED} FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({m})"),
         &mut out,
     )?;
     Ok(out)
 }
 
-/// The live children of a cascade level. Two queries, one per parent
-/// column, so each runs on its own index (`records_by_space`,
-/// `records_by_category`); an `OR` of both scanned all of the user's rows.
+/// The live children of a cascade level, in one scope. Two queries, one per
+/// parent column, so each runs on its own index (`records_by_space`,
+/// `records_by_category`); an `OR` of both scanned all of the scope's rows.
 pub fn children(
     c: &Connection,
-    user: UserId,
+    scope: ScopeId,
     spaces: &[RecordId],
     categories: &[RecordId],
     loaded_spaces: &[RecordId],
 ) -> Result<Vec<StoredRecord>, StoreError> {
     let mut out = Vec::new();
-    ids_in(
+    let s = [Sql::Integer(scope.get())];
+    by_chunks(
         c,
-        user,
         spaces,
+        &s,
+        &[],
         |m| {
             format!(
                 "SELECT {STORED} FROM records
-                 WHERE user_id = ? AND space_id IN ({m}) AND deleted_at IS NULL"
+                 WHERE scope_id = ? AND space_id IN ({m}) AND deleted_at IS NULL"
             )
         },
-        &[],
         &mut out,
     )?;
     // Items already loaded through their space are not read again. The
@@ -193,40 +317,40 @@ pub fn children(
             marks(skip.len())
         )
     };
-    ids_in(
+    by_chunks(
         c,
-        user,
         categories,
+        &s,
+        &skip,
         |m| {
             format!(
                 "SELECT {STORED} FROM records
-                 WHERE user_id = ? AND category_id IN ({m}) AND deleted_at IS NULL {skip_clause}"
+                 WHERE scope_id = ? AND category_id IN ({m}) AND deleted_at IS NULL {skip_clause}"
             )
         },
-        &skip,
         &mut out,
     )?;
     Ok(out)
 }
 
-pub fn save_records(c: &Connection, user: UserId, recs: &[RecordWrite]) -> Result<(), StoreError> {
+pub fn save_records(c: &Connection, recs: &[RecordWrite]) -> Result<(), StoreError> {
     for chunk in recs.chunks(RECORD_ROWS) {
-        let rows = vec![format!("({})", marks(13)); chunk.len()].join(", ");
+        let rows = vec![format!("({})", marks(14)); chunk.len()].join(", ");
         let sql = format!(
-            "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
-                                  created_at, updated_at, deleted_at, device_id, server_time)
+            "INSERT INTO records (scope_id, id, kind, version, space_id, category_id, data, clocks,
+                                  created_at, updated_at, deleted_at, device_id, server_time, created_by)
              VALUES {rows}
-             ON CONFLICT (user_id, id) DO UPDATE SET
+             ON CONFLICT (scope_id, id) DO UPDATE SET
                 kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
                 category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
                 created_at = excluded.created_at, updated_at = excluded.updated_at,
                 deleted_at = excluded.deleted_at, device_id = excluded.device_id,
                 server_time = excluded.server_time"
         );
-        let mut args: Vec<Sql> = Vec::with_capacity(chunk.len() * 13);
+        let mut args: Vec<Sql> = Vec::with_capacity(chunk.len() * 14);
         for r in chunk {
             args.extend([
-                text(user.to_string()),
+                Sql::Integer(r.scope.get()),
                 text(r.id.to_string()),
                 text(r.entity.as_str()),
                 Sql::Integer(r.version),
@@ -239,6 +363,7 @@ pub fn save_records(c: &Connection, user: UserId, recs: &[RecordWrite]) -> Resul
                 r.deleted_at.map(Sql::Integer).unwrap_or(Sql::Null),
                 text(r.device_id.as_str()),
                 Sql::Integer(r.server_time),
+                text(r.created_by.to_string()),
             ]);
         }
         c.prepare_cached(&sql)
@@ -280,45 +405,54 @@ pub fn insert_logs(c: &Connection, user: UserId, logs: &[LogRow]) -> Result<(), 
     Ok(())
 }
 
-/// Reads a page row by row, stopping as soon as it is full: a page of huge
-/// records never has more than one of them in memory beyond the page.
-pub fn page(
-    c: &Connection,
-    user: UserId,
-    q: PageQuery,
-) -> Result<tidesync_engine::Page, StoreError> {
+/// Reads a page range by range, row by row, stopping as soon as it is full:
+/// a page of huge records never has more than one of them in memory beyond
+/// the page.
+pub fn page(c: &Connection, q: PageQuery) -> Result<Page, StoreError> {
     let mut st = c
         .prepare_cached(
-            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id
+            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
              FROM records
-             WHERE user_id = ? AND version > ? AND version <= ? AND (? = 0 OR deleted_at IS NULL)
+             WHERE scope_id = ? AND version > ? AND version <= ? AND (? = 0 OR deleted_at IS NULL)
              ORDER BY version LIMIT ?",
         )
         .map_err(driver)?;
-    let mut rows = st
-        .query(params![
-            user.to_string(),
-            q.after,
-            q.upto,
-            q.live_only as i64,
-            q.rows() as i64
-        ])
-        .map_err(driver)?;
-    let mut b: PageBuilder = q.builder();
-    while let Some(r) = rows.next().map_err(driver)? {
-        let id: String = r.get(0).map_err(driver)?;
-        let kind: String = r.get(1).map_err(driver)?;
-        let rec = PulledRecord {
-            id: record_id(&id)?,
-            entity: entity(&kind)?,
-            version: r.get(2).map_err(driver)?,
-            data: r.get(3).map_err(driver)?,
-            created_at: r.get(4).map_err(driver)?,
-            updated_at: r.get(5).map_err(driver)?,
-            deleted_at: r.get(6).map_err(driver)?,
-            device_id: r.get(7).map_err(driver)?,
-        };
-        if !b.offer(rec) {
+    let mut b = q.builder();
+    let ranges = b.ranges().to_vec();
+    for (i, r) in ranges.iter().enumerate() {
+        let n = b.begin(i);
+        if r.after >= r.upto {
+            continue;
+        }
+        let mut rows = st
+            .query(params![
+                r.scope.get(),
+                r.after,
+                r.upto,
+                r.live_only as i64,
+                n as i64
+            ])
+            .map_err(driver)?;
+        while let Some(row) = rows.next().map_err(driver)? {
+            let id: String = row.get(0).map_err(driver)?;
+            let kind: String = row.get(1).map_err(driver)?;
+            let by: String = row.get(8).map_err(driver)?;
+            let rec = PulledRecord {
+                id: record_id(&id)?,
+                entity: entity(&kind)?,
+                version: row.get(2).map_err(driver)?,
+                data: row.get(3).map_err(driver)?,
+                created_at: row.get(4).map_err(driver)?,
+                updated_at: row.get(5).map_err(driver)?,
+                deleted_at: row.get(6).map_err(driver)?,
+                device_id: row.get(7).map_err(driver)?,
+                created_by: user_id(&by)?,
+            };
+            if !b.offer(rec) {
+                break;
+            }
+        }
+        if b.done() {
             break;
         }
     }

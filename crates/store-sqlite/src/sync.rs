@@ -3,37 +3,47 @@
 //! inside a read transaction (one snapshot).
 
 use rusqlite::Connection;
-use tidesync_engine::page::{needs_first_since, plan_pull};
-use tidesync_engine::{Loaded, Need, Push, PushInput, SyncOutput};
+use tidesync_engine::page::{self, needs_first_since, FirstSince};
+use tidesync_engine::{Loaded, Need, Push, PushInput, SyncOutput, View};
 use tidesync_protocol::UserId;
 use tidesync_store::{PullInput, StoreError};
 
 use crate::sql;
 
+pub fn view(c: &Connection, user: UserId) -> Result<View, StoreError> {
+    sql::view(c, user)?.ok_or(StoreError::UserGone)
+}
+
 pub fn push(c: &Connection, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
-    let head = sql::head(c, user)?.ok_or(StoreError::UserGone)?;
-    let mut push = Push::new(input, head);
+    let mut push = Push::new(user, input);
     while let Some(need) = push.need() {
         let loaded = match need {
+            Need::View => Loaded::View(view(c, user)?),
+            Need::Locate { ids, scopes } => Loaded::Located(sql::locate(c, &ids, &scopes)?),
             Need::Batch {
+                lock,
                 operation_ids,
                 ids,
+                scopes,
                 first_since,
             } => Loaded::Batch {
+                locked: sql::lock(c, user, &lock)?,
                 acks: sql::load_acks(c, user, &operation_ids)?,
-                records: sql::load_records(c, user, &ids)?,
+                records: sql::load_records(c, &ids, &scopes)?,
                 first_since: match first_since {
-                    Some(ms) => sql::first_version_since(c, user, ms)?,
-                    None => None,
+                    Some(ms) => sql::first_since(c, &scopes, ms)?,
+                    None => FirstSince::new(),
                 },
             },
+            Need::Records { ids, scopes } => Loaded::Records(sql::load_records(c, &ids, &scopes)?),
             Need::Children {
+                scope,
                 spaces,
                 categories,
                 loaded_spaces,
             } => Loaded::Children(sql::children(
                 c,
-                user,
+                scope,
                 &spaces,
                 &categories,
                 &loaded_spaces,
@@ -43,22 +53,27 @@ pub fn push(c: &Connection, user: UserId, input: PushInput) -> Result<SyncOutput
     }
     let plan = push.finish()?;
     sql::insert_logs(c, user, &plan.logs)?;
-    sql::save_records(c, user, &plan.upserts)?;
-    if plan.wrote {
-        sql::set_head(c, user, plan.head)?;
-    }
-    let page = sql::page(c, user, plan.page)?;
+    sql::save_records(c, &plan.upserts)?;
+    let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
+    sql::set_heads(c, &heads)?;
+    let page = sql::page(c, plan.page.clone())?;
     Ok(plan.respond(page))
 }
 
-/// A pull inside the caller's read transaction: the counter first, then
-/// rows up to it (see the engine's docs for why that is exact).
+/// A pull inside the caller's read transaction: the counters first, then
+/// rows up to them (see the engine's docs for why that is exact).
 pub fn pull(c: &Connection, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
-    let head = sql::head(c, user)?.ok_or(StoreError::UserGone)?;
-    let first = match needs_first_since(input.cursor) {
-        Some(ms) => sql::first_version_since(c, user, ms)?,
-        None => None,
+    let view = view(c, user)?;
+    let first = match needs_first_since(&input.cursor) {
+        Some(ms) => {
+            let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
+            sql::first_since(c, &scopes, ms)?
+        }
+        None => FirstSince::new(),
     };
-    let q = plan_pull(input.cursor, head, first, input.limit, input.max_bytes)?;
-    Ok(SyncOutput::pulled(sql::page(c, user, q)?, head))
+    let plan = page::plan(&input.cursor, &view, &first, input.limit, input.max_bytes)?;
+    Ok(SyncOutput::pulled(
+        sql::page(c, plan.page)?,
+        plan.removed_spaces,
+    ))
 }

@@ -174,8 +174,13 @@ async fn a_database_from_tidesync_0_1_is_upgraded_in_place() {
                checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
              INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
                VALUES (1, 'users', 1, x'00', 0), (2, 'sync', 1, x'00', 0), (3, 'account safety', 1, x'00', 0);
-             INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-               VALUES ('6ba7b810-9dad-41d1-80b4-00c04fd430c8', 'old@example.com', 'Old', 'h', 0, 0);",
+             INSERT INTO users (id, email, name, password_hash, created_at, updated_at, sync_version)
+               VALUES ('6ba7b810-9dad-41d1-80b4-00c04fd430c8', 'old@example.com', 'Old', 'h', 0, 0, 1);
+             INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
+                                  created_at, updated_at, deleted_at, device_id, server_time)
+               VALUES ('6ba7b810-9dad-41d1-80b4-00c04fd430c8', '550e8400-e29b-41d4-a716-446655440000',
+                       'space', 1, NULL, NULL, '{\"name\":\"Home\"}',
+                       '{\"v\":[[0,\"d\",\"o\"]],\"f\":{\"name\":0},\"c\":0}', 0, 0, NULL, 'd', 0);",
         )
         .unwrap();
     }
@@ -186,7 +191,25 @@ async fn a_database_from_tidesync_0_1_is_upgraded_in_place() {
     .unwrap();
     store.migrate().await.expect("upgrade");
     let c = store.credentials_by_email("old@example.com").await.unwrap();
-    assert!(c.is_some(), "the old user is still there");
+    let user = c.expect("the old user is still there").user.id;
+    // The cursors issued before the upgrade keep their meaning.
+    let pull = |n: i64| tidesync_store::PullInput {
+        cursor: tidesync_protocol::cursor::CursorStart::personal(n),
+        limit: 10,
+        max_bytes: 1 << 20,
+    };
+    let out = store.pull(user, pull(0)).await.unwrap();
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(
+        out.records[0].created_by, user,
+        "its userId is its old owner"
+    );
+    assert_eq!(out.cursor.encode(), "v1.u.1");
+    assert!(store.pull(user, pull(1)).await.unwrap().records.is_empty());
+    assert!(matches!(
+        store.pull(user, pull(2)).await,
+        Err(StoreError::CursorAhead)
+    ));
     store.close().await;
 }
 

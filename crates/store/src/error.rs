@@ -27,12 +27,28 @@ pub enum StoreError {
     /// The authenticated user was deleted meanwhile.
     #[error("the user no longer exists")]
     UserGone,
+    /// Not found, or not visible to this user (no existence oracle).
+    #[error("{0}")]
+    NotFound(String),
+    /// Visible, but not this user's to do (a member who is not the owner).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The state makes the request impossible (already a member, ...).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request itself is wrong (a role that cannot be given, ...).
+    #[error("{0}")]
+    Invalid(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]
     Migrate(String),
+    /// A record's scope changed under the transaction (a space was shared
+    /// meanwhile): the backend runs it again; never reaches a client.
+    #[error("a space was shared meanwhile; the transaction must run again")]
+    Retry,
     /// A bug or an unexpected database error; logged in full by the server.
     #[error("database error: {0}")]
     Internal(String),
@@ -40,7 +56,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Busy { .. })
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Busy { .. } | StoreError::Retry
+        )
     }
 
     /// A copy of this error, for answering every job of a failed group commit.
@@ -57,10 +76,15 @@ impl StoreError {
             StoreError::EmailTaken => StoreError::EmailTaken,
             StoreError::CursorAhead => StoreError::CursorAhead,
             StoreError::UserGone => StoreError::UserGone,
+            StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+            StoreError::Forbidden(m) => StoreError::Forbidden(m.clone()),
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
             StoreError::Config(m) => StoreError::Config(m.clone()),
             StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
             StoreError::Migrate(m) => StoreError::Migrate(m.clone()),
             StoreError::Internal(m) => StoreError::Internal(m.clone()),
+            StoreError::Retry => StoreError::Retry,
         }
     }
 }
@@ -71,6 +95,7 @@ impl From<EngineError> for StoreError {
             EngineError::CursorAhead => StoreError::CursorAhead,
             EngineError::Corrupt(m) => StoreError::Corrupt(m),
             EngineError::Protocol(m) => StoreError::Internal(m.into()),
+            EngineError::Retry => StoreError::Retry,
         }
     }
 }

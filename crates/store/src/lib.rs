@@ -14,10 +14,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::UserId;
+use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 pub use error::StoreError;
-pub use tidesync_engine::{PulledRecord, PushInput, SyncOutput};
+pub use tidesync_engine::{PulledRecord, PushInput, ScopeView, SyncOutput, View};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -68,13 +68,51 @@ pub struct AuthState {
     pub revoked: Vec<String>,
 }
 
-/// "The user's data is now at `version`, by `device`": announced by a backend
-/// that can reach other server instances (PostgreSQL's LISTEN/NOTIFY).
-#[derive(Clone, Debug)]
+/// "Scope `scope` is now at `version`, by `device` of `user`": announced by
+/// a backend that can reach other server instances (PostgreSQL's
+/// LISTEN/NOTIFY). A membership change is announced on the affected user's
+/// personal scope with `membership` set.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeNote {
-    pub user: UserId,
+    pub scope: ScopeId,
     pub version: i64,
+    pub user: UserId,
     pub device: String,
+    pub membership: bool,
+}
+
+/// A member of a space, as the members endpoints show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub user: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// When the user got this role.
+    pub since: Millis,
+}
+
+/// A change to a space's members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberOp {
+    /// Owner only: an existing user, as editor or viewer (shares the space
+    /// on its first member).
+    Add { email: String, role: Role },
+    /// Owner only: editor or viewer.
+    SetRole { member: UserId, role: Role },
+    /// The owner removes anyone but themself; any member removes themself.
+    Remove { member: UserId },
+    /// Owner only, to an active member; the old owner becomes an editor.
+    Transfer { to: UserId },
+}
+
+/// What a membership change did: the members after it, and whose devices
+/// must pull (their view of the space changed).
+#[derive(Clone, Debug)]
+pub struct MembersChanged {
+    pub members: Vec<Member>,
+    /// The affected users, with their personal scope (where they are poked).
+    pub affected: Vec<(UserId, ScopeId)>,
 }
 
 pub struct NewUser {
@@ -86,7 +124,7 @@ pub struct NewUser {
 }
 
 /// A pull: from `cursor`, at most `limit` records and about `max_bytes` of them.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PullInput {
     pub cursor: CursorStart,
     pub limit: usize,
@@ -187,8 +225,22 @@ pub trait Store: Send + Sync + 'static {
     /// Returns what changed after the cursor: one page.
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError>;
 
-    /// The user's committed counter.
-    async fn head(&self, user: UserId) -> Result<i64, StoreError>;
+    /// The user's memberships with each scope's committed counter.
+    /// [`StoreError::UserGone`] when the user no longer exists.
+    async fn view(&self, user: UserId) -> Result<View, StoreError>;
+
+    /// The members of a space the user can see ([`StoreError::NotFound`]
+    /// otherwise; an unshared space has its owner only).
+    async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError>;
+
+    /// Changes a space's members as `user`, in one transaction. Rules (who
+    /// may do what) are the engine's (`tidesync_engine::members`).
+    async fn change_members(
+        &self,
+        user: UserId,
+        space: RecordId,
+        op: MemberOp,
+    ) -> Result<MembersChanged, StoreError>;
 
     /// Changes committed through *any* instance sharing this database, when
     /// the backend can tell (PostgreSQL); `None` when only this process

@@ -1,26 +1,39 @@
 //! A reference backend in memory: what a real backend does, minus SQL.
+//! Several users, each with a personal scope; shared scopes with members.
 
 use std::collections::{BTreeMap, HashMap};
 
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::merge;
 use tidesync_protocol::sync::ChangeInput;
-use tidesync_protocol::RecordId;
+use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
-use crate::page::plan_pull;
+use crate::page::{self, FirstSince, PageQuery};
+use crate::view::{ScopeView, View};
 use crate::{
-    EngineError, Loaded, Need, Page, PageQuery, PulledRecord, Push, PushInput, RecordWrite,
-    StoredRecord, SyncOutput,
+    EngineError, Loaded, Need, Page, Push, PushInput, RecordWrite, StoredRecord, SyncOutput,
 };
 
 pub const NOW: i64 = 1_735_689_600_000 + 86_400_000;
 pub const SKEW: i64 = 300_000;
 
+pub fn user(n: u128) -> UserId {
+    UserId::from_uuid(tidesync_protocol::uuid::Uuid::from_u128(0xA000 + n))
+}
+
+/// The user of the single-user tests.
+pub fn alice() -> UserId {
+    user(1)
+}
+
 #[derive(Default)]
 pub struct MemDb {
-    pub head: i64,
-    pub rows: BTreeMap<RecordId, RecordWrite>,
-    pub log: HashMap<String, String>,
+    /// Scope → (counter, the shared space it holds).
+    pub scopes: BTreeMap<ScopeId, (i64, Option<RecordId>)>,
+    pub members: BTreeMap<(ScopeId, UserId), Role>,
+    pub personal: HashMap<UserId, ScopeId>,
+    pub rows: BTreeMap<(ScopeId, RecordId), RecordWrite>,
+    pub log: HashMap<(UserId, String), String>,
     /// Every need of the last push, in order.
     pub needs: Vec<Need>,
     /// Rows the last push loaded, in all.
@@ -28,46 +41,187 @@ pub struct MemDb {
 }
 
 impl MemDb {
+    pub fn new() -> MemDb {
+        let mut db = MemDb::default();
+        db.add_user(alice());
+        db
+    }
+
+    pub fn add_user(&mut self, u: UserId) -> ScopeId {
+        let scope = ScopeId::new(self.scopes.len() as i64 + 1);
+        self.scopes.insert(scope, (0, None));
+        self.members.insert((scope, u), Role::Owner);
+        self.personal.insert(u, scope);
+        scope
+    }
+
+    /// Alice's personal counter.
+    pub fn head(&self) -> i64 {
+        self.scopes[&self.personal[&alice()]].0
+    }
+
+    pub fn scope_head(&self, s: ScopeId) -> i64 {
+        self.scopes[&s].0
+    }
+
+    /// Shares a space of its owner's personal scope with `member`: what the
+    /// backends do when the first member is added. Returns the new scope.
+    pub fn share(&mut self, owner: UserId, space: RecordId, member: UserId, role: Role) -> ScopeId {
+        let from = self.personal[&owner];
+        let existing = self
+            .scopes
+            .iter()
+            .find(|(_, (_, sp))| *sp == Some(space))
+            .map(|(s, _)| *s);
+        let scope = existing.unwrap_or_else(|| {
+            let scope = ScopeId::new(self.scopes.len() as i64 + 1);
+            self.scopes.insert(scope, (0, Some(space)));
+            self.members.insert((scope, owner), Role::Owner);
+            let cats: Vec<RecordId> = self
+                .rows
+                .values()
+                .filter(|r| r.scope == from && r.space_id == Some(space))
+                .map(|r| r.id)
+                .collect();
+            let moving: Vec<(ScopeId, RecordId)> = self
+                .rows
+                .values()
+                .filter(|r| {
+                    r.scope == from
+                        && (r.id == space
+                            || r.space_id == Some(space)
+                            || r.category_id.is_some_and(|c| cats.contains(&c)))
+                })
+                .map(|r| (r.scope, r.id))
+                .collect();
+            let mut rows: Vec<RecordWrite> = moving
+                .iter()
+                .map(|k| self.rows.remove(k).unwrap())
+                .collect();
+            rows.sort_by_key(|r| r.version);
+            for mut r in rows {
+                let head = &mut self.scopes.get_mut(&scope).unwrap().0;
+                *head += 1;
+                r.version = *head;
+                r.scope = scope;
+                self.rows.insert((scope, r.id), r);
+            }
+            scope
+        });
+        self.members.insert((scope, member), role);
+        scope
+    }
+
+    pub fn view(&self, u: UserId) -> View {
+        let personal = self.personal[&u];
+        View {
+            user: u,
+            personal,
+            scopes: self
+                .members
+                .iter()
+                .filter(|((_, m), _)| *m == u)
+                .map(|((s, _), role)| ScopeView {
+                    id: *s,
+                    role: *role,
+                    space: self.scopes[s].1,
+                    head: self.scopes[s].0,
+                })
+                .collect(),
+        }
+    }
+
     fn stored(row: &RecordWrite) -> StoredRecord {
         StoredRecord {
+            scope: row.scope,
             id: row.id,
             entity: row.entity,
             version: row.version,
             state: merge::decode_state(&row.data, &row.clocks).expect("stored state decodes"),
+            created_by: row.created_by,
         }
     }
 
-    fn load(&mut self, need: &Need) -> Loaded {
+    fn by_ids(&mut self, ids: &[RecordId], scopes: &[ScopeId]) -> Vec<StoredRecord> {
+        let out: Vec<StoredRecord> = self
+            .rows
+            .values()
+            .filter(|r| scopes.contains(&r.scope) && ids.contains(&r.id))
+            .map(Self::stored)
+            .collect();
+        self.rows_loaded += out.len();
+        out
+    }
+
+    fn first_since(&self, u: UserId, ms: Option<i64>) -> FirstSince {
+        let Some(ms) = ms else {
+            return FirstSince::new();
+        };
+        let mut out = FirstSince::new();
+        for s in self.view(u).readable() {
+            if let Some(v) = self
+                .rows
+                .values()
+                .filter(|r| r.scope == s.id && r.server_time >= ms)
+                .map(|r| r.version)
+                .min()
+            {
+                out.insert(s.id, v);
+            }
+        }
+        out
+    }
+
+    fn load(&mut self, u: UserId, need: &Need) -> Loaded {
         match need {
+            Need::View => Loaded::View(self.view(u)),
+            Need::Locate { ids, scopes } => Loaded::Located(
+                self.rows
+                    .values()
+                    .filter(|r| scopes.contains(&r.scope) && ids.contains(&r.id))
+                    .map(|r| (r.id, r.scope))
+                    .collect(),
+            ),
             Need::Batch {
+                lock,
                 operation_ids,
                 ids,
+                scopes,
                 first_since,
             } => {
+                assert!(
+                    lock.windows(2).all(|w| w[0] < w[1]),
+                    "locks in ascending order"
+                );
+                let locked = lock
+                    .iter()
+                    .map(|s| {
+                        (
+                            *s,
+                            self.scopes[s].0,
+                            self.members.get(&(*s, u)).copied().unwrap_or(Role::Removed),
+                        )
+                    })
+                    .collect();
                 let acks = operation_ids
                     .iter()
-                    .filter_map(|op| self.log.get(op).map(|a| (op.clone(), a.clone())))
+                    .filter_map(|op| {
+                        self.log
+                            .get(&(u, op.clone()))
+                            .map(|a| (op.clone(), a.clone()))
+                    })
                     .collect();
-                let records: Vec<StoredRecord> = ids
-                    .iter()
-                    .filter_map(|id| self.rows.get(id))
-                    .map(Self::stored)
-                    .collect();
-                self.rows_loaded += records.len();
-                let first_since = first_since.and_then(|ms| {
-                    self.rows
-                        .values()
-                        .filter(|r| r.server_time >= ms)
-                        .map(|r| r.version)
-                        .min()
-                });
+                let records = self.by_ids(ids, scopes);
                 Loaded::Batch {
+                    locked,
                     acks,
                     records,
-                    first_since,
+                    first_since: self.first_since(u, *first_since),
                 }
             }
+            Need::Records { ids, scopes } => Loaded::Records(self.by_ids(ids, scopes)),
             Need::Children {
+                scope,
                 spaces,
                 categories,
                 loaded_spaces,
@@ -75,7 +229,7 @@ impl MemDb {
                 let records: Vec<StoredRecord> = self
                     .rows
                     .values()
-                    .filter(|r| r.deleted_at.is_none())
+                    .filter(|r| r.scope == *scope && r.deleted_at.is_none())
                     .filter(|r| {
                         r.space_id.is_some_and(|s| spaces.contains(&s))
                             || (r.category_id.is_some_and(|c| categories.contains(&c))
@@ -90,24 +244,32 @@ impl MemDb {
     }
 
     pub fn page(&self, q: PageQuery) -> Page {
-        let mut rows: Vec<&RecordWrite> = self
-            .rows
-            .values()
-            .filter(|r| r.version > q.after && r.version <= q.upto)
-            .filter(|r| !q.live_only || r.deleted_at.is_none())
-            .collect();
-        rows.sort_by_key(|r| r.version);
         let mut b = q.builder();
-        for r in rows.into_iter().take(q.rows()) {
-            if !b.offer(r.to_pulled()) {
+        let ranges = b.ranges().to_vec();
+        for (i, r) in ranges.iter().enumerate() {
+            let n = b.begin(i);
+            let mut rows: Vec<&RecordWrite> = self
+                .rows
+                .values()
+                .filter(|w| w.scope == r.scope && w.version > r.after && w.version <= r.upto)
+                .filter(|w| !r.live_only || w.deleted_at.is_none())
+                .collect();
+            rows.sort_by_key(|w| w.version);
+            for w in rows.into_iter().take(n) {
+                if !b.offer(w.to_pulled()) {
+                    break;
+                }
+            }
+            if b.done() {
                 break;
             }
         }
         b.finish()
     }
 
-    pub fn push_with(
+    pub fn push_as(
         &mut self,
+        u: UserId,
         device: &str,
         cursor: CursorStart,
         changes: Vec<ChangeInput>,
@@ -125,30 +287,47 @@ impl MemDb {
         };
         self.needs.clear();
         self.rows_loaded = 0;
-        let mut push = Push::new(input, self.head);
+        let mut push = Push::new(u, input);
         while let Some(need) = push.need() {
             self.needs.push(need.clone());
-            let loaded = self.load(&need);
+            let loaded = self.load(u, &need);
             push.feed(loaded)?;
         }
         let plan = push.finish()?;
+        for (scope, head) in &plan.heads {
+            assert!(*head > self.scopes[scope].0, "counters only grow");
+        }
         for w in &plan.upserts {
-            assert!(w.version > self.head, "new versions are above the old head");
-            self.rows.insert(w.id, w.clone());
+            assert!(
+                w.version > self.scopes[&w.scope].0,
+                "new versions are above the old head"
+            );
+            self.rows.insert((w.scope, w.id), w.clone());
         }
         for l in &plan.logs {
             assert!(
                 self.log
-                    .insert(l.operation_id.clone(), l.ack.clone())
+                    .insert((u, l.operation_id.clone()), l.ack.clone())
                     .is_none(),
                 "an operation id is logged once"
             );
         }
-        if plan.wrote {
-            self.head = plan.head;
+        for (scope, head) in &plan.heads {
+            self.scopes.get_mut(scope).unwrap().0 = *head;
         }
-        let page = self.page(plan.page);
+        let page = self.page(plan.page.clone());
         Ok(plan.respond(page))
+    }
+
+    pub fn push_with(
+        &mut self,
+        device: &str,
+        cursor: CursorStart,
+        changes: Vec<ChangeInput>,
+        limit: usize,
+        max_page_bytes: usize,
+    ) -> Result<SyncOutput, EngineError> {
+        self.push_as(alice(), device, cursor, changes, limit, max_page_bytes)
     }
 
     pub fn push(
@@ -161,20 +340,34 @@ impl MemDb {
             .expect("push")
     }
 
+    pub fn pull_as(
+        &self,
+        u: UserId,
+        cursor: CursorStart,
+        limit: usize,
+        max_bytes: usize,
+    ) -> SyncOutput {
+        let view = self.view(u);
+        let first = self.first_since(u, page::needs_first_since(&cursor));
+        let plan = page::plan(&cursor, &view, &first, limit, max_bytes).expect("pull");
+        SyncOutput::pulled(self.page(plan.page), plan.removed_spaces)
+    }
+
     pub fn pull(&self, cursor: CursorStart, limit: usize, max_bytes: usize) -> SyncOutput {
-        let first = crate::page::needs_first_since(cursor).and_then(|ms| {
-            self.rows
-                .values()
-                .filter(|r| r.server_time >= ms)
-                .map(|r| r.version)
-                .min()
-        });
-        let q = plan_pull(cursor, self.head, first, limit, max_bytes).expect("pull");
-        SyncOutput::pulled(self.page(q), self.head)
+        self.pull_as(alice(), cursor, limit, max_bytes)
+    }
+
+    pub fn has(&self, n: u128) -> bool {
+        let id = super::id(n);
+        self.rows.values().any(|r| r.id == id)
     }
 
     pub fn record(&self, n: u128) -> &RecordWrite {
-        &self.rows[&super::id(n)]
+        let id = super::id(n);
+        self.rows
+            .values()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no record {n}"))
     }
 
     pub fn field(&self, n: u128, name: &str) -> serde_json::Value {
@@ -184,6 +377,6 @@ impl MemDb {
     }
 }
 
-pub fn ids(records: &[PulledRecord]) -> Vec<RecordId> {
+pub fn ids(records: &[crate::PulledRecord]) -> Vec<RecordId> {
     records.iter().map(|r| r.id).collect()
 }

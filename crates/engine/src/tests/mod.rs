@@ -6,6 +6,7 @@ mod mem;
 mod paging;
 mod props;
 mod rules;
+mod sharing;
 
 use serde_json::{json, Value};
 use tidesync_protocol::cursor::CursorStart;
@@ -51,5 +52,5 @@ pub fn change_by(
 }
 
 pub fn version_cursor(v: i64) -> CursorStart {
-    CursorStart::Version(v)
+    CursorStart::personal(v)
 }

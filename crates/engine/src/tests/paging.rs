@@ -9,7 +9,7 @@ use super::mem::MemDb;
 use super::*;
 
 fn db_with_items(n: u128, notes_len: usize) -> MemDb {
-    let mut db = MemDb::default();
+    let mut db = MemDb::new();
     let notes = "n".repeat(notes_len);
     let changes = (0..n)
         .map(|i| {
@@ -38,7 +38,7 @@ fn pull_all(
         let out = db.pull(cursor, limit, max_bytes);
         sizes.push(out.records.len());
         got.extend(out.records.iter().map(|r| r.id));
-        cursor = CursorStart::Version(out.cursor);
+        cursor = CursorStart::At(out.cursor);
         if !out.has_more {
             return (got, sizes);
         }
@@ -76,7 +76,7 @@ fn a_push_page_is_bounded_by_bytes_too() {
     let out = db
         .push_with(
             "reader",
-            CursorStart::Version(0),
+            CursorStart::personal(0),
             vec![change("x", 1, "space", "create", json!({"name": "s"}), 2)],
             5000,
             25_000,
@@ -84,6 +84,6 @@ fn a_push_page_is_bounded_by_bytes_too() {
         .unwrap();
     assert!(out.has_more);
     assert_eq!(out.records.len(), 2);
-    assert_eq!(out.cursor, 2);
-    assert_eq!(out.head, 11);
+    assert_eq!(out.cursor.personal, 2);
+    assert_eq!(out.wrote.values().copied().collect::<Vec<_>>(), vec![11]);
 }

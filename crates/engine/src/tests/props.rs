@@ -94,18 +94,18 @@ fn state(db: &MemDb) -> BTreeMap<u128, (String, bool, i64)> {
 }
 
 fn deliver(ops: &[ChangeInput], order: &[usize], cuts: &[usize]) -> MemDb {
-    let mut db = MemDb::default();
+    let mut db = MemDb::new();
     db.push("seed", CursorStart::Scratch, seed());
     let mut batch = Vec::new();
     for (k, &i) in order.iter().enumerate() {
         batch.push(ops[i % ops.len()].clone());
         if cuts.contains(&k) {
-            let cursor = CursorStart::Version(db.head);
+            let cursor = CursorStart::personal(db.head());
             db.push("d", cursor, std::mem::take(&mut batch));
         }
     }
     if !batch.is_empty() {
-        let cursor = CursorStart::Version(db.head);
+        let cursor = CursorStart::personal(db.head());
         db.push("d", cursor, batch);
     }
     db

@@ -12,7 +12,7 @@ const SCRATCH: CursorStart = CursorStart::Scratch;
 
 /// A space (1), a category in it (2), an item in both (3), pushed by dev-a.
 fn seeded() -> MemDb {
-    let mut db = MemDb::default();
+    let mut db = MemDb::new();
     let out = db.push(
         "dev-a",
         SCRATCH,
@@ -37,7 +37,7 @@ fn seeded() -> MemDb {
         ],
     );
     assert!(out.acks.iter().all(|a| a.success), "{:?}", out.acks);
-    assert_eq!(db.head, 3);
+    assert_eq!(db.head(), 3);
     db
 }
 
@@ -51,7 +51,7 @@ fn creates_get_consecutive_versions_and_reach_other_devices() {
     );
     let out = db.pull(SCRATCH, 100, usize::MAX);
     assert_eq!(ids(&out.records), vec![id(1), id(2), id(3)]);
-    assert_eq!((out.cursor, out.has_more), (3, false));
+    assert_eq!((out.cursor.personal, out.has_more), (3, false));
     assert!(db
         .pull(version_cursor(3), 100, usize::MAX)
         .records
@@ -336,7 +336,7 @@ fn a_cascade_follows_the_batchs_own_moves_and_creates() {
 
 #[test]
 fn a_cascade_loads_each_level_once_and_each_row_once() {
-    let mut db = MemDb::default();
+    let mut db = MemDb::new();
     let s = id(1).to_string();
     let mut changes = vec![change("s", 1, "space", "create", json!({"name": "Big"}), 0)];
     for c in 0..50u128 {
@@ -366,7 +366,7 @@ fn a_cascade_loads_each_level_once_and_each_row_once() {
         }
     }
     db.push("dev-a", SCRATCH, changes);
-    assert_eq!(db.head, 251);
+    assert_eq!(db.head(), 251);
     db.push(
         "dev-a",
         version_cursor(251),
@@ -386,7 +386,7 @@ fn a_cascade_loads_each_level_once_and_each_row_once() {
     // The space itself (batch load), then 50 categories + 100 items, then the
     // 100 items named only by their category: 251 rows, each once.
     assert_eq!(db.rows_loaded, 251);
-    assert_eq!(db.head, 251 + 251, "one new version per record");
+    assert_eq!(db.head(), 251 + 251, "one new version per record");
     assert!(db.rows.values().all(|r| r.deleted_at.is_some()));
 }
 
@@ -498,7 +498,7 @@ fn an_operation_id_has_one_effect_whatever_comes_with_it() {
             20,
         )],
     );
-    let head = db.head;
+    let head = db.head();
     // The same id again, even with other content, in a batch and twice in it.
     let again = db.push(
         "dev-a",
@@ -508,7 +508,7 @@ fn an_operation_id_has_one_effect_whatever_comes_with_it() {
             change("u", 3, "item", "update", json!({"title": "thrice"}), 31),
         ],
     );
-    assert_eq!(db.head, head, "nothing written");
+    assert_eq!(db.head(), head, "nothing written");
     assert_eq!(db.field(3, "title"), json!("once"));
     for ack in &again.acks {
         assert!(ack.duplicate);
@@ -613,11 +613,11 @@ fn bad_operations_get_their_own_ack_and_never_stop_the_batch() {
             None
         ]
     );
-    assert!(db.rows.contains_key(&id(14)));
+    assert!(db.has(14));
     // Remembered: a retry gets the same answer, even once the record exists.
     db.push(
         "dev-a",
-        version_cursor(db.head),
+        version_cursor(db.head()),
         vec![change(
             "mk",
             11,
@@ -629,7 +629,7 @@ fn bad_operations_get_their_own_ack_and_never_stop_the_batch() {
     );
     let again = db.push(
         "dev-a",
-        version_cursor(db.head),
+        version_cursor(db.head()),
         vec![change("nf", 11, "item", "update", json!({"title": "x"}), 1)],
     );
     assert!(again.acks[0].duplicate && !again.acks[0].success);
@@ -686,8 +686,8 @@ fn a_cursor_ahead_of_the_server_is_refused_before_anything_is_applied() {
         )
         .unwrap_err();
     assert_eq!(err, EngineError::CursorAhead);
-    assert_eq!(db.head, 3);
-    assert!(!db.rows.contains_key(&id(20)));
+    assert_eq!(db.head(), 3);
+    assert!(!db.has(20));
 }
 
 #[test]
@@ -699,12 +699,12 @@ fn a_date_cursor_starts_before_the_first_version_written_since() {
     assert_eq!(out.records.len(), 3);
     let out = db.pull(CursorStart::Since(NOW + 1), 100, usize::MAX);
     assert!(out.records.is_empty());
-    assert_eq!(out.cursor, 3, "exact from then on");
+    assert_eq!(out.cursor.personal, 3, "exact from then on");
 }
 
 #[test]
 fn feeding_what_was_not_asked_for_is_an_error_not_a_panic() {
-    let input = crate::PushInput {
+    let input = || crate::PushInput {
         device_id: "d".into(),
         cursor: SCRATCH,
         changes: vec![],
@@ -713,20 +713,9 @@ fn feeding_what_was_not_asked_for_is_an_error_not_a_panic() {
         now: NOW,
         max_skew: SKEW,
     };
-    let mut push = crate::Push::new(input, 0);
+    let mut push = crate::Push::new(super::mem::alice(), input());
     assert!(push.feed(crate::Loaded::Children(vec![])).is_err());
-    let push = crate::Push::new(
-        crate::PushInput {
-            device_id: "d".into(),
-            cursor: SCRATCH,
-            changes: vec![],
-            limit: 10,
-            max_page_bytes: 100,
-            now: NOW,
-            max_skew: SKEW,
-        },
-        0,
-    );
+    let push = crate::Push::new(super::mem::alice(), input());
     assert!(
         push.finish().is_err(),
         "finish before the first need is fed"

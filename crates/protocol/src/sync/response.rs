@@ -17,6 +17,9 @@ pub enum OpErrorCode {
     ValidationFailed,
     NotFound,
     UnknownReference,
+    /// A write into a shared space the user may not write to: a viewer, or
+    /// a former member.
+    Forbidden,
     /// A code this client version does not know (a newer server).
     #[serde(other)]
     Unknown,
@@ -136,6 +139,10 @@ pub struct SyncResponse {
     pub server_updates: ServerUpdates,
     pub sync_timestamp: String,
     pub has_more: bool,
+    /// Shared spaces the user no longer belongs to: delete the local copies
+    /// of each space and of every category and item in it. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_spaces: Vec<RecordId>,
 }
 
 /// `data` of a `GET /api/sync/initial` page: the records at top level, as
@@ -148,6 +155,9 @@ pub struct InitialPage {
     pub items: Vec<Box<RawValue>>,
     pub sync_timestamp: String,
     pub has_more: bool,
+    /// As in [`SyncResponse`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_spaces: Vec<RecordId>,
 }
 
 /// The metadata every record carries.
@@ -240,7 +250,7 @@ mod tests {
             json!({"code": "unknown_reference", "message": "x"})
         );
         let later: OpError =
-            serde_json::from_value(json!({"code": "forbidden", "message": "no"})).unwrap();
+            serde_json::from_value(json!({"code": "from_the_future", "message": "no"})).unwrap();
         assert_eq!(later.code, OpErrorCode::Unknown);
     }
 }

@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod health;
+pub mod spaces;
 pub mod stream;
 pub mod sync;
 

@@ -2,7 +2,6 @@
 //! another device's change commits, and `POST /api/sync/stream-ticket`.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -11,15 +10,17 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use futures_util::Stream;
 use serde::Deserialize;
-use tidesync_protocol::cursor;
+use tidesync_protocol::cursor::{self, Positions};
 use tidesync_protocol::sync::{parse_device_id, ChangeEvent, StreamTicket};
 use tidesync_protocol::time::now_millis;
+use tidesync_protocol::ScopeId;
+use tidesync_store::View;
 use tokio::sync::broadcast;
 
 use super::{ok, ApiQuery};
 use crate::auth::{AuthUser, Identity, TICKET_LIFETIME};
 use crate::error::ApiError;
-use crate::notify::Poke;
+use crate::notify::Subscription;
 use crate::state::AppState;
 
 /// `POST /api/sync/stream-ticket`: a single-use ticket, valid 60 s, to open
@@ -81,13 +82,33 @@ const STREAM_RECHECK: Duration = Duration::from_secs(2);
 /// Comment lines that keep proxies from closing an idle stream.
 const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
 
-fn change_event(version: i64) -> Event {
-    let c = cursor::encode(version);
+fn change_event(at: &Positions) -> Event {
+    let c = at.encode();
     let data = serde_json::to_string(&ChangeEvent {
         sync_timestamp: c.clone(),
     })
     .expect("event serializes");
     Event::default().event("change").id(c).data(data)
+}
+
+/// Every readable scope at its head: what the device is told it can reach.
+fn heads(view: &View) -> Positions {
+    let mut p = Positions::default();
+    for s in view.readable() {
+        p.set(s.id, view.personal, s.head);
+    }
+    p
+}
+
+/// Whether a device that has seen `seen` is behind `now`: some scope moved,
+/// or the set of scopes changed (a space was shared with it or left).
+fn behind(seen: &Positions, now: &Positions) -> bool {
+    now.personal > seen.personal
+        || now.shared.len() != seen.shared.len()
+        || now
+            .shared
+            .iter()
+            .any(|(s, v)| seen.shared.get(s).is_none_or(|at| v > at))
 }
 
 #[derive(Deserialize)]
@@ -101,10 +122,12 @@ struct StreamState {
     state: AppState,
     auth: AuthUser,
     device: String,
-    pokes: broadcast::Receiver<Arc<Poke>>,
-    /// The last version this device was told about.
-    told: i64,
-    first: Option<i64>,
+    sub: Subscription,
+    personal: ScopeId,
+    /// What this device was last told about, per scope.
+    told: Positions,
+    /// Send an event at once (the device reconnected behind).
+    first: bool,
     /// Opened with a ticket, whose id is spent: recheck the user and the
     /// token generation, not the ticket's id.
     by_ticket: bool,
@@ -136,47 +159,61 @@ pub async fn stream(
             return Err(ApiError::Unauthorized("missing Authorization header"))
         }
     };
-    let pokes = state.notifier.subscribe(auth.user.id);
-    let head = state.store.head(auth.user.id).await?;
-    let last_seen = headers
+    // Subscribe before reading the heads, so a change committed in between
+    // still reaches the stream.
+    let mut sub = state.notifier.subscribe(auth.user.id, vec![]);
+    let view = state.store.view(auth.user.id).await?;
+    sub.set_scopes(super::sync::readable(&view));
+    let told = heads(&view);
+    let first = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|s| match cursor::parse_str(s) {
-            Ok(cursor::CursorStart::Version(v)) => Some(v),
+            Ok(cursor::CursorStart::At(seen)) => Some(seen),
             _ => None,
-        });
-    let first = last_seen.filter(|v| *v < head).map(|_| head);
+        })
+        .is_some_and(|seen| behind(&seen, &told));
     let mut recheck = tokio::time::interval(STREAM_RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = StreamState {
         by_ticket,
         stopping: state.stopping.clone(),
+        personal: view.personal,
         state,
         auth,
         device,
-        pokes,
-        told: head,
+        sub,
+        told,
         first,
         recheck,
     };
     let events = futures_util::stream::unfold(start, |mut s| async move {
-        if let Some(v) = s.first.take() {
-            s.told = v;
-            return Some((Ok(change_event(v)), s));
+        if std::mem::take(&mut s.first) {
+            return Some((Ok(change_event(&s.told)), s));
         }
         loop {
             tokio::select! {
-                poke = s.pokes.recv() => match poke {
-                    Ok(p) if p.device != s.device && p.version > s.told => {
-                        s.told = p.version;
-                        return Some((Ok(change_event(p.version)), s));
+                poke = s.sub.pokes.recv() => match poke {
+                    Ok(p) if p.membership => {
+                        // Shared with, or removed from, a space: follow the
+                        // new set of scopes, and pull.
+                        let view = s.state.store.view(s.auth.user.id).await.ok()?;
+                        s.sub.set_scopes(super::sync::readable(&view));
+                        s.told = heads(&view);
+                        return Some((Ok(change_event(&s.told)), s));
+                    }
+                    Ok(p) if p.user == s.auth.user.id && p.device == s.device => {}
+                    Ok(p) if s.told.get(p.scope, s.personal).is_none_or(|at| p.version > at) => {
+                        s.told.set(p.scope, s.personal, p.version);
+                        return Some((Ok(change_event(&s.told)), s));
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let head = s.state.store.head(s.auth.user.id).await.ok()?;
-                        if head > s.told {
-                            s.told = head;
-                            return Some((Ok(change_event(head)), s));
+                        let view = s.state.store.view(s.auth.user.id).await.ok()?;
+                        let now = heads(&view);
+                        if behind(&s.told, &now) {
+                            s.told = now;
+                            return Some((Ok(change_event(&s.told)), s));
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,

@@ -9,13 +9,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use tidesync_protocol::cursor::{self, CursorStart};
+use tidesync_protocol::cursor::{self, CursorStart, Positions};
 use tidesync_protocol::sync::{
     parse_limit, parse_request, write_record, InitialPage, RecordMeta, ServerUpdates, SyncResponse,
 };
 use tidesync_protocol::time::now_millis;
-use tidesync_protocol::UserId;
-use tidesync_store::{PullInput, PulledRecord, PushInput, SyncOutput};
+use tidesync_protocol::{ScopeId, UserId};
+use tidesync_store::{PullInput, PulledRecord, PushInput, SyncOutput, View};
 use tokio::sync::broadcast;
 
 use super::{ok, ApiQuery, JsonBytes};
@@ -33,18 +33,27 @@ pub async fn sync(
     drop(body);
     let device = req.device_id.clone();
     let pull = PullInput {
-        cursor: req.cursor,
+        cursor: req.cursor.clone(),
         limit: req.limit,
         max_bytes: state.sync.max_page_bytes,
     };
     let out = if req.changes.is_empty() {
         // Subscribe before pulling, so a change committed in between still wakes us.
-        let mut pokes = (req.wait_seconds > 0).then(|| state.notifier.subscribe(user.id));
-        let mut out = state.store.pull(user.id, pull).await?;
-        if let Some(pokes) = pokes.as_mut() {
-            if out.records.is_empty() && !out.has_more {
+        let mut sub = if req.wait_seconds > 0 {
+            let view = state.store.view(user.id).await?;
+            Some((
+                state.notifier.subscribe(user.id, readable(&view)),
+                view.personal,
+            ))
+        } else {
+            None
+        };
+        let mut out = state.store.pull(user.id, pull.clone()).await?;
+        if let Some((sub, personal)) = sub.as_mut() {
+            if out.records.is_empty() && !out.has_more && out.removed_spaces.is_empty() {
                 let wait = Duration::from_secs(req.wait_seconds).min(state.sync.max_wait);
-                if wait_for_change(pokes, &device, out.cursor, wait).await {
+                let at = (&out.cursor, *personal);
+                if wait_for_change(&mut sub.pokes, user.id, &device, at, wait).await {
                     out = state.store.pull(user.id, pull).await?;
                 }
             }
@@ -62,45 +71,63 @@ pub async fn sync(
         };
         state.store.push(user.id, input, req.changes_bytes).await?
     };
-    if out.wrote && state.announce_locally {
-        state.notifier.publish(
-            user.id,
-            Poke {
-                version: out.head,
-                device,
-            },
-        );
+    if state.announce_locally {
+        for (scope, version) in &out.wrote {
+            state.notifier.publish(Poke {
+                scope: *scope,
+                version: *version,
+                user: user.id,
+                device: device.clone(),
+                membership: false,
+            });
+        }
     }
     let SyncOutput {
         acks,
         records,
         cursor: at,
         has_more,
+        removed_spaces,
         ..
     } = out;
     Ok(ok(
         StatusCode::OK,
         SyncResponse {
             acknowledged: acks,
-            server_updates: updates(user.id, records)?,
-            sync_timestamp: cursor::encode(at),
+            server_updates: updates(records)?,
+            sync_timestamp: at.encode(),
             has_more,
+            removed_spaces,
         },
     ))
+}
+
+/// The scopes whose changes concern the user: what to listen to.
+pub fn readable(view: &View) -> Vec<ScopeId> {
+    view.readable().iter().map(|s| s.id).collect()
 }
 
 /// Waits until another device commits something past `cursor`, or `wait`
 /// passes. True when there is something to pull.
 async fn wait_for_change(
     pokes: &mut broadcast::Receiver<Arc<Poke>>,
+    user: UserId,
     device: &str,
-    cursor: i64,
+    (cursor, personal): (&Positions, ScopeId),
     wait: Duration,
 ) -> bool {
     let poked = async {
         loop {
             match pokes.recv().await {
-                Ok(p) if p.device != device && p.version > cursor => return true,
+                Ok(p) if p.membership => return true,
+                Ok(p) if p.user == user && p.device == device => continue,
+                Ok(p)
+                    if cursor
+                        .get(p.scope, personal)
+                        .is_none_or(|at| p.version > at) =>
+                {
+                    return true
+                }
                 Ok(_) => continue,
                 // Missed some pokes: there is news, pull to find out.
                 Err(broadcast::error::RecvError::Lagged(_)) => return true,
@@ -157,28 +184,28 @@ pub async fn initial(
         max_bytes: state.sync.max_page_bytes,
     };
     let out = state.store.pull(user.id, input).await?;
-    let (at, has_more) = (out.cursor, out.has_more);
-    let u = updates(user.id, out.records)?;
+    let u = updates(out.records)?;
     Ok(ok(
         StatusCode::OK,
         InitialPage {
             spaces: u.spaces,
             categories: u.categories,
             items: u.items,
-            sync_timestamp: cursor::encode(at),
-            has_more,
+            sync_timestamp: out.cursor.encode(),
+            has_more: out.has_more,
+            removed_spaces: out.removed_spaces,
         },
     ))
 }
 
 /// Records as JSON text; each stored row is dropped as soon as it is
 /// written, so a page is held about once, not twice.
-fn updates(user: UserId, records: Vec<PulledRecord>) -> Result<ServerUpdates, ApiError> {
+fn updates(records: Vec<PulledRecord>) -> Result<ServerUpdates, ApiError> {
     let mut out = ServerUpdates::default();
     for r in records {
         let meta = RecordMeta {
             id: r.id,
-            user_id: user,
+            user_id: r.created_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
             deleted_at: r.deleted_at,

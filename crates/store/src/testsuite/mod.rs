@@ -14,6 +14,8 @@ use tidesync_protocol::{RecordId, UserId};
 
 use crate::{NewUser, PullInput, PushInput, Store, StoreError, SyncOutput};
 
+pub mod sharing;
+
 /// Generates one `#[tokio::test]` per suite test for a backend.
 #[macro_export]
 macro_rules! backend_suite {
@@ -29,17 +31,32 @@ macro_rules! backend_suite {
             cursors_ahead_and_users_gone_are_refused,
             deleting_a_user_removes_everything,
             concurrent_pushes_of_one_user_serialise,
+            sharing::sharing_moves_the_space_in_whole_and_members_write_to_it,
+            sharing::viewers_and_former_members_are_refused_and_removed_members_drop_the_space,
+            sharing::only_owners_manage_members_and_non_members_get_404,
+            sharing::deleting_an_owner_hands_shared_spaces_on,
         );
     };
-    (@tests $open:expr; $($name:ident),* $(,)?) => {
+    (@tests $open:expr; $($($path:ident)::+),* $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some((store, _guard)) = $open.await else { return };
-                $crate::testsuite::$name(&store).await;
-                store.close().await;
-            }
+            $crate::backend_suite!(@one $open; $($path)::+);
         )*
+    };
+    (@one $open:expr; $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some((store, _guard)) = $open.await else { return };
+            $crate::testsuite::$name(&store).await;
+            store.close().await;
+        }
+    };
+    (@one $open:expr; $module:ident :: $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some((store, _guard)) = $open.await else { return };
+            $crate::testsuite::$module::$name(&store).await;
+            store.close().await;
+        }
     };
 }
 
@@ -56,6 +73,12 @@ pub async fn new_user(store: &dyn Store, email: &str) -> UserId {
         .await
         .expect("create user");
     id
+}
+
+/// The user's personal counter.
+pub async fn head(store: &dyn Store, user: UserId) -> Result<i64, StoreError> {
+    let v = store.view(user).await?;
+    Ok(v.get(v.personal).map_or(0, |s| s.head))
 }
 
 pub fn rid(n: u128) -> RecordId {
@@ -84,9 +107,9 @@ pub fn input(cursor: CursorStart, changes: Vec<ChangeInput>) -> PushInput {
 }
 
 pub async fn push(store: &dyn Store, user: UserId, changes: Vec<ChangeInput>) -> SyncOutput {
-    let head = store.head(user).await.expect("head");
+    let head = head(store, user).await.expect("head");
     let out = store
-        .push(user, input(CursorStart::Version(head), changes), 100)
+        .push(user, input(CursorStart::personal(head), changes), 100)
         .await
         .expect("push");
     assert!(out.acks.iter().all(|a| a.success), "{:?}", out.acks);
@@ -189,9 +212,9 @@ pub async fn pushes_number_versions_in_commit_order(store: &Arc<dyn Store>) {
         ],
     )
     .await;
-    assert_eq!((out.head, out.wrote), (2, true));
+    assert_eq!(out.wrote.values().copied().collect::<Vec<_>>(), vec![2]);
     assert!(out.records.is_empty(), "no echo");
-    assert_eq!(store.head(user).await.unwrap(), 2);
+    assert_eq!(head(&**store, user).await.unwrap(), 2);
     let page = store
         .pull(user, pull_input(CursorStart::Scratch, 10, 1 << 20))
         .await
@@ -205,15 +228,15 @@ pub async fn pushes_number_versions_in_commit_order(store: &Arc<dyn Store>) {
         .push(
             user,
             input(
-                CursorStart::Version(2),
+                CursorStart::personal(2),
                 vec![change("i", 2, "item", "create", json!({"title": "I"}))],
             ),
             10,
         )
         .await
         .unwrap();
-    assert!(again.acks[0].duplicate && !again.wrote);
-    assert_eq!(store.head(user).await.unwrap(), 2);
+    assert!(again.acks[0].duplicate && again.wrote.is_empty());
+    assert_eq!(head(&**store, user).await.unwrap(), 2);
 }
 
 pub async fn pulls_page_by_count_and_bytes(store: &Arc<dyn Store>) {
@@ -254,7 +277,7 @@ pub async fn pulls_page_by_count_and_bytes(store: &Arc<dyn Store>) {
             for r in &out.records {
                 assert!(seen.insert(r.id), "{:?} twice", r.id);
             }
-            cursor = CursorStart::Version(out.cursor);
+            cursor = CursorStart::At(out.cursor);
             if !out.has_more {
                 break;
             }
@@ -308,9 +331,12 @@ pub async fn cascades_load_each_level_with_indexes(store: &Arc<dyn Store>) {
         vec![change("d", 1, "space", "delete", Value::Null)],
     )
     .await;
-    assert_eq!(out.head, 121 + 121);
+    assert_eq!(
+        out.wrote.values().copied().collect::<Vec<_>>(),
+        vec![121 + 121]
+    );
     let all = store
-        .pull(user, pull_input(CursorStart::Version(0), 5000, 1 << 30))
+        .pull(user, pull_input(CursorStart::personal(0), 5000, 1 << 30))
         .await
         .unwrap();
     assert_eq!(all.records.len(), 121);
@@ -383,21 +409,21 @@ pub async fn a_category_delete_reaches_items_that_also_name_a_space(store: &Arc<
 pub async fn cursors_ahead_and_users_gone_are_refused(store: &Arc<dyn Store>) {
     let user = new_user(&**store, "x@example.com").await;
     let r = store
-        .pull(user, pull_input(CursorStart::Version(5), 10, 1 << 20))
+        .pull(user, pull_input(CursorStart::personal(5), 10, 1 << 20))
         .await;
     assert!(matches!(r, Err(StoreError::CursorAhead)), "{r:?}");
     let r = store
         .push(
             user,
             input(
-                CursorStart::Version(5),
+                CursorStart::personal(5),
                 vec![change("a", 1, "space", "create", json!({"name": "n"}))],
             ),
             10,
         )
         .await;
     assert!(matches!(r, Err(StoreError::CursorAhead)), "{r:?}");
-    assert_eq!(store.head(user).await.unwrap(), 0, "nothing applied");
+    assert_eq!(head(&**store, user).await.unwrap(), 0, "nothing applied");
     let ghost = UserId::random();
     let r = store
         .push(
@@ -414,7 +440,10 @@ pub async fn cursors_ahead_and_users_gone_are_refused(store: &Arc<dyn Store>) {
         .pull(ghost, pull_input(CursorStart::Scratch, 10, 100))
         .await;
     assert!(matches!(r, Err(StoreError::UserGone)), "{r:?}");
-    assert!(matches!(store.head(ghost).await, Err(StoreError::UserGone)));
+    assert!(matches!(
+        head(&**store, ghost).await,
+        Err(StoreError::UserGone)
+    ));
 }
 
 pub async fn deleting_a_user_removes_everything(store: &Arc<dyn Store>) {
