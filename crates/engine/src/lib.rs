@@ -40,6 +40,9 @@ pub enum EngineError {
     /// The client's cursor is ahead of the server (a restored database, or
     /// a cursor from elsewhere): it must pull from scratch.
     CursorAhead,
+    /// The cursor is older than the history the server keeps (a deletion it
+    /// needs was collected): the client must resync from scratch.
+    ResyncRequired,
     /// A stored row cannot be read back.
     Corrupt(String),
     /// The driver broke the need/feed protocol (a bug in a backend).
@@ -53,6 +56,7 @@ impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EngineError::CursorAhead => f.write_str("the cursor is ahead of this server"),
+            EngineError::ResyncRequired => f.write_str("the cursor is older than the kept history"),
             EngineError::Corrupt(m) => write!(f, "corrupt data: {m}"),
             EngineError::Protocol(m) => write!(f, "engine misuse: {m}"),
             EngineError::Retry => f.write_str("a record moved to another scope meanwhile; retry"),

@@ -157,6 +157,17 @@ pub fn needs_first_since(cursor: &CursorStart) -> Option<Millis> {
     }
 }
 
+/// Whether a collection that committed while the page was read removed
+/// tombstones the device needs: `collected` is each scope's value read
+/// after the page (backends whose reads are not one snapshot recheck it).
+pub fn stale(page: &PageQuery, collected: &[(ScopeId, i64)]) -> bool {
+    // A from-scratch page (live only) needs no tombstones; a scope moving
+    // in (not listed) starts at 0.
+    page.ranges.iter().any(|r| {
+        r.listed && !r.live_only && collected.iter().any(|(s, c)| *s == r.scope && r.after < *c)
+    })
+}
+
 /// A pull's plan: the page to read, and the shared spaces whose records
 /// the device must drop (it was removed from them).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +212,12 @@ pub fn plan(
                 }
             }
         };
+        // Tombstones up to `collected` are gone: a position behind them may
+        // hold records deleted since. (A scope moving in starts at 0 without
+        // them, which is right: the device never had its records.)
+        if listed && after < s.collected {
+            return Err(EngineError::ResyncRequired);
+        }
         ranges.push(ScopeRange {
             scope: s.id,
             after,
@@ -320,6 +337,7 @@ mod tests {
                 tidesync_protocol::uuid::Uuid::from_u128(77),
             )),
             head: 4,
+            collected: 0,
         });
         v
     }
@@ -428,6 +446,32 @@ mod tests {
                 100
             ),
             Err(EngineError::CursorAhead)
+        );
+    }
+
+    #[test]
+    fn a_cursor_behind_the_collected_history_must_resync() {
+        let mut v = view(false);
+        v.scopes[0].collected = 5;
+        let resync = |c: CursorStart| super::plan(&c, &v, &FirstSince::new(), 10, 100);
+        assert_eq!(
+            resync(CursorStart::personal(4)),
+            Err(EngineError::ResyncRequired)
+        );
+        assert!(
+            resync(CursorStart::personal(5)).is_ok(),
+            "it saw every collected tombstone"
+        );
+        assert!(
+            resync(CursorStart::Scratch).is_ok(),
+            "a from-scratch pull needs no tombstones"
+        );
+        let mut first = FirstSince::new();
+        first.insert(P, 3);
+        assert_eq!(
+            super::plan(&CursorStart::Since(0), &v, &first, 10, 100),
+            Err(EngineError::ResyncRequired),
+            "a date before the horizon too"
         );
     }
 

@@ -10,6 +10,9 @@ pub struct ScopeView {
     /// The shared space this scope holds; `None` for the personal scope.
     pub space: Option<RecordId>,
     pub head: i64,
+    /// The highest version whose tombstone was collected (history
+    /// retention): a position below it may have missed a deletion.
+    pub collected: i64,
 }
 
 /// A user's memberships: the personal scope, shared scopes, and the scopes
@@ -32,6 +35,7 @@ impl View {
                 role: Role::Owner,
                 space: None,
                 head,
+                collected: 0,
             }],
         }
     }
@@ -50,6 +54,7 @@ impl View {
                 role,
                 space: None,
                 head,
+                collected: 0,
             }),
         }
     }

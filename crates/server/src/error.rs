@@ -24,6 +24,8 @@ pub enum ApiError {
     TooManyChanges(String),
     #[error("this email is already registered")]
     EmailTaken,
+    #[error("the cursor is older than the history this server keeps: keep your outbox, drop your server copy, pull from scratch, then push the outbox")]
+    ResyncRequired,
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error("{0}")]
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::InvalidCursor(_) => ErrorCode::InvalidCursor,
             ApiError::TooManyChanges(_) => ErrorCode::TooManyChanges,
             ApiError::EmailTaken => ErrorCode::EmailTaken,
+            ApiError::ResyncRequired => ErrorCode::ResyncRequired,
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::NotFound(_) => ErrorCode::NotFound,
@@ -147,6 +150,7 @@ impl From<StoreError> for ApiError {
                 retry_after,
             } => ApiError::Busy(reason, retry_after),
             StoreError::EmailTaken => ApiError::EmailTaken,
+            StoreError::ResyncRequired => ApiError::ResyncRequired,
             StoreError::CursorAhead => ApiError::InvalidCursor(
                 "lastSyncTimestamp is ahead of this server; pull from scratch (null)".into(),
             ),

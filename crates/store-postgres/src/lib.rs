@@ -17,8 +17,8 @@ use tidesync_engine::{PushInput, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{RecordId, ScopeId, UserId};
 use tidesync_store::{
-    AuthState, Backend, ChangeNote, Credentials, Health, Member, MemberOp, MembersChanged, NewUser,
-    PullInput, Store, StoreError, User,
+    AuthState, Backend, ChangeNote, Credentials, GcHorizon, GcReport, Health, Member, MemberOp,
+    MembersChanged, NewUser, PullInput, Store, StoreError, User, GC_BATCH,
 };
 use tokio::sync::broadcast;
 
@@ -253,7 +253,12 @@ impl Store for PostgresStore {
 
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
         let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await.map_err(db)?;
+        let mut tx = sqlx::Connection::begin_with(
+            &mut *conn,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await
+        .map_err(db)?;
         let out = sync::pull(&mut tx, user, input).await?;
         tx.commit().await.map_err(db)?;
         Ok(out)
@@ -290,6 +295,24 @@ impl Store for PostgresStore {
         notify(&mut tx, &notes).await?;
         tx.commit().await.map_err(db)?;
         Ok(changed)
+    }
+
+    async fn collect_garbage(&self, h: GcHorizon) -> Result<GcReport, StoreError> {
+        let mut report = GcReport::default();
+        let mut conn = self.conn().await?;
+        loop {
+            let mut tx = conn.begin().await.map_err(db)?;
+            let (t, l) =
+                sql::collect_batch(&mut tx, h.tombstones_before, h.log_before, GC_BATCH).await?;
+            tx.commit().await.map_err(db)?;
+            report.tombstones += t;
+            report.log_rows += l;
+            if t < GC_BATCH as u64 && l < GC_BATCH as u64 {
+                break;
+            }
+        }
+        report.revoked_tokens = sql::forget_expired_tokens(&mut conn, h.now).await?;
+        Ok(report)
     }
 
     fn change_notes(&self) -> Option<broadcast::Receiver<ChangeNote>> {

@@ -36,7 +36,7 @@ fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
 /// (and so their personal scope) no longer exists.
 pub async fn view(c: &mut PgConnection, user: UserId) -> Result<Option<View>, StoreError> {
     let rows = sqlx::query(
-        "SELECT s.id, m.role, s.space_id, s.version FROM members m
+        "SELECT s.id, m.role, s.space_id, s.version, s.collected FROM members m
          JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = $1",
     )
     .bind(user.as_uuid())
@@ -56,6 +56,7 @@ pub async fn view(c: &mut PgConnection, user: UserId) -> Result<Option<View>, St
             role,
             space: space.map(RecordId::from_uuid),
             head: r.try_get("version").map_err(db)?,
+            collected: r.try_get("collected").map_err(db)?,
         });
     }
     Ok(personal.map(|personal| View {
@@ -410,4 +411,95 @@ pub async fn page(c: &mut PgConnection, q: PageQuery) -> Result<Page, StoreError
         }
     }
     Ok(b.finish())
+}
+
+/// One batch of garbage collection (see `Store::collect_garbage`), in the
+/// caller's transaction: locks the scopes whose old tombstones it removes
+/// (so no push of theirs interleaves), removes up to `batch` of them,
+/// raises each scope's `collected` to the highest version removed, then
+/// removes up to `batch` old `sync_log` rows. Returns (tombstones, log rows).
+pub async fn collect_batch(
+    c: &mut PgConnection,
+    tombstones_before: Millis,
+    log_before: Millis,
+    batch: usize,
+) -> Result<(u64, u64), StoreError> {
+    let old: Vec<(i64, Uuid, i64)> = sqlx::query_as(
+        "SELECT scope_id, id, version FROM records
+         WHERE deleted_at IS NOT NULL AND server_time < $1 LIMIT $2",
+    )
+    .bind(tombstones_before)
+    .bind(batch as i64)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db)?;
+    let mut highest: std::collections::BTreeMap<i64, i64> = Default::default();
+    for (scope, _, version) in &old {
+        let h = highest.entry(*scope).or_insert(0);
+        *h = (*h).max(*version);
+    }
+    if !highest.is_empty() {
+        sqlx::query("SELECT id FROM scopes WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(highest.keys().copied().collect::<Vec<_>>())
+            .execute(&mut *c)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "DELETE FROM records r USING UNNEST($1::int8[], $2::uuid[]) AS g(scope_id, id)
+             WHERE r.scope_id = g.scope_id AND r.id = g.id AND r.deleted_at IS NOT NULL",
+        )
+        .bind(old.iter().map(|(s, _, _)| *s).collect::<Vec<_>>())
+        .bind(old.iter().map(|(_, id, _)| *id).collect::<Vec<_>>())
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "UPDATE scopes SET collected = greatest(collected, h.v)
+             FROM UNNEST($1::int8[], $2::int8[]) AS h(id, v) WHERE scopes.id = h.id",
+        )
+        .bind(highest.keys().copied().collect::<Vec<_>>())
+        .bind(highest.values().copied().collect::<Vec<_>>())
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+    }
+    let logs = sqlx::query(
+        "DELETE FROM sync_log WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM sync_log WHERE server_time < $1 LIMIT $2))",
+    )
+    .bind(log_before)
+    .bind(batch as i64)
+    .execute(&mut *c)
+    .await
+    .map_err(db)?;
+    Ok((old.len() as u64, logs.rows_affected()))
+}
+
+pub async fn forget_expired_tokens(c: &mut PgConnection, now: Millis) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(c)
+            .await
+            .map_err(db)?
+            .rows_affected(),
+    )
+}
+
+/// The scopes' `collected` now: a push rechecks, after reading its page,
+/// the scopes it did not lock, in case a collection committed meanwhile.
+pub async fn collected(
+    c: &mut PgConnection,
+    scopes: &[ScopeId],
+) -> Result<Vec<(ScopeId, i64)>, StoreError> {
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, collected FROM scopes WHERE id = ANY($1)")
+            .bind(scope_ids(scopes))
+            .fetch_all(c)
+            .await
+            .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, v)| (ScopeId::new(s), v))
+        .collect())
 }

@@ -62,13 +62,18 @@ pub async fn push(
     let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
     sql::set_heads(&mut *c, &heads).await?;
     let page = sql::page(&mut *c, plan.page.clone()).await?;
+    // READ COMMITTED: a collection may have committed since the view was
+    // read (in scopes this push did not lock).
+    let scopes: Vec<_> = plan.page.ranges.iter().map(|r| r.scope).collect();
+    if page::stale(&plan.page, &sql::collected(&mut *c, &scopes).await?) {
+        return Err(StoreError::ResyncRequired);
+    }
     Ok(plan.respond(page))
 }
 
-/// A pull: the committed counters first, then rows up to them. Under READ
-/// COMMITTED the statements see different snapshots, which is still exact:
-/// a row renumbered in between moves above the counter read and comes with
-/// the next pull (docs/ARCHITECTURE.md).
+/// A pull: the committed counters first, then rows up to them, in the
+/// caller's REPEATABLE READ transaction (one snapshot, so a collection
+/// cannot remove tombstones between the check and the page).
 pub async fn pull(
     c: &mut PgConnection,
     user: UserId,

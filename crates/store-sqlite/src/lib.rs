@@ -26,8 +26,8 @@ use tidesync_engine::{PushInput, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{
-    create_private_dir, sqlite_file, AuthState, Backend, Credentials, Health, Member, MemberOp,
-    MembersChanged, NewUser, PullInput, Store, StoreError, User,
+    create_private_dir, sqlite_file, AuthState, Backend, Credentials, GcHorizon, GcReport, Health,
+    Member, MemberOp, MembersChanged, NewUser, PullInput, Store, StoreError, User, GC_BATCH,
 };
 
 use crate::error::driver;
@@ -265,6 +265,29 @@ impl Store for SqliteStore {
                 members::change(c, user, space, op, now_millis())
             })
             .await
+    }
+
+    async fn collect_garbage(&self, h: GcHorizon) -> Result<GcReport, StoreError> {
+        let mut report = GcReport::default();
+        // One writer job per batch: pushes queued meanwhile run in between.
+        loop {
+            let (t, l) = self
+                .writer
+                .run(0, move |c| {
+                    sql::collect_batch(c, h.tombstones_before, h.log_before, GC_BATCH)
+                })
+                .await?;
+            report.tombstones += t;
+            report.log_rows += l;
+            if t < GC_BATCH as u64 && l < GC_BATCH as u64 {
+                break;
+            }
+        }
+        report.revoked_tokens = self
+            .writer
+            .run(0, move |c| sql::forget_expired_tokens(c, h.now))
+            .await?;
+        Ok(report)
     }
 
     async fn close(&self) {

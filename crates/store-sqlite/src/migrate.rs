@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "shared spaces",
         include_str!("../migrations/0004_shared_spaces.sql"),
     ),
+    (5, "history", include_str!("../migrations/0005_history.sql")),
 ];
 
 fn table_exists(c: &Connection, name: &str) -> Result<bool, StoreError> {

@@ -66,7 +66,7 @@ fn scope_list(scopes: &[ScopeId]) -> Vec<Sql> {
 pub fn view(c: &Connection, user: UserId) -> Result<Option<View>, StoreError> {
     let mut st = c
         .prepare_cached(
-            "SELECT s.id, m.role, s.space_id, s.version FROM members m
+            "SELECT s.id, m.role, s.space_id, s.version, s.collected FROM members m
              JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = ?",
         )
         .map_err(driver)?;
@@ -88,6 +88,7 @@ pub fn view(c: &Connection, user: UserId) -> Result<Option<View>, StoreError> {
             role,
             space,
             head: r.get(3).map_err(driver)?,
+            collected: r.get(4).map_err(driver)?,
         });
     }
     Ok(personal.map(|personal| View {
@@ -457,4 +458,69 @@ pub fn page(c: &Connection, q: PageQuery) -> Result<Page, StoreError> {
         }
     }
     Ok(b.finish())
+}
+
+/// One batch of garbage collection (see `Store::collect_garbage`): removes
+/// up to `batch` old tombstones, raising each scope's `collected` to the
+/// highest version removed, then up to `batch` old `sync_log` rows.
+/// Returns (tombstones, log rows) removed.
+pub fn collect_batch(
+    c: &Connection,
+    tombstones_before: Millis,
+    log_before: Millis,
+    batch: usize,
+) -> Result<(u64, u64), StoreError> {
+    let old: Vec<(i64, i64, i64)> = {
+        let mut st = c
+            .prepare_cached(
+                "SELECT rowid, scope_id, version FROM records
+                 WHERE deleted_at IS NOT NULL AND server_time < ? LIMIT ?",
+            )
+            .map_err(driver)?;
+        let rows = st
+            .query_map(params![tombstones_before, batch as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(driver)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(driver)?
+    };
+    let mut highest: std::collections::BTreeMap<i64, i64> = Default::default();
+    for (_, scope, version) in &old {
+        let h = highest.entry(*scope).or_insert(0);
+        *h = (*h).max(*version);
+    }
+    let mut raise = c
+        .prepare_cached("UPDATE scopes SET collected = MAX(collected, ?) WHERE id = ?")
+        .map_err(driver)?;
+    for (scope, v) in &highest {
+        raise.execute(params![v, scope]).map_err(driver)?;
+    }
+    for chunk in old.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM records WHERE rowid IN ({})",
+            marks(chunk.len())
+        );
+        c.prepare_cached(&sql)
+            .map_err(driver)?
+            .execute(params_from_iter(chunk.iter().map(|(rowid, _, _)| *rowid)))
+            .map_err(driver)?;
+    }
+    let logs = c
+        .prepare_cached(
+            "DELETE FROM sync_log WHERE rowid IN
+                 (SELECT rowid FROM sync_log WHERE server_time < ? LIMIT ?)",
+        )
+        .map_err(driver)?
+        .execute(params![log_before, batch as i64])
+        .map_err(driver)?;
+    Ok((old.len() as u64, logs as u64))
+}
+
+pub fn forget_expired_tokens(c: &Connection, now: Millis) -> Result<u64, StoreError> {
+    Ok(
+        c.prepare_cached("DELETE FROM revoked_tokens WHERE expires_at <= ?")
+            .map_err(driver)?
+            .execute([now])
+            .map_err(driver)? as u64,
+    )
 }

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// cursor from elsewhere): it must pull from scratch.
     #[error("the cursor is ahead of this server; pull from scratch")]
     CursorAhead,
+    /// The cursor is older than the kept history: resync from scratch.
+    #[error("the cursor is older than the history this server keeps; resync from scratch")]
+    ResyncRequired,
     /// The authenticated user was deleted meanwhile.
     #[error("the user no longer exists")]
     UserGone,
@@ -75,6 +78,7 @@ impl StoreError {
             },
             StoreError::EmailTaken => StoreError::EmailTaken,
             StoreError::CursorAhead => StoreError::CursorAhead,
+            StoreError::ResyncRequired => StoreError::ResyncRequired,
             StoreError::UserGone => StoreError::UserGone,
             StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
             StoreError::Forbidden(m) => StoreError::Forbidden(m.clone()),
@@ -93,6 +97,7 @@ impl From<EngineError> for StoreError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::CursorAhead => StoreError::CursorAhead,
+            EngineError::ResyncRequired => StoreError::ResyncRequired,
             EngineError::Corrupt(m) => StoreError::Corrupt(m),
             EngineError::Protocol(m) => StoreError::Internal(m.into()),
             EngineError::Retry => StoreError::Retry,

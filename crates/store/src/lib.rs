@@ -131,6 +131,31 @@ pub struct PullInput {
     pub max_bytes: usize,
 }
 
+/// What one garbage collection removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub tombstones: u64,
+    pub log_rows: u64,
+    pub revoked_tokens: u64,
+}
+
+/// What a garbage collection removes: everything older than these moments
+/// of server time.
+#[derive(Clone, Copy, Debug)]
+pub struct GcHorizon {
+    /// Tombstones written before this are removed; cursors behind them
+    /// then get `resync_required`.
+    pub tombstones_before: Millis,
+    /// `sync_log` rows received before this are removed: their operation
+    /// ids are forgotten.
+    pub log_before: Millis,
+    /// Revoked tokens that expired before this are forgotten.
+    pub now: Millis,
+}
+
+/// Rows removed per transaction, so collection never holds a lock long.
+pub const GC_BATCH: usize = 5_000;
+
 /// How the database and its workers are doing, for `/health`.
 #[derive(Clone, Debug, Default)]
 pub struct Health {
@@ -241,6 +266,10 @@ pub trait Store: Send + Sync + 'static {
         space: RecordId,
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError>;
+
+    /// Removes history older than the horizon, in batches of [`GC_BATCH`]
+    /// rows per transaction so that other requests interleave.
+    async fn collect_garbage(&self, horizon: GcHorizon) -> Result<GcReport, StoreError>;
 
     /// Changes committed through *any* instance sharing this database, when
     /// the backend can tell (PostgreSQL); `None` when only this process

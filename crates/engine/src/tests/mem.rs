@@ -126,6 +126,7 @@ impl MemDb {
                     role: *role,
                     space: self.scopes[s].1,
                     head: self.scopes[s].0,
+                    collected: 0,
                 })
                 .collect(),
         }

@@ -14,6 +14,7 @@ use tidesync_protocol::{RecordId, UserId};
 
 use crate::{NewUser, PullInput, PushInput, Store, StoreError, SyncOutput};
 
+pub mod history;
 pub mod sharing;
 
 /// Generates one `#[tokio::test]` per suite test for a backend.
@@ -35,6 +36,8 @@ macro_rules! backend_suite {
             sharing::viewers_and_former_members_are_refused_and_removed_members_drop_the_space,
             sharing::only_owners_manage_members_and_non_members_get_404,
             sharing::deleting_an_owner_hands_shared_spaces_on,
+            history::old_tombstones_are_collected_and_stale_cursors_must_resync,
+            history::the_sync_log_is_pruned_past_its_horizon,
         );
     };
     (@tests $open:expr; $($($path:ident)::+),* $(,)?) => {

@@ -1,0 +1,158 @@
+//! The suite's bounded-history tests, with a clock the test sets: pushes
+//! carry their own `now`, and the collector gets its horizon explicitly.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tidesync_protocol::cursor::CursorStart;
+use tidesync_protocol::time::Millis;
+
+use super::{change, input, new_user, rid};
+use crate::{GcHorizon, PullInput, Store, StoreError};
+
+const DAY: Millis = 86_400_000;
+const T0: Millis = 1_735_689_600_000;
+
+fn pull(cursor: CursorStart) -> PullInput {
+    PullInput {
+        cursor,
+        limit: 100,
+        max_bytes: 1 << 20,
+    }
+}
+
+async fn push_at(
+    store: &Arc<dyn Store>,
+    user: tidesync_protocol::UserId,
+    now: Millis,
+    changes: Vec<tidesync_protocol::sync::ChangeInput>,
+) -> crate::SyncOutput {
+    let mut i = input(CursorStart::Scratch, changes);
+    i.now = now;
+    store.push(user, i, 10).await.expect("push")
+}
+
+pub async fn old_tombstones_are_collected_and_stale_cursors_must_resync(store: &Arc<dyn Store>) {
+    let user = new_user(&**store, "old@example.com").await;
+    push_at(
+        store,
+        user,
+        T0,
+        vec![
+            change("s", 1, "space", "create", json!({"name": "S"})),
+            change("i", 2, "item", "create", json!({"title": "gone soon"})),
+            change("d", 2, "item", "delete", serde_json::Value::Null),
+        ],
+    )
+    .await;
+    push_at(
+        store,
+        user,
+        T0 + 100 * DAY,
+        vec![change("j", 3, "item", "create", json!({"title": "new"}))],
+    )
+    .await;
+    let report = store
+        .collect_garbage(GcHorizon {
+            tombstones_before: T0 + 10 * DAY,
+            log_before: T0 - DAY,
+            now: T0 + 100 * DAY,
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.tombstones, report.log_rows), (1, 0));
+    // A device that last pulled before the deletion may have missed it.
+    let r = store.pull(user, pull(CursorStart::personal(1))).await;
+    assert!(matches!(r, Err(StoreError::ResyncRequired)), "{r:?}");
+    let r = store
+        .push(
+            user,
+            input(
+                CursorStart::personal(1),
+                vec![change("x", 4, "space", "create", json!({"name": "n"}))],
+            ),
+            10,
+        )
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::ResyncRequired)),
+        "refused before anything is applied: {r:?}"
+    );
+    // Its reaction: a from-scratch pull, which needs no tombstones.
+    let fresh = store.pull(user, pull(CursorStart::Scratch)).await.unwrap();
+    let mut ids: Vec<_> = fresh.records.iter().map(|r| r.id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![rid(1), rid(3)]);
+    // A device that had seen the deletion goes on.
+    assert!(store
+        .pull(user, pull(CursorStart::At(fresh.cursor.clone())))
+        .await
+        .is_ok());
+    assert!(store
+        .pull(user, pull(CursorStart::personal(3)))
+        .await
+        .is_ok());
+    // The create of the collected item, retried by the stale device after
+    // its resync: the log still knows it, so it does not come back.
+    let retry = push_at(
+        store,
+        user,
+        T0 + 101 * DAY,
+        vec![change(
+            "i",
+            2,
+            "item",
+            "create",
+            json!({"title": "gone soon"}),
+        )],
+    )
+    .await;
+    assert!(retry.acks[0].duplicate, "{:?}", retry.acks);
+    let after = store.pull(user, pull(CursorStart::Scratch)).await.unwrap();
+    assert!(
+        after.records.iter().all(|r| r.id != rid(2)),
+        "not resurrected"
+    );
+}
+
+pub async fn the_sync_log_is_pruned_past_its_horizon(store: &Arc<dyn Store>) {
+    let user = new_user(&**store, "log@example.com").await;
+    push_at(
+        store,
+        user,
+        T0,
+        vec![change("a", 1, "space", "create", json!({"name": "A"}))],
+    )
+    .await;
+    push_at(
+        store,
+        user,
+        T0 + 30 * DAY,
+        vec![change("b", 2, "space", "create", json!({"name": "B"}))],
+    )
+    .await;
+    let report = store
+        .collect_garbage(GcHorizon {
+            tombstones_before: T0 - DAY,
+            log_before: T0 + DAY,
+            now: T0 + 30 * DAY,
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.tombstones, report.log_rows), (0, 1));
+    // "b" is remembered, "a" is forgotten: its retry is merged again, which
+    // for the same operation on a live record changes nothing.
+    let again = push_at(
+        store,
+        user,
+        T0 + 31 * DAY,
+        vec![
+            change("a", 1, "space", "create", json!({"name": "A"})),
+            change("b", 2, "space", "create", json!({"name": "B"})),
+        ],
+    )
+    .await;
+    assert!(!again.acks[0].duplicate && again.acks[0].success);
+    assert!(again.acks[1].duplicate);
+    assert!(again.wrote.is_empty(), "the same write again is no change");
+}
