@@ -1,0 +1,129 @@
+//! The event stream (`GET /api/sync/stream`) as a `Stream` of change events.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use tidesync_protocol::sync::ChangeEvent;
+
+use crate::error::Error;
+use crate::sse::{SseEvent, SseParser};
+
+type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// An open event stream. Each item is a `change` event: another device of
+/// the user committed something, and `sync_timestamp` is the cursor it
+/// reached; pull from your own cursor when one arrives. The stream ends
+/// (`None`) when the server closes it: token revoked, account deleted, or
+/// shutdown. Reconnect after a delay with
+/// [`StreamRequest::last_event_id`](crate::StreamRequest::last_event_id) set
+/// to [`EventStream::last_event_id`], so that a change missed meanwhile is
+/// announced at once.
+///
+/// Use it as a [`futures_core::Stream`] or call [`EventStream::next_event`].
+pub struct EventStream {
+    chunks: Chunks,
+    parser: SseParser,
+    ready: VecDeque<SseEvent>,
+    done: bool,
+}
+
+impl EventStream {
+    pub(crate) fn new(res: reqwest::Response) -> Self {
+        EventStream {
+            chunks: Box::pin(res.bytes_stream()),
+            parser: SseParser::new(),
+            ready: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The next change event; `None` once the server ended the stream.
+    pub async fn next_event(&mut self) -> Option<Result<ChangeEvent, Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// The id of the last event received: send it as `Last-Event-ID` when
+    /// reconnecting.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.parser.last_event_id()
+    }
+
+    /// The reconnection delay the server asked for, if it did.
+    pub fn retry(&self) -> Option<std::time::Duration> {
+        self.parser.retry()
+    }
+}
+
+/// A `change` event's data is `{"syncTimestamp": …}`; its id is the same
+/// cursor, used when the data is missing.
+fn to_change(ev: SseEvent) -> Option<Result<ChangeEvent, Error>> {
+    if ev.event != "change" {
+        return None; // other event types are for newer clients
+    }
+    if ev.data.trim().is_empty() {
+        return ev.id.map(|sync_timestamp| Ok(ChangeEvent { sync_timestamp }));
+    }
+    Some(
+        serde_json::from_str::<ChangeEvent>(&ev.data).map_err(|e| Error::Decode {
+            status: reqwest::StatusCode::OK,
+            reason: format!("change event data {:?}: {e}", ev.data),
+        }),
+    )
+}
+
+impl Stream for EventStream {
+    type Item = Result<ChangeEvent, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            while let Some(ev) = this.ready.pop_front() {
+                if let Some(item) = to_change(ev) {
+                    return Poll::Ready(Some(item));
+                }
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match this.chunks.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => this.done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(Error::Transport(e))));
+                }
+                Poll::Ready(Some(Ok(bytes))) => this.ready.extend(this.parser.feed(&bytes)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(event: &str, data: &str, id: Option<&str>) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+            id: id.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn change_events_are_decoded_and_others_skipped() {
+        let c = to_change(ev("change", r#"{"syncTimestamp":"v1.u.3"}"#, Some("v1.u.3")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.sync_timestamp, "v1.u.3");
+        assert!(to_change(ev("message", "hello", None)).is_none());
+        let from_id = to_change(ev("change", "", Some("v1.u.8"))).unwrap().unwrap();
+        assert_eq!(from_id.sync_timestamp, "v1.u.8");
+        assert!(matches!(
+            to_change(ev("change", "{oops", None)),
+            Some(Err(Error::Decode { .. }))
+        ));
+    }
+}
