@@ -211,7 +211,10 @@ mod tests {
                 after: Some(Duration::from_secs(7))
             }
         );
-        assert_eq!(e.to_string(), "429 Too Many Requests rate_limited: slow down");
+        assert_eq!(
+            e.to_string(),
+            "429 Too Many Requests rate_limited: slow down"
+        );
     }
 
     #[test]

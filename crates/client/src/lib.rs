@@ -192,7 +192,9 @@ impl Client {
 
     /// `POST /api/auth/logout`: revokes this client's token (only this one).
     pub async fn logout(&self) -> Result<()> {
-        let _: LoggedOut = self.post("/api/auth/logout", &serde_json::json!({})).await?;
+        let _: LoggedOut = self
+            .post("/api/auth/logout", &serde_json::json!({}))
+            .await?;
         Ok(())
     }
 

@@ -163,7 +163,11 @@ mod tests {
             assert_eq!(evs, want, "split at {cut}");
         }
         let bytes: Vec<&[u8]> = wire.chunks(1).flat_map(|b| [b, &b""[..]]).collect();
-        assert_eq!(all(&bytes).0, want, "one byte at a time, empty chunks between");
+        assert_eq!(
+            all(&bytes).0,
+            want,
+            "one byte at a time, empty chunks between"
+        );
     }
 
     #[test]

@@ -29,6 +29,15 @@ pub struct EventStream {
     done: bool,
 }
 
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("last_event_id", &self.last_event_id())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl EventStream {
     pub(crate) fn new(res: reqwest::Response) -> Self {
         EventStream {
@@ -63,7 +72,9 @@ fn to_change(ev: SseEvent) -> Option<Result<ChangeEvent, Error>> {
         return None; // other event types are for newer clients
     }
     if ev.data.trim().is_empty() {
-        return ev.id.map(|sync_timestamp| Ok(ChangeEvent { sync_timestamp }));
+        return ev
+            .id
+            .map(|sync_timestamp| Ok(ChangeEvent { sync_timestamp }));
     }
     Some(
         serde_json::from_str::<ChangeEvent>(&ev.data).map_err(|e| Error::Decode {
@@ -114,12 +125,18 @@ mod tests {
 
     #[test]
     fn change_events_are_decoded_and_others_skipped() {
-        let c = to_change(ev("change", r#"{"syncTimestamp":"v1.u.3"}"#, Some("v1.u.3")))
-            .unwrap()
-            .unwrap();
+        let c = to_change(ev(
+            "change",
+            r#"{"syncTimestamp":"v1.u.3"}"#,
+            Some("v1.u.3"),
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(c.sync_timestamp, "v1.u.3");
         assert!(to_change(ev("message", "hello", None)).is_none());
-        let from_id = to_change(ev("change", "", Some("v1.u.8"))).unwrap().unwrap();
+        let from_id = to_change(ev("change", "", Some("v1.u.8")))
+            .unwrap()
+            .unwrap();
         assert_eq!(from_id.sync_timestamp, "v1.u.8");
         assert!(matches!(
             to_change(ev("change", "{oops", None)),
