@@ -75,7 +75,7 @@ use serde::Serialize;
 pub use error::{Action, ApiError, Error};
 pub use pager::{Page, Pager, PullAll};
 pub use reqwest;
-pub use stream::EventStream;
+pub use stream::{EventStream, StreamRequest};
 pub use tidesync_protocol as protocol;
 pub use tidesync_protocol::auth::{AuthResponse, UserView};
 pub use tidesync_protocol::entity::EntityType;
@@ -332,7 +332,7 @@ impl Client {
         self.call(method, &self.url(path)?, body).await
     }
 
-    fn url(&self, path: &str) -> Result<Url> {
+    pub(crate) fn url(&self, path: &str) -> Result<Url> {
         let s = format!("{}{path}", self.base);
         Url::parse(&s).map_err(|e| Error::Url(format!("{s}: {e}")))
     }
@@ -393,65 +393,5 @@ impl Client {
                 response_bytes: bytes.len(),
             },
         ))
-    }
-}
-
-/// How to open an event stream: with this client's token (the default) or
-/// a stream ticket, and from where (`Last-Event-ID`).
-#[must_use = "call .open() to connect"]
-pub struct StreamRequest {
-    client: Client,
-    device_id: String,
-    last_event_id: Option<String>,
-    ticket: Option<String>,
-}
-
-impl StreamRequest {
-    /// The id of the last event received before a reconnect: if the user's
-    /// data moved past it, the server announces that at once.
-    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
-        self.last_event_id = Some(id.into());
-        self
-    }
-
-    /// Authenticate with a ticket from [`Client::stream_ticket`] instead of
-    /// the token (no `Authorization` header is sent then).
-    pub fn ticket(mut self, ticket: impl Into<String>) -> Self {
-        self.ticket = Some(ticket.into());
-        self
-    }
-
-    pub async fn open(self) -> Result<EventStream> {
-        let mut url = self.client.url("/api/sync/stream")?;
-        url.query_pairs_mut()
-            .append_pair("deviceId", &self.device_id);
-        if let Some(t) = &self.ticket {
-            url.query_pairs_mut().append_pair("ticket", t);
-        }
-        let mut req = self.client.http.get(url);
-        if let (None, Some(token)) = (&self.ticket, &self.client.token) {
-            req = req.bearer_auth(token);
-        }
-        if let Some(id) = &self.last_event_id {
-            req = req.header("last-event-id", id);
-        }
-        let res = req.header(ACCEPT, "text/event-stream").send().await?;
-        let status = res.status();
-        if !status.is_success() {
-            let headers = res.headers().clone();
-            let body = res.bytes().await?;
-            return Err(error::error_from_response(status, &headers, &body));
-        }
-        let ctype = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !ctype.starts_with("text/event-stream") {
-            return Err(Error::Protocol(format!(
-                "the stream answered {status} with content-type {ctype:?}"
-            )));
-        }
-        Ok(EventStream::new(res))
     }
 }

@@ -7,8 +7,11 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use tidesync_protocol::sync::ChangeEvent;
 
-use crate::error::Error;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+
+use crate::error::{self, Error};
 use crate::sse::{SseEvent, SseParser};
+use crate::{Client, Result};
 
 type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 
@@ -17,7 +20,7 @@ type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 /// reached; pull from your own cursor when one arrives. The stream ends
 /// (`None`) when the server closes it: token revoked, account deleted, or
 /// shutdown. Reconnect after a delay with
-/// [`StreamRequest::last_event_id`](crate::StreamRequest::last_event_id) set
+/// [`StreamRequest::last_event_id`](StreamRequest::last_event_id) set
 /// to [`EventStream::last_event_id`], so that a change missed meanwhile is
 /// announced at once.
 ///
@@ -108,6 +111,66 @@ impl Stream for EventStream {
                 Poll::Ready(Some(Ok(bytes))) => this.ready.extend(this.parser.feed(&bytes)),
             }
         }
+    }
+}
+
+/// How to open an event stream: with this client's token (the default) or
+/// a stream ticket, and from where (`Last-Event-ID`).
+#[must_use = "call .open() to connect"]
+pub struct StreamRequest {
+    pub(crate) client: Client,
+    pub(crate) device_id: String,
+    pub(crate) last_event_id: Option<String>,
+    pub(crate) ticket: Option<String>,
+}
+
+impl StreamRequest {
+    /// The id of the last event received before a reconnect: if the user's
+    /// data moved past it, the server announces that at once.
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+
+    /// Authenticate with a ticket from [`Client::stream_ticket`] instead of
+    /// the token (no `Authorization` header is sent then).
+    pub fn ticket(mut self, ticket: impl Into<String>) -> Self {
+        self.ticket = Some(ticket.into());
+        self
+    }
+
+    pub async fn open(self) -> Result<EventStream> {
+        let mut url = self.client.url("/api/sync/stream")?;
+        url.query_pairs_mut()
+            .append_pair("deviceId", &self.device_id);
+        if let Some(t) = &self.ticket {
+            url.query_pairs_mut().append_pair("ticket", t);
+        }
+        let mut req = self.client.http.get(url);
+        if let (None, Some(token)) = (&self.ticket, &self.client.token) {
+            req = req.bearer_auth(token);
+        }
+        if let Some(id) = &self.last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = req.header(ACCEPT, "text/event-stream").send().await?;
+        let status = res.status();
+        if !status.is_success() {
+            let headers = res.headers().clone();
+            let body = res.bytes().await?;
+            return Err(error::error_from_response(status, &headers, &body));
+        }
+        let ctype = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !ctype.starts_with("text/event-stream") {
+            return Err(Error::Protocol(format!(
+                "the stream answered {status} with content-type {ctype:?}"
+            )));
+        }
+        Ok(EventStream::new(res))
     }
 }
 

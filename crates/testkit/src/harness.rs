@@ -139,10 +139,21 @@ macro_rules! backend_tests {
 
 /// Runs every test of `groups` (each a module's `tests`) and exits.
 pub fn main(groups: &[fn() -> Vec<Test>]) -> ! {
-    let args = Arguments::from_args();
+    let (args, filters) = arguments(std::env::args().collect());
     let postgres = postgres_url().is_some();
     let mut tests: Vec<Test> = groups.iter().flat_map(|g| g()).collect();
     tests.sort_by(|a, b| a.name.cmp(&b.name));
+    if !filters.is_empty() {
+        tests.retain(|t| {
+            filters.iter().any(|f| {
+                if args.exact {
+                    t.name == *f
+                } else {
+                    t.name.contains(f.as_str())
+                }
+            })
+        });
+    }
     if let Some(dup) = tests.windows(2).find(|w| w[0].name == w[1].name) {
         panic!("two tests named {}", dup[0].name);
     }
@@ -164,6 +175,37 @@ pub fn main(groups: &[fn() -> Vec<Test>]) -> ! {
         })
         .collect();
     libtest_mimic::run(&args, trials).exit()
+}
+
+/// libtest takes several name filters (`api sync:: auth::`); libtest-mimic
+/// one. With more than one, they are taken out here and applied by `main`.
+fn arguments(argv: Vec<String>) -> (Arguments, Vec<String>) {
+    const WITH_VALUE: [&str; 6] = [
+        "--test-threads",
+        "--logfile",
+        "--skip",
+        "--color",
+        "--format",
+        "-Z",
+    ];
+    let mut rest = Vec::new();
+    let mut filters = Vec::new();
+    let mut it = argv.into_iter();
+    rest.extend(it.next()); // the program
+    while let Some(a) = it.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            rest.push(a);
+            rest.extend(it.next());
+        } else if a.starts_with('-') {
+            rest.push(a);
+        } else {
+            filters.push(a);
+        }
+    }
+    if filters.len() == 1 {
+        rest.extend(filters.drain(..));
+    }
+    (Arguments::from_iter(rest), filters)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -247,6 +289,17 @@ mod tests {
             Test::plain("api::binary", "help", || {}).name,
             "binary::help"
         );
+    }
+
+    #[test]
+    fn several_filters_are_applied_here_one_by_libtest_mimic() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        let (a, f) = arguments(argv(&["api", "sync::", "--test-threads", "1", "auth::"]));
+        assert_eq!(f, vec!["sync::", "auth::"]);
+        assert_eq!((a.filter, a.test_threads), (None, Some(1)));
+        let (a, f) = arguments(argv(&["api", "--exact", "sync::sqlite::x"]));
+        assert!(f.is_empty() && a.exact);
+        assert_eq!(a.filter.as_deref(), Some("sync::sqlite::x"));
     }
 
     #[test]

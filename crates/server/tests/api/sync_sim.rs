@@ -377,7 +377,11 @@ impl Sim<'_> {
             }
             self.note_exchange(d, &body, &data);
             self.receive(d, &data);
-            if data["hasMore"] != json!(true) {
+            // A missing hasMore must fail, not end the sync as "no more".
+            let more = data["hasMore"]
+                .as_bool()
+                .unwrap_or_else(|| panic!("seed {:#x}: no boolean hasMore in {data}", self.seed));
+            if !more {
                 return;
             }
         }
