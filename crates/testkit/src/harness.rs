@@ -203,7 +203,7 @@ fn arguments(argv: Vec<String>) -> (Arguments, Vec<String>) {
         }
     }
     if filters.len() == 1 {
-        rest.extend(filters.drain(..));
+        rest.append(&mut filters);
     }
     (Arguments::from_iter(rest), filters)
 }
