@@ -21,7 +21,7 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
         .tempdir()?;
     let url = format!("sqlite://{}/raw.db", dir.path().display());
     // The real schema, through the real migrations.
-    let store = tidesync_store::SqliteStore::connect(&url).await?;
+    let store = tidesync_store_sqlite::SqliteStore::open(&url, Default::default())?;
     store.migrate().await?;
     let user = UserId::random();
     store

@@ -13,3 +13,5 @@ pub mod sync;
 pub mod time;
 
 pub use ids::{RecordId, UserId};
+/// The `uuid` crate this one's ids are made of.
+pub use uuid;

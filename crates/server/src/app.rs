@@ -4,13 +4,9 @@ use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -20,19 +16,13 @@ use tidesync_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::Service;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tracing::Instrument;
 
-use crate::auth::{hash_password, AuthCache, Tokens};
+use crate::auth::{AuthCache, Authenticator, Tokens};
 use crate::config::{data_dir, Secret, ServeArgs};
-use crate::error::ApiError;
-use crate::limits::{rate_limit, RateLimiter};
-use crate::routes;
-use crate::state::{AppState, Limits, SyncLimits};
-
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::db::DbOptions;
+use crate::limits::{Limits, RateLimiter};
+use crate::password::hash_password;
+use crate::state::{AppState, SyncLimits};
 
 /// A configured server, connected to its database and ready to serve.
 pub struct App {
@@ -47,7 +37,17 @@ pub struct App {
 impl App {
     /// Connects to the database, applies migrations and prepares the routes.
     pub async fn build(args: &ServeArgs) -> Result<App, StartError> {
-        let store = tidesync_store::connect(&args.database.database_url).await?;
+        let store =
+            crate::db::connect(&args.database.database_url, &DbOptions::from_args(args)).await?;
+        Self::build_with_store(args, store).await
+    }
+
+    /// The same on a store opened by the caller (tests that keep a handle on
+    /// the concrete backend).
+    pub async fn build_with_store(
+        args: &ServeArgs,
+        store: Arc<dyn Store>,
+    ) -> Result<App, StartError> {
         store.migrate().await?;
         let secret = match &args.jwt_secret {
             Some(s) => s.clone(),
@@ -84,9 +84,12 @@ impl App {
         }
         let state = AppState {
             store: store.clone(),
-            tokens: Arc::new(tokens),
+            auth: Arc::new(Authenticator {
+                tokens,
+                cache: AuthCache::new(Duration::from_secs(5)),
+                store: store.clone(),
+            }),
             dummy_hash: Arc::new(dummy_hash),
-            auth_cache: Arc::new(AuthCache::new(Duration::from_secs(5))),
             health_ok: Arc::default(),
             notifier,
             announce_locally,
@@ -100,9 +103,10 @@ impl App {
                 max_changes: args.max_changes_per_sync as usize,
                 max_wait: args.request_timeout.saturating_sub(Duration::from_secs(5)),
                 max_clock_skew_ms: args.max_clock_skew.as_millis() as i64,
+                max_page_bytes: args.max_page_bytes as usize,
             },
         };
-        let router = router(state, args)?;
+        let router = crate::router::router(state, args)?;
         Ok(App {
             router,
             store,
@@ -192,146 +196,6 @@ pub enum StartError {
     Store(#[from] tidesync_store::StoreError),
     #[error("{0}")]
     Other(String),
-}
-
-fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
-    let limiter = middleware::from_fn_with_state(state.clone(), rate_limit);
-    let mut router = Router::new()
-        .route("/health", get(routes::health::health))
-        .route("/", get(crate::demo::index))
-        .route("/{file}", get(crate::demo::asset))
-        .route("/api/auth/register", post(routes::auth::register))
-        .route("/api/auth/login", post(routes::auth::login))
-        .route(
-            "/api/auth/me",
-            get(routes::auth::me).delete(routes::auth::delete_account),
-        )
-        .route("/api/auth/logout", post(routes::auth::logout))
-        .route("/api/auth/password", post(routes::auth::change_password))
-        .route("/api/sync", post(routes::sync::sync))
-        .route("/api/sync/initial", get(routes::sync::initial))
-        .route("/api/sync/stream", get(routes::sync::stream))
-        .route("/api/sync/stream-ticket", post(routes::sync::stream_ticket))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(DefaultBodyLimit::max(args.max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response()
-        }))
-        .layer(limiter)
-        .layer(middleware::from_fn_with_state(
-            args.request_timeout,
-            request_timeout,
-        ));
-    if let Some(origins) = &args.cors_origin {
-        router = router.layer(cors(origins)?);
-    }
-    Ok(router
-        // gzip or zstd when the client asks (Accept-Encoding): a pull of
-        // thousands of records shrinks several times on slow mobile links.
-        .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn(log_request))
-        .with_state(state))
-}
-
-fn cors(origins: &str) -> Result<CorsLayer, StartError> {
-    let allow = if origins.trim() == "*" {
-        AllowOrigin::any()
-    } else {
-        let list = origins
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(|o| {
-                HeaderValue::from_str(o)
-                    .map_err(|_| StartError::Other(format!("CORS_ORIGIN: bad origin {o:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        AllowOrigin::list(list)
-    };
-    Ok(CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        // Listed explicitly: browsers do not accept `*` for Authorization.
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])
-        .max_age(Duration::from_secs(600)))
-}
-
-/// Bounds each request. Dropping the handler's future drops its open
-/// transaction, which rolls back; a commit already under way may still
-/// finish, which is why the answer says "retry" and not "nothing applied":
-/// operation ids make the retry safe either way.
-async fn request_timeout(
-    axum::extract::State(limit): axum::extract::State<Duration>,
-    req: Request,
-    next: Next,
-) -> Response {
-    // Event streams are long-lived by design; they end on disconnect or revocation.
-    if req.uri().path() == "/api/sync/stream" {
-        return next.run(req).await;
-    }
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
-}
-
-/// Headers every response carries. Everything the API returns is private to
-/// one user (or an error), so nothing may be cached by browsers or proxies.
-async fn security_headers(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-/// One log line per request (method, route, status, latency, request id), and
-/// the request id echoed as `x-request-id`. The route is the matched pattern,
-/// never the raw URL, so nothing a client puts in a path reaches the log.
-async fn log_request(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "<unmatched>".to_owned());
-    let span = tracing::info_span!("request", id = %request_id);
-    let mut res = next.run(req).instrument(span).await;
-    let status = res.status();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::error!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");
-    } else {
-        tracing::info!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");
-    }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(REQUEST_ID.clone(), v);
-    }
-    res
 }
 
 fn random_hex(bytes: usize) -> String {

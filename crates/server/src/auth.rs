@@ -1,13 +1,10 @@
-//! Passwords (Argon2id) and tokens (JWT HS256), and the extractor that turns a
-//! Bearer token into the authenticated user.
+//! Tokens (JWT HS256), the authentication layer that turns a Bearer token
+//! into an [`Identity`], and the [`AuthUser`] extractor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -18,52 +15,6 @@ use tidesync_protocol::UserId;
 use tidesync_store::{AuthState, Store, User};
 
 use crate::error::ApiError;
-use crate::state::AppState;
-
-/// Argon2id v19 with m=19 MiB, t=2, p=1: the OWASP password-storage
-/// recommendation, and this crate's defaults.
-fn argon2() -> Argon2<'static> {
-    Argon2::default()
-}
-
-/// Hashes running at once. Each takes 19 MiB and a core for tens of
-/// milliseconds: without a bound, a flood of logins from many addresses
-/// could use gigabytes; beyond it, requests wait (within REQUEST_TIMEOUT).
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-
-/// Hashes on the blocking pool: Argon2 takes tens of milliseconds of CPU and
-/// would stall every other request on an executor thread.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    let _slot = HASHING
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        argon2()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("argon2 hash: {e}")))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
-}
-
-/// True when `password` matches the PHC string `hash`.
-pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    let _slot = HASHING
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| ApiError::Internal(format!("stored hash unreadable: {e}")))?;
-        Ok(argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("verify task: {e}")))?
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -75,10 +26,27 @@ struct Claims {
     generation: i64,
     /// Token id, so that logout can revoke this token alone.
     jti: String,
-    /// `"stream"` for a stream ticket; absent for an access token. Neither
+    /// Absent for an access token; `"stream"` for a stream ticket. Neither
     /// is accepted where the other is expected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    typ: Option<String>,
+    #[serde(default, skip_serializing_if = "TokenKind::is_access")]
+    typ: TokenKind,
+}
+
+/// What a token may be used for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A Bearer token for every endpoint.
+    #[default]
+    Access,
+    /// A single-use ticket to open the event stream (`?ticket=`).
+    Stream,
+}
+
+impl TokenKind {
+    fn is_access(&self) -> bool {
+        *self == TokenKind::Access
+    }
 }
 
 /// Lifetime of a stream ticket: long enough to open the stream, no longer.
@@ -117,14 +85,14 @@ impl Tokens {
     }
 
     pub fn issue(&self, user: UserId, generation: i64) -> Result<String, ApiError> {
-        self.sign(user, generation, self.lifetime, None)
+        self.sign(user, generation, self.lifetime, TokenKind::Access)
     }
 
     /// A single-use ticket for `GET /api/sync/stream?ticket=…`, for browsers'
     /// EventSource, which cannot send an Authorization header: short-lived,
     /// and useless as an access token.
     pub fn issue_ticket(&self, user: UserId, generation: i64) -> Result<String, ApiError> {
-        self.sign(user, generation, TICKET_LIFETIME, Some("stream"))
+        self.sign(user, generation, TICKET_LIFETIME, TokenKind::Stream)
     }
 
     fn sign(
@@ -132,7 +100,7 @@ impl Tokens {
         user: UserId,
         generation: i64,
         lifetime: Duration,
-        typ: Option<&str>,
+        typ: TokenKind,
     ) -> Result<String, ApiError> {
         let iat = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
@@ -141,7 +109,7 @@ impl Tokens {
             exp: iat.saturating_add(lifetime.as_secs() as i64),
             generation,
             jti: uuid::Uuid::new_v4().simple().to_string(),
-            typ: typ.map(str::to_owned),
+            typ,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("jwt encode: {e}")))
@@ -150,19 +118,19 @@ impl Tokens {
     /// What a valid token says; `None` for anything else. Revocation is
     /// checked by [`AuthUser`], against the store.
     pub fn verify(&self, token: &str) -> Option<TokenInfo> {
-        self.decode(token, None)
+        self.decode(token, TokenKind::Access)
     }
 
     /// A valid, unexpired stream ticket (single use is checked by the caller).
     pub fn verify_ticket(&self, ticket: &str) -> Option<TokenInfo> {
-        self.decode(ticket, Some("stream"))
+        self.decode(ticket, TokenKind::Stream)
     }
 
-    fn decode(&self, token: &str, typ: Option<&str>) -> Option<TokenInfo> {
+    fn decode(&self, token: &str, typ: TokenKind) -> Option<TokenInfo> {
         let c = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()?
             .claims;
-        if c.typ.as_deref() != typ {
+        if c.typ != typ {
             return None;
         }
         Some(TokenInfo {
@@ -251,38 +219,82 @@ pub struct AuthUser {
     pub token: TokenInfo,
 }
 
-/// The full token check: signature and expiry, then (through the cache) the
-/// user's existence, token generation and revocations.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-) -> Result<AuthUser, ApiError> {
-    let info = state
-        .tokens
-        .verify(bearer_token(headers)?)
-        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-    let auth = state
-        .auth_cache
-        .get(state.store.as_ref(), info.user)
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-    if info.generation != auth.token_generation || auth.revoked.contains(&info.jti) {
-        return Err(ApiError::Unauthorized("token revoked; log in again"));
-    }
-    Ok(AuthUser {
-        user: auth.user.clone(),
-        token: info,
-    })
+/// Checks tokens: signature and expiry, then (through the cache) the user's
+/// existence, token generation and revocations.
+pub struct Authenticator {
+    pub tokens: Tokens,
+    pub cache: AuthCache,
+    pub store: Arc<dyn Store>,
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+impl Authenticator {
+    pub async fn authenticate(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<AuthUser, ApiError> {
+        let info = self
+            .tokens
+            .verify(bearer_token(headers)?)
+            .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        let auth = self
+            .cache
+            .get(self.store.as_ref(), info.user)
+            .await?
+            .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        if info.generation != auth.token_generation || auth.revoked.contains(&info.jti) {
+            return Err(ApiError::Unauthorized("token revoked; log in again"));
+        }
+        Ok(AuthUser {
+            user: auth.user.clone(),
+            token: info,
+        })
+    }
+}
+
+/// Who a request is, as the authentication layer found out: put in the
+/// request's extensions for the rate limiter and the handlers.
+#[derive(Clone)]
+pub enum Identity {
+    /// No Authorization header.
+    Anonymous,
+    User(AuthUser),
+    /// A header whose token failed the check, and why.
+    Rejected(ApiError),
+}
+
+/// The authentication layer: runs the full token check once per request,
+/// ahead of the rate limiter (which keys by user only for a token that
+/// passed it, so a revoked token cannot drain its user's budget).
+pub async fn identify(
+    axum::extract::State(auth): axum::extract::State<Arc<Authenticator>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let identity = if req.headers().contains_key(AUTHORIZATION) {
+        match auth.authenticate(req.headers()).await {
+            Ok(user) => Identity::User(user),
+            Err(e) => Identity::Rejected(e),
+        }
+    } else {
+        Identity::Anonymous
+    };
+    req.extensions_mut().insert(identity);
+    next.run(req).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The rate limiter has authenticated the request already, if it could.
-        if let Some(auth) = parts.extensions.get::<AuthUser>() {
-            return Ok(auth.clone());
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Identity>() {
+            Some(Identity::User(u)) => Ok(u.clone()),
+            Some(Identity::Rejected(e)) => Err(e.clone()),
+            Some(Identity::Anonymous) => {
+                Err(ApiError::Unauthorized("missing Authorization header"))
+            }
+            None => Err(ApiError::Internal(
+                "the authentication layer is missing on this route".into(),
+            )),
         }
-        authenticate(state, &parts.headers).await
     }
 }

@@ -23,6 +23,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the HTTP server (the default when no subcommand is given).
@@ -113,6 +115,19 @@ pub struct ServeArgs {
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Most bytes of records in one page of a pull; a page stops at `limit`
+    /// records or this, whichever comes first (`hasMore` says to go on).
+    #[arg(long, env = "MAX_PAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub max_page_bytes: u64,
+
+    /// SQLite: most requests waiting for the writer; beyond, 503 `busy`.
+    #[arg(long, env = "WRITER_QUEUE_DEPTH", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub writer_queue_depth: u64,
+
+    /// SQLite: most bytes of requests waiting for the writer; beyond, 503 `busy`.
+    #[arg(long, env = "WRITER_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024 * 1024))]
+    pub writer_queue_bytes: u64,
 }
 
 impl ServeArgs {
@@ -139,6 +154,9 @@ impl ServeArgs {
             header_read_timeout: parse_duration("10s").expect("valid default"),
             max_connections: 10_000,
             max_clock_skew: parse_duration("5m").expect("valid default"),
+            max_page_bytes: 4 * 1024 * 1024,
+            writer_queue_depth: 256,
+            writer_queue_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -205,7 +223,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Folder for files that belong with the database (the generated JWT secret).
 pub fn data_dir(database_url: &str) -> PathBuf {
-    match tidesync_store::sqlite_file(database_url) {
+    match crate::db::sqlite_file(database_url) {
         Some(file) => match file.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

@@ -5,7 +5,6 @@
 //! (committed, and checked against a fresh build in CI). For work on the
 //! demo, `TIDESYNC_DEMO_DIR` serves that folder from disk instead.
 
-use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -30,7 +29,7 @@ static FILES: &[(&str, &str, &[u8])] = &[
 
 fn serve(name: &str) -> Response {
     let Some((_, ctype, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
-        return crate::error::ApiError::NotFound("no such route".into()).into_response();
+        return StatusCode::NOT_FOUND.into_response();
     };
     let body = match std::env::var_os("TIDESYNC_DEMO_DIR") {
         Some(dir) => match std::fs::read(std::path::Path::new(&dir).join(name)) {
@@ -56,6 +55,10 @@ pub async fn index() -> Response {
     serve("index.html")
 }
 
-pub async fn asset(Path(name): Path<String>) -> Response {
-    serve(&name)
+pub async fn script() -> Response {
+    serve("app.js")
+}
+
+pub async fn style() -> Response {
+    serve("app.css")
 }

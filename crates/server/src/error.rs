@@ -1,13 +1,14 @@
 //! The one place where failures become HTTP responses:
 //! `{success:false, error:{code, message}}` with a stable `code`.
 
-use axum::extract::rejection::JsonRejection;
+use std::time::Duration;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use tidesync_protocol::error::{ErrorBody, ErrorCode, ErrorDetail};
 use tidesync_store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Validation(String),
@@ -32,75 +33,93 @@ pub enum ApiError {
     #[error("the request took too long; retry it (retries are safe: operations apply once)")]
     Timeout,
     #[error("too many requests; retry later")]
-    RateLimited(std::time::Duration),
+    RateLimited(Duration),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the database is unavailable; retry shortly")]
     Unavailable,
+    /// Too much work queued (SQLite's writer): retry after the pause.
+    #[error("the server is busy ({0}); retry shortly")]
+    Busy(&'static str, Duration),
     /// Logged in full, answered as a bare 500: internals never reach a client.
     #[error("internal error")]
     Internal(String),
 }
 
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Validation(_) | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge(_) | ApiError::TooManyChanges(_) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            ApiError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
-            ApiError::EmailTaken => StatusCode::CONFLICT,
-            ApiError::InvalidCredentials | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Validation(_) => ErrorCode::ValidationFailed,
+            ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::InvalidCursor(_) => ErrorCode::InvalidCursor,
+            ApiError::TooManyChanges(_) => ErrorCode::TooManyChanges,
+            ApiError::EmailTaken => ErrorCode::EmailTaken,
+            ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::RateLimited(_) => ErrorCode::RateLimited,
+            ApiError::Unavailable => ErrorCode::DatabaseUnavailable,
+            ApiError::Busy(..) => ErrorCode::Busy,
+            ApiError::Timeout => ErrorCode::Timeout,
+            ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn status(&self) -> StatusCode {
+        status_of(self.code())
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        let secs = |d: &Duration| d.as_secs_f64().ceil().max(1.0) as u64;
         match self {
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::MalformedJson(_) => "malformed_json",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::InvalidCursor(_) => "invalid_cursor",
-            ApiError::TooManyChanges(_) => "too_many_changes",
-            ApiError::EmailTaken => "email_taken",
-            ApiError::InvalidCredentials => "invalid_credentials",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::RateLimited(_) => "rate_limited",
-            ApiError::Unavailable => "database_unavailable",
-            ApiError::Timeout => "timeout",
-            ApiError::Internal(_) => "internal_error",
+            ApiError::Unavailable | ApiError::Timeout => Some(1),
+            ApiError::RateLimited(wait) | ApiError::Busy(_, wait) => Some(secs(wait)),
+            _ => None,
         }
+    }
+}
+
+/// The HTTP status of each code: one table for the server and the docs.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::ValidationFailed | ErrorCode::MalformedJson | ErrorCode::InvalidCursor => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::PayloadTooLarge | ErrorCode::TooManyChanges => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::EmailTaken | ErrorCode::ResyncRequired => StatusCode::CONFLICT,
+        ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::DatabaseUnavailable | ErrorCode::Busy | ErrorCode::Timeout => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ErrorCode::InternalError | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
         match &self {
             ApiError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
             ApiError::Unavailable => tracing::warn!("database unavailable"),
+            ApiError::Busy(reason, _) => tracing::warn!(reason, "busy"),
             _ => {}
         }
-        let body = json!({
-            "success": false,
-            "error": { "code": self.code(), "message": self.to_string() },
-        });
-        let mut res = (status, axum::Json(body)).into_response();
-        let retry_after = match &self {
-            ApiError::Unavailable | ApiError::Timeout => Some(1),
-            ApiError::RateLimited(wait) => Some(wait.as_secs_f64().ceil().max(1.0) as u64),
-            _ => None,
+        let body = ErrorBody {
+            success: false,
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
         };
-        if let Some(secs) = retry_after {
+        let mut res = (self.status(), axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -111,17 +130,14 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(inner) => {
-                tracing::warn!(error = %inner, "database unavailable");
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
                 ApiError::Unavailable
             }
-            StoreError::Driver {
-                transient: true,
-                message,
-            } => {
-                tracing::warn!(error = %message, "database unavailable");
-                ApiError::Unavailable
-            }
+            StoreError::Busy {
+                reason,
+                retry_after,
+            } => ApiError::Busy(reason, retry_after),
             StoreError::EmailTaken => ApiError::EmailTaken,
             StoreError::CursorAhead => ApiError::InvalidCursor(
                 "lastSyncTimestamp is ahead of this server; pull from scratch (null)".into(),
@@ -152,20 +168,20 @@ impl From<tidesync_protocol::sync::RequestError> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-                "expected a JSON body with Content-Type: application/json".into(),
-            ),
-            JsonRejection::JsonSyntaxError(e) => {
-                ApiError::MalformedJson(format!("malformed JSON: {}", e.body_text()))
-            }
-            JsonRejection::JsonDataError(e) => ApiError::Validation(e.body_text()),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::PayloadTooLarge("request body is too large".into())
-            }
-            other => ApiError::MalformedJson(other.body_text()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_status_and_the_client_and_server_agree() {
+        for code in ErrorCode::ALL {
+            let s = status_of(*code);
+            assert!(s.is_client_error() || s.is_server_error(), "{code}: {s}");
+            assert_eq!(
+                code.is_retryable(),
+                s.is_server_error() || *code == ErrorCode::RateLimited,
+                "{code}"
+            );
         }
     }
 }

@@ -3,10 +3,13 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod db;
 pub mod demo;
 pub mod error;
 pub mod limits;
 pub mod notify;
+pub mod password;
+pub mod router;
 pub mod routes;
 pub mod state;
 

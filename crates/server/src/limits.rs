@@ -10,11 +10,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use axum::http::header::AUTHORIZATION;
+use std::sync::Arc;
 
-use crate::auth::authenticate;
+use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Beyond this many keys, buckets that are full again are forgotten.
 const MAX_KEYS: usize = 100_000;
@@ -90,39 +89,52 @@ pub fn client_ip(req: &Request, trust_proxy: bool) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// Per user for authenticated requests, per client IP for the rest, and a
-/// stricter per-IP limit on login and register. `/health` is not limited.
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if path == "/health" {
-        return next.run(req).await;
+/// The limits of one server, shared by its layers and handlers.
+pub struct Limits {
+    /// Per user (authenticated) or per client IP.
+    pub general: RateLimiter,
+    /// Login and register, per client IP and per email.
+    pub auth: RateLimiter,
+    pub trust_proxy: bool,
+}
+
+impl Limits {
+    fn ip(&self, req: &Request) -> String {
+        client_ip(req, self.trust_proxy)
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into())
     }
-    let ip = client_ip(&req, state.limits.trust_proxy)
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    if path == "/api/auth/login" || path == "/api/auth/register" {
-        if let Err(wait) = state.limits.auth.check(&format!("ip:{ip}")) {
-            return ApiError::RateLimited(wait).into_response();
-        }
+
+    /// Brute force is slowed per email as well as per client IP.
+    pub fn check_email(&self, email: &str) -> Result<(), ApiError> {
+        self.auth
+            .check(&format!("email:{email}"))
+            .map_err(ApiError::RateLimited)
     }
-    // Keyed by user only for a token that passes the full check: a revoked
-    // or stolen-then-revoked token must not drain its user's budget.
-    let auth = if req.headers().contains_key(AUTHORIZATION) {
-        authenticate(&state, req.headers()).await.ok()
-    } else {
-        None
+}
+
+/// The general limit: per user for a request whose token passed the check
+/// (the authentication layer runs first), per client IP for the rest.
+pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
+    let key = match req.extensions().get::<Identity>() {
+        Some(Identity::User(a)) => format!("user:{}", a.user.id),
+        _ => format!("ip:{}", limits.ip(&req)),
     };
-    let key = match &auth {
-        Some(a) => format!("user:{}", a.user.id),
-        None => format!("ip:{ip}"),
-    };
-    if let Err(wait) = state.limits.general.check(&key) {
+    if let Err(wait) = limits.general.check(&key) {
         return ApiError::RateLimited(wait).into_response();
     }
-    let mut req = req;
-    if let Some(a) = auth {
-        // Handed to the AuthUser extractor, which then checks nothing again.
-        req.extensions_mut().insert(a);
+    next.run(req).await
+}
+
+/// The stricter limit of login and register, per client IP (a route layer
+/// on those two routes; the per-email limit is checked in their handlers).
+pub async fn auth_rate_limit(
+    State(limits): State<Arc<Limits>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Err(wait) = limits.auth.check(&format!("ip:{}", limits.ip(&req))) {
+        return ApiError::RateLimited(wait).into_response();
     }
     next.run(req).await
 }

@@ -22,7 +22,9 @@ async fn main() -> anyhow::Result<()> {
     }
     match command {
         Command::Migrate(db) => {
-            let store = tidesync_store::connect(&db.database_url).await?;
+            let store =
+                tidesync::db::connect(&db.database_url, &tidesync::db::DbOptions::default())
+                    .await?;
             store.migrate().await.context("applying migrations")?;
             store.close().await;
             tracing::info!(backend = store.backend().name(), "migrations applied");

@@ -1,11 +1,23 @@
-use thiserror::Error;
+use std::time::Duration;
 
-/// Storage failures, classified so the server can answer each one correctly:
-/// `Unavailable` is transient (503, retry), the rest are permanent.
+use thiserror::Error;
+use tidesync_engine::EngineError;
+
+/// Storage failures, classified so the server can answer each correctly:
+/// `Unavailable` and `Busy` are transient (503, retry), the rest permanent.
+/// Backends map their drivers' errors here; nothing of a driver leaks out.
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The database is down, unreachable, locked, read-only or full, or a
+    /// serialization failure: retry the request.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(String),
+    /// Too much work is queued already (SQLite's writer): retry after the pause.
+    #[error("too busy: {reason}")]
+    Busy {
+        reason: &'static str,
+        retry_after: Duration,
+    },
     #[error("email already registered")]
     EmailTaken,
     /// The client's cursor is ahead of the server (a restored database, or a
@@ -20,72 +32,45 @@ pub enum StoreError {
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
+    /// A bug or an unexpected database error; logged in full by the server.
     #[error("database error: {0}")]
-    Internal(#[source] sqlx::Error),
-    /// From the SQLite writer thread (rusqlite), classified like the rest.
-    #[error("database {}: {message}", if *.transient { "unavailable" } else { "error" })]
-    Driver { transient: bool, message: String },
+    Internal(String),
 }
 
 impl StoreError {
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable(_)
-                | StoreError::Driver {
-                    transient: true,
-                    ..
-                }
-        )
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Busy { .. })
     }
 
-    /// A copy for answering every push of a failed group commit (the sqlx
-    /// errors inside other variants are not `Clone`).
-    pub fn clone_shallow(&self) -> StoreError {
-        StoreError::Driver {
-            transient: self.is_unavailable(),
-            message: self.to_string(),
+    /// A copy of this error, for answering every job of a failed group commit.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Busy {
+                reason,
+                retry_after,
+            } => StoreError::Busy {
+                reason,
+                retry_after: *retry_after,
+            },
+            StoreError::EmailTaken => StoreError::EmailTaken,
+            StoreError::CursorAhead => StoreError::CursorAhead,
+            StoreError::UserGone => StoreError::UserGone,
+            StoreError::Config(m) => StoreError::Config(m.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Migrate(m) => StoreError::Migrate(m.clone()),
+            StoreError::Internal(m) => StoreError::Internal(m.clone()),
         }
     }
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        if is_transient(&e) {
-            StoreError::Unavailable(e)
-        } else {
-            StoreError::Internal(e)
+impl From<EngineError> for StoreError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::CursorAhead => StoreError::CursorAhead,
+            EngineError::Corrupt(m) => StoreError::Corrupt(m),
+            EngineError::Protocol(m) => StoreError::Internal(m.into()),
         }
-    }
-}
-
-/// True for failures that say nothing about the request and may pass: the
-/// database is down, unreachable, busy, locked, read-only or full.
-fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let Some(code) = db.code() else { return false };
-            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                // SQLite's (extended) result code: BUSY, LOCKED, READONLY,
-                // IOERR, FULL, CANTOPEN, PROTOCOL.
-                let primary = code.parse::<i64>().map(|n| n & 0xff).unwrap_or(0);
-                return matches!(primary, 5 | 6 | 8 | 10 | 13 | 14 | 15);
-            }
-            // PostgreSQL SQLSTATE: connection exceptions (08), insufficient
-            // resources (53), operator intervention (57P: shutdown, cannot
-            // connect now), and serialization failure / deadlock (40001/40P01).
-            code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57P")
-                || code == "40001"
-                || code == "40P01"
-        }
-        _ => false,
     }
 }

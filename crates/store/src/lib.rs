@@ -1,25 +1,23 @@
-//! Storage for tidesync: one trait, two backends (SQLite embedded, PostgreSQL).
-//!
-//! Every SQL statement lives inside its backend module, so either backend can
-//! change driver without touching the other or the server.
+//! Storage for tidesync: the [`Store`] trait every backend implements, the
+//! types it speaks, and (feature `testsuite`) the one test suite every
+//! backend must pass. The backends live in their own crates
+//! (`tidesync-store-sqlite`, `tidesync-store-postgres`); the sync algorithm
+//! they execute lives in `tidesync-engine`.
 
 mod error;
-mod postgres;
-mod sqlite;
-mod sqlite_writer;
-pub mod sync;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::UserId;
 
 pub use error::StoreError;
-pub use postgres::PostgresStore;
-pub use sqlite::{create_private_dir, SqliteStore};
-pub use sync::{PulledRecord, PushInput, SyncOutput};
+pub use tidesync_engine::{PulledRecord, PushInput, SyncOutput};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -87,6 +85,56 @@ pub struct NewUser {
     pub created_at: Millis,
 }
 
+/// A pull: from `cursor`, at most `limit` records and about `max_bytes` of them.
+#[derive(Clone, Copy, Debug)]
+pub struct PullInput {
+    pub cursor: CursorStart,
+    pub limit: usize,
+    pub max_bytes: usize,
+}
+
+/// How the database and its workers are doing, for `/health`.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    /// A query answered.
+    pub database: bool,
+    /// SQLite's writer thread; `None` where writes need no worker.
+    pub writer: Option<WriterHealth>,
+}
+
+impl Health {
+    /// Whether the backend can take work now.
+    pub fn ok(&self) -> bool {
+        self.database && self.writer.as_ref().is_none_or(WriterHealth::can_take_work)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct WriterHealth {
+    pub alive: bool,
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    pub queued_bytes: usize,
+    pub queue_bytes_capacity: usize,
+    /// How long the job in progress has been running.
+    pub busy_for: Option<Duration>,
+    /// Times the writer thread was restarted after a failure outside a job.
+    pub restarts: u64,
+    /// Jobs that panicked (each answered with an error; the writer went on).
+    pub panics: u64,
+}
+
+/// A job running longer than this means the writer is stuck.
+pub const WRITER_STUCK_AFTER: Duration = Duration::from_secs(30);
+
+impl WriterHealth {
+    pub fn can_take_work(&self) -> bool {
+        self.alive
+            && self.queue_depth < self.queue_capacity
+            && self.busy_for.is_none_or(|d| d < WRITER_STUCK_AFTER)
+    }
+}
+
 /// The storage operations the server needs. Each method that writes runs in
 /// exactly one transaction.
 #[async_trait]
@@ -96,8 +144,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies the embedded migrations that are not applied yet.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// A cheap round trip to the database.
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// A cheap round trip to the database, and the state of any worker.
+    async fn health(&self) -> Health;
 
     /// Fails with [`StoreError::EmailTaken`] when the email is registered.
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
@@ -109,7 +157,8 @@ pub trait Store: Send + Sync + 'static {
     async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError>;
 
     /// Records a token as revoked until `expires_at`; forgets expired ones.
-    /// False when it was revoked already (a stream ticket used twice).
+    /// False when it was revoked already (a stream ticket used twice);
+    /// [`StoreError::UserGone`] when the user no longer exists.
     async fn revoke_token(
         &self,
         user: UserId,
@@ -125,16 +174,21 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the user and everything it owns, for good.
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError>;
 
-    /// Applies a batch of changes and pulls, in one transaction (see [`sync`]).
-    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError>;
-
-    /// Returns what changed after `cursor`, at most `limit` records.
-    async fn pull(
+    /// Applies a batch of changes and pulls, in one transaction.
+    /// `cost` is what the request took on the wire, in bytes: what holding
+    /// it in a queue costs.
+    async fn push(
         &self,
         user: UserId,
-        cursor: tidesync_protocol::cursor::CursorStart,
-        limit: usize,
+        input: PushInput,
+        cost: usize,
     ) -> Result<SyncOutput, StoreError>;
+
+    /// Returns what changed after the cursor: one page.
+    async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError>;
+
+    /// The user's committed counter.
+    async fn head(&self, user: UserId) -> Result<i64, StoreError>;
 
     /// Changes committed through *any* instance sharing this database, when
     /// the backend can tell (PostgreSQL); `None` when only this process
@@ -143,7 +197,7 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// Waits for in-flight queries and closes every connection.
+    /// Waits for in-flight work and closes every connection.
     async fn close(&self);
 }
 
@@ -159,17 +213,17 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(path))
 }
 
-/// Opens the backend named by the URL scheme: `sqlite:` or `postgres(ql):`.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
-    } else {
-        Err(StoreError::Config(
-            "DATABASE_URL must start with sqlite: or postgres://".into(),
-        ))
+/// Creates a missing folder readable by its owner only: it will hold password
+/// hashes, secrets and every user's data. An existing folder is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
+    builder.create(dir)
 }
 
 #[cfg(test)]

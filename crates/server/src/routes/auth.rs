@@ -3,15 +3,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use tidesync_protocol::auth::{
     normalize_email, normalize_name, validate_password, AuthResponse, ChangePasswordRequest,
-    DeleteAccountRequest, LoginRequest, RegisterRequest, UserView,
+    DeleteAccountRequest, Deleted, LoggedOut, LoginRequest, MeResponse, RegisterRequest, UserView,
 };
 use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::UserId;
 use tidesync_store::{NewUser, User};
 
 use super::{ok, ApiJson};
-use crate::auth::{hash_password, verify_password, AuthUser};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::password::{hash_password, verify_password};
 use crate::state::AppState;
 
 pub fn view(user: &User) -> UserView {
@@ -30,7 +31,7 @@ fn signed_in(
     generation: i64,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let token = state.tokens.issue(user.id, generation)?;
+    let token = state.auth.tokens.issue(user.id, generation)?;
     Ok(ok(
         status,
         AuthResponse {
@@ -91,16 +92,11 @@ pub async fn login(
 }
 
 pub async fn me(AuthUser { user, .. }: AuthUser) -> Response {
-    ok(StatusCode::OK, serde_json::json!({ "user": view(&user) }))
+    ok(StatusCode::OK, MeResponse { user: view(&user) })
 }
 
-/// Brute force is slowed per email as well as per client IP.
 fn limit_email(state: &AppState, email: &str) -> Result<(), ApiError> {
-    state
-        .limits
-        .auth
-        .check(&format!("email:{email}"))
-        .map_err(ApiError::RateLimited)
+    state.limits.check_email(email)
 }
 
 /// Checks the user's current password (for operations that need it again).
@@ -130,8 +126,8 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
             now_millis(),
         )
         .await?;
-    state.auth_cache.invalidate(auth.user.id);
-    Ok(ok(StatusCode::OK, serde_json::json!({ "loggedOut": true })))
+    state.auth.cache.invalidate(auth.user.id);
+    Ok(ok(StatusCode::OK, LoggedOut { logged_out: true }))
 }
 
 /// Changes the password and revokes every other token; returns a new token.
@@ -144,7 +140,7 @@ pub async fn change_password(
     confirm_password(&state, &user, req.current_password).await?;
     let hash = hash_password(req.new_password).await?;
     let generation = state.store.change_password(user.id, &hash).await?;
-    state.auth_cache.invalidate(user.id);
+    state.auth.cache.invalidate(user.id);
     signed_in(&state, &user, generation, StatusCode::OK)
 }
 
@@ -156,6 +152,6 @@ pub async fn delete_account(
 ) -> Result<Response, ApiError> {
     confirm_password(&state, &user, req.password).await?;
     state.store.delete_user(user.id).await?;
-    state.auth_cache.invalidate(user.id);
-    Ok(ok(StatusCode::OK, serde_json::json!({ "deleted": true })))
+    state.auth.cache.invalidate(user.id);
+    Ok(ok(StatusCode::OK, Deleted { deleted: true }))
 }

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,39 +11,55 @@ use crate::state::AppState;
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 const OK_REUSE: Duration = Duration::from_secs(1);
 
+/// `/health`: 200 when the database answers and the backend can take work
+/// (SQLite: the writer is alive, its queue is not full and it is not stuck),
+/// else 503; with the writer's state on SQLite.
 pub async fn health(State(state): State<AppState>) -> Response {
-    // /health is not rate limited: a success is reused for a second so that a
-    // flood of probes cannot occupy the database pool. A failure is never
-    // reused, so recovery shows at once.
-    let recent = state
-        .health_ok
-        .lock()
-        .map(|t| t.is_some_and(|t| t.elapsed() < OK_REUSE))
-        .unwrap_or(false);
-    let db_ok = recent
-        || matches!(
-            tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await,
-            Ok(Ok(()))
-        );
-    if !recent {
-        if let Ok(mut t) = state.health_ok.lock() {
-            *t = db_ok.then(std::time::Instant::now);
+    // Not rate limited: a healthy answer is reused for a second so that a
+    // flood of probes cannot occupy the database. A failure is never reused,
+    // so recovery shows at once.
+    let recent = state.health_ok.lock().ok().and_then(|h| {
+        h.as_ref()
+            .filter(|(at, _)| at.elapsed() < OK_REUSE)
+            .map(|(_, h)| h.clone())
+    });
+    let health = match recent {
+        Some(h) => h,
+        None => {
+            let h = tokio::time::timeout(PING_TIMEOUT, state.store.health())
+                .await
+                .unwrap_or_default();
+            if let Ok(mut slot) = state.health_ok.lock() {
+                *slot = h.ok().then(|| (Instant::now(), h.clone()));
+            }
+            h
         }
-    }
-    let (status, word) = if db_ok {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     };
-    (
-        status,
-        axum::Json(json!({
-            "success": db_ok,
-            "status": word,
-            "version": env!("CARGO_PKG_VERSION"),
-            "database": word,
-            "backend": state.store.backend().name(),
-        })),
-    )
-        .into_response()
+    let ok = health.ok();
+    let word = |b: bool| if b { "ok" } else { "unavailable" };
+    let mut body = json!({
+        "success": ok,
+        "status": word(ok),
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": word(health.database),
+        "backend": state.store.backend().name(),
+    });
+    if let Some(w) = &health.writer {
+        body["writer"] = json!({
+            "alive": w.alive,
+            "queueDepth": w.queue_depth,
+            "queueCapacity": w.queue_capacity,
+            "queuedBytes": w.queued_bytes,
+            "queueBytesCapacity": w.queue_bytes_capacity,
+            "busyMs": w.busy_for.map(|d| d.as_millis() as u64),
+            "restarts": w.restarts,
+            "panics": w.panics,
+        });
+    }
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }

@@ -1,27 +1,41 @@
 pub mod auth;
 pub mod health;
+pub mod stream;
 pub mod sync;
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tidesync_protocol::error::Envelope;
 
 use crate::error::ApiError;
 
-/// `axum::Json` whose rejections become our JSON error shape.
+/// A JSON body parsed straight into `T`, with our error shape: a wrong
+/// content type is 415, bad JSON 400 `malformed_json`, a wrong shape 400
+/// `validation_failed` naming the field.
 pub struct ApiJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => ApiError::Validation(if path == "." {
+                    inner.to_string()
+                } else {
+                    format!("{path}: {inner}")
+                }),
+                _ => ApiError::MalformedJson(format!("malformed JSON: {inner}")),
+            }
+        })?;
         Ok(ApiJson(value))
     }
 }
@@ -52,7 +66,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     }
 }
 
-/// `application/json`, or a `+json` type, as axum's `Json` accepts.
+/// `application/json`, or a `+json` type (`application/problem+json`),
+/// as axum's `Json` accepts.
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
     let Some(ct) = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -70,13 +85,24 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// The success envelope: `{success: true, data}`.
+/// A query string parsed into `T`, with our error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::Validation(format!("query string: {e}")))
+    }
+}
+
+/// The success envelope, serialized straight to the body: records held as
+/// raw JSON text go to the socket as they are.
 pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "success": true, "data": data })),
-    )
-        .into_response()
+    (status, axum::Json(Envelope::ok(data))).into_response()
 }
 
 pub async fn not_found() -> ApiError {

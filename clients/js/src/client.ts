@@ -1,0 +1,362 @@
+// createClient: the public face. Reads come from the in-memory mirror; writes
+// resolve once their IndexedDB transaction (record + outbox row) has committed;
+// the network is only ever touched in the background.
+
+import { indexedDbStorage } from './idb.js';
+import { Live, type EventSourceCtor } from './live.js';
+import { Local, type Changed } from './local.js';
+import { compare, FIELDS, matches, sameValue, TYPES, type Rec, type Row } from './model.js';
+import { memoryStorage, type Storage } from './storage.js';
+import { Engine } from './sync.js';
+import { Tabs, type TabMessage } from './tabs.js';
+import type { Clock, CreateData, EntityType, Filter, Patch, RecordOf, RejectedOp, SyncStatus } from './types.js';
+
+export interface ClientOptions {
+  /** Server base URL, e.g. `https://sync.example.com` or `''` for the page's own origin. */
+  url: string;
+  token?: string;
+  /** Called for a token when there is none, and again after a 401 (at most twice in a row). */
+  getToken?: () => Promise<string | null>;
+  /** Default: `indexedDbStorage()` where IndexedDB exists, else `memoryStorage()`. */
+  storage?: Storage;
+  /** Default: generated once and kept in storage. */
+  deviceId?: string;
+  fetch?: typeof fetch;
+  /** Event-stream pokes (default: true where `EventSource` exists). */
+  live?: boolean;
+  /** For tests: time and timers. */
+  clock?: Clock;
+  /** For tests: the randomness of the backoff jitter. */
+  random?: () => number;
+  /** Per request (default 30 000). */
+  requestTimeoutMs?: number;
+  /** Pull at least this often while idle (default 300 000; pokes make it rarely matter). */
+  pollIntervalMs?: number;
+  /** For tests: an EventSource implementation. */
+  EventSource?: EventSourceCtor;
+}
+
+export interface Client {
+  create<T extends EntityType>(type: T, data: CreateData<T>): Promise<string>;
+  update<T extends EntityType>(type: T, id: string, patch: Patch<T>): Promise<void>;
+  delete(type: EntityType, id: string): Promise<void>;
+  get<T extends EntityType>(type: T, id: string): Promise<RecordOf<T> | undefined>;
+  list<T extends EntityType>(type: T, filter?: Filter): Promise<RecordOf<T>[]>;
+  /** Calls `cb` at once with the current rows, then whenever they change; rows that did not change keep their object identity. */
+  subscribe<T extends EntityType>(type: T, filter: Filter | undefined, cb: (rows: RecordOf<T>[]) => void): () => void;
+  readonly status: SyncStatus;
+  onStatus(cb: (s: SyncStatus) => void): () => void;
+  onRejected(cb: (ops: RejectedOp[]) => void): () => void;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+  readonly deviceId: string;
+}
+
+const REQUIRED: Record<EntityType, string[]> = { space: ['name'], category: ['spaceId', 'name'], item: ['title'] };
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+function uuid(): string {
+  const c = globalThis.crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export async function createClient(opts: ClientOptions): Promise<Client> {
+  const g = globalThis as unknown as {
+    indexedDB?: IDBFactory;
+    EventSource?: EventSourceCtor;
+    navigator?: { onLine?: boolean };
+    addEventListener?: (t: string, cb: (e: Event) => void) => void;
+    removeEventListener?: (t: string, cb: (e: Event) => void) => void;
+    document?: Document;
+  };
+  const storage = opts.storage ?? (g.indexedDB ? indexedDbStorage() : memoryStorage());
+  const clock = opts.clock ?? realClock;
+  const random = opts.random ?? Math.random;
+  const url = opts.url.replace(/\/+$/, '');
+  const local = new Local(storage);
+  await local.load(() => opts.deviceId ?? uuid());
+  if (opts.deviceId && opts.deviceId !== local.deviceId) local.deviceId = opts.deviceId;
+
+  let status: SyncStatus = {
+    online: g.navigator?.onLine ?? true,
+    pending: local.outbox.length,
+    syncing: false,
+    lastSyncedAt: null,
+    lastError: null,
+    rejected: local.rejected,
+  };
+  const statusSubs = new Set<(s: SyncStatus) => void>();
+  const rejectedSubs = new Set<(r: RejectedOp[]) => void>();
+  const setStatus = (p: Partial<SyncStatus>) => {
+    let changed = false;
+    for (const k of Object.keys(p) as (keyof SyncStatus)[]) if (status[k] !== p[k]) changed = true;
+    if (!changed) return;
+    status = { ...status, ...p };
+    for (const cb of statusSubs) cb(status);
+  };
+
+  // --- reads and subscriptions -------------------------------------------
+  const visible = (row: Row | undefined, depth = 0): Rec | null => {
+    const v = row?.v;
+    if (!v || depth > 3) return null;
+    // A child of a deleted or unknown parent is hidden: the local view of the server's delete
+    // cascade (the server never keeps a live child under a deleted parent).
+    for (const ref of ['spaceId', 'categoryId'] as const) {
+      const p = v[ref];
+      if (typeof p === 'string' && !visible(local.rows.get(p), depth + 1)) return null;
+    }
+    return v;
+  };
+  const query = <T extends EntityType>(type: T, filter?: Filter): RecordOf<T>[] => {
+    const out: RecordOf<T>[] = [];
+    for (const row of local.rows.values()) {
+      if (row.t !== type) continue;
+      const v = visible(row);
+      if (v && matches(v, filter)) out.push(v as unknown as RecordOf<T>);
+    }
+    return out.sort(compare);
+  };
+  interface Sub { type: EntityType; filter?: Filter; cb: (rows: never[]) => void; last: unknown[] }
+  const subs = new Set<Sub>();
+  let dirty = new Set<EntityType>();
+  let flushing = false;
+  const flush = () => {
+    flushing = false;
+    const types = dirty;
+    dirty = new Set();
+    for (const s of subs) {
+      // A category or space change can hide or show items (the cascade), so items re-run on any change.
+      if (!types.has(s.type) && s.type !== 'item' && !(s.type === 'category' && types.has('space'))) continue;
+      const rows = query(s.type, s.filter);
+      if (rows.length === s.last.length && rows.every((r, i) => r === s.last[i])) continue;
+      s.last = rows;
+      s.cb(rows as never[]);
+    }
+  };
+  local.onChange = (c: Changed, types: Set<EntityType>, own: boolean) => {
+    for (const t of types) dirty.add(t);
+    if (!flushing) {
+      flushing = true;
+      queueMicrotask(flush);
+    }
+    setStatus({ pending: local.outbox.length, rejected: local.rejected });
+    if (own) tabs.post({ k: 'changed', ids: c.ids, outbox: c.outbox, all: c.all });
+  };
+
+  // --- the sender, the tabs, the stream ------------------------------------
+  const engine = new Engine({
+    url,
+    fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
+    token: opts.token,
+    getToken: opts.getToken,
+    local,
+    clock,
+    random,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+    onState: (s) => {
+      setStatus(s);
+      if (tabs.leader) tabs.post({ k: 'hb', status: leaderStatus() });
+    },
+    onRejected: (r) => {
+      for (const cb of rejectedSubs) cb(r);
+    },
+  });
+  const leaderStatus = () => ({ syncing: status.syncing, online: status.online, lastError: status.lastError, lastSyncedAt: status.lastSyncedAt });
+  const ES = opts.EventSource ?? g.EventSource;
+  const live =
+    opts.live !== false && ES
+      ? new Live({
+          url,
+          deviceId: local.deviceId,
+          ticket: async () => String((await engine.post('/api/sync/stream-ticket', {})).ticket),
+          poke: () => void engine.round(),
+          onState: () => undefined,
+          clock,
+          random,
+          EventSource: ES,
+        })
+      : null;
+
+  const pollMs = opts.pollIntervalMs ?? 300_000;
+  let pollTimer: unknown = null;
+  const poll = () => {
+    if (pollTimer !== null) clock.clearTimeout(pollTimer);
+    pollTimer = clock.setTimeout(() => {
+      if (tabs.leader) void engine.round();
+      poll();
+    }, pollMs);
+  };
+  const tabs: Tabs = new Tabs(storage.name, {
+    now: () => clock.now(),
+    heartbeat: leaderStatus,
+    wantsToSend: () => local.outbox.length > 0,
+    onLeader: (leader) => {
+      if (leader) {
+        live?.start();
+        void engine.now();
+      } else {
+        live?.stop();
+        engine.pause();
+      }
+    },
+    onMessage: (m: TabMessage) => {
+      if (m.k === 'changed') {
+        void local.refresh(m).then(() => {
+          if (m.outbox && tabs.leader && local.outbox.length) engine.afterWrite();
+        });
+      } else if (m.k === 'kick' && tabs.leader) engine.afterWrite();
+      else if (m.k === 'hb' && !tabs.leader) setStatus(m.status as Partial<SyncStatus>);
+    },
+  });
+
+  /** Something to send: the leader sends, a follower tells it to (and the leader also hears the `changed` notice). */
+  const kick = () => (tabs.leader ? engine.afterWrite() : tabs.post({ k: 'kick' }));
+
+  // --- page lifecycle ----------------------------------------------------------
+  const on = (target: { addEventListener?: (t: string, cb: (e: Event) => void) => void } | undefined, t: string, cb: (e: Event) => void) => {
+    target?.addEventListener?.(t, cb);
+    return () => (target as { removeEventListener?: (t: string, cb: (e: Event) => void) => void })?.removeEventListener?.(t, cb);
+  };
+  const offs: (() => void)[] = [];
+  let closed = false;
+  const sleep = () => {
+    // Into the bfcache or frozen: let another tab lead, release the database.
+    tabs.stop();
+    live?.stop();
+    storage.suspend();
+  };
+  const wake = () => {
+    if (closed) return;
+    tabs.start();
+    // Notices sent while we slept were missed: re-read everything.
+    void local.refresh({ ids: [], outbox: true, all: true });
+  };
+  if (g.document) {
+    offs.push(on(g, 'pagehide', (e) => (e as PageTransitionEvent).persisted && sleep()));
+    offs.push(on(g, 'pageshow', (e) => (e as PageTransitionEvent).persisted && wake()));
+    offs.push(on(g.document, 'freeze', sleep));
+    offs.push(on(g.document, 'resume', wake));
+    offs.push(on(g.document, 'visibilitychange', () => g.document!.visibilityState === 'visible' && tabs.leader && void engine.now()));
+  }
+  offs.push(on(g, 'online', () => {
+    setStatus({ online: true });
+    live?.nudge();
+    if (tabs.leader) void engine.now();
+  }));
+  offs.push(on(g, 'offline', () => setStatus({ online: false })));
+  storage.onBlocked = () =>
+    setStatus({ lastError: { code: 'storage_blocked', message: 'another tab holds an older version of the local database open' } });
+
+  tabs.start();
+  poll();
+
+  const write = async (op: 'create' | 'update' | 'delete', type: EntityType, id: string, data: Record<string, unknown> | null) => {
+    if (closed) throw new Error('client closed');
+    await local.write({
+      operationId: uuid(),
+      entityType: type,
+      id,
+      operation: op,
+      data,
+      timestamp: new Date(clock.now()).toISOString(),
+      deviceId: local.deviceId,
+    });
+    kick();
+  };
+  const checkType = (type: string) => {
+    if (!TYPES.includes(type as EntityType)) throw new TypeError(`unknown entity type ${type}`);
+  };
+  const pick = (type: EntityType, data: Record<string, unknown>) => {
+    const out: Record<string, unknown> = {};
+    for (const f of FIELDS[type]) if (f in data && data[f] !== undefined) out[f] = data[f];
+    return out;
+  };
+
+  const client: Client = {
+    get deviceId() {
+      return local.deviceId;
+    },
+    get status() {
+      return status;
+    },
+    async create(type, data) {
+      checkType(type);
+      const d = pick(type, data as Record<string, unknown>);
+      for (const f of REQUIRED[type]) {
+        const v = d[f];
+        if (v === undefined || v === null || (typeof v === 'string' && !v.trim())) throw new TypeError(`${type}.${f} is required`);
+      }
+      const id = uuid();
+      await write('create', type, id, d);
+      return id;
+    },
+    async update(type, id, patch) {
+      checkType(type);
+      const cur = local.rows.get(id)?.v;
+      if (!cur) throw new Error(`no ${type} ${id}`);
+      // Only the fields that change travel.
+      const d = pick(type, patch as Record<string, unknown>);
+      for (const k of Object.keys(d)) if (sameValue(cur[k], d[k])) delete d[k];
+      if (Object.keys(d).length === 0) return;
+      await write('update', type, id, d);
+    },
+    async delete(type, id) {
+      checkType(type);
+      if (!local.rows.get(id)?.v) return; // already gone locally
+      await write('delete', type, id, null);
+    },
+    async get(type, id) {
+      const row = local.rows.get(id);
+      return row && row.t === type ? ((visible(row) ?? undefined) as never) : undefined;
+    },
+    async list(type, filter) {
+      checkType(type);
+      return query(type, filter);
+    },
+    subscribe(type, filter, cb) {
+      checkType(type);
+      const s: Sub = { type, filter, cb: cb as Sub['cb'], last: [] };
+      s.last = query(type, filter);
+      subs.add(s);
+      cb(s.last as never[]);
+      return () => void subs.delete(s);
+    },
+    onStatus(cb) {
+      statusSubs.add(cb);
+      return () => void statusSubs.delete(cb);
+    },
+    onRejected(cb) {
+      rejectedSubs.add(cb);
+      return () => void rejectedSubs.delete(cb);
+    },
+    async sync() {
+      await engine.now();
+      if (engine.lastFailure) throw engine.lastFailure;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const off of offs) off();
+      if (pollTimer !== null) clock.clearTimeout(pollTimer);
+      engine.close();
+      live?.stop();
+      // Let writes and the round in flight finish before the database goes.
+      await engine.idle();
+      await local.drain();
+      tabs.stop();
+      subs.clear();
+      storage.close();
+    },
+  };
+  return client;
+}

@@ -1,0 +1,299 @@
+// The local database: an in-memory mirror of the stored rows (so reads never
+// wait for IndexedDB) kept in step with storage. Every change is one storage
+// transaction that reads the current stored state itself, so several tabs
+// writing at once stay correct; the mirror is then updated from what
+// committed. All transactions of one tab run one after another, so the mirror
+// only ever moves forward.
+
+import type { Storage, Tx } from './storage.js';
+import type { EntityType, RejectedOp } from './types.js';
+import { applyOp, makeRow, refsOf, serverCopy, PLURAL, TYPES } from './model.js';
+import type { OutboxRow, Rec, Row } from './model.js';
+
+/** One ack of `POST /api/sync` (extra fields, e.g. a later `coercedFields`, are ignored). */
+export interface Ack {
+  operationId: string | null;
+  success: boolean;
+  conflict?: boolean;
+  duplicate?: boolean;
+  error?: { code: string; message: string };
+}
+
+/** What the server sent: `serverUpdates` of a push, or the top level of `/api/sync/initial`. */
+export interface Page {
+  records: Partial<Record<'spaces' | 'categories' | 'items', Rec[]>>;
+  /** Ids whose local copies must go (shared spaces' move-out, issue 11); none today. */
+  removed?: string[];
+  syncTimestamp: string;
+  hasMore: boolean;
+}
+
+interface RemoteChange {
+  t: EntityType | null;
+  id: string;
+  rec: Rec | null;
+}
+
+/** The one place that turns a page into record changes; a tombstone and a removal both drop the local copy. */
+function remoteChanges(page: Page): RemoteChange[] {
+  const out: RemoteChange[] = [];
+  for (const t of TYPES)
+    for (const rec of page.records[PLURAL[t]] ?? []) out.push({ t, id: rec.id, rec: rec.deletedAt ? null : rec });
+  for (const id of page.removed ?? []) out.push({ t: null, id, rec: null });
+  return out;
+}
+
+export const MAX_REJECTED = 50;
+
+export interface Changed {
+  ids: string[];
+  outbox: boolean;
+  all?: boolean;
+}
+
+export class Local {
+  rows = new Map<string, Row>();
+  outbox: OutboxRow[] = [];
+  rejected: RejectedOp[] = [];
+  cursor: string | null = null;
+  deviceId = '';
+  userId: string | null = null;
+  /** Set while a from-scratch resync is under way (persisted: a reload restarts it). */
+  resync: { seen: Set<string> } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Called after every change of the mirror (this tab's or, through refresh, another's). */
+  onChange: (c: Changed, types: Set<EntityType>, own: boolean) => void = () => {};
+
+  constructor(readonly storage: Storage) {}
+
+  /** Resolves when everything queued so far has finished. */
+  drain(): Promise<void> {
+    return this.queue.then(() => undefined);
+  }
+
+  /** Runs storage work after everything queued before it. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async load(newDeviceId: () => string): Promise<void> {
+    await this.serial(async () => {
+      const got = await this.storage.run('readwrite', async (tx) => {
+        let deviceId = await tx.get<string>('meta', 'deviceId');
+        if (!deviceId) tx.put('meta', (deviceId = newDeviceId()), 'deviceId');
+        return {
+          deviceId,
+          rows: await tx.getAll<Row>('records'),
+          outbox: await tx.getAll<OutboxRow>('outbox'),
+          rejected: await tx.getAll<RejectedOp>('rejected'),
+          cursor: (await tx.get<string>('meta', 'cursor')) ?? null,
+          resync: (await tx.get<boolean>('meta', 'resync')) ?? false,
+        };
+      });
+      this.deviceId = got.deviceId;
+      this.install(got);
+    });
+  }
+
+  private install(got: { rows: Row[]; outbox: OutboxRow[]; rejected: RejectedOp[]; cursor: string | null; resync: boolean }) {
+    this.rows = new Map(got.rows.map((r) => [r.id, r]));
+    this.outbox = got.outbox;
+    this.rejected = got.rejected.slice(-MAX_REJECTED);
+    this.cursor = got.cursor;
+    if (got.resync && !this.resync) this.resync = { seen: new Set() };
+    if (!got.resync) this.resync = null;
+    for (const r of got.rows) if (r.v?.userId && !this.userId) this.userId = r.v.userId as string;
+  }
+
+  /** Re-reads what another tab changed (`all`: everything, e.g. back from the bfcache). */
+  refresh(c: Changed): Promise<void> {
+    return this.serial(async () => {
+      if (c.all) {
+        const got = await this.storage.run('readonly', async (tx) => ({
+          rows: await tx.getAll<Row>('records'),
+          outbox: await tx.getAll<OutboxRow>('outbox'),
+          rejected: await tx.getAll<RejectedOp>('rejected'),
+          cursor: (await tx.get<string>('meta', 'cursor')) ?? null,
+          resync: (await tx.get<boolean>('meta', 'resync')) ?? false,
+        }));
+        const types = new Set<EntityType>(TYPES);
+        this.install(got);
+        this.onChange({ ids: [], outbox: true, all: true }, types, false);
+        return;
+      }
+      const got = await this.storage.run('readonly', async (tx) => {
+        const rows: [string, Row | undefined][] = [];
+        for (const id of c.ids) rows.push([id, await tx.get<Row>('records', id)]);
+        const outbox = c.outbox ? await tx.getAll<OutboxRow>('outbox') : null;
+        const rejected = c.outbox ? await tx.getAll<RejectedOp>('rejected') : null;
+        return { rows, outbox, rejected };
+      });
+      const types = new Set<EntityType>();
+      for (const [id, row] of got.rows) {
+        const old = this.rows.get(id);
+        if (old) types.add(old.t);
+        if (row) types.add(row.t);
+        row ? this.rows.set(id, row) : this.rows.delete(id);
+      }
+      if (got.outbox) this.outbox = got.outbox;
+      if (got.rejected) this.rejected = got.rejected.slice(-MAX_REJECTED);
+      this.onChange(c, types, false);
+    });
+  }
+
+  /** A local write: the record's new local state and its outbox row, in one transaction. */
+  write(op: Omit<OutboxRow, 'seq'>): Promise<void> {
+    return this.serial(async () => {
+      const row = await this.storage.run('readwrite', async (tx) => {
+        const cur = await tx.get<Row>('records', op.id);
+        if (cur && cur.t !== op.entityType) throw new Error(`${op.id} is a ${cur.t}, not a ${op.entityType}`);
+        if (op.operation !== 'create' && !cur?.v) throw new Error(`no ${op.entityType} ${op.id}`);
+        const seq = await tx.add('outbox', op);
+        const full = { ...op, seq };
+        const server = serverCopy(cur);
+        const base = cur?.v ?? null;
+        const v = applyOp(base, full, this.userId);
+        const next: Row = { id: op.id, t: op.entityType, v: v && !v.deletedAt ? { ...v, _pending: true } : null, s: server };
+        tx.put('records', next);
+        return { next, full };
+      });
+      this.rows.set(op.id, row.next);
+      this.outbox.push(row.full);
+      this.onChange({ ids: [op.id], outbox: true }, new Set([op.entityType]), true);
+    });
+  }
+
+  /** The first `n` operations of the outbox, read from storage so other tabs' writes are included. */
+  peekOutbox(n: number): Promise<OutboxRow[]> {
+    // Read-only and not applied to the mirror, so it need not wait in this tab's queue.
+    return this.storage.run('readonly', (tx) => tx.getAll<OutboxRow>('outbox', n));
+  }
+
+  /** Starts a resync (409 resync_required / invalid_cursor): forget the cursor, keep the outbox and, until the new copy is complete, the old rows. */
+  startResync(): Promise<void> {
+    return this.serial(async () => {
+      await this.storage.run('readwrite', async (tx) => {
+        tx.delete('meta', 'cursor');
+        tx.put('meta', true, 'resync');
+      });
+      this.cursor = null;
+      this.resync = { seen: new Set() };
+    });
+  }
+
+  /**
+   * Applies one response in ONE transaction: the acks (settled operations
+   * leave the outbox and advance the server copy; rejected ones and their
+   * dependants become dead letters), the page of records and the new cursor,
+   * then recomputes every touched row by replaying what is still pending.
+   */
+  applyResponse(sent: readonly OutboxRow[], acks: readonly Ack[], page: Page, sentCursor: string | null, now: number): Promise<RejectedOp[]> {
+    return this.serial(async () => {
+      const resync = this.resync;
+      const knownIds = resync && !page.hasMore ? [...this.rows.keys()] : [];
+      const res = await this.storage.run('readwrite', async (tx) => {
+        const outbox = await tx.getAll<OutboxRow>('outbox');
+        const present = new Set(outbox.map((o) => o.seq));
+        const stored = (await tx.get<string>('meta', 'cursor')) ?? null;
+        const touched = new Map<string, { t: EntityType; s: Rec | null }>();
+        const entry = async (id: string, t: EntityType | null) => {
+          let e = touched.get(id);
+          if (!e) {
+            const row = await tx.get<Row>('records', id);
+            e = { t: (t ?? row?.t)!, s: serverCopy(row) };
+            if (!e.t) return null;
+            touched.set(id, e);
+          }
+          return e;
+        };
+        const rejected: RejectedOp[] = [];
+        const reject = (op: OutboxRow, error: { code: string; message: string }) => {
+          tx.delete('outbox', op.seq);
+          present.delete(op.seq);
+          const { seq, deviceId, ...rest } = op;
+          void seq;
+          void deviceId;
+          rejected.push({ ...rest, error, rejectedAt: now });
+        };
+
+        // 1. Acks, matched by position. An op another tab already settled is skipped.
+        const conflicted = new Set<string>();
+        const dead = new Set<string>();
+        for (let i = 0; i < sent.length; i++) {
+          const op = sent[i]!;
+          const ack = acks[i];
+          if (!ack || !present.has(op.seq)) continue;
+          const e = await entry(op.id, op.entityType);
+          if (ack.success) {
+            tx.delete('outbox', op.seq);
+            present.delete(op.seq);
+            if (e) e.s = applyOp(e.s, op, this.userId);
+            if (ack.conflict) conflicted.add(op.id);
+          } else {
+            reject(op, ack.error ?? { code: 'rejected', message: 'rejected by the server' });
+            if (op.operation === 'create') dead.add(op.id);
+          }
+        }
+        // 2. Operations that depend on a rejected create can never succeed.
+        for (const op of outbox) {
+          if (!present.has(op.seq) || !(dead.has(op.id) || refsOf(op).some((r) => dead.has(r)))) continue;
+          await entry(op.id, op.entityType);
+          reject(op, { code: 'dependency_rejected', message: `depends on a rejected operation on ${[op.id, ...refsOf(op)].find((r) => dead.has(r))}` });
+          if (op.operation === 'create') dead.add(op.id);
+        }
+        // 3. The page, only if no other tab moved the cursor meanwhile (then
+        // it holds newer data; records of conflicting writes are applied anyway).
+        const takePage = stored === sentCursor;
+        for (const c of remoteChanges(page)) {
+          if (c.rec?.userId && !this.userId) this.userId = c.rec.userId as string;
+          if (!takePage && !conflicted.has(c.id)) continue;
+          resync?.seen.add(c.id);
+          const e = c.t ? { t: c.t, s: c.rec } : await entry(c.id, null);
+          if (!e) continue;
+          e.s = c.rec;
+          touched.set(c.id, e);
+        }
+        // A finished resync: what the server no longer has goes (nothing resurrected).
+        const resyncDone = !!resync && takePage && !page.hasMore;
+        if (resyncDone) for (const id of knownIds) if (!resync.seen.has(id)) { const e = await entry(id, null); if (e) e.s = null; }
+        // 4. Rows: the server copy with what is still pending replayed on top.
+        const byId = new Map<string, OutboxRow[]>();
+        for (const op of outbox) if (present.has(op.seq)) (byId.get(op.id) ?? byId.set(op.id, []).get(op.id)!).push(op);
+        const rows: [string, Row | null][] = [];
+        for (const [id, e] of touched) {
+          const row = makeRow(id, e.t, e.s, byId.get(id) ?? [], this.userId);
+          row ? tx.put('records', row) : tx.delete('records', id);
+          rows.push([id, row]);
+        }
+        // 5. Dead letters (the newest MAX_REJECTED are kept).
+        if (rejected.length) {
+          for (const r of rejected) await tx.add('rejected', r);
+          const all = await tx.getAll<RejectedOp & { seq: number }>('rejected');
+          for (const r of all.slice(0, Math.max(0, all.length - MAX_REJECTED))) tx.delete('rejected', r.seq);
+        }
+        // 6. The cursor, with the records it covers.
+        if (takePage) tx.put('meta', page.syncTimestamp, 'cursor');
+        if (resyncDone) tx.delete('meta', 'resync');
+        return { rows, outbox: outbox.filter((o) => present.has(o.seq)), rejected, cursor: takePage ? page.syncTimestamp : stored, resyncDone };
+      });
+      const types = new Set<EntityType>();
+      for (const [id, row] of res.rows) {
+        const old = this.rows.get(id);
+        if (old) types.add(old.t);
+        if (row) types.add(row.t);
+        row ? this.rows.set(id, row) : this.rows.delete(id);
+      }
+      this.outbox = res.outbox;
+      this.cursor = res.cursor;
+      if (res.resyncDone) this.resync = null;
+      if (res.rejected.length) this.rejected = [...this.rejected, ...res.rejected].slice(-MAX_REJECTED);
+      const big = res.rows.length > 2000;
+      this.onChange({ ids: big ? [] : res.rows.map(([id]) => id), outbox: true, all: big }, types, true);
+      return res.rejected;
+    });
+  }
+}
+
+export type { Tx };

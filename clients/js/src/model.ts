@@ -1,0 +1,134 @@
+// Local mirror of the server's record rules: the fields of each entity, how an
+// operation changes a record, and how pending operations are replayed over the
+// server's copy (the "rebase"). docs/DATA_MODELS.md, docs/SYNC_PROTOCOL.md §5.
+
+import type { EntityType, Filter } from './types.js';
+
+type Sortable = { order?: unknown; createdAt: string; id: string };
+
+export const FIELDS: Record<EntityType, readonly string[]> = {
+  space: ['name', 'description', 'color', 'icon', 'order'],
+  category: ['spaceId', 'name', 'description', 'color', 'icon', 'order'],
+  item: ['spaceId', 'categoryId', 'title', 'description', 'notes', 'type', 'movieId', 'bookId', 'placeId',
+    'isCompleted', 'completedAt', 'priority', 'order', 'tags'],
+};
+
+export const TYPES: readonly EntityType[] = ['space', 'category', 'item'];
+/** Wire keys of `serverUpdates` / the initial page. */
+export const PLURAL: Record<EntityType, 'spaces' | 'categories' | 'items'> = {
+  space: 'spaces',
+  category: 'categories',
+  item: 'items',
+};
+
+export type Op = 'create' | 'update' | 'delete';
+export type Rec = Record<string, unknown> & { id: string; deletedAt: string | null };
+
+/** One outbox row = one operation with its own idempotency key. */
+export interface OutboxRow {
+  seq: number;
+  operationId: string;
+  entityType: EntityType;
+  id: string;
+  operation: Op;
+  data: Record<string, unknown> | null;
+  timestamp: string;
+  deviceId: string;
+}
+
+/** One stored record: `v` the local view (null = hidden), `s` the server copy, present only while operations are pending. */
+export interface Row {
+  id: string;
+  t: EntityType;
+  v: Rec | null;
+  s?: Rec | null;
+}
+
+/** The record after one operation; `base` null = not known to exist. Mirrors the server: no undelete, only sent keys touched. */
+export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null): Rec | null {
+  if (op.operation === 'delete') {
+    if (!base) return null;
+    return base.deletedAt ? base : { ...base, deletedAt: op.timestamp, updatedAt: op.timestamp, deviceId: op.deviceId };
+  }
+  const data = op.data ?? {};
+  if (!base) {
+    if (op.operation !== 'create') return null; // update of something unknown: the server answers not_found
+    const rec: Rec = { id: op.id, userId, deletedAt: null };
+    for (const f of FIELDS[op.entityType]) rec[f] = null;
+    for (const f of FIELDS[op.entityType]) if (f in data) rec[f] = data[f];
+    rec.createdAt = op.timestamp;
+    rec.updatedAt = op.timestamp;
+    rec.deviceId = op.deviceId;
+    return rec;
+  }
+  if (base.deletedAt) return base;
+  const rec: Rec = { ...base };
+  for (const f of FIELDS[op.entityType]) if (f in data) rec[f] = data[f];
+  rec.updatedAt = op.timestamp;
+  rec.deviceId = op.deviceId;
+  return rec;
+}
+
+/** Replays pending operations (FIFO) over the server copy. */
+export function replay(server: Rec | null, ops: readonly OutboxRow[], userId: string | null): Rec | null {
+  let r = server;
+  for (const op of ops) r = applyOp(r, op, userId);
+  return r;
+}
+
+/** The row to store for a record, given its server copy and the operations still pending on it; null = delete the row. */
+export function makeRow(id: string, t: EntityType, server: Rec | null, ops: readonly OutboxRow[], userId: string | null): Row | null {
+  if (ops.length === 0) {
+    if (!server || server.deletedAt) return null;
+    return { id, t, v: withPending(server, false) };
+  }
+  const v = replay(server, ops, userId);
+  return { id, t, v: v && !v.deletedAt ? withPending(v, true) : null, s: server };
+}
+
+function withPending(r: Rec, pending: boolean): Rec {
+  if (r._pending === pending) return r;
+  return { ...r, _pending: pending };
+}
+
+/** The server copy held by a row (without `_pending`). */
+export function serverCopy(row: Row | undefined): Rec | null {
+  if (!row) return null;
+  if ('s' in row) return row.s ?? null;
+  if (!row.v) return null;
+  const { _pending, ...rest } = row.v;
+  void _pending;
+  return rest as Rec;
+}
+
+export function matches(rec: Rec, filter: Filter | undefined): boolean {
+  if (!filter) return true;
+  if (filter.spaceId !== undefined && rec.spaceId !== filter.spaceId) return false;
+  if (filter.categoryId !== undefined && rec.categoryId !== filter.categoryId) return false;
+  return true;
+}
+
+/** List order: `order` ascending (unset last), then creation time, then id, so every tab and device shows the same order. */
+export function compare(a: Sortable, b: Sortable): number {
+  const ao = typeof a.order === 'number' ? a.order : Infinity;
+  const bo = typeof b.order === 'number' ? b.order : Infinity;
+  if (ao !== bo) return ao < bo ? -1 : 1;
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  return false;
+}
+
+/** References an operation's data makes (a child depends on its parent's create). */
+export function refsOf(op: OutboxRow): string[] {
+  const d = op.data;
+  if (!d) return [];
+  const out: string[] = [];
+  if (typeof d.spaceId === 'string') out.push(d.spaceId);
+  if (typeof d.categoryId === 'string') out.push(d.categoryId);
+  return out;
+}

@@ -1,0 +1,122 @@
+// Public types of @tidesync/client. Records are the server's wire records
+// (docs/DATA_MODELS.md), camelCase, plus `_pending`.
+
+export type EntityType = 'space' | 'category' | 'item';
+
+/** Metadata every record carries; set by the server (locally: a best guess until the server's copy arrives). */
+export interface RecordMeta {
+  id: string;
+  userId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  deletedAt: string | null;
+  deviceId: string | null;
+  /** true while local operations on this record are not yet acknowledged by the server. */
+  _pending: boolean;
+}
+
+export interface SpaceFields {
+  name: string;
+  description: string | null;
+  color: string | null;
+  icon: string | null;
+  order: number | null;
+}
+
+export interface CategoryFields {
+  spaceId: string;
+  name: string;
+  description: string | null;
+  color: string | null;
+  icon: string | null;
+  order: number | null;
+}
+
+export interface ItemFields {
+  spaceId: string | null;
+  categoryId: string | null;
+  title: string;
+  description: string | null;
+  notes: string | null;
+  type: string | null;
+  movieId: string | null;
+  bookId: string | null;
+  placeId: string | null;
+  isCompleted: boolean | null;
+  completedAt: string | null;
+  priority: number | string | null;
+  order: number | null;
+  tags: string[] | null;
+}
+
+export interface FieldsOf {
+  space: SpaceFields;
+  category: CategoryFields;
+  item: ItemFields;
+}
+
+export type Space = SpaceFields & RecordMeta;
+export type Category = CategoryFields & RecordMeta;
+export type Item = ItemFields & RecordMeta;
+export type RecordOf<T extends EntityType> = FieldsOf[T] & RecordMeta;
+/** Any synced record. */
+export type AnyRecord = Space | Category | Item;
+
+/** Data for `create`: the required fields plus any others. */
+export type CreateData<T extends EntityType> = T extends 'space'
+  ? Pick<SpaceFields, 'name'> & Partial<SpaceFields>
+  : T extends 'category'
+    ? Pick<CategoryFields, 'spaceId' | 'name'> & Partial<CategoryFields>
+    : Pick<ItemFields, 'title'> & Partial<ItemFields>;
+
+export type Patch<T extends EntityType> = Partial<FieldsOf[T]>;
+
+export interface Filter {
+  spaceId?: string;
+  categoryId?: string;
+}
+
+/** A request-level or round-level error, as shown in `status.lastError`. */
+export interface SyncErrorInfo {
+  /** The server's error code (`rate_limited`, `database_unavailable`, …) or a client one (`network`, `timeout`, `unauthorized`, `storage`). */
+  code: string;
+  message: string;
+  /** HTTP status, when there was a response. */
+  status?: number;
+  /** When the next automatic attempt is due (epoch ms), if one is scheduled. */
+  retryAt?: number;
+}
+
+/** A local operation the server refused for good (a "dead letter"); it was dropped and the local copy rolled back. */
+export interface RejectedOp {
+  operationId: string;
+  entityType: EntityType;
+  id: string;
+  operation: 'create' | 'update' | 'delete';
+  data: Record<string, unknown> | null;
+  timestamp: string;
+  /** The server's per-operation error, or `dependency_rejected` for an operation refused locally because one it depended on was rejected. */
+  error: { code: string; message: string };
+  rejectedAt: number;
+}
+
+export interface SyncStatus {
+  /** Whether the server was reachable at the last attempt (`navigator.onLine` is only the first guess). */
+  online: boolean;
+  /** Operations in the outbox, from every tab. */
+  pending: number;
+  /** A push/pull round is in progress (in this tab or in the tab that sends). */
+  syncing: boolean;
+  /** When the last round reached the server's head (epoch ms), or null. */
+  lastSyncedAt: number | null;
+  lastError: SyncErrorInfo | null;
+  /** The most recent rejected operations (newest last, at most 50). */
+  rejected: readonly RejectedOp[];
+}
+
+/** Timers and time, injectable so tests can drive the client deterministically. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}

@@ -1,0 +1,164 @@
+// A small in-process stand-in for POST /api/sync, enough to drive the client's
+// state machine in Node: per-user version counter, idempotency by operationId,
+// per-op errors, tombstones with cascade, no echo, paging (optionally cut to
+// fewer records than `limit`, as a byte-capped server may), and injectable
+// request-level failures. The real server is exercised by the browser tests.
+
+type Rec = Record<string, unknown> & { id: string; deletedAt: string | null };
+type Kind = 'space' | 'category' | 'item';
+const FIELDS: Record<Kind, string[]> = {
+  space: ['name', 'description', 'color', 'icon', 'order'],
+  category: ['spaceId', 'name', 'description', 'color', 'icon', 'order'],
+  item: ['spaceId', 'categoryId', 'title', 'description', 'notes', 'type', 'movieId', 'bookId', 'placeId', 'isCompleted', 'completedAt', 'priority', 'order', 'tags'],
+};
+const PLURAL = { space: 'spaces', category: 'categories', item: 'items' } as const;
+
+export type Fault =
+  | { kind: 'network' }
+  | { kind: 'status'; status: number; code: string; retryAfter?: string }
+  | { kind: 'lost' } // apply the batch, then drop the response
+  | { kind: 'hang' }; // never answer (until aborted)
+
+export interface Change {
+  operationId: string;
+  id: string;
+  entityType: Kind;
+  operation: 'create' | 'update' | 'delete';
+  data?: Record<string, unknown>;
+  timestamp: string;
+  deviceId: string;
+}
+
+export class FakeServer {
+  records = new Map<string, { kind: Kind; rec: Rec; version: number; by: string }>();
+  acks = new Map<string, Record<string, unknown>>();
+  version = 0;
+  /** Every request body received (parsed). */
+  requests: { path: string; body: Record<string, unknown>; auth: string | null }[] = [];
+  faults: Fault[] = [];
+  /** Largest page the server returns, whatever `limit` says. */
+  pageCap = Infinity;
+  validTokens = new Set(['t1']);
+  /** Every request fails as a network error while set. */
+  offline = false;
+
+  fetch = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const path = new URL(String(url)).pathname;
+    const body = JSON.parse(String(init?.body ?? '{}')) as Record<string, unknown>;
+    const auth = (init?.headers as Record<string, string> | undefined)?.Authorization ?? null;
+    if (this.offline) throw new TypeError('Failed to fetch (offline)');
+    this.requests.push({ path, body, auth });
+    if (!auth || !this.validTokens.has(auth.replace(/^Bearer /, ''))) return json(401, { success: false, error: { code: 'unauthorized', message: 'no' } });
+    const fault = this.faults.shift();
+    if (fault?.kind === 'network') throw new TypeError('Failed to fetch');
+    if (fault?.kind === 'hang')
+      return new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))));
+    if (fault?.kind === 'status')
+      return json(fault.status, { success: false, error: { code: fault.code, message: fault.code } }, fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {});
+    if (path === '/api/sync/stream-ticket') return json(200, { success: true, data: { ticket: 'tk', expiresIn: 60 } });
+    const data = this.sync(body);
+    if (fault?.kind === 'lost') throw new TypeError('Failed to fetch (response lost)');
+    return json(200, { success: true, data });
+  };
+
+  private cursor(v: unknown): number {
+    if (v === null || v === undefined) return 0;
+    const m = /^v1\.u\.(\d+)$/.exec(String(v));
+    if (!m) throw new Error('bad cursor');
+    return Number(m[1]);
+  }
+
+  private bump(id: string, kind: Kind, rec: Rec, by: string) {
+    this.records.set(id, { kind, rec, version: ++this.version, by });
+  }
+
+  sync(body: Record<string, unknown>) {
+    const since = this.cursor(body.lastSyncTimestamp);
+    const changes = (body.changes ?? []) as Change[];
+    const acknowledged: Record<string, unknown>[] = [];
+    const written = new Set<string>();
+    const conflicts = new Set<string>();
+    for (const c of changes) {
+      const prior = this.acks.get(c.operationId);
+      if (prior) {
+        acknowledged.push({ ...prior, duplicate: true });
+        continue;
+      }
+      const ack = this.apply(c, written, conflicts);
+      this.acks.set(c.operationId, ack);
+      acknowledged.push(ack);
+    }
+    const limit = Math.min(Number(body.limit ?? 1000), this.pageCap);
+    const after = [...this.records.entries()]
+      .filter(([, r]) => r.version > since && (since > 0 || !r.rec.deletedAt))
+      .sort((a, b) => a[1].version - b[1].version);
+    const page = after.slice(0, limit);
+    const hasMore = after.length > limit;
+    const serverUpdates: Record<string, Rec[]> = { spaces: [], categories: [], items: [] };
+    for (const [id, r] of page) {
+      if (written.has(id) && !conflicts.has(id) && r.by === body.deviceId) continue; // no echo
+      serverUpdates[PLURAL[r.kind]]!.push(r.rec);
+    }
+    for (const id of conflicts) {
+      const r = this.records.get(id)!;
+      if (!page.some(([pid]) => pid === id)) serverUpdates[PLURAL[r.kind]]!.push(r.rec);
+    }
+    const syncTimestamp = `v1.u.${hasMore ? page[page.length - 1]![1].version : this.version}`;
+    return { acknowledged, serverUpdates, syncTimestamp, hasMore };
+  }
+
+  private apply(c: Change, written: Set<string>, conflicts: Set<string>): Record<string, unknown> {
+    const base = { operationId: c.operationId, id: c.id };
+    const fail = (code: string, message: string) => ({ ...base, success: false, error: { code, message } });
+    const cur = this.records.get(c.id);
+    const data = c.data ?? {};
+    if (typeof data.title === 'string' && data.title.length > 500) return fail('validation_failed', 'title: at most 500 characters');
+    for (const [ref, kind] of [['spaceId', 'space'], ['categoryId', 'category']] as const) {
+      const v = data[ref];
+      if (typeof v === 'string' && this.records.get(v)?.kind !== kind) return fail('unknown_reference', `${ref}: no ${kind} with this id`);
+    }
+    if (c.operation !== 'create' && (!cur || cur.kind !== c.entityType)) return fail('not_found', `no ${c.entityType} with this id`);
+    if (c.operation === 'create' && cur && cur.kind !== c.entityType) return fail('validation_failed', `id is already used by a ${cur.kind}`);
+    written.add(c.id);
+    if (c.operation === 'delete') {
+      if (cur!.rec.deletedAt) return { ...base, success: true, duplicate: true };
+      this.bump(c.id, cur!.kind, { ...cur!.rec, deletedAt: c.timestamp, updatedAt: c.timestamp, deviceId: c.deviceId }, c.deviceId);
+      for (const [cid, r] of this.records)
+        if (!r.rec.deletedAt && (r.rec.spaceId === c.id || r.rec.categoryId === c.id)) {
+          this.bump(cid, r.kind, { ...r.rec, deletedAt: c.timestamp }, c.deviceId);
+          conflicts.add(cid); // cascaded tombstones go back to the deleting device
+        }
+      return { ...base, success: true };
+    }
+    const rec: Rec = cur
+      ? { ...cur.rec }
+      : { id: c.id, userId: 'u1', createdAt: c.timestamp, deletedAt: null, ...Object.fromEntries(FIELDS[c.entityType].map((f) => [f, null])) };
+    for (const f of FIELDS[c.entityType]) if (f in data) rec[f] = data[f];
+    rec.updatedAt = c.timestamp;
+    rec.deviceId = c.deviceId;
+    if (cur?.rec.deletedAt) {
+      conflicts.add(c.id);
+      this.bump(c.id, c.entityType, { ...rec, deletedAt: cur.rec.deletedAt }, c.deviceId);
+      return { ...base, success: true, conflict: true };
+    }
+    this.bump(c.id, c.entityType, rec, c.deviceId);
+    return { ...base, success: true };
+  }
+
+  /** Another device's write, straight into the server. */
+  remote(change: Omit<Change, 'deviceId' | 'timestamp'> & { timestamp?: string }) {
+    return this.sync({ deviceId: 'other-device', lastSyncTimestamp: `v1.u.${this.version}`, changes: [{ timestamp: new Date().toISOString(), deviceId: 'other-device', ...change }] });
+  }
+
+  live(kind: Kind): Rec[] {
+    return [...this.records.values()].filter((r) => r.kind === kind && !r.rec.deletedAt).map((r) => r.rec);
+  }
+
+  syncRequests(): { path: string; body: Record<string, unknown> }[] {
+    return this.requests.filter((r) => r.path === '/api/sync');
+  }
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Everything for the client SDK and the demo, from the repo root or anywhere:
+# npm ci, strict type check, SDK unit tests, library build, npm pack, core
+# bundle size, a reproducible demo rebuild compared with the committed
+# clients/demo/dist, then the Chromium end-to-end tests against the tidesync
+# binary (TIDESYNC_BIN, default target/release/tidesync).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+cd "$here"
+export TIDESYNC_BIN="${TIDESYNC_BIN:-$repo/target/release/tidesync}"
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+export CHROMIUM
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp" "$here/.build"' EXIT
+
+echo "== npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "== type check (tsc --strict --noEmit)"
+npm run --silent typecheck
+
+echo "== SDK unit tests"
+node scripts/run-tests.mjs unit
+
+echo "== library build and npm pack"
+npm run --silent build -w @tidesync/client
+(cd js && npm pack --silent --pack-destination "$tmp" >/dev/null)
+tarball="$(ls "$tmp"/tidesync-client-*.tgz)"
+# (listed once into a variable: `tar | grep -q` would fail under pipefail when grep exits early)
+listing="$(tar -tzf "$tarball")"
+for f in package/dist/index.js package/dist/index.d.ts package/dist/react.js package/dist/react.d.ts package/README.md; do
+  grep -qx "$f" <<<"$listing" || { echo "FAIL: $f missing from $tarball" >&2; exit 1; }
+done
+echo "packed $(basename "$tarball") ($(wc -l <<<"$listing") files)"
+
+echo "== core bundle size"
+node js/scripts/size.mjs
+
+echo "== demo: rebuild and compare with the committed clients/demo/dist"
+node demo/build.mjs "$tmp/demo-dist" >/dev/null
+if ! diff -r "$tmp/demo-dist" demo/dist >/dev/null; then
+  echo "FAIL: clients/demo/dist differs from a fresh build of clients/demo/src." >&2
+  echo "      Run 'node clients/demo/build.mjs' and commit clients/demo/dist." >&2
+  diff -rq "$tmp/demo-dist" demo/dist >&2 || true
+  exit 1
+fi
+echo "clients/demo/dist matches a fresh build"
+
+if [ ! -x "$CHROMIUM" ]; then
+  echo "NOTE: browser tests skipped: no Chromium at $CHROMIUM (apt-get install -y chromium)"
+  exit 0
+fi
+if [ ! -x "$TIDESYNC_BIN" ]; then
+  echo "FAIL: no tidesync binary at $TIDESYNC_BIN (cargo build --release, or set TIDESYNC_BIN)" >&2
+  exit 1
+fi
+echo "== browser tests (Chromium at $CHROMIUM, server $TIDESYNC_BIN)"
+node scripts/run-tests.mjs e2e

@@ -1,0 +1,125 @@
+//! Records as the engine sees them: loaded with their merge state, written
+//! back as rows, and read by pulls as JSON text.
+
+use serde_json::Value;
+use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::merge::{self, RecordState};
+use tidesync_protocol::time::Millis;
+use tidesync_protocol::RecordId;
+
+/// A record as stored, with its merge state: what a push loads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    pub id: RecordId,
+    pub entity: EntityType,
+    pub version: i64,
+    pub state: RecordState,
+}
+
+impl StoredRecord {
+    fn reference(&self, field: &str) -> Option<RecordId> {
+        self.state
+            .fields
+            .get(field)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+    }
+
+    pub fn space_id(&self) -> Option<RecordId> {
+        self.reference("spaceId")
+    }
+
+    pub fn category_id(&self) -> Option<RecordId> {
+        self.reference("categoryId")
+    }
+
+    /// The records this one hangs under (a cascade from either reaches it).
+    pub fn parents(&self) -> impl Iterator<Item = RecordId> {
+        self.space_id().into_iter().chain(self.category_id())
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.state.deleted.is_some()
+    }
+
+    /// The row to store for this record at its current version.
+    pub fn to_write(&self, server_time: Millis) -> RecordWrite {
+        let last = self.state.last();
+        let data = serde_json::to_string(&self.state.fields).expect("fields serialize");
+        RecordWrite {
+            id: self.id,
+            entity: self.entity,
+            version: self.version,
+            space_id: self.space_id(),
+            category_id: self.category_id(),
+            clocks: merge::encode_clocks(&self.state),
+            created_at: self.state.created_at(),
+            updated_at: last.ts,
+            deleted_at: self.state.deleted_at(),
+            device_id: last.device.clone(),
+            server_time,
+            data,
+        }
+    }
+}
+
+/// One row of `records` to insert or replace, every column precomputed so a
+/// backend only binds them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordWrite {
+    pub id: RecordId,
+    pub entity: EntityType,
+    pub version: i64,
+    pub space_id: Option<RecordId>,
+    pub category_id: Option<RecordId>,
+    /// JSON object of the entity's fields.
+    pub data: String,
+    /// JSON of the version that last wrote each field (see `merge`).
+    pub clocks: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub deleted_at: Option<Millis>,
+    pub device_id: String,
+    /// The server's clock when this version was written.
+    pub server_time: Millis,
+}
+
+impl RecordWrite {
+    /// The record as a pull would read it back.
+    pub fn to_pulled(&self) -> PulledRecord {
+        PulledRecord {
+            id: self.id,
+            entity: self.entity,
+            version: self.version,
+            data: self.data.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            deleted_at: self.deleted_at,
+            device_id: self.device_id.clone(),
+        }
+    }
+}
+
+/// A record as a pull returns it: what the response needs, nothing more.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PulledRecord {
+    pub id: RecordId,
+    pub entity: EntityType,
+    pub version: i64,
+    /// JSON object of the entity's fields, copied to the response as text.
+    pub data: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub deleted_at: Option<Millis>,
+    pub device_id: String,
+}
+
+impl PulledRecord {
+    /// What this record costs a page: its JSON text and its metadata.
+    pub fn size(&self) -> usize {
+        self.data.len() + self.device_id.len() + RECORD_OVERHEAD
+    }
+}
+
+/// Bytes a record's metadata and field names add in a response.
+pub const RECORD_OVERHEAD: usize = 256;

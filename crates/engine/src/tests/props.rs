@@ -1,0 +1,139 @@
+//! Property: the same operations on existing records, delivered in any
+//! order, split into any batches, with any duplicates, leave the server in
+//! the same state (fields, deletion, creation times).
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use tidesync_protocol::cursor::CursorStart;
+use tidesync_protocol::sync::ChangeInput;
+
+use super::mem::MemDb;
+use super::*;
+
+const SPACE: u128 = 1;
+const CATEGORY: u128 = 2;
+const ITEMS: [u128; 3] = [10, 11, 12];
+
+fn seed() -> Vec<ChangeInput> {
+    let mut v = vec![
+        change("s", SPACE, "space", "create", json!({"name": "S"}), 0),
+        change(
+            "c",
+            CATEGORY,
+            "category",
+            "create",
+            json!({"name": "C", "spaceId": id(SPACE).to_string()}),
+            0,
+        ),
+    ];
+    for i in ITEMS {
+        v.push(change(
+            &format!("i{i}"),
+            i,
+            "item",
+            "create",
+            json!({"title": "t", "spaceId": id(SPACE).to_string(), "categoryId": id(CATEGORY).to_string()}),
+            0,
+        ));
+    }
+    v
+}
+
+fn op() -> impl Strategy<Value = (u8, u8, u8, i64, u8)> {
+    // (target, kind, field, seconds, device)
+    (0u8..5, 0u8..10, 0u8..3, 1i64..50, 0u8..3)
+}
+
+fn to_change(n: usize, (target, kind, field, secs, dev): (u8, u8, u8, i64, u8)) -> ChangeInput {
+    let device = format!("dev-{dev}");
+    let op = format!("op-{n}");
+    let (rec, entity) = match target {
+        0 => (SPACE, "space"),
+        1 => (CATEGORY, "category"),
+        t => (ITEMS[(t - 2) as usize], "item"),
+    };
+    if kind == 0 {
+        return change_by(&op, rec, entity, "delete", Value::Null, secs, &device);
+    }
+    let name = match (entity, field) {
+        ("item", 0) => "title",
+        ("item", 1) => "notes",
+        ("item", _) => "order",
+        (_, 0) => "name",
+        (_, 1) => "description",
+        _ => "order",
+    };
+    let value = if name == "order" {
+        json!(n)
+    } else {
+        json!(format!("v{n}"))
+    };
+    change_by(
+        &op,
+        rec,
+        entity,
+        "update",
+        json!({ name: value }),
+        secs,
+        &device,
+    )
+}
+
+/// Fields, deleted or not, and createdAt of every record.
+fn state(db: &MemDb) -> BTreeMap<u128, (String, bool, i64)> {
+    [SPACE, CATEGORY]
+        .into_iter()
+        .chain(ITEMS)
+        .map(|n| {
+            let r = db.record(n);
+            (n, (r.data.clone(), r.deleted_at.is_some(), r.created_at))
+        })
+        .collect()
+}
+
+fn deliver(ops: &[ChangeInput], order: &[usize], cuts: &[usize]) -> MemDb {
+    let mut db = MemDb::default();
+    db.push("seed", CursorStart::Scratch, seed());
+    let mut batch = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        batch.push(ops[i % ops.len()].clone());
+        if cuts.contains(&k) {
+            let cursor = CursorStart::Version(db.head);
+            db.push("d", cursor, std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        let cursor = CursorStart::Version(db.head);
+        db.push("d", cursor, batch);
+    }
+    db
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn any_delivery_order_converges(
+        raw in prop::collection::vec(op(), 1..25),
+        shuffle in prop::collection::vec(any::<u32>(), 1..25),
+        dups in prop::collection::vec(any::<u16>(), 0..10),
+        cuts_a in prop::collection::vec(0usize..40, 0..6),
+        cuts_b in prop::collection::vec(0usize..40, 0..6),
+    ) {
+        let ops: Vec<ChangeInput> = raw.iter().enumerate().map(|(n, o)| to_change(n, *o)).collect();
+        let in_order: Vec<usize> = (0..ops.len()).collect();
+        // Another order, with some operations delivered twice.
+        let mut keyed: Vec<(u32, usize)> = in_order
+            .iter()
+            .map(|&i| (shuffle[i % shuffle.len()], i))
+            .collect();
+        keyed.sort();
+        let mut other: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+        other.extend(dups.iter().map(|d| *d as usize % ops.len()));
+        let a = deliver(&ops, &in_order, &cuts_a);
+        let b = deliver(&ops, &other, &cuts_b);
+        prop_assert_eq!(state(&a), state(&b));
+    }
+}

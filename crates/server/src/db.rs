@@ -1,0 +1,82 @@
+//! Opening the backend a `DATABASE_URL` names. Each backend is a cargo
+//! feature (`sqlite`, `postgres`; both on by default).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidesync_store::{Store, StoreError};
+
+use crate::config::ServeArgs;
+
+/// What the backends are tuned with, from the configuration.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    pub writer_queue_depth: usize,
+    pub writer_queue_bytes: usize,
+}
+
+impl DbOptions {
+    pub fn from_args(args: &ServeArgs) -> DbOptions {
+        DbOptions {
+            writer_queue_depth: args.writer_queue_depth as usize,
+            writer_queue_bytes: args.writer_queue_bytes as usize,
+        }
+    }
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            writer_queue_depth: 256,
+            writer_queue_bytes: 64 << 20,
+        }
+    }
+}
+
+pub use tidesync_store::sqlite_file;
+
+/// Opens the backend named by the URL scheme: `sqlite:` or `postgres(ql):`.
+pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let _ = options;
+    if url.starts_with("sqlite:") {
+        #[cfg(feature = "sqlite")]
+        {
+            let o = tidesync_store_sqlite::SqliteOptions {
+                writer_queue_depth: options.writer_queue_depth,
+                writer_queue_bytes: options.writer_queue_bytes,
+                ..Default::default()
+            };
+            let url = url.to_owned();
+            // Opening creates files and threads: not on the executor.
+            let store = tokio::task::spawn_blocking(move || {
+                tidesync_store_sqlite::SqliteStore::open(&url, o)
+            })
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))??;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        return Err(StoreError::Config(
+            "this tidesync was built without SQLite (cargo feature `sqlite`)".into(),
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            let o = tidesync_store_postgres::PostgresOptions {
+                acquire_timeout: Duration::from_secs(5),
+                ..Default::default()
+            };
+            return Ok(Arc::new(
+                tidesync_store_postgres::PostgresStore::connect(url, o).await?,
+            ));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError::Config(
+            "this tidesync was built without PostgreSQL (cargo feature `postgres`)".into(),
+        ));
+    }
+    Err(StoreError::Config(
+        "DATABASE_URL must start with sqlite: or postgres://".into(),
+    ))
+}

@@ -1,0 +1,190 @@
+//! The routes and the layers around them.
+//!
+//! ```text
+//! log_request ─ security_headers ─ compression ─ CORS
+//!   ├─ API, bounded by REQUEST_TIMEOUT: timeout ─ identify ─ rate_limit ─ catch panic ─ body limit ─ handler
+//!   │    (login and register also pass auth_rate_limit; unknown paths land here too)
+//!   ├─ the event stream: the same without the timeout (long-lived by design)
+//!   └─ /health and the demo app: timeout ─ catch panic ─ handler (not rate limited)
+//! ```
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+
+use crate::app::StartError;
+use crate::auth::identify;
+use crate::config::ServeArgs;
+use crate::error::ApiError;
+use crate::limits::{auth_rate_limit, rate_limit};
+use crate::routes::{self, auth, health, stream, sync};
+use crate::state::AppState;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response())
+}
+
+/// The layers every API route has, innermost first.
+fn api(router: Router<AppState>, state: &AppState, args: &ServeArgs) -> Router<AppState> {
+    router
+        .layer(DefaultBodyLimit::max(args.max_body_bytes))
+        .layer(catch_panic())
+        .layer(middleware::from_fn_with_state(
+            state.limits.clone(),
+            rate_limit,
+        ))
+        // Outside the limiter: it keys by the user this finds.
+        .layer(middleware::from_fn_with_state(state.auth.clone(), identify))
+}
+
+fn timed(router: Router<AppState>, args: &ServeArgs) -> Router<AppState> {
+    router.layer(middleware::from_fn_with_state(
+        args.request_timeout,
+        request_timeout,
+    ))
+}
+
+pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
+    let auth_limit = middleware::from_fn_with_state(state.limits.clone(), auth_rate_limit);
+    let bounded = Router::new()
+        .route(
+            "/api/auth/register",
+            post(auth::register).layer(auth_limit.clone()),
+        )
+        .route("/api/auth/login", post(auth::login).layer(auth_limit))
+        .route("/api/auth/me", get(auth::me).delete(auth::delete_account))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/password", post(auth::change_password))
+        .route("/api/sync", post(sync::sync))
+        .route("/api/sync/initial", get(sync::initial))
+        .route("/api/sync/stream-ticket", post(stream::stream_ticket))
+        // Unknown paths are rate limited like the API: scanners pay too.
+        .fallback(routes::not_found);
+    let streams = Router::new().route("/api/sync/stream", get(stream::stream));
+    let public = Router::new()
+        .route("/health", get(health::health))
+        .route("/", get(crate::demo::index))
+        .route("/app.js", get(crate::demo::script))
+        .route("/app.css", get(crate::demo::style))
+        .layer(catch_panic());
+    let mut router = timed(api(bounded, &state, args), args)
+        .merge(api(streams, &state, args))
+        .merge(timed(public, args))
+        .method_not_allowed_fallback(routes::method_not_allowed);
+    if let Some(origins) = &args.cors_origin {
+        router = router.layer(cors(origins)?);
+    }
+    Ok(router
+        // gzip or zstd when the client asks (Accept-Encoding): a pull of
+        // thousands of records shrinks several times on slow mobile links.
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state))
+}
+
+fn cors(origins: &str) -> Result<CorsLayer, StartError> {
+    let allow = if origins.trim() == "*" {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                HeaderValue::from_str(o)
+                    .map_err(|_| StartError::Other(format!("CORS_ORIGIN: bad origin {o:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        // Listed explicitly: browsers do not accept `*` for Authorization.
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600)))
+}
+
+/// Bounds each request. Dropping the handler's future drops its open
+/// transaction, which rolls back; a commit already under way may still
+/// finish, which is why the answer says "retry" and not "nothing applied":
+/// operation ids make the retry safe either way.
+async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// Headers every response carries. Everything the API returns is private to
+/// one user (or an error), so nothing may be cached by browsers or proxies.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// One log line per request (method, route, status, latency, request id), and
+/// the request id echoed as `x-request-id`. The route is the matched pattern,
+/// never the raw URL, so nothing a client puts in a path reaches the log.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let span = tracing::info_span!("request", id = %request_id);
+    let mut res = next.run(req).instrument(span).await;
+    let status = res.status();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");
+    } else {
+        tracing::info!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}

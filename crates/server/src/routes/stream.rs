@@ -1,0 +1,212 @@
+//! `GET /api/sync/stream`: Server-Sent Events that poke a device when
+//! another device's change commits, and `POST /api/sync/stream-ticket`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
+use futures_util::Stream;
+use serde::Deserialize;
+use tidesync_protocol::cursor;
+use tidesync_protocol::sync::{parse_device_id, ChangeEvent, StreamTicket};
+use tidesync_protocol::time::now_millis;
+use tokio::sync::broadcast;
+
+use super::{ok, ApiQuery};
+use crate::auth::{AuthUser, Identity, TICKET_LIFETIME};
+use crate::error::ApiError;
+use crate::notify::Poke;
+use crate::state::AppState;
+
+/// `POST /api/sync/stream-ticket`: a single-use ticket, valid 60 s, to open
+/// the event stream as `?ticket=…` where a header cannot be sent. Never put
+/// the long-lived token in a URL: URLs end up in logs and histories.
+pub async fn stream_ticket(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Response, ApiError> {
+    let ticket = state
+        .auth
+        .tokens
+        .issue_ticket(auth.user.id, auth.token.generation)?;
+    Ok(ok(
+        StatusCode::OK,
+        StreamTicket {
+            ticket,
+            expires_in: TICKET_LIFETIME.as_secs(),
+        },
+    ))
+}
+
+/// The user a stream ticket names; spends the ticket (through the revoked
+/// tokens table, so it is single-use across instances too).
+async fn ticket_user(state: &AppState, ticket: &str) -> Result<AuthUser, ApiError> {
+    let info = state
+        .auth
+        .tokens
+        .verify_ticket(ticket)
+        .ok_or(ApiError::Unauthorized("invalid or expired stream ticket"))?;
+    let fresh = state
+        .store
+        .revoke_token(
+            info.user,
+            &info.jti,
+            info.exp.saturating_mul(1000),
+            now_millis(),
+        )
+        .await?;
+    if !fresh {
+        return Err(ApiError::Unauthorized("stream ticket already used"));
+    }
+    let auth = state
+        .auth
+        .cache
+        .get(state.store.as_ref(), info.user)
+        .await?
+        .filter(|a| a.token_generation == info.generation)
+        .ok_or(ApiError::Unauthorized("invalid or expired stream ticket"))?;
+    Ok(AuthUser {
+        user: auth.user.clone(),
+        token: info,
+    })
+}
+
+/// How often an open stream rechecks its token (a revoked token or a
+/// deleted account ends the stream).
+const STREAM_RECHECK: Duration = Duration::from_secs(2);
+/// Comment lines that keep proxies from closing an idle stream.
+const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
+
+fn change_event(version: i64) -> Event {
+    let c = cursor::encode(version);
+    let data = serde_json::to_string(&ChangeEvent {
+        sync_timestamp: c.clone(),
+    })
+    .expect("event serializes");
+    Event::default().event("change").id(c).data(data)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamQuery {
+    device_id: Option<String>,
+    ticket: Option<String>,
+}
+
+struct StreamState {
+    state: AppState,
+    auth: AuthUser,
+    device: String,
+    pokes: broadcast::Receiver<Arc<Poke>>,
+    /// The last version this device was told about.
+    told: i64,
+    first: Option<i64>,
+    /// Opened with a ticket, whose id is spent: recheck the user and the
+    /// token generation, not the ticket's id.
+    by_ticket: bool,
+    recheck: tokio::time::Interval,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// `GET /api/sync/stream?deviceId=…`: each committed change of the user
+/// made by another device sends an event whose id and data carry the new
+/// cursor; pull from your cursor when one arrives. With `Last-Event-ID`, an
+/// event is sent at once if the device is behind.
+pub async fn stream(
+    State(state): State<AppState>,
+    identity: axum::Extension<Identity>,
+    headers: axum::http::HeaderMap,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let device = parse_device_id(q.device_id.as_deref().unwrap_or("")).map_err(|_| {
+        ApiError::Validation(
+            "deviceId is required: a string of 1 to 128 characters, without control characters"
+                .into(),
+        )
+    })?;
+    let (auth, by_ticket) = match (identity.0, &q.ticket) {
+        (Identity::Anonymous, Some(ticket)) => (ticket_user(&state, ticket).await?, true),
+        (Identity::User(u), _) => (u, false),
+        (Identity::Rejected(e), _) => return Err(e),
+        (Identity::Anonymous, None) => {
+            return Err(ApiError::Unauthorized("missing Authorization header"))
+        }
+    };
+    let pokes = state.notifier.subscribe(auth.user.id);
+    let head = state.store.head(auth.user.id).await?;
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| match cursor::parse_str(s) {
+            Ok(cursor::CursorStart::Version(v)) => Some(v),
+            _ => None,
+        });
+    let first = last_seen.filter(|v| *v < head).map(|_| head);
+    let mut recheck = tokio::time::interval(STREAM_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let start = StreamState {
+        by_ticket,
+        stopping: state.stopping.clone(),
+        state,
+        auth,
+        device,
+        pokes,
+        told: head,
+        first,
+        recheck,
+    };
+    let events = futures_util::stream::unfold(start, |mut s| async move {
+        if let Some(v) = s.first.take() {
+            s.told = v;
+            return Some((Ok(change_event(v)), s));
+        }
+        loop {
+            tokio::select! {
+                poke = s.pokes.recv() => match poke {
+                    Ok(p) if p.device != s.device && p.version > s.told => {
+                        s.told = p.version;
+                        return Some((Ok(change_event(p.version)), s));
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let head = s.state.store.head(s.auth.user.id).await.ok()?;
+                        if head > s.told {
+                            s.told = head;
+                            return Some((Ok(change_event(head)), s));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                // The server is shutting down: end the stream so it can stop.
+                _ = s.stopping.changed() => return None,
+                _ = s.recheck.tick() => {
+                    if !token_still_valid(&s.state, &s.auth, s.by_ticket).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT)))
+}
+
+async fn token_still_valid(state: &AppState, auth: &AuthUser, by_ticket: bool) -> bool {
+    match state
+        .auth
+        .cache
+        .get(state.store.as_ref(), auth.user.id)
+        .await
+    {
+        Ok(Some(a)) => {
+            a.token_generation == auth.token.generation
+                && (by_ticket || !a.revoked.contains(&auth.token.jti))
+        }
+        Ok(None) => false,
+        // The database is away: keep the stream; the next check decides.
+        Err(_) => true,
+    }
+}

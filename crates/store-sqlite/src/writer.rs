@@ -1,0 +1,366 @@
+//! The SQLite write path: one thread owns the database's one write
+//! connection and runs jobs (pushes, account writes, migrations), committing
+//! the jobs that queue up while one commits in one transaction, each in a
+//! SAVEPOINT of its own, so they share one fsync and one failing job rolls
+//! back alone. Every job is answered only after the COMMIT that makes it
+//! durable.
+//!
+//! Supervised, so it cannot wedge:
+//! - a panic inside a job fails that job (`Internal`) and the writer goes on;
+//!   a panic outside a job restarts the thread on a new connection;
+//! - the queue is bounded by jobs and by bytes: when full, `Busy` at once;
+//! - a job whose caller is gone (request timed out or dropped) is not run
+//!   when it reaches the writer, and is rolled back if its caller left while
+//!   it ran;
+//! - [`Writer::health`] says whether it is alive, how deep the queue is and
+//!   how long the current job has been running.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tidesync_store::{StoreError, WriterHealth};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::open_connection;
+
+/// Most jobs sharing one transaction.
+const GROUP: usize = 64;
+/// How long a caller is asked to wait when the queue is full.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug)]
+pub struct WriterConfig {
+    /// Most jobs waiting for the writer.
+    pub queue_depth: usize,
+    /// Most bytes of requests waiting for the writer.
+    pub queue_bytes: usize,
+    pub busy_timeout: Duration,
+}
+
+/// One unit of work for the writer, with its reply.
+trait Job: Send {
+    /// The caller is gone: nobody waits for the answer.
+    fn cancelled(&self) -> bool;
+    /// Runs inside the group's transaction; false when it failed (its
+    /// savepoint is rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    fn fail(&mut self, e: StoreError);
+    /// The bytes it was queued with.
+    fn cost(&self) -> usize;
+    /// Answers the caller once the group's COMMIT is known.
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>);
+    fn span(&self) -> &tracing::Span;
+}
+
+type Work<T> = Box<dyn FnOnce(&Connection) -> Result<T, StoreError> + Send>;
+
+struct Task<T> {
+    work: Option<Work<T>>,
+    out: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+    /// The request's span, so what the job logs carries its request id.
+    span: tracing::Span,
+    /// Its share of the byte budget, given back when the job is dropped.
+    _bytes: OwnedSemaphorePermit,
+    cost: usize,
+}
+
+impl<T: Send> Job for Task<T> {
+    fn cancelled(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(&mut self, conn: &Connection) -> bool {
+        let work = self.work.take().expect("a job runs once");
+        let out = work(conn);
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn fail(&mut self, e: StoreError) {
+        self.out = Some(Err(e));
+    }
+
+    fn cost(&self) -> usize {
+        self.cost
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>) {
+        let answer = match (commit, self.out) {
+            (_, Some(Err(e))) => Err(e),
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            // The group failed (before this job ran, or at COMMIT).
+            (Err(e), _) => Err(e.duplicate()),
+            (Ok(()), None) => Err(StoreError::Internal("a write job was not run".into())),
+        };
+        let _ = self.reply.send(answer);
+    }
+
+    fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    alive: AtomicBool,
+    depth: AtomicUsize,
+    queued_bytes: AtomicUsize,
+    /// Milliseconds since `epoch` when the running group started; 0 = idle.
+    busy_since: AtomicU64,
+    restarts: AtomicU64,
+    panics: AtomicU64,
+}
+
+pub struct Writer {
+    jobs: Mutex<Option<mpsc::SyncSender<Box<dyn Job>>>>,
+    budget: Arc<Semaphore>,
+    stats: Arc<Stats>,
+    epoch: Instant,
+    config: WriterConfig,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Budget units are KiB, so that a 5 MiB request takes 5,120 permits.
+fn units(bytes: usize) -> usize {
+    bytes.div_ceil(1024).max(1)
+}
+
+impl Writer {
+    pub fn start(file: &Path, config: WriterConfig) -> Result<Writer, StoreError> {
+        // The first connection is opened here so a bad path fails at start.
+        let conn = open_connection(file, config.busy_timeout)?;
+        let (tx, rx) = mpsc::sync_channel::<Box<dyn Job>>(config.queue_depth.max(1));
+        let stats = Arc::new(Stats::default());
+        stats.alive.store(true, Relaxed);
+        let epoch = Instant::now();
+        let thread = {
+            let (stats, file) = (stats.clone(), file.to_path_buf());
+            std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || supervise(conn, file, config, rx, stats, epoch))
+                .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?
+        };
+        Ok(Writer {
+            jobs: Mutex::new(Some(tx)),
+            budget: Arc::new(Semaphore::new(units(config.queue_bytes))),
+            stats,
+            epoch,
+            config,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `work` on the write connection inside a transaction (a savepoint
+    /// of the current group) and answers after its COMMIT. `cost` is what
+    /// the job holds in memory while it waits, in bytes.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        cost: usize,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let busy = |reason| StoreError::Busy {
+            reason,
+            retry_after: RETRY_AFTER,
+        };
+        let total = units(self.config.queue_bytes);
+        let need = units(cost).min(total) as u32;
+        let permit = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(need)
+            .map_err(|_| busy("the write queue holds too many bytes"))?;
+        let (reply, answer) = oneshot::channel();
+        let task = Task {
+            work: Some(Box::new(work)),
+            out: None,
+            reply,
+            span: tracing::Span::current(),
+            _bytes: permit,
+            cost,
+        };
+        let sent = {
+            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            match jobs.as_ref() {
+                None => Err(StoreError::Unavailable("the writer is closed".into())),
+                Some(tx) => {
+                    // Counted before sending: the writer decrements on receipt.
+                    self.stats.depth.fetch_add(1, Relaxed);
+                    self.stats.queued_bytes.fetch_add(cost, Relaxed);
+                    tx.try_send(Box::new(task)).map_err(|e| {
+                        self.stats.depth.fetch_sub(1, Relaxed);
+                        self.stats.queued_bytes.fetch_sub(cost, Relaxed);
+                        match e {
+                            mpsc::TrySendError::Full(_) => busy("the write queue is full"),
+                            mpsc::TrySendError::Disconnected(_) => {
+                                StoreError::Unavailable("the writer stopped".into())
+                            }
+                        }
+                    })
+                }
+            }
+        };
+        sent?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer restarted".into())))
+    }
+
+    pub fn health(&self) -> WriterHealth {
+        let since = self.stats.busy_since.load(Relaxed);
+        let now = self.epoch.elapsed().as_millis() as u64;
+        WriterHealth {
+            alive: self.stats.alive.load(Relaxed),
+            queue_depth: self.stats.depth.load(Relaxed),
+            queue_capacity: self.config.queue_depth.max(1),
+            queued_bytes: self.stats.queued_bytes.load(Relaxed),
+            queue_bytes_capacity: self.config.queue_bytes,
+            busy_for: (since != 0).then(|| Duration::from_millis(now.saturating_sub(since))),
+            restarts: self.stats.restarts.load(Relaxed),
+            panics: self.stats.panics.load(Relaxed),
+        }
+    }
+
+    /// Runs the queued jobs, then stops the thread and closes the connection.
+    pub async fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// The thread: serves jobs; after a failure outside a job, starts over on a
+/// fresh connection.
+fn supervise(
+    first: Connection,
+    file: PathBuf,
+    config: WriterConfig,
+    jobs: mpsc::Receiver<Box<dyn Job>>,
+    stats: Arc<Stats>,
+    epoch: Instant,
+) {
+    let mut conn = Some(first);
+    loop {
+        let c = match conn.take() {
+            Some(c) => c,
+            None => match open_connection(&file, config.busy_timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "the SQLite writer cannot reopen the database; retrying");
+                    stats.alive.store(false, Relaxed);
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            },
+        };
+        stats.alive.store(true, Relaxed);
+        let mut c = c;
+        match catch_unwind(AssertUnwindSafe(|| serve(&mut c, &jobs, &stats, epoch))) {
+            Ok(()) => break,
+            Err(p) => {
+                stats.restarts.fetch_add(1, Relaxed);
+                stats.busy_since.store(0, Relaxed);
+                tracing::error!(panic = %panic_message(&*p), "the SQLite writer failed outside a job; restarting it");
+                // The connection may be mid-transaction: start from a new one.
+                drop(c);
+            }
+        }
+    }
+    stats.alive.store(false, Relaxed);
+}
+
+fn serve(
+    conn: &mut Connection,
+    jobs: &mpsc::Receiver<Box<dyn Job>>,
+    stats: &Stats,
+    epoch: Instant,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        stats.depth.fetch_sub(group.len(), Relaxed);
+        let bytes: usize = group.iter().map(|j| j.cost()).sum();
+        stats.queued_bytes.fetch_sub(bytes, Relaxed);
+        // A job whose caller is gone is not executed: dropping it frees its bytes.
+        group.retain(|j| !j.cancelled());
+        if group.is_empty() {
+            continue;
+        }
+        stats
+            .busy_since
+            .store((epoch.elapsed().as_millis() as u64).max(1), Relaxed);
+        commit_group(conn, group, stats);
+        stats.busy_since.store(0, Relaxed);
+    }
+}
+
+fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, stats: &Stats) {
+    let fail_all = |group: Vec<Box<dyn Job>>, e: StoreError| {
+        for job in group {
+            job.finish(Err(&e));
+        }
+    };
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return fail_all(group, crate::error::driver(e));
+    }
+    for job in group.iter_mut() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return fail_all(group, crate::error::driver(e));
+        }
+        let span = job.span().clone();
+        let ran = {
+            let _entered = span.enter();
+            catch_unwind(AssertUnwindSafe(|| job.run(conn)))
+        };
+        let keep = match ran {
+            Ok(ok) => ok && !job.cancelled(),
+            Err(p) => {
+                stats.panics.fetch_add(1, Relaxed);
+                let _entered = span.enter();
+                tracing::error!(panic = %panic_message(&*p), "a write job panicked; it is rolled back and the writer goes on");
+                job.fail(StoreError::Internal("a write job panicked".into()));
+                false
+            }
+        };
+        let end = if keep {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return fail_all(group, crate::error::driver(e));
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for job in group {
+                job.finish(Ok(()));
+            }
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            fail_all(group, crate::error::driver(e));
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The shared store suite on a fresh SQLite file per test, plus what only
+//! this backend has: the supervised writer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidesync_store::{Store, StoreError};
+use tidesync_store_sqlite::{SqliteOptions, SqliteStore};
+
+async fn open_with(options: SqliteOptions) -> (Arc<SqliteStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let store = SqliteStore::open(&url, options).expect("open");
+    store.migrate().await.expect("migrate");
+    (Arc::new(store), dir)
+}
+
+async fn open() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
+    let (store, dir) = open_with(SqliteOptions::default()).await;
+    Some((store as Arc<dyn Store>, dir))
+}
+
+tidesync_store::backend_suite!(open());
+
+#[tokio::test]
+async fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+    let (store, _dir) = open_with(SqliteOptions::default()).await;
+    let boom = store
+        .write(|c| -> Result<(), StoreError> {
+            // Written first, so the rollback of the job is visible too.
+            c.execute_batch("CREATE TABLE half_done (x INTEGER)")
+                .unwrap();
+            panic!("injected");
+        })
+        .await;
+    assert!(matches!(boom, Err(StoreError::Internal(_))), "{boom:?}");
+    let exists = store
+        .write(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the panicking job was rolled back");
+    let h = store.health().await;
+    assert!(h.ok(), "{h:?}");
+    let w = h.writer.unwrap();
+    assert_eq!((w.panics, w.restarts), (1, 0));
+    let user = tidesync_store::testsuite::new_user(&*store, "after@example.com").await;
+    assert!(store.user_by_id(user).await.unwrap().is_some());
+}
+
+/// Holds the writer in a job until the returned sender is dropped or sent.
+async fn hold_writer(store: &Arc<SqliteStore>) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let s = store.clone();
+    tokio::spawn(async move {
+        let _ = s
+            .write(move |_| {
+                let _ = started_tx.send(());
+                let _ = rx.recv_timeout(Duration::from_secs(20));
+                Ok(())
+            })
+            .await;
+    });
+    started.await.expect("the holding job started");
+    tx
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_busy_at_once() {
+    let (store, _dir) = open_with(SqliteOptions {
+        writer_queue_depth: 2,
+        ..SqliteOptions::default()
+    })
+    .await;
+    let release = hold_writer(&store).await;
+    let queued: Vec<_> = (0..2)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move { s.write(move |_| Ok(i)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let h = store.health().await;
+    assert!(!h.ok(), "a full queue cannot take work: {h:?}");
+    let started = std::time::Instant::now();
+    let third = store.write(|_| Ok(())).await;
+    assert!(matches!(third, Err(StoreError::Busy { .. })), "{third:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused without waiting"
+    );
+    release.send(()).unwrap();
+    for q in queued {
+        assert!(q.await.unwrap().is_ok());
+    }
+    assert!(store.health().await.ok());
+}
+
+#[tokio::test]
+async fn the_byte_budget_bounds_what_waits() {
+    let (store, _dir) = open_with(SqliteOptions {
+        writer_queue_bytes: 1 << 20,
+        ..SqliteOptions::default()
+    })
+    .await;
+    let release = hold_writer(&store).await;
+    let user = tidesync_protocol::UserId::random();
+    let input =
+        tidesync_store::testsuite::input(tidesync_protocol::cursor::CursorStart::Scratch, vec![]);
+    let s = store.clone();
+    let first = tokio::spawn(async move { s.push(user, input, 900 << 10).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let input =
+        tidesync_store::testsuite::input(tidesync_protocol::cursor::CursorStart::Scratch, vec![]);
+    let second = store.push(user, input, 200 << 10).await;
+    assert!(matches!(second, Err(StoreError::Busy { .. })), "{second:?}");
+    release.send(()).unwrap();
+    // The first ran (and found no such user): its bytes are free again.
+    assert!(matches!(first.await.unwrap(), Err(StoreError::UserGone)));
+    assert_eq!(store.health().await.writer.unwrap().queued_bytes, 0);
+}
+
+#[tokio::test]
+async fn a_job_whose_caller_left_is_not_run() {
+    let (store, _dir) = open_with(SqliteOptions::default()).await;
+    let release = hold_writer(&store).await;
+    let s = store.clone();
+    let abandoned = tokio::spawn(async move {
+        s.write(|c| {
+            c.execute_batch("CREATE TABLE should_not_exist (x INTEGER)")
+                .unwrap();
+            Ok(())
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    abandoned.abort();
+    let _ = abandoned.await;
+    release.send(()).unwrap();
+    let exists = store
+        .write(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'should_not_exist'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+}
+
+#[tokio::test]
+async fn a_database_from_tidesync_0_1_is_upgraded_in_place() {
+    // 0.1 recorded its migrations in sqlx's table: they must not run twice.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.db");
+    {
+        let c = rusqlite_open(&file);
+        for (_, _, sql) in OLD {
+            c.execute_batch(sql).unwrap();
+        }
+        c.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+               installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL,
+               checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
+             INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+               VALUES (1, 'users', 1, x'00', 0), (2, 'sync', 1, x'00', 0), (3, 'account safety', 1, x'00', 0);
+             INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+               VALUES ('6ba7b810-9dad-41d1-80b4-00c04fd430c8', 'old@example.com', 'Old', 'h', 0, 0);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(
+        &format!("sqlite://{}", file.display()),
+        SqliteOptions::default(),
+    )
+    .unwrap();
+    store.migrate().await.expect("upgrade");
+    let c = store.credentials_by_email("old@example.com").await.unwrap();
+    assert!(c.is_some(), "the old user is still there");
+    store.close().await;
+}
+
+const OLD: &[(i64, &str, &str)] = &[
+    (1, "users", include_str!("../migrations/0001_users.sql")),
+    (2, "sync", include_str!("../migrations/0002_sync.sql")),
+    (
+        3,
+        "account safety",
+        include_str!("../migrations/0003_account_safety.sql"),
+    ),
+];
+
+fn rusqlite_open(file: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(file).unwrap()
+}
