@@ -5,6 +5,7 @@
 //! figures don't leak between scenarios, and server memory is read from
 //! /proc for that process alone. Every loop is bounded in count and time.
 
+mod live;
 mod peer;
 mod raw;
 mod server;
@@ -15,8 +16,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
+
+/// A scenario of the bench (`--only`); an unknown name is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    Push,
+    Update,
+    Pull,
+    Initial,
+    Steady,
+    Streams,
+    Scale,
+    Raw,
+}
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -58,13 +72,14 @@ pub struct Args {
     pub scale_users: usize,
     #[arg(long, default_value_t = 1_000_000)]
     pub scale_records: usize,
-    /// Scenarios to run (comma-separated): push,update,pull,initial,steady,streams,scale,raw.
+    /// Scenarios to run (comma-separated).
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "push,update,pull,initial,steady,streams,scale,raw"
     )]
-    pub only: Vec<String>,
+    pub only: Vec<Scenario>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -87,8 +102,8 @@ impl Figure {
     }
 }
 
-fn wants(args: &Args, s: &str) -> bool {
-    args.only.iter().any(|o| o == s)
+fn wants(args: &Args, s: Scenario) -> bool {
+    args.only.contains(&s)
 }
 
 #[tokio::main]
@@ -112,7 +127,7 @@ async fn main() -> Result<()> {
         eprintln!("== pouchdb-server");
         figures.extend(peer::run_all(&args).await?);
     }
-    if wants(&args, "raw") {
+    if wants(&args, Scenario::Raw) {
         eprintln!("== raw SQLite insert limit");
         figures.extend(raw::run(&args).await?);
     }

@@ -9,16 +9,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
-use crate::server::tempdir;
 use crate::stats::Latencies;
-use crate::{secs, wants, Args, Figure};
+use crate::{secs, wants, Args, Figure, Scenario};
 
 const TARGET: &str = "pouchdb-server";
 
 struct Peer {
     base: String,
     child: Child,
-    _dir: tempdir::Dir,
+    _dir: tempfile::TempDir,
     http: reqwest::Client,
 }
 
@@ -38,10 +37,12 @@ impl Peer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let dir = tempdir::Dir::new("pouchdb")?;
+        let dir = tempfile::Builder::new()
+            .prefix("tidesync-bench-pouchdb-")
+            .tempdir()?;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/peers/pouchdb.sh");
         let child = Command::new("bash")
-            .args([script, &port.to_string(), &dir.0.display().to_string()])
+            .args([script, &port.to_string(), &dir.path().display().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -153,7 +154,7 @@ fn fig(scenario: &str, value: f64, unit: &'static str, detail: String) -> Figure
 pub async fn run_all(args: &Args) -> Result<Vec<Figure>> {
     let mut out = Vec::new();
     let peer = Peer::start().await?;
-    if wants(args, "push") || wants(args, "update") || wants(args, "pull") {
+    if wants(args, Scenario::Push) || wants(args, Scenario::Update) || wants(args, Scenario::Pull) {
         peer.create_db("bench").await?;
         let ids: Vec<String> = (0..args.ops)
             .map(|_| uuid::Uuid::new_v4().to_string())
@@ -222,7 +223,7 @@ pub async fn run_all(args: &Args) -> Result<Vec<Figure>> {
         ));
         eprintln!("  pull: {:.0} records/s", got as f64 / secs(took));
     }
-    if wants(args, "steady") {
+    if wants(args, Scenario::Steady) {
         let peer = Arc::new(peer);
         for &devices in &args.devices {
             out.push(steady(args, &peer, devices).await?);

@@ -13,12 +13,13 @@ use tidesync_protocol::merge::{encode_clocks, RecordState, Version};
 use tidesync_protocol::UserId;
 use tidesync_store::{NewUser, Store};
 
-use crate::server::tempdir;
 use crate::{secs, Args, Figure};
 
 pub async fn run(args: &Args) -> Result<Vec<Figure>> {
-    let dir = tempdir::Dir::new("raw")?;
-    let url = format!("sqlite://{}/raw.db", dir.0.display());
+    let dir = tempfile::Builder::new()
+        .prefix("tidesync-bench-raw-")
+        .tempdir()?;
+    let url = format!("sqlite://{}/raw.db", dir.path().display());
     // The real schema, through the real migrations.
     let store = tidesync_store_sqlite::SqliteStore::open(&url, Default::default())?;
     store.migrate().await?;

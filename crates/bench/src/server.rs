@@ -1,11 +1,11 @@
-//! Starting and watching a server process.
+//! A tidesync server process on a fresh database, through the test kit's
+//! launcher and databases (the bench keeps no copy of its own).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
+use tidesync_testkit::{Proc, TestDb};
 
 #[derive(Clone, Debug)]
 pub enum Target {
@@ -21,197 +21,90 @@ impl Target {
             Target::Postgres(_) => "tidesync/postgres",
         }
     }
+
+    /// A fresh database on this target, dropped with the value.
+    pub async fn fresh_db(&self) -> Result<TestDb> {
+        Ok(match self {
+            Target::Sqlite => TestDb::sqlite(),
+            Target::Postgres(admin) => TestDb::postgres(admin, "tidesync_bench")
+                .await
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
 }
 
-/// A running server process, killed when dropped.
+const SECRET: &str = "bench-secret-bench-secret-bench-secret";
+
+/// A running server process (killed when dropped) and the database it owns.
 pub struct Server {
     pub base: String,
-    url: String,
-    child: Child,
-    _dir: Option<tempdir::Dir>,
-    pg_db: Option<(String, String)>,
-}
-
-pub mod tempdir {
-    /// A temporary directory removed on drop (std only).
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new(tag: &str) -> std::io::Result<Dir> {
-            let p = std::env::temp_dir().join(format!(
-                "tidesync-bench-{tag}-{}",
-                uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::create_dir_all(&p)?;
-            Ok(Dir(p))
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// `postgres://user@host:port/name?q` with another database name.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map(|(b, q)| (b, Some(q)))
-        .unwrap_or((url, None));
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{host}/{name}?{q}"),
-        None => format!("{host}/{name}"),
-    }
-}
-
-pub fn psql(admin: &str, sql: &str) -> Result<()> {
-    let st = Command::new("psql")
-        .args([admin, "-qAtc", sql])
-        .status()
-        .context("psql")?;
-    anyhow::ensure!(st.success(), "psql failed: {sql}");
-    Ok(())
+    proc: Proc,
+    db: Option<TestDb>,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
-    /// Starts tidesync on a fresh database (or on `keep`, a previous run's
-    /// database, to restart on the same data).
-    pub fn start(bin: &std::path::Path, target: &Target, keep: Option<Reuse>) -> Result<Server> {
-        let (url, dir, pg_db) = match (target, keep) {
-            (_, Some(mut r)) => (std::mem::take(&mut r.url), r.dir.take(), r.pg_db.take()),
-            (Target::Sqlite, None) => {
-                let dir = tempdir::Dir::new("db")?;
-                (
-                    format!("sqlite://{}/tidesync.db", dir.0.display()),
-                    Some(dir),
-                    None,
-                )
-            }
-            (Target::Postgres(admin), None) => {
-                let name = format!("tidesync_bench_{}", uuid::Uuid::new_v4().simple());
-                psql(admin, &format!("CREATE DATABASE {name}"))?;
-                (
-                    with_database(admin, &name),
-                    None,
-                    Some((admin.clone(), name)),
-                )
-            }
-        };
-        let (child, base) = spawn(bin, &url)?;
+    /// Starts tidesync on a fresh database.
+    pub async fn start(bin: &Path, target: &Target) -> Result<Server> {
+        let db = target.fresh_db().await?;
+        Server::on(bin, db)
+    }
+
+    /// Starts tidesync on `db` (e.g. a stopped server's, to restart on the
+    /// same data).
+    pub fn on(bin: &Path, db: TestDb) -> Result<Server> {
+        let dir = tempfile::Builder::new()
+            .prefix("tidesync-bench-")
+            .tempdir()
+            .context("temporary folder")?;
+        let (proc, base) = spawn(bin, dir.path(), &db.url);
         Ok(Server {
             base,
-            url,
-            child,
-            _dir: dir,
-            pg_db,
+            proc,
+            db: Some(db),
+            dir,
         })
     }
 
-    /// Another instance on the same database (scale-out); it owns nothing.
-    pub fn another(&self, bin: &std::path::Path) -> Result<Server> {
-        let (child, base) = spawn(bin, &self.url)?;
+    /// Another instance on the same database (scale-out); it owns nothing,
+    /// and must be dropped before this one.
+    pub fn another(&self, bin: &Path) -> Result<Server> {
+        let url = &self.db.as_ref().expect("database").url;
+        let dir = tempfile::Builder::new()
+            .prefix("tidesync-bench-")
+            .tempdir()?;
+        let (proc, base) = spawn(bin, dir.path(), url);
         Ok(Server {
             base,
-            url: self.url.clone(),
-            child,
-            _dir: None,
-            pg_db: None,
+            proc,
+            db: None,
+            dir,
         })
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
-    /// Stops the process, keeping its database for a restart.
-    pub fn stop_keep(mut self) -> Reuse {
-        // A positive pid: this process alone.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        Reuse {
-            url: std::mem::take(&mut self.url),
-            dir: self._dir.take(),
-            pg_db: self.pg_db.take(),
-        }
+    /// Stops the process (SIGTERM), keeping its database for a restart.
+    pub fn stop_keep(mut self) -> TestDb {
+        let db = self.db.take().expect("database");
+        let _ = self.proc.terminate();
+        drop(self.dir);
+        db
     }
 }
 
-/// Starts a tidesync process on `url`; returns it and its base URL.
-fn spawn(bin: &std::path::Path, url: &str) -> Result<(Child, String)> {
-    let mut child = Command::new(bin)
-        .env("DATABASE_URL", url)
-        .env("PORT", "0")
-        .env("HOST", "127.0.0.1")
-        .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret")
-        .env("LOG_FORMAT", "json")
-        // Startup lines only: a log line per request would measure the terminal.
-        .env("RUST_LOG", "warn,tidesync=info,tidesync::app=warn")
-        .env("RATE_LIMIT_PER_MINUTE", "1000000000")
-        .env("AUTH_RATE_LIMIT_PER_MINUTE", "1000000000")
+/// `tidesync` on `url`, as the bench runs it; its process and base URL.
+fn spawn(bin: &Path, dir: &Path, url: &str) -> (Proc, String) {
+    let mut cmd: Command = Proc::command(bin, dir, url, SECRET);
+    // Startup lines only: a log line per request would measure the terminal.
+    cmd.env("RUST_LOG", "warn,tidesync=info,tidesync::app=warn")
         // Room for the idle-streams scenario (the fd limit is 20,000 here).
-        .env("MAX_CONNECTIONS", "15000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .map_err(|_| anyhow!("server did not start"))?;
-        if line.contains("tidesync listening") {
-            let v: serde_json::Value = serde_json::from_str(&line)?;
-            break v["fields"]["address"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-        }
-    };
-    Ok((child, format!("http://{addr}")))
-}
-
-/// A stopped server's database, to start again on.
-pub struct Reuse {
-    url: String,
-    dir: Option<tempdir::Dir>,
-    pg_db: Option<(String, String)>,
-}
-
-impl Drop for Reuse {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg_db.take() {
-            let _ = psql(
-                &admin,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            );
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some((admin, name)) = self.pg_db.take() {
-            let _ = psql(
-                &admin,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            );
-        }
-    }
+        .env("MAX_CONNECTIONS", "15000");
+    let mut proc = Proc::start_echoing(&mut cmd);
+    let addr = proc.address();
+    (proc, format!("http://{addr}"))
 }
 
 /// (current, peak) resident memory of a process in MiB, from /proc.

@@ -1,8 +1,9 @@
 //! Account safety, rate limits and response headers.
 
 use serde_json::{json, Value};
+use tidesync_client::{Client, ErrorCode};
 
-use crate::helpers::*;
+use tidesync_testkit::*;
 
 async fn login(app: &TestApp, email: &str, password: &str) -> Res {
     app.post(
@@ -18,69 +19,63 @@ fn token_of(res: &Res) -> String {
     res.body["data"]["token"].as_str().unwrap().to_owned()
 }
 
+/// A second session of `email` (password [`PASSWORD`]), as a client.
+async fn second_session(app: &TestApp, email: &str) -> Client {
+    let auth = app.api.login(email, PASSWORD).await.expect("login");
+    app.client(&auth.token)
+}
+
 async fn logout_revokes_only_that_token(db: Db) {
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
-    let first = app.register("out@example.com").await;
-    let second = token_of(&login(&app, "out@example.com", "correct horse").await);
-    let res = app.post("/api/auth/logout", Some(&first), json!({})).await;
-    assert_eq!(res.status, 200, "{}", res.body);
-    app.get("/api/auth/me", Some(&first))
-        .await
-        .assert_error(401, "unauthorized");
-    let res = app
-        .post("/api/sync", Some(&first), json!({"deviceId": "d"}))
-        .await;
-    res.assert_error(401, "unauthorized");
-    assert_eq!(app.get("/api/auth/me", Some(&second)).await.status, 200);
+    let first = app.user("out@example.com").await;
+    let second = second_session(&app, "out@example.com").await;
+    first.logout().await.expect("logout");
+    expect_api_error(first.me().await, 401, ErrorCode::Unauthorized);
+    expect_api_error(
+        first.pull("d", None, None).await,
+        401,
+        ErrorCode::Unauthorized,
+    );
+    assert_eq!(second.me().await.unwrap().email, "out@example.com");
     app.stop().await;
 }
 
 async fn password_change_revokes_every_other_token(db: Db) {
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
-    let old = app.register("pw@example.com").await;
-    let other = token_of(&login(&app, "pw@example.com", "correct horse").await);
-    let bad = app
-        .post(
-            "/api/auth/password",
-            Some(&old),
-            json!({"currentPassword": "wrong horse", "newPassword": "battery staple"}),
-        )
-        .await;
-    bad.assert_error(401, "invalid_credentials");
-    let short = app
-        .post(
-            "/api/auth/password",
-            Some(&old),
-            json!({"currentPassword": "correct horse", "newPassword": "short"}),
-        )
-        .await;
-    short.assert_error(400, "validation_failed");
-    assert_eq!(
-        app.get("/api/auth/me", Some(&other)).await.status,
-        200,
-        "failed attempts change nothing"
+    let old = app.user("pw@example.com").await;
+    let other = second_session(&app, "pw@example.com").await;
+    expect_api_error(
+        old.change_password("wrong horse", "battery staple").await,
+        401,
+        ErrorCode::InvalidCredentials,
     );
+    expect_api_error(
+        old.change_password(PASSWORD, "short").await,
+        400,
+        ErrorCode::ValidationFailed,
+    );
+    assert!(other.me().await.is_ok(), "failed attempts change nothing");
 
-    let res = app
-        .post(
-            "/api/auth/password",
-            Some(&old),
-            json!({"currentPassword": "correct horse", "newPassword": "battery staple"}),
-        )
-        .await;
-    let fresh = token_of(&res);
-    for t in [&old, &other] {
-        app.get("/api/auth/me", Some(t))
-            .await
-            .assert_error(401, "unauthorized");
-    }
-    assert_eq!(app.get("/api/auth/me", Some(&fresh)).await.status, 200);
-    login(&app, "pw@example.com", "correct horse")
+    let changed = old
+        .change_password(PASSWORD, "battery staple")
         .await
-        .assert_error(401, "invalid_credentials");
-    token_of(&login(&app, "pw@example.com", "battery staple").await);
+        .expect("password change");
+    assert_eq!(changed.user.email, "pw@example.com");
+    for c in [&old, &other] {
+        expect_api_error(c.me().await, 401, ErrorCode::Unauthorized);
+    }
+    assert!(app.client(&changed.token).me().await.is_ok());
+    expect_api_error(
+        app.api.login("pw@example.com", PASSWORD).await,
+        401,
+        ErrorCode::InvalidCredentials,
+    );
+    app.api
+        .login("pw@example.com", "battery staple")
+        .await
+        .expect("the new password logs in");
     app.stop().await;
 }
 
@@ -115,10 +110,13 @@ async fn table_counts(tdb: &TestDb, db: Db) -> Vec<(String, i64)> {
 async fn deleting_the_account_removes_every_row(db: Db) {
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
-    let token = app.register("gone@example.com").await;
-    let logout_me = token_of(&login(&app, "gone@example.com", "correct horse").await);
-    app.post("/api/auth/logout", Some(&logout_me), json!({}))
-        .await;
+    let gone = app.user("gone@example.com").await;
+    let token = gone.token().unwrap().to_owned();
+    second_session(&app, "gone@example.com")
+        .await
+        .logout()
+        .await
+        .expect("logout");
     let s = new_id();
     app.sync(
         &token,
@@ -166,30 +164,18 @@ async fn deleting_the_account_removes_every_row(db: Db) {
     let before = table_counts(&tdb, db).await;
     assert!(before.iter().all(|(_, n)| *n > 0), "{before:?}");
 
-    let wrong = app
-        .request(
-            reqwest::Method::DELETE,
-            "/api/auth/me",
-            Some(&token),
-            Some(json!({"password": "nope nope"})),
-        )
-        .await;
-    wrong.assert_error(401, "invalid_credentials");
-    let res = app
-        .request(
-            reqwest::Method::DELETE,
-            "/api/auth/me",
-            Some(&token),
-            Some(json!({"password": "correct horse"})),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.body);
-    app.get("/api/auth/me", Some(&token))
-        .await
-        .assert_error(401, "unauthorized");
-    login(&app, "gone@example.com", "correct horse")
-        .await
-        .assert_error(401, "invalid_credentials");
+    expect_api_error(
+        gone.delete_account("nope nope").await,
+        401,
+        ErrorCode::InvalidCredentials,
+    );
+    gone.delete_account(PASSWORD).await.expect("delete account");
+    expect_api_error(gone.me().await, 401, ErrorCode::Unauthorized);
+    expect_api_error(
+        app.api.login("gone@example.com", PASSWORD).await,
+        401,
+        ErrorCode::InvalidCredentials,
+    );
 
     let after = table_counts(&tdb, db).await;
     assert_eq!(
@@ -297,7 +283,7 @@ async fn forwarded_for_uses_only_the_proxys_entry(db: Db) {
     let app = spawn_with(args).await;
     let get = |xff: String| {
         let req = app
-            .client
+            .http
             .get(app.url("/nope"))
             .header("x-forwarded-for", xff);
         app.send(req)
@@ -342,7 +328,7 @@ async fn cors_preflight_lists_headers_explicitly(db: Db) {
     args.cors_origin = Some("https://app.example.com, https://admin.example.com".into());
     let app = spawn_with(args).await;
     let pre = app
-        .client
+        .http
         .request(reqwest::Method::OPTIONS, app.url("/api/sync"))
         .header("origin", "https://app.example.com")
         .header("access-control-request-method", "POST")
@@ -366,7 +352,7 @@ async fn cors_preflight_lists_headers_explicitly(db: Db) {
     );
     assert!(!allowed.contains('*'));
     let simple = app
-        .client
+        .http
         .get(app.url("/health"))
         .header("origin", "https://app.example.com")
         .send()
@@ -381,7 +367,7 @@ async fn cors_preflight_lists_headers_explicitly(db: Db) {
         "{exposed}"
     );
     let evil = app
-        .client
+        .http
         .get(app.url("/health"))
         .header("origin", "https://evil.example.com")
         .send()

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use tidesync_testkit::*;
 
 fn register_body(email: &str, password: &str, name: &str) -> Value {
     json!({"email": email, "password": password, "name": name})
@@ -263,7 +263,7 @@ async fn every_bad_token_is_401(db: Db) {
     ] {
         let res = app
             .send(
-                app.client
+                app.http
                     .get(app.url("/api/auth/me"))
                     .header("authorization", header),
             )
@@ -273,7 +273,7 @@ async fn every_bad_token_is_401(db: Db) {
     // The good token still works, with the scheme in any case.
     let res = app
         .send(
-            app.client
+            app.http
                 .get(app.url("/api/auth/me"))
                 .header("authorization", format!("bearer {good}")),
         )

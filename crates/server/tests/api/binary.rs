@@ -1,17 +1,29 @@
 //! The real `tidesync` binary, as a user runs it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::{json, Value};
-
-use crate::helpers::*;
+use tidesync_client::Client;
+use tidesync_testkit::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tidesync");
 
-#[test]
+backend_tests! {
+    backend: [migrate_subcommand_prepares_the_database],
+    plain: [help_explains_every_option, bad_configuration_is_refused_clearly],
+    plain_async: [runs_with_no_configuration_and_reads_dotenv, flags_override_environment],
+}
+
+/// `tidesync` serving `tdb` from `dir`, with the test secret; its base URL.
+pub fn serve(tdb: &TestDb, dir: &std::path::Path) -> (Proc, String) {
+    Proc::serve(&mut Proc::command(
+        std::path::Path::new(BIN),
+        dir,
+        &tdb.url,
+        TEST_SECRET,
+    ))
+}
+
 fn help_explains_every_option() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
@@ -47,7 +59,6 @@ fn help_explains_every_option() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("JWT_EXPIRE"));
 }
 
-#[test]
 fn bad_configuration_is_refused_clearly() {
     let out = Command::new(BIN)
         .args(["--jwt-expire", "7w"])
@@ -57,94 +68,8 @@ fn bad_configuration_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("jwt-expire"));
 }
 
-/// A started binary whose log lines (JSON) arrive on a channel.
-pub struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Proc {
-    pub fn start(cmd: &mut Command) -> Proc {
-        let mut child = cmd
-            .env_remove("RUST_LOG")
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Proc {
-            child,
-            lines: rx,
-            seen: vec![],
-        }
-    }
-
-    /// Waits for the log line containing `needle`.
-    pub fn wait_for(&mut self, needle: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no {needle:?} in output: {:#?}", self.seen));
-            self.seen.push(line.clone());
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    /// The address from the "tidesync listening" line.
-    pub fn address(&mut self) -> String {
-        let line = self.wait_for("tidesync listening");
-        let v: Value = serde_json::from_str(&line).unwrap();
-        v["fields"]["address"]
-            .as_str()
-            .unwrap()
-            .replace("0.0.0.0", "127.0.0.1")
-    }
-
-    /// SIGKILL: no shutdown, no flush, as in a crash.
-    pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub fn terminate(mut self) -> (bool, Vec<String>) {
-        unsafe_kill(self.child.id(), "TERM");
-        let status = self.child.wait().unwrap();
-        self.seen.extend(self.lines.try_iter());
-        // Readers may still be draining the pipes.
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(l);
-        }
-        (status.success(), self.seen)
-    }
-}
-
-fn unsafe_kill(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 /// No configuration at all: a `data/` folder appears in the working directory
 /// with the database and a 0600 secret; a `.env` file there is honoured.
-#[tokio::test]
 async fn runs_with_no_configuration_and_reads_dotenv() {
     let dir = tempfile::tempdir().unwrap();
     // PORT=0 through .env: proves .env is read (the default would be 5000).
@@ -172,25 +97,15 @@ async fn runs_with_no_configuration_and_reads_dotenv() {
         .mode();
     assert_eq!(dir_mode & 0o777, 0o700, "the data folder is private");
 
-    let client = reqwest::Client::new();
-    let base = format!("http://{addr}");
+    let anon = Client::new(&format!("http://{addr}")).unwrap();
     let password = "a-password-that-must-not-be-logged";
-    let res = client
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"email":"log@example.com","password":password,"name":"Log"}))
-        .send()
+    let auth = anon
+        .register("log@example.com", password, "Log")
         .await
         .unwrap();
-    assert_eq!(res.status(), 201);
-    let body: Value = res.json().await.unwrap();
-    let token = body["data"]["token"].as_str().unwrap().to_owned();
-    let res = client
-        .get(format!("{base}/api/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let token = auth.token;
+    let me = anon.with_token(&token).me().await.unwrap();
+    assert_eq!(me.email, "log@example.com");
     proc.wait_for("/api/auth/me");
 
     let (clean_exit, lines) = proc.terminate();
@@ -218,7 +133,6 @@ async fn runs_with_no_configuration_and_reads_dotenv() {
 }
 
 /// Flags beat environment variables.
-#[tokio::test]
 async fn flags_override_environment() {
     let dir = tempfile::tempdir().unwrap();
     let mut proc = Proc::start(
@@ -256,5 +170,3 @@ async fn migrate_subcommand_prepares_the_database(db: Db) {
     app.register("migrated@example.com").await;
     app.stop().await;
 }
-
-backend_tests!(migrate_subcommand_prepares_the_database);

@@ -1,37 +1,26 @@
-//! Nothing acknowledged is lost when the server is killed (SIGKILL) mid-traffic.
+//! Nothing acknowledged is lost when the server is killed (SIGKILL)
+//! mid-traffic; a request the kill interrupted is all-or-nothing, and its
+//! retry has exactly one effect.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
+use tidesync_client::{Client, EntityType, OpKind, SyncBody};
+use tidesync_testkit::*;
 
-use crate::binary::{Proc, BIN};
-use crate::helpers::*;
+use crate::binary::serve;
+
+backend_tests!(acknowledged_operations_survive_sigkill);
 
 const DEVICES: usize = 3;
 const CRASHES: usize = 4;
 
-fn start(tdb: &TestDb, dir: &std::path::Path) -> (Proc, String) {
-    let mut proc = Proc::start(
-        Command::new(BIN)
-            .current_dir(dir)
-            .env("DATABASE_URL", &tdb.url)
-            .env("JWT_SECRET", TEST_SECRET)
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("RATE_LIMIT_PER_MINUTE", "100000000")
-            .env("AUTH_RATE_LIMIT_PER_MINUTE", "100000000"),
-    );
-    let addr = proc.address();
-    (proc, format!("http://{addr}"))
-}
-
 /// One batch of creates, with the titles it sets.
 #[derive(Clone)]
 struct Batch {
-    changes: Vec<Value>,
+    body: SyncBody,
     items: BTreeMap<String, String>,
 }
 
@@ -39,152 +28,160 @@ struct Batch {
 struct Ledger {
     /// Item id → title, for every create the server acknowledged.
     acked: BTreeMap<String, String>,
-    /// Batches sent whose answer never came (the crash ate it).
-    unacked: Vec<Batch>,
+    /// Sent while the server was alive, answer lost: in flight at the kill.
+    interrupted: Vec<Batch>,
+    /// Never reached a live server (connection refused, or sent once the
+    /// killed process was gone): they must have had no effect.
+    refused: Vec<Batch>,
 }
 
-async fn push(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    device: &str,
-    batch: &Batch,
-) -> Option<Value> {
-    let res = client
-        .post(format!("{base}/api/sync"))
-        .bearer_auth(token)
-        .json(&json!({"deviceId": device, "lastSyncTimestamp": null, "changes": batch.changes, "limit": 1}))
-        .send()
-        .await
-        .ok()?;
-    if res.status() != 200 {
-        return None;
+/// The kill of one round: whether it began, and when the killed process
+/// was certainly gone (reaped).
+#[derive(Default)]
+struct Kill {
+    begun: OnceLock<()>,
+    dead: OnceLock<Instant>,
+}
+
+impl Kill {
+    /// When the server was gone, for a request that failed: it must have
+    /// failed because of the kill.
+    async fn gone(&self, dev: &str, e: &tidesync_client::Error) -> Instant {
+        assert!(
+            self.begun.get().is_some(),
+            "{dev}: a request failed while the server was up: {e}"
+        );
+        for _ in 0..3000 {
+            if let Some(t) = self.dead.get() {
+                return *t;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the killed server was not reaped within 30 s");
     }
-    res.json::<Value>().await.ok()
 }
 
-fn record_acks(ledger: &Mutex<Ledger>, batch: &Batch, body: &Value) {
+fn record_acks(ledger: &Mutex<Ledger>, batch: &Batch, acks: &[tidesync_client::Ack]) {
     let mut l = ledger.lock().unwrap();
-    for ack in body["data"]["acknowledged"].as_array().unwrap() {
-        assert_eq!(ack["success"], json!(true), "{ack}");
-        let id = ack["id"].as_str().unwrap().to_owned();
+    assert_eq!(acks.len(), batch.body.changes.len());
+    for ack in acks {
+        assert!(ack.success, "{ack:?}");
+        let id = ack.id.clone().expect("ack id");
         l.acked.insert(id.clone(), batch.items[&id].clone());
     }
 }
 
+fn batch(dev: &str, round: usize, b: usize) -> Batch {
+    let mut changes = vec![];
+    let mut items = BTreeMap::new();
+    for k in 0..5 {
+        let id = new_id();
+        let title = format!("r{round} {dev} b{b} k{k}");
+        changes.push(typed_change(
+            &format!("{dev}-r{round}-b{b}-k{k}"),
+            &id,
+            EntityType::Item,
+            OpKind::Create,
+            json!({"title": title}),
+            &at(b as i64),
+            dev,
+        ));
+        items.insert(id, title);
+    }
+    let body = SyncBody {
+        device_id: dev.into(),
+        changes,
+        limit: Some(1),
+        ..SyncBody::default()
+    };
+    Batch { body, items }
+}
+
 /// A device pushing new batches until the server dies under it.
-async fn device(base: String, token: String, n: usize, ledger: Arc<Mutex<Ledger>>, round: usize) {
-    let client = reqwest::Client::new();
+async fn device(
+    client: Client,
+    n: usize,
+    ledger: Arc<Mutex<Ledger>>,
+    round: usize,
+    kill: Arc<Kill>,
+) {
     let dev = format!("dev-{n}");
     for b in 0..10_000 {
-        let mut batch = Batch {
-            changes: vec![],
-            items: BTreeMap::new(),
-        };
-        for k in 0..5 {
-            let id = new_id();
-            let title = format!("r{round} d{n} b{b} k{k}");
-            batch.changes.push(change(
-                &format!("{dev}-r{round}-b{b}-k{k}"),
-                &id,
-                "item",
-                "create",
-                json!({"title": title}),
-                &at(b as i64),
-                &dev,
-            ));
-            batch.items.insert(id, title);
-        }
-        match push(&client, &base, &token, &dev, &batch).await {
-            Some(body) => record_acks(&ledger, &batch, &body),
-            None => {
-                ledger.lock().unwrap().unacked.push(batch);
+        let batch = batch(&dev, round, b);
+        let sent = Instant::now();
+        match client.sync(&batch.body).await {
+            Ok(r) => record_acks(&ledger, &batch, &r.acknowledged),
+            Err(e) => {
+                let gone = kill.gone(&dev, &e).await;
+                let mut l = ledger.lock().unwrap();
+                if e.is_connect() || sent > gone {
+                    l.refused.push(batch);
+                } else {
+                    l.interrupted.push(batch);
+                }
                 return;
             }
         }
     }
+    panic!("{dev}: 10,000 batches and the server never died");
 }
 
-/// Every live item of the user, by id.
-async fn all_items(base: &str, token: &str) -> BTreeMap<String, Value> {
-    let client = reqwest::Client::new();
-    let mut out = BTreeMap::new();
-    let mut cursor = Value::Null;
-    for _ in 0..1000 {
-        let body: Value = client
-            .post(format!("{base}/api/sync"))
-            .bearer_auth(token)
-            .json(&json!({"deviceId": "checker", "lastSyncTimestamp": cursor, "limit": 5000}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let d = &body["data"];
-        for r in d["serverUpdates"]["items"].as_array().unwrap() {
-            out.insert(r["id"].as_str().unwrap().to_owned(), r.clone());
-        }
-        cursor = d["syncTimestamp"].clone();
-        if d["hasMore"] == json!(false) {
-            return out;
-        }
-    }
-    panic!("pull did not finish");
+fn present(batch: &Batch, items: &BTreeMap<String, serde_json::Value>) -> usize {
+    batch
+        .items
+        .keys()
+        .filter(|id| items.contains_key(*id))
+        .count()
 }
 
 async fn acknowledged_operations_survive_sigkill(db: Db) {
     let tdb = TestDb::new(db).await;
     let dir = tempfile::tempdir().unwrap();
-    let (mut proc, mut base) = start(&tdb, dir.path());
-    let token =
-        {
-            let res: Value = reqwest::Client::new()
-            .post(format!("{base}/api/auth/register"))
-            .json(&json!({"email": "crash@example.com", "password": "correct horse", "name": "C"}))
-            .send().await.unwrap().json().await.unwrap();
-            res["data"]["token"].as_str().unwrap().to_owned()
-        };
+    let (mut proc, mut base) = serve(&tdb, dir.path());
+    let token = Client::new(&base)
+        .unwrap()
+        .register("crash@example.com", PASSWORD, "C")
+        .await
+        .unwrap()
+        .token;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for round in 0..CRASHES {
+        let kill = Arc::new(Kill::default());
         let tasks: Vec<_> = (0..DEVICES)
             .map(|n| {
-                tokio::spawn(device(
-                    base.clone(),
-                    token.clone(),
-                    n,
-                    ledger.clone(),
-                    round,
-                ))
+                // A client (connection pool) per device, as on real devices.
+                let client = Client::new(&base).unwrap().with_token(&token);
+                tokio::spawn(device(client, n, ledger.clone(), round, kill.clone()))
             })
             .collect();
         // A random moment, so kills land in every phase of a request.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(150 + seed % 400)).await;
+        tokio::time::sleep(Duration::from_millis(150 + rng.below(400) as u64)).await;
+        kill.begun.set(()).unwrap();
         proc.kill9();
+        kill.dead.set(Instant::now()).unwrap();
         for t in tasks {
             t.await.unwrap();
         }
-        (proc, base) = start(&tdb, dir.path());
+        (proc, base) = serve(&tdb, dir.path());
 
+        let client = Client::new(&base).unwrap().with_token(&token);
+        let items = pull_everything(&client, "checker", None, Some(5000), "after a kill")
+            .await
+            .by_id;
+        let l = ledger.lock().unwrap();
         // No request is half-applied: each batch whose answer was lost is
         // entirely present or entirely absent.
-        let items = all_items(&base, &token).await;
-        let l = ledger.lock().unwrap();
-        for batch in &l.unacked {
-            let present = batch
-                .items
-                .keys()
-                .filter(|id| items.contains_key(*id))
-                .count();
+        for batch in &l.interrupted {
+            let n = present(batch, &items);
             assert!(
-                present == 0 || present == batch.items.len(),
-                "half-applied batch: {present}/{}",
+                n == 0 || n == batch.items.len(),
+                "half-applied batch: {n}/{} (round {round})",
                 batch.items.len()
             );
+        }
+        for batch in &l.refused {
+            assert_eq!(present(batch, &items), 0, "a refused request was applied");
         }
         // Every acknowledged create is there, with its effect.
         for (id, title) in &l.acked {
@@ -196,24 +193,53 @@ async fn acknowledged_operations_survive_sigkill(db: Db) {
     }
 
     // Devices re-send what they never got an answer for: one effect each.
-    let unacked = std::mem::take(&mut ledger.lock().unwrap().unacked);
+    // What was in flight may have been applied (its retry is then a replay
+    // of every op) or not (then it applies now), never in part.
+    let (interrupted, refused) = {
+        let mut l = ledger.lock().unwrap();
+        (
+            std::mem::take(&mut l.interrupted),
+            std::mem::take(&mut l.refused),
+        )
+    };
     assert!(
-        !unacked.is_empty(),
-        "the kills should have interrupted requests"
+        !interrupted.is_empty(),
+        "{CRASHES} kills, and none landed while a request was in flight ({} refused): \
+         the test did not exercise an interrupted request",
+        refused.len()
     );
-    let client = reqwest::Client::new();
-    for batch in &unacked {
-        let body = push(&client, &base, &token, "dev-retry", batch)
-            .await
-            .expect("retry");
-        record_acks(&ledger, batch, &body);
+    let client = Client::new(&base).unwrap().with_token(&token);
+    let before = pull_everything(&client, "checker", None, Some(5000), "before retries")
+        .await
+        .by_id;
+    let mut applied_before_kill = 0;
+    for (batch, was_sent) in interrupted
+        .iter()
+        .map(|b| (b, true))
+        .chain(refused.iter().map(|b| (b, false)))
+    {
+        let applied = present(batch, &before) == batch.items.len();
+        applied_before_kill += usize::from(applied);
+        let r = client.sync(&batch.body).await.expect("retry");
+        for ack in &r.acknowledged {
+            assert_eq!(
+                ack.duplicate, applied,
+                "a retry is a replay exactly when the lost request had been applied \
+                 (in flight at the kill: {was_sent}): {ack:?}"
+            );
+        }
+        record_acks(&ledger, batch, &r.acknowledged);
     }
-    let items = all_items(&base, &token).await;
+    let items = pull_everything(&client, "checker", None, Some(5000), "at the end")
+        .await
+        .by_id;
     let l = ledger.lock().unwrap();
     eprintln!(
-        "{db:?}: {} acknowledged creates, {} interrupted batches re-sent, {CRASHES} kills",
+        "{db:?}: {} acknowledged creates; {CRASHES} kills interrupted {} requests in flight \
+         ({applied_before_kill} of them committed before the kill), {} refused",
         l.acked.len(),
-        unacked.len()
+        interrupted.len(),
+        refused.len()
     );
     let expected: BTreeSet<&String> = l.acked.keys().collect();
     let got: BTreeSet<&String> = items.keys().collect();
@@ -221,6 +247,9 @@ async fn acknowledged_operations_survive_sigkill(db: Db) {
         got, expected,
         "exactly the acknowledged items, no more, no fewer"
     );
+    for (id, title) in &l.acked {
+        assert_eq!(items[id]["title"], json!(title), "{id}");
+    }
     assert!(
         l.acked.len() >= DEVICES * 5,
         "traffic was too small to mean anything"
@@ -228,5 +257,3 @@ async fn acknowledged_operations_survive_sigkill(db: Db) {
     drop(l);
     proc.terminate();
 }
-
-backend_tests!(acknowledged_operations_survive_sigkill);

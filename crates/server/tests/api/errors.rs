@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::*;
+use tidesync_testkit::*;
 
 async fn bad_requests_get_json_errors(db: Db) {
     let tdb = TestDb::new(db).await;
@@ -13,12 +13,12 @@ async fn bad_requests_get_json_errors(db: Db) {
     let register = app.url("/api/auth/register");
 
     let res = app
-        .send(app.client.post(&register).body(r#"{"email":"a@b.com"}"#))
+        .send(app.http.post(&register).body(r#"{"email":"a@b.com"}"#))
         .await;
     res.assert_error(415, "unsupported_media_type");
     let res = app
         .send(
-            app.client
+            app.http
                 .post(&register)
                 .header("content-type", "text/plain")
                 .body("{}"),
@@ -27,7 +27,7 @@ async fn bad_requests_get_json_errors(db: Db) {
     res.assert_error(415, "unsupported_media_type");
     let res = app
         .send(
-            app.client
+            app.http
                 .post(&register)
                 .header("content-type", "application/json")
                 .body("{\"email\":"),
@@ -36,7 +36,7 @@ async fn bad_requests_get_json_errors(db: Db) {
     res.assert_error(400, "malformed_json");
     let res = app
         .send(
-            app.client
+            app.http
                 .post(&register)
                 .header("content-type", "application/json")
                 .body(vec![0xff, 0xfe, b'{']),
@@ -45,7 +45,7 @@ async fn bad_requests_get_json_errors(db: Db) {
     res.assert_error(400, "malformed_json");
     let res = app
         .send(
-            app.client
+            app.http
                 .post(&register)
                 .header("content-type", "application/json")
                 .body(""),
@@ -59,7 +59,7 @@ async fn bad_requests_get_json_errors(db: Db) {
     );
     let res = app
         .send(
-            app.client
+            app.http
                 .post(&register)
                 .header("content-type", "application/json")
                 .body(big),
@@ -89,7 +89,7 @@ async fn default_body_limit_is_5_mib(db: Db) {
     );
     let res = app
         .send(
-            app.client
+            app.http
                 .post(app.url("/api/auth/login"))
                 .header("content-type", "application/json")
                 .body(body),
@@ -110,7 +110,7 @@ async fn every_response_has_a_request_id(db: Db) {
     // A sane id from a proxy is kept, so logs line up across hops.
     let res = app
         .send(
-            app.client
+            app.http
                 .get(app.url("/health"))
                 .header("x-request-id", "edge-42"),
         )
@@ -156,7 +156,7 @@ async fn shutdown_finishes_in_flight_requests(db: Db) {
         .unwrap()
         .unwrap();
     // Stopped: no longer accepting.
-    assert!(app.client.get(app.url("/health")).send().await.is_err());
+    assert!(app.http.get(app.url("/health")).send().await.is_err());
 }
 
 async fn shutdown_wait_is_bounded(db: Db) {

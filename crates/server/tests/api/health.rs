@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::*;
+use tidesync_testkit::*;
 
 async fn health_reports_ok(db: Db) {
     let tdb = TestDb::new(db).await;
@@ -43,7 +43,7 @@ async fn the_demo_app_is_served_at_the_root(db: Db) {
         ("/app.js", "text/javascript"),
         ("/app.css", "text/css"),
     ] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
         let got = res.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(got.starts_with(ctype), "{path}: {got}");

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+use tidesync_client::{ChangeBody, Client, EntityType, ErrorCode, OpKind, SyncBody};
+use tidesync_testkit::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-use crate::helpers::*;
 
 /// A TCP proxy to PostgreSQL that the test can cut and restore.
 struct Proxy {
@@ -81,17 +81,17 @@ fn host_port(url: &str) -> String {
     }
 }
 
-fn batch(n: usize) -> (Vec<Value>, BTreeMap<String, String>) {
+fn batch(n: usize) -> (Vec<ChangeBody>, BTreeMap<String, String>) {
     let mut changes = vec![];
     let mut titles = BTreeMap::new();
     for k in 0..3 {
         let id = new_id();
         let title = format!("b{n} k{k}");
-        changes.push(change(
+        changes.push(typed_change(
             &format!("out-{n}-{k}"),
             &id,
-            "item",
-            "create",
+            EntityType::Item,
+            OpKind::Create,
             json!({"title": title}),
             &at(n as i64),
             "D",
@@ -101,9 +101,19 @@ fn batch(n: usize) -> (Vec<Value>, BTreeMap<String, String>) {
     (changes, titles)
 }
 
-async fn live_titles(app: &TestApp, token: &str) -> BTreeMap<String, Value> {
-    let d = app.sync(token, "checker", Value::Null, vec![]).await;
-    records_by_id(&d["serverUpdates"])
+fn push(changes: Vec<ChangeBody>) -> SyncBody {
+    SyncBody {
+        device_id: "D".into(),
+        changes,
+        limit: Some(1),
+        ..SyncBody::default()
+    }
+}
+
+async fn live_titles(client: &Client) -> BTreeMap<String, Value> {
+    pull_everything(client, "checker", None, None, "live titles")
+        .await
+        .by_id
         .into_iter()
         .map(|(id, r)| (id, r["title"].clone()))
         .collect()
@@ -124,10 +134,10 @@ async fn postgres_outage(db: Db) {
     let mut args = test_args(&tdb);
     args.database.database_url = via(&tdb.url, proxy.port);
     let app = spawn_with(args).await;
-    let token = app.register("outage@example.com").await;
+    let client = app.user("outage@example.com").await;
 
     let mut acked: BTreeMap<String, String> = BTreeMap::new();
-    let mut pending: Vec<(Vec<Value>, BTreeMap<String, String>)> = vec![];
+    let mut pending: Vec<(Vec<ChangeBody>, BTreeMap<String, String>)> = vec![];
     let mut saw_503 = 0;
     for n in 0..30 {
         if n == 10 {
@@ -137,24 +147,18 @@ async fn postgres_outage(db: Db) {
             proxy.restore();
         }
         let (changes, titles) = batch(n);
-        let res = app
-            .sync_raw(&token, json!({"deviceId": "D", "lastSyncTimestamp": null, "changes": changes.clone(), "limit": 1}))
-            .await;
-        match res.status.as_u16() {
-            200 => {
-                for a in res.body["data"]["acknowledged"].as_array().unwrap() {
-                    assert_eq!(a["success"], json!(true));
-                }
+        match client.sync(&push(changes.clone())).await {
+            Ok(r) => {
+                assert!(r.acknowledged.iter().all(|a| a.success), "{r:?}");
                 acked.extend(titles);
             }
-            503 => {
-                assert_eq!(res.code(), "database_unavailable", "{}", res.body);
-                assert!(res.headers.contains_key("retry-after"));
+            // The auth check needs the database too: a 503 there, never a 401.
+            Err(e) => {
+                let e = expect_api_error(Err::<(), _>(e), 503, ErrorCode::DatabaseUnavailable);
+                assert!(e.retry_after.is_some(), "{e}: no Retry-After");
                 saw_503 += 1;
                 pending.push((changes, titles));
             }
-            // The auth check needs the database too: a 503 there, never a 401.
-            other => panic!("batch {n}: unexpected {other}: {}", res.body),
         }
         if n == 12 {
             let h = app.get("/health", None).await;
@@ -173,7 +177,7 @@ async fn postgres_outage(db: Db) {
     );
 
     // Nothing failed was stored; every acknowledged batch is there.
-    let live = live_titles(&app, &token).await;
+    let live = live_titles(&client).await;
     for (_, titles) in &pending {
         for id in titles.keys() {
             assert!(!live.contains_key(id), "a 503 request was stored");
@@ -184,11 +188,18 @@ async fn postgres_outage(db: Db) {
     }
     // The client retries what failed: everything converges.
     for (changes, titles) in pending {
-        app.sync(&token, "D", Value::Null, changes).await;
+        let r = client.sync(&push(changes)).await.expect("retry");
+        assert!(
+            r.acknowledged.iter().all(|a| a.success && !a.duplicate),
+            "a 503 request left nothing to replay: {r:?}"
+        );
         acked.extend(titles);
     }
-    let live = live_titles(&app, &token).await;
+    let live = live_titles(&client).await;
     assert_eq!(live.len(), acked.len());
+    for (id, title) in &acked {
+        assert_eq!(live.get(id), Some(&json!(title)), "{id}");
+    }
     app.stop().await;
 }
 
@@ -196,9 +207,9 @@ async fn locked_sqlite(db: Db) {
     use sqlx::Connection;
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
-    let token = app.register("locked@example.com").await;
+    let client = app.user("locked@example.com").await;
     let (first, first_titles) = batch(0);
-    app.sync(&token, "D", Value::Null, first).await;
+    client.sync(&push(first)).await.unwrap();
 
     // Another process holds the write lock longer than the busy timeout.
     let mut locker = sqlx::SqliteConnection::connect(&tdb.url).await.unwrap();
@@ -207,28 +218,22 @@ async fn locked_sqlite(db: Db) {
         .await
         .unwrap();
     let (blocked, blocked_titles) = batch(1);
-    let res = app
-        .sync_raw(
-            &token,
-            json!({"deviceId": "D", "lastSyncTimestamp": null, "changes": blocked.clone()}),
-        )
-        .await;
-    res.assert_error(503, "database_unavailable");
-    assert_eq!(res.headers["retry-after"], "1");
+    let e = expect_api_error(
+        client.sync(&push(blocked.clone())).await,
+        503,
+        ErrorCode::DatabaseUnavailable,
+    );
+    assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(1)));
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     drop(locker);
 
     // Back by itself; the failed request left nothing behind, and its retry applies once.
-    let live = live_titles(&app, &token).await;
+    let live = live_titles(&client).await;
     assert!(blocked_titles.keys().all(|id| !live.contains_key(id)));
     assert!(first_titles.keys().all(|id| live.contains_key(id)));
-    let retry = app.sync(&token, "D", Value::Null, blocked).await;
-    assert!(retry["acknowledged"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|a| a["success"] == json!(true) && a["duplicate"].is_null()));
-    assert_eq!(live_titles(&app, &token).await.len(), 6);
+    let retry = client.sync(&push(blocked)).await.unwrap();
+    assert!(retry.acknowledged.iter().all(|a| a.success && !a.duplicate));
+    assert_eq!(live_titles(&client).await.len(), 6);
     app.stop().await;
 }
 

@@ -4,65 +4,42 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-use crate::helpers::*;
+use tidesync_client::{Client, ErrorCode, EventStream, SyncBody};
+use tidesync_testkit::*;
 
 /// An open event stream, read event by event.
-struct Events {
-    res: reqwest::Response,
-    buf: String,
-}
+struct Events(EventStream);
 
 impl Events {
     async fn open(app: &TestApp, token: &str, device: &str, last_id: Option<&str>) -> Events {
-        Events::open_at(&app.client, &app.base, token, device, last_id).await
+        Events::open_with(&app.client(token), device, last_id).await
     }
 
-    async fn open_at(
-        client: &reqwest::Client,
-        base: &str,
-        token: &str,
-        device: &str,
-        last_id: Option<&str>,
-    ) -> Events {
-        let mut req = client
-            .get(format!("{base}/api/sync/stream?deviceId={device}"))
-            .bearer_auth(token);
+    async fn open_with(client: &Client, device: &str, last_id: Option<&str>) -> Events {
+        let mut req = client.stream(device);
         if let Some(id) = last_id {
-            req = req.header("last-event-id", id);
+            req = req.last_event_id(id);
         }
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        assert!(res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream"));
-        Events {
-            res,
-            buf: String::new(),
-        }
+        Events(req.open().await.expect("open the event stream"))
     }
 
-    /// The id of the next `change` event, or None when the stream ends.
+    /// The cursor of the next `change` event, or None when the stream ends.
     async fn next_change(&mut self) -> Option<String> {
-        let deadline = Duration::from_secs(20);
-        tokio::time::timeout(deadline, async {
-            loop {
-                while let Some(end) = self.buf.find("\n\n") {
-                    let block: String = self.buf.drain(..end + 2).collect();
-                    if block.lines().any(|l| l == "event: change") {
-                        let id = block.lines().find_map(|l| l.strip_prefix("id: ")).unwrap();
-                        return Some(id.to_owned());
-                    }
-                }
-                match self.res.chunk().await {
-                    Ok(Some(bytes)) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
-                    _ => return None,
-                }
+        let next = tokio::time::timeout(Duration::from_secs(20), self.0.next_event())
+            .await
+            .expect("no event within 20 s");
+        match next {
+            Some(Ok(ev)) => {
+                assert_eq!(
+                    self.0.last_event_id(),
+                    Some(ev.sync_timestamp.as_str()),
+                    "the event id is the cursor"
+                );
+                Some(ev.sync_timestamp)
             }
-        })
-        .await
-        .expect("no event within 20 s")
+            // The server ending the stream mid-body reads as an error.
+            Some(Err(_)) | None => None,
+        }
     }
 }
 
@@ -172,7 +149,7 @@ async fn long_poll_returns_early_on_change_and_empty_on_timeout(db: Db) {
     // A change by another device ends the wait with that change.
     let waiting = {
         let (client, url, token, cursor) = (
-            app.client.clone(),
+            app.http.clone(),
             app.url("/api/sync"),
             token.clone(),
             cursor.clone(),
@@ -227,81 +204,42 @@ async fn shutdown_ends_open_streams(db: Db) {
 
 /// Two instances on one PostgreSQL: a push through A pokes a stream held on
 /// B (LISTEN/NOTIFY), and B keeps serving after A is killed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_instances_poke_each_other() {
-    if !postgres_enabled() {
-        return;
-    }
-    use crate::binary::{Proc, BIN};
+    use crate::binary::serve;
     let tdb = TestDb::new(Db::Postgres).await;
-    let start = || {
-        let mut p = Proc::start(
-            std::process::Command::new(BIN)
-                .env("DATABASE_URL", &tdb.url)
-                .env("JWT_SECRET", TEST_SECRET)
-                .env("PORT", "0")
-                .env("HOST", "127.0.0.1")
-                .env("RATE_LIMIT_PER_MINUTE", "100000")
-                .env("AUTH_RATE_LIMIT_PER_MINUTE", "100000"),
-        );
-        let base = format!("http://{}", p.address());
-        (p, base)
+    let dir = tempfile::tempdir().unwrap();
+    let (a, a_base) = serve(&tdb, dir.path());
+    let (b, b_base) = serve(&tdb, dir.path());
+    let token = Client::new(&a_base)
+        .unwrap()
+        .register("two@example.com", PASSWORD, "Two")
+        .await
+        .unwrap()
+        .token;
+    let on_a = Client::new(&a_base).unwrap().with_token(&token);
+    let on_b = Client::new(&b_base).unwrap().with_token(&token);
+    let push = |device: &str, c: Value| SyncBody {
+        device_id: device.into(),
+        changes: vec![serde_json::from_value(c).unwrap()],
+        ..SyncBody::default()
     };
-    let (a, a_base) = start();
-    let (b, b_base) = start();
-    let client = reqwest::Client::new();
-    let post = |base: String, token: Option<String>, path: &'static str, body: Value| {
-        let client = client.clone();
-        async move {
-            let mut req = client.post(format!("{base}{path}")).json(&body);
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            let res = req.send().await.unwrap();
-            assert!(res.status().is_success(), "{path}: {}", res.status());
-            res.json::<Value>().await.unwrap()
-        }
-    };
-    let reg = post(
-        a_base.clone(),
-        None,
-        "/api/auth/register",
-        json!({"email": "two@example.com", "password": "correct horse", "name": "Two"}),
-    )
-    .await;
-    let token = reg["data"]["token"].as_str().unwrap().to_owned();
 
-    let mut on_b = Events::open_at(&client, &b_base, &token, "B", None).await;
+    let mut stream_on_b = Events::open_with(&on_b, "B", None).await;
     let (_, c) = create("x1", "A");
-    let pushed = post(
-        a_base.clone(),
-        Some(token.clone()),
-        "/api/sync",
-        json!({"deviceId": "A", "lastSyncTimestamp": null, "changes": [c]}),
-    )
-    .await;
+    let pushed = on_a.sync(&push("A", c)).await.unwrap();
     assert_eq!(
-        json!(on_b.next_change().await.expect("poked across instances")),
-        pushed["data"]["syncTimestamp"]
+        stream_on_b
+            .next_change()
+            .await
+            .expect("poked across instances"),
+        pushed.sync_timestamp
     );
 
     a.kill9();
     let (id, c) = create("x2", "B");
-    post(
-        b_base.clone(),
-        Some(token.clone()),
-        "/api/sync",
-        json!({"deviceId": "B", "lastSyncTimestamp": null, "changes": [c]}),
-    )
-    .await;
-    let all = post(
-        b_base.clone(),
-        Some(token.clone()),
-        "/api/sync",
-        json!({"deviceId": "C", "lastSyncTimestamp": null}),
-    )
-    .await;
-    assert!(records_by_id(&all["data"]["serverUpdates"]).contains_key(&id));
+    on_b.sync(&push("B", c)).await.unwrap();
+    let all = pull_everything(&on_b, "C", None, None, "on B").await;
+    assert!(all.by_id.contains_key(&id));
     b.terminate();
 }
 
@@ -311,23 +249,22 @@ async fn stream_tickets_are_single_use_and_not_tokens(db: Db) {
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
     let token = app.register("ticket@example.com").await;
+    // The wire shape, once.
     let res = app
         .post("/api/sync/stream-ticket", Some(&token), json!({}))
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.body["data"]["expiresIn"], json!(60));
-    let ticket = res.body["data"]["ticket"].as_str().unwrap().to_owned();
-    let open = |t: String| {
-        app.client
-            .get(app.url(&format!("/api/sync/stream?deviceId=B&ticket={t}")))
-            .send()
-    };
-    let res = open(ticket.clone()).await.unwrap();
-    assert_eq!(res.status(), 200);
-    let mut events = Events {
-        res,
-        buf: String::new(),
-    };
+    let ticket = app.client(&token).stream_ticket().await.unwrap();
+    assert_eq!(ticket.expires_in, 60);
+    let ticket = ticket.ticket;
+    // No token on this client: the ticket alone opens the stream.
+    let open = |t: String| app.api.stream("B").ticket(t).open();
+    let mut events = Events(
+        open(ticket.clone())
+            .await
+            .expect("a ticket opens the stream"),
+    );
     let (_, c) = create("t1", "A");
     let pushed = app.sync(&token, "A", Value::Null, vec![c]).await;
     assert_eq!(
@@ -335,21 +272,13 @@ async fn stream_tickets_are_single_use_and_not_tokens(db: Db) {
         pushed["syncTimestamp"]
     );
 
-    assert_eq!(
-        open(ticket.clone()).await.unwrap().status(),
-        401,
-        "a ticket is single-use"
-    );
-    assert_eq!(
-        open(token.clone()).await.unwrap().status(),
-        401,
-        "a token is not a ticket"
-    );
+    // A ticket is single-use; a token is not a ticket.
+    expect_api_error(open(ticket.clone()).await, 401, ErrorCode::Unauthorized);
+    expect_api_error(open(token.clone()).await, 401, ErrorCode::Unauthorized);
     app.get("/api/auth/me", Some(&ticket))
         .await
         .assert_error(401, "unauthorized");
-    let me = app.get("/api/auth/me", Some(&token)).await;
-    let id = me.body["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let id = app.client(&token).me().await.unwrap().id.to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -357,26 +286,23 @@ async fn stream_tickets_are_single_use_and_not_tokens(db: Db) {
         &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
     )
     .unwrap();
-    assert_eq!(
-        open(expired).await.unwrap().status(),
+    expect_api_error(open(expired).await, 401, ErrorCode::Unauthorized);
+    expect_api_error(
+        app.api.stream("B").open().await,
         401,
-        "an expired ticket"
+        ErrorCode::Unauthorized,
     );
-    let none = app
-        .client
-        .get(app.url("/api/sync/stream?deviceId=B"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(none.status(), 401);
     app.stop().await;
 }
 
-backend_tests!(
-    stream_tickets_are_single_use_and_not_tokens,
-    shutdown_ends_open_streams,
-    streams_poke_other_devices_with_the_new_cursor,
-    a_reconnect_behind_is_told_at_once,
-    a_revoked_token_ends_its_stream,
-    long_poll_returns_early_on_change_and_empty_on_timeout,
-);
+backend_tests! {
+    backend: [
+        stream_tickets_are_single_use_and_not_tokens,
+        shutdown_ends_open_streams,
+        streams_poke_other_devices_with_the_new_cursor,
+        a_reconnect_behind_is_told_at_once,
+        a_revoked_token_ends_its_stream,
+        long_poll_returns_early_on_change_and_empty_on_timeout,
+    ],
+    postgres_async: [postgres_instances_poke_each_other],
+}

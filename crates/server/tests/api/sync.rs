@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::*;
+use tidesync_testkit::*;
 
 fn acks(data: &Value) -> &Vec<Value> {
     data["acknowledged"].as_array().expect("acknowledged")
@@ -1348,7 +1348,7 @@ async fn pulls_are_compressed_on_request(db: Db) {
     app.sync(&token, "A", Value::Null, changes).await;
     let get = |enc: Option<&'static str>| {
         let mut req = app
-            .client
+            .http
             .get(app.url("/api/sync/initial"))
             .bearer_auth(&token);
         if let Some(e) = enc {

@@ -1,4 +1,4 @@
-//! Whole-protocol checks over HTTP, on both backends.
+//! Whole-protocol checks over HTTP.
 //!
 //! * `randomized_devices_converge`: several offline devices of one user edit
 //!   the same items with colliding and backward timestamps, lose responses,
@@ -6,9 +6,11 @@
 //!   must hold exactly the server's state, and the server's state must be the
 //!   per-field last-writer-wins merge computed here, independently, from the
 //!   operations the server acknowledged.
-//! * `cursor_is_exact_under_concurrent_writers`: writers race a paging reader;
-//!   the reader must end with exactly the server's state, having seen no
-//!   record twice.
+//! * `cursor_is_exact_under_concurrent_writers` (PostgreSQL only: SQLite
+//!   commits one transaction at a time, so the race it looks for cannot
+//!   happen there): writers race a paging reader; the reader must end with
+//!   exactly the server's state, having seen no record twice, and the run
+//!   must show that pushes overlapped and that pulls overlapped pushes.
 //!
 //! Both are deterministic in what they send (a seeded PRNG, seeds printed in
 //! every assertion message), except for the interleaving of the concurrent
@@ -20,103 +22,26 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
+use tidesync_client::{Client, EntityType, OpKind as Op, SyncBody};
+use tidesync_testkit::*;
 
-use crate::helpers::*;
-
-backend_tests!(
-    randomized_devices_converge,
-    cursor_is_exact_under_concurrent_writers
-);
-
-/// xorshift64, its state taken from the seed through one splitmix64 step (so
-/// that small, readable seeds give well-mixed streams).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn between(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as i64
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next_u64() % 100 < percent
-    }
-
-    /// A v4 UUID drawn from the stream, so that a seed replays the same run
-    /// (ids decide the order in which devices pick items).
-    fn uuid(&mut self) -> String {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
-    }
+backend_tests! {
+    backend: [randomized_devices_converge],
+    postgres: [cursor_is_exact_under_concurrent_writers],
 }
 
-/// Every record of a response or page, in the order sent (duplicates kept).
-fn records_in(data: &Value) -> Vec<Value> {
-    let updates = if data.get("serverUpdates").is_some() {
-        &data["serverUpdates"]
-    } else {
-        data
-    };
-    let mut out = Vec::new();
-    for kind in ["spaces", "categories", "items"] {
-        out.extend(updates[kind].as_array().into_iter().flatten().cloned());
-    }
-    out
-}
-
-fn is_deleted(rec: &Value) -> bool {
-    !rec["deletedAt"].is_null()
-}
-
-/// Pulls from `cursor` to the end (following `hasMore`), `limit` per page,
-/// as a device that sends no changes; returns the records by id, later pages
-/// replacing earlier ones.
+/// Pulls from `cursor` to the end as a device that sends no changes,
+/// `limit` per page; the records by id, later pages replacing earlier ones.
 async fn pull_to_end(
     app: &TestApp,
     token: &str,
-    cursor: Value,
+    cursor: Option<&str>,
     limit: usize,
     context: &str,
 ) -> BTreeMap<String, Value> {
-    const MAX_PAGES: usize = 1_000;
-    let mut cursor = cursor;
-    let mut all = BTreeMap::new();
-    for _ in 0..MAX_PAGES {
-        let body = json!({"deviceId": "observer", "lastSyncTimestamp": cursor,
-                          "changes": [], "limit": limit});
-        let res = app.sync_raw(token, body.clone()).await;
-        assert_eq!(res.status, 200, "{context}: {body} -> {}", res.body);
-        let data = &res.body["data"];
-        all.extend(records_by_id(&data["serverUpdates"]));
-        if data["hasMore"] != json!(true) {
-            return all;
-        }
-        cursor = data["syncTimestamp"].clone();
-    }
-    panic!("{context}: still hasMore after {MAX_PAGES} pages of {limit}");
+    pull_everything(&app.client(token), "observer", cursor, Some(limit), context)
+        .await
+        .by_id
 }
 
 // ---------------------------------------------------------------------------
@@ -452,7 +377,11 @@ impl Sim<'_> {
             }
             self.note_exchange(d, &body, &data);
             self.receive(d, &data);
-            if data["hasMore"] != json!(true) {
+            // A missing hasMore must fail, not end the sync as "no more".
+            let more = data["hasMore"]
+                .as_bool()
+                .unwrap_or_else(|| panic!("seed {:#x}: no boolean hasMore in {data}", self.seed));
+            if !more {
                 return;
             }
         }
@@ -591,8 +520,8 @@ async fn run_simulation(app: &TestApp, seed: u64) -> (Stats, Option<String>) {
 
     // The server's state: a from-scratch pull (live records; later pages may
     // carry tombstones) and a pull from version 0 (tombstones too).
-    let scratch = pull_to_end(app, &sim.token, Value::Null, 4, &seed_ctx).await;
-    let everything = pull_to_end(app, &sim.token, json!("v1.u.0"), 4, &seed_ctx).await;
+    let scratch = pull_to_end(app, &sim.token, None, 4, &seed_ctx).await;
+    let everything = pull_to_end(app, &sim.token, Some("v1.u.0"), 4, &seed_ctx).await;
     let live: BTreeMap<&String, &Value> =
         everything.iter().filter(|(_, r)| !is_deleted(r)).collect();
     let scratch_live: BTreeMap<&String, &Value> =
@@ -732,48 +661,74 @@ async fn randomized_devices_converge(db: Db) {
 }
 
 // ---------------------------------------------------------------------------
-// Test 2: the cursor is exact under concurrent writers.
+// Test 2: the cursor is exact under concurrent writers (PostgreSQL).
 // ---------------------------------------------------------------------------
 
-const WRITERS: usize = 4;
-const BATCHES: usize = 40;
+/// Enough writers of one user that their pushes are always in flight
+/// together (on PostgreSQL each waits for the user's row lock inside its
+/// open transaction while another commits).
+const WRITERS: usize = 16;
+const BATCHES: usize = 30;
 const READER_LIMIT: usize = 7;
 const MAX_READER_PULLS: usize = 50_000;
+/// Below these the run did not exercise what it is for.
+const MIN_OVERLAPPING_WRITES: usize = 100;
+const MIN_PULLS_DURING_WRITES: usize = 30;
 
-async fn post_sync(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
-    let res = client
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("request failed");
-    let status = res.status();
-    let text = res.text().await.expect("body");
-    assert_eq!(status, StatusCode::OK, "POST /api/sync {body} -> {text}");
-    let v: Value = serde_json::from_str(&text).expect("JSON body");
-    v["data"].clone()
+/// What the writers and the reader did at the same time, counted on the
+/// client side: a push is in flight from its send to its answer.
+#[derive(Default)]
+struct Overlap {
+    writes_in_flight: AtomicUsize,
+    /// Pushes sent while another push of the user was in flight.
+    overlapping_writes: AtomicUsize,
+    most_writes_in_flight: AtomicUsize,
+    /// Pulls sent while a push was in flight.
+    pulls_during_writes: AtomicUsize,
+    /// Pulls answered while a push was still in flight.
+    pulls_answered_during_writes: AtomicUsize,
+}
+
+impl Overlap {
+    fn write_starts(&self) {
+        let before = self.writes_in_flight.fetch_add(1, Ordering::SeqCst);
+        if before > 0 {
+            self.overlapping_writes.fetch_add(1, Ordering::SeqCst);
+        }
+        self.most_writes_in_flight
+            .fetch_max(before + 1, Ordering::SeqCst);
+    }
+
+    fn write_ends(&self) {
+        self.writes_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn writing(&self) -> bool {
+        self.writes_in_flight.load(Ordering::SeqCst) > 0
+    }
+
+    fn get(n: &AtomicUsize) -> usize {
+        n.load(Ordering::SeqCst)
+    }
 }
 
 /// One writer: `BATCHES` pushes of 1–5 creates and updates of its own items,
 /// as fast as it can. Returns the final (title, order) of each of its items.
 async fn writer(
     w: usize,
-    client: reqwest::Client,
-    url: String,
-    token: String,
+    client: Client,
+    overlap: Arc<Overlap>,
 ) -> BTreeMap<String, (String, i64)> {
     let device = format!("writer-{w}");
     let mut rng = Rng::new(0xC0_FFEE + w as u64);
     let mut last: BTreeMap<String, (String, i64)> = BTreeMap::new();
     let mut ids: Vec<String> = Vec::new();
-    let mut cursor = Value::Null;
+    let mut cursor: Option<String> = None;
     let mut seq = 0i64;
     for _ in 0..BATCHES {
         let mut changes = Vec::new();
         for _ in 0..rng.between(1, 5) {
             seq += 1;
-            let op_id = format!("{device}-op{seq}");
             let create = ids.is_empty() || rng.chance(40);
             let id = if create {
                 let id = rng.uuid();
@@ -783,11 +738,11 @@ async fn writer(
                 ids[rng.below(ids.len())].clone()
             };
             let title = format!("{device} {id} #{seq}");
-            changes.push(change(
-                &op_id,
+            changes.push(typed_change(
+                &format!("{device}-op{seq}"),
                 &id,
-                "item",
-                if create { "create" } else { "update" },
+                EntityType::Item,
+                if create { Op::Create } else { Op::Update },
                 json!({"title": title, "order": seq}),
                 // Strictly increasing per writer: every write wins.
                 &at(seq),
@@ -795,18 +750,23 @@ async fn writer(
             ));
             last.insert(id, (title, seq));
         }
-        let body = json!({"deviceId": device, "lastSyncTimestamp": cursor, "changes": changes});
-        let data = post_sync(&client, &url, &token, &body).await;
-        for a in data["acknowledged"].as_array().expect("acknowledged") {
+        let body = SyncBody {
+            device_id: device.clone(),
+            last_sync_timestamp: cursor.clone(),
+            changes,
+            ..SyncBody::default()
+        };
+        overlap.write_starts();
+        let answer = client.sync(&body).await;
+        overlap.write_ends();
+        let answer = answer.unwrap_or_else(|e| panic!("{device}: push: {e}"));
+        for a in &answer.acknowledged {
             assert!(
-                a["success"] == json!(true)
-                    && a.get("conflict").is_none()
-                    && a.get("duplicate").is_none(),
-                "{device}: every write of its own items applies cleanly: {a}"
+                a.success && !a.conflict && !a.duplicate,
+                "{device}: every write of its own items applies cleanly: {a:?}"
             );
         }
-        cursor = data["syncTimestamp"].clone();
-        tokio::task::yield_now().await;
+        cursor = Some(answer.sync_timestamp);
     }
     last
 }
@@ -817,47 +777,45 @@ struct ReaderLog {
     /// Records returned again although identical to the reader's copy.
     duplicates: Vec<Value>,
     pulls: usize,
-    pulls_while_writing: usize,
 }
 
 /// Pulls with a small limit, keeping the cursor, until the writers are done
 /// and a pull that started after that reached the end.
-async fn reader(
-    client: reqwest::Client,
-    url: String,
-    token: String,
-    done: Arc<AtomicUsize>,
-) -> ReaderLog {
+async fn reader(client: Client, done: Arc<AtomicUsize>, overlap: Arc<Overlap>) -> ReaderLog {
     let mut log = ReaderLog {
         map: BTreeMap::new(),
         duplicates: Vec::new(),
         pulls: 0,
-        pulls_while_writing: 0,
     };
-    let mut cursor = Value::Null;
+    let mut cursor: Option<String> = None;
     for _ in 0..MAX_READER_PULLS {
         // Read before the pull: if every writer had finished (its last
         // response received, so committed), this pull must reach all of it.
         let writers_done = done.load(Ordering::SeqCst) == WRITERS;
-        let body = json!({"deviceId": "reader", "lastSyncTimestamp": cursor,
-                          "changes": [], "limit": READER_LIMIT});
-        let data = post_sync(&client, &url, &token, &body).await;
-        log.pulls += 1;
-        if !writers_done {
-            log.pulls_while_writing += 1;
+        if overlap.writing() {
+            overlap.pulls_during_writes.fetch_add(1, Ordering::SeqCst);
         }
-        for rec in records_in(&data) {
+        let page = client
+            .pull("reader", cursor.as_deref(), Some(READER_LIMIT))
+            .await
+            .unwrap_or_else(|e| panic!("reader: pull from {cursor:?}: {e}"));
+        if overlap.writing() {
+            overlap
+                .pulls_answered_during_writes
+                .fetch_add(1, Ordering::SeqCst);
+        }
+        log.pulls += 1;
+        for rec in records(&page.server_updates) {
             let id = rec["id"].as_str().expect("id").to_owned();
             if log.map.get(&id) == Some(&rec) {
                 log.duplicates.push(rec.clone());
             }
             log.map.insert(id, rec);
         }
-        cursor = data["syncTimestamp"].clone();
-        if writers_done && data["hasMore"] != json!(true) {
+        cursor = Some(page.sync_timestamp);
+        if writers_done && !page.has_more {
             return log;
         }
-        tokio::task::yield_now().await;
     }
     panic!("reader: not at the end after {MAX_READER_PULLS} pulls");
 }
@@ -871,32 +829,28 @@ async fn reader(
 /// inside its transaction but commits later; a reader that pulls in between
 /// already sees a larger number committed by another writer, moves its
 /// cursor past it, and the late row, committed afterwards with a smaller
-/// number, is never returned to that reader again. Here four writers
-/// interleave with the reader for the whole run and the reader keeps its
-/// cursor throughout, so a row skipped that way would be missing (or stale)
-/// in the reader's final map, and the comparison with a from-scratch pull
-/// would fail. The duplicate count catches the opposite mistake, a cursor
-/// that lags (e.g. `>=` instead of `>`, or a page boundary that repeats).
+/// number, is never returned to that reader again. The race needs one
+/// user's transactions to overlap, which SQLite (one writer, commits in
+/// turn) never allows: so this runs on PostgreSQL, with sixteen writers of
+/// one user, and checks from the client side that pushes really were in
+/// flight together and that pulls ran while pushes were in flight; a run
+/// where they did not proves nothing and fails. A row skipped that way would
+/// be missing (or stale) in the reader's final map. The duplicate count
+/// catches the opposite mistake, a cursor that lags (e.g. `>=` instead of
+/// `>`, or a page boundary that repeats).
 async fn cursor_is_exact_under_concurrent_writers(db: Db) {
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
-    let token = app.register("cursor@example.com").await;
-    let url = app.url("/api/sync");
-    let client = reqwest::Client::new();
+    let client = app.user("cursor@example.com").await;
     let done = Arc::new(AtomicUsize::new(0));
+    let overlap = Arc::new(Overlap::default());
 
-    let reader_task = tokio::spawn(reader(
-        client.clone(),
-        url.clone(),
-        token.clone(),
-        done.clone(),
-    ));
+    let reader_task = tokio::spawn(reader(client.clone(), done.clone(), overlap.clone()));
     let writer_tasks: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (client, url, token, done) =
-                (client.clone(), url.clone(), token.clone(), done.clone());
+            let (client, done, overlap) = (client.clone(), done.clone(), overlap.clone());
             tokio::spawn(async move {
-                let last = writer(w, client, url, token).await;
+                let last = writer(w, client, overlap).await;
                 done.fetch_add(1, Ordering::SeqCst);
                 last
             })
@@ -908,15 +862,31 @@ async fn cursor_is_exact_under_concurrent_writers(db: Db) {
     }
     let log = reader_task.await.expect("reader task");
 
-    let server = pull_to_end(&app, &token, Value::Null, 1000, "final pull").await;
+    let server = pull_everything(&client, "observer", None, Some(1000), "final pull")
+        .await
+        .by_id;
     let context = format!(
-        "{} records, reader made {} pulls ({} while writers ran)",
+        "{} records; {} pushes overlapped another (at most {} in flight at once); \
+         the reader made {} pulls, {} sent and {} answered while a push was in flight",
         server.len(),
+        Overlap::get(&overlap.overlapping_writes),
+        Overlap::get(&overlap.most_writes_in_flight),
         log.pulls,
-        log.pulls_while_writing
+        Overlap::get(&overlap.pulls_during_writes),
+        Overlap::get(&overlap.pulls_answered_during_writes),
     );
-
     eprintln!("sync_sim {db:?}: {context}");
+
+    // The run exercised the race it is for.
+    assert!(
+        Overlap::get(&overlap.overlapping_writes) >= MIN_OVERLAPPING_WRITES,
+        "{context}: pushes of one user did not overlap enough (want {MIN_OVERLAPPING_WRITES})"
+    );
+    assert!(
+        Overlap::get(&overlap.pulls_during_writes) >= MIN_PULLS_DURING_WRITES
+            && Overlap::get(&overlap.pulls_answered_during_writes) >= MIN_PULLS_DURING_WRITES,
+        "{context}: too few pulls overlapped writes (want {MIN_PULLS_DURING_WRITES})"
+    );
 
     // The server holds each writer's last write of each item.
     let server_values: BTreeMap<String, (String, i64)> = server
