@@ -1,9 +1,12 @@
-// The signed-in app: spaces (sidebar), a space's categories and items (main),
-// the sync indicator (top bar). Every list is a client.subscribe(); forms are
-// never re-rendered, so typing is never interrupted by a sync.
+// The signed-in app: spaces (sidebar), a space's categories and items and its
+// members (main), the sync indicator (top bar). Every list is a
+// client.subscribe(); forms are never re-rendered, so typing is never
+// interrupted by a sync. A viewer's editing controls are disabled (the server
+// would refuse the writes).
 
-import type { Category, Client, Item, Space, SyncStatus } from '@tidesync/client';
+import type { Category, Client, Item, Role, Space, SyncStatus } from '@tidesync/client';
 import { clear, field, h } from './dom.js';
+import { membersPanel, type Me, type MembersPanel } from './members.js';
 
 const KINDS = {
   movie: { label: 'Movie', idField: 'movieId', idLabel: 'TMDB id' },
@@ -11,6 +14,7 @@ const KINDS = {
   place: { label: 'Place', idField: 'placeId', idLabel: 'Place id' },
 } as const;
 type Kind = keyof typeof KINDS;
+const ROLE_LABEL: Record<Role, string> = { owner: 'Owner', editor: 'Editor', viewer: 'Viewer · read only' };
 
 export function statusText(s: SyncStatus): { state: string; text: string } {
   if (s.lastError?.code === 'unauthorized') return { state: 'error', text: 'Sign in again to sync' };
@@ -19,10 +23,22 @@ export function statusText(s: SyncStatus): { state: string; text: string } {
   return { state: 'synced', text: 'Synced' };
 }
 
-export function appView(client: Client, user: { name: string; email: string }, onSignOut: () => void): HTMLElement {
+export function appView(client: Client, user: Me, onSignOut: () => void): HTMLElement {
   let spaceId: string | null = localStorage.getItem('tidesync.demo.space');
   let categoryId: string | null = null; // null = all items of the space
   const unsubs: (() => void)[] = [];
+  let panel: MembersPanel | null = null;
+  // After every sync round (a poke may have been a membership change), ask for the members again.
+  let lastSynced = client.status.lastSyncedAt;
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  unsubs.push(
+    client.onStatus((s) => {
+      if (s.lastSyncedAt === lastSynced) return;
+      lastSynced = s.lastSyncedAt;
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => panel?.refresh(), 150);
+    }),
+  );
 
   // --- top bar ----------------------------------------------------------------
   const indicator = h('span', { class: 'sync', 'data-testid': 'sync-status', role: 'status', 'aria-live': 'polite' });
@@ -80,7 +96,9 @@ export function appView(client: Client, user: { name: string; email: string }, o
     clear(
       spaceList,
       spaces.map((s) =>
-        h('li', {}, h('button', { class: `space${s.id === spaceId ? ' active' : ''}`, 'data-testid': 'space', 'data-id': s.id, onclick: () => select(s.id) }, s.name, s._pending ? h('span', { class: 'pending-dot', title: 'Not synced yet' }) : null)),
+        h('li', {}, h('button', { class: `space${s.id === spaceId ? ' active' : ''}`, 'data-testid': 'space', 'data-id': s.id, onclick: () => select(s.id) }, s.name,
+          s.userId && s.userId !== user.id ? h('span', { class: 'shared-tag', title: 'Shared with you' }, 'shared') : null,
+          s._pending ? h('span', { class: 'pending-dot', title: 'Not synced yet' }) : null)),
       ),
     );
     renderMain();
@@ -102,15 +120,21 @@ export function appView(client: Client, user: { name: string; email: string }, o
     if (mainFor === (space?.id ?? null) && main.firstChild) {
       const title = main.querySelector('[data-testid=space-title]');
       if (space && title && title.textContent !== space.name) title.textContent = space.name;
+      if (space) panel?.update(space);
       return;
     }
     for (const u of subMain) u();
     subMain = [];
+    panel = null;
     mainFor = space?.id ?? null;
     if (!space) {
+      main.classList.remove('read-only');
       clear(main, h('div', { class: 'empty' }, h('h1', {}, 'Start a list'), h('p', { class: 'muted' }, 'Create a space on the left — “Personal”, “Travel”, “Work”.')));
       return;
     }
+    // The user's role in this space, from the Members panel (null = not known yet: editing stays on).
+    let role: Role | null = null;
+    const canEdit = () => role !== 'viewer';
     const cats = h('div', { class: 'categories', role: 'tablist', 'data-testid': 'category-list' });
     const items = h('ul', { class: 'items', 'data-testid': 'item-list' });
     let categories: Category[] = [];
@@ -132,7 +156,7 @@ export function appView(client: Client, user: { name: string; email: string }, o
       return h(
         'li',
         { class: `item${it.isCompleted ? ' done' : ''}`, 'data-testid': 'item', 'data-id': it.id, 'data-pending': String(it._pending) },
-        h('input', { type: 'checkbox', checked: !!it.isCompleted, 'data-testid': 'item-complete', 'aria-label': 'Done', onchange: (e: Event) => {
+        h('input', { type: 'checkbox', checked: !!it.isCompleted, disabled: !canEdit(), 'data-testid': 'item-complete', 'aria-label': 'Done', onchange: (e: Event) => {
           const done = (e.target as HTMLInputElement).checked;
           void client.update('item', it.id, { isCompleted: done, completedAt: done ? new Date().toISOString() : null });
         } }),
@@ -144,9 +168,9 @@ export function appView(client: Client, user: { name: string; email: string }, o
             it.notes ? h('span', { class: 'notes' }, it.notes) : null,
             it._pending ? h('span', { class: 'pending-dot', 'data-testid': 'item-pending', title: 'Not synced yet' }) : null)),
         h('div', { class: 'item-actions' },
-          h('button', { class: 'icon', title: 'Move up', 'aria-label': 'Move up', 'data-testid': 'item-up', disabled: n === 0, onclick: () => move(list, n, -1) }, '↑'),
-          h('button', { class: 'icon', title: 'Move down', 'aria-label': 'Move down', 'data-testid': 'item-down', disabled: n === list.length - 1, onclick: () => move(list, n, 1) }, '↓'),
-          h('button', { class: 'icon danger', title: 'Delete', 'aria-label': 'Delete', 'data-testid': 'item-delete', onclick: () => void client.delete('item', it.id) }, '✕')),
+          h('button', { class: 'icon', title: 'Move up', 'aria-label': 'Move up', 'data-testid': 'item-up', disabled: !canEdit() || n === 0, onclick: () => move(list, n, -1) }, '↑'),
+          h('button', { class: 'icon', title: 'Move down', 'aria-label': 'Move down', 'data-testid': 'item-down', disabled: !canEdit() || n === list.length - 1, onclick: () => move(list, n, 1) }, '↓'),
+          h('button', { class: 'icon danger', title: 'Delete', 'aria-label': 'Delete', 'data-testid': 'item-delete', disabled: !canEdit(), onclick: () => void client.delete('item', it.id) }, '✕')),
       );
     };
     const move = async (list: Item[], n: number, by: number) => {
@@ -198,18 +222,41 @@ export function appView(client: Client, user: { name: string; email: string }, o
       h('input', { name: 'notes', placeholder: 'Your notes', maxlength: 5000, 'aria-label': 'Notes' }),
       h('button', { type: 'submit', class: 'primary' }, 'Add'));
 
+    const roleBadge = h('span', { class: 'role-badge', 'data-testid': 'my-role' });
+    const deleteBtn = h('button', { class: 'ghost danger', 'data-testid': 'delete-space', onclick: () => {
+      if (confirm(`Delete “${space.name}” with all its categories and items?`)) void client.delete('space', space.id);
+    } }, 'Delete space');
+    const readOnly = h('p', { class: 'read-only-note muted small', 'data-testid': 'read-only' }, 'You can view this space; only its editors and owner can change it.');
+    /** Shows the role and turns the editing controls off for a viewer, on otherwise. */
+    let mine: MembersPanel | null = null;
+    const applyRole = (r: Role | null) => {
+      if (mine && panel !== mine) return; // an answer for a space no longer shown
+      role = r;
+      roleBadge.textContent = r ? ROLE_LABEL[r] : '';
+      roleBadge.dataset.role = r ?? '';
+      roleBadge.classList.toggle('hidden', !r);
+      // Only the owner deletes a shared space (the server refuses it from anyone else).
+      deleteBtn.classList.toggle('hidden', r !== 'owner');
+      readOnly.classList.toggle('hidden', canEdit());
+      main.classList.toggle('read-only', !canEdit());
+      for (const form of [catForm, itemForm]) for (const c of form.elements) (c as HTMLInputElement).disabled = !canEdit();
+      if (canEdit()) typeSel.dispatchEvent(new Event('change')); // the external id field follows the type
+      renderItems();
+    };
+    const members = (mine = panel = membersPanel(client, space, user, applyRole));
+
     clear(
       main,
       h('div', { class: 'space-head' },
         h('h1', { 'data-testid': 'space-title' }, space.name),
-        h('button', { class: 'ghost danger', 'data-testid': 'delete-space', onclick: () => {
-          if (confirm(`Delete “${space.name}” with all its categories and items?`)) void client.delete('space', space.id);
-        } }, 'Delete space')),
+        roleBadge,
+        deleteBtn),
+      readOnly,
       h('div', { class: 'space-grid' },
         h('div', { class: 'space-main' }, h('div', { class: 'cat-bar' }, cats, catForm), itemForm, items),
-        // Members: filled in when the server shares spaces (issue 11); the slot is here already.
-        h('aside', { class: 'panel members', 'data-testid': 'members' }, h('h3', {}, 'Members'), h('p', { class: 'muted' }, `${user.name || user.email} (owner)`), h('p', { class: 'muted small' }, 'Sharing by email comes with shared spaces.'))),
+        members.el),
     );
+    applyRole(members.role());
     renderCats();
     renderItems();
   }
@@ -218,6 +265,7 @@ export function appView(client: Client, user: { name: string; email: string }, o
   unsubs.push(client.subscribe('space', undefined, (rows) => ((spaces = rows), renderSpaces())));
   const root = h('div', { class: 'app' }, top, h('div', { class: 'layout' }, side, main), toasts);
   (root as HTMLElement & { dispose?: () => void }).dispose = () => {
+    clearTimeout(refreshTimer);
     for (const u of [...unsubs, ...subMain]) u();
   };
   return root;

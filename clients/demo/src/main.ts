@@ -20,6 +20,7 @@ async function start(session: Session) {
   client = await createClient({
     url: '',
     token: session.token,
+    userId: session.user.id,
     storage: indexedDbStorage({ name: `tidesync-${session.user.id}` }),
   });
   // For the browser tests and the curious: the live client.

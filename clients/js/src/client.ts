@@ -7,9 +7,10 @@ import { Live, type EventSourceCtor } from './live.js';
 import { Local, type Changed } from './local.js';
 import { compare, FIELDS, matches, sameValue, TYPES, type Rec, type Row } from './model.js';
 import { memoryStorage, type Storage } from './storage.js';
+import { SyncError } from './errors.js';
 import { Engine } from './sync.js';
 import { Tabs, type TabMessage } from './tabs.js';
-import type { Clock, CreateData, EntityType, Filter, Patch, RecordOf, RejectedOp, SyncStatus } from './types.js';
+import type { Clock, CreateData, EntityType, Filter, Member, Patch, RecordOf, RejectedOp, Role, SyncStatus } from './types.js';
 
 export interface ClientOptions {
   /** Server base URL, e.g. `https://sync.example.com` or `''` for the page's own origin. */
@@ -17,6 +18,12 @@ export interface ClientOptions {
   token?: string;
   /** Called for a token when there is none, and again after a 401 (at most twice in a row). */
   getToken?: () => Promise<string | null>;
+  /**
+   * The signed-in user's id (from the login answer). Used for `leave()` and as
+   * the `userId` of a new record until the server's copy arrives; without it,
+   * `leave()` asks `GET /api/auth/me` once.
+   */
+  userId?: string;
   /** Default: `indexedDbStorage()` where IndexedDB exists, else `memoryStorage()`. */
   storage?: Storage;
   /** Default: generated once and kept in storage. */
@@ -50,6 +57,23 @@ export interface Client {
   sync(): Promise<void>;
   close(): Promise<void>;
   readonly deviceId: string;
+
+  // Members of shared spaces. Online only: each is one request, never queued;
+  // it rejects with a `SyncError` (code `network`/`timeout` without the
+  // network, else the server's: `not_found`, `forbidden`, `conflict`,
+  // `validation_failed`, with `status`). After a success a sync round starts.
+  /** The members of a space, owner first (an unshared space: its owner alone). */
+  members(spaceId: string): Promise<Member[]>;
+  /** Owner only: adds an existing user by email (`404 not_found` if there is none, `409 conflict` if a member already). */
+  share(spaceId: string, email: string, role?: Exclude<Role, 'owner'>): Promise<Member[]>;
+  /** Owner only: changes a member's role. */
+  setRole(spaceId: string, userId: string, role: Exclude<Role, 'owner'>): Promise<Member[]>;
+  /** Owner only (or the member themself): removes a member; their devices then drop the space. */
+  removeMember(spaceId: string, userId: string): Promise<Member[]>;
+  /** Leaves a space shared with you (the owner cannot: `409 conflict`); this device drops it at the sync that follows. */
+  leave(spaceId: string): Promise<void>;
+  /** Owner only: hands the space to another member; the old owner becomes an editor. */
+  transferOwnership(spaceId: string, userId: string): Promise<Member[]>;
 }
 
 const REQUIRED: Record<EntityType, string[]> = { space: ['name'], category: ['spaceId', 'name'], item: ['title'] };
@@ -84,6 +108,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
   const random = opts.random ?? Math.random;
   const url = opts.url.replace(/\/+$/, '');
   const local = new Local(storage);
+  if (opts.userId) local.userId = opts.userId;
   await local.load(() => opts.deviceId ?? uuid());
   if (opts.deviceId && opts.deviceId !== local.deviceId) local.deviceId = opts.deviceId;
 
@@ -178,7 +203,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
       ? new Live({
           url,
           deviceId: local.deviceId,
-          ticket: async () => String((await engine.post('/api/sync/stream-ticket', {})).ticket),
+          ticket: async () => String((await engine.call('POST', '/api/sync/stream-ticket', {})).ticket),
           poke: () => void engine.round(),
           onState: () => undefined,
           clock,
@@ -282,6 +307,31 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     return out;
   };
 
+  // --- members (online only) ----------------------------------------------------
+  let me: string | null = opts.userId ?? null;
+  const api = async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
+    if (closed) throw new Error('client closed');
+    for (let tries = 0; ; tries++) {
+      try {
+        return await engine.call(method, path, body);
+      } catch (e) {
+        if (e instanceof SyncError && e.kind === 'auth' && opts.getToken && tries < 1) {
+          engine.dropToken();
+          continue;
+        }
+        throw e;
+      }
+    }
+  };
+  /** Pulls now, so a membership change shows at once (the leader syncs; a follower asks it to). */
+  const pullSoon = () => (tabs.leader ? void engine.now() : tabs.post({ k: 'kick' }));
+  const membersAt = (spaceId: string, rest = '') => `/api/spaces/${encodeURIComponent(spaceId)}/${rest || 'members'}`;
+  const change = async (method: string, path: string, body?: unknown): Promise<Member[]> => {
+    const data = await api(method, path, body);
+    pullSoon();
+    return (data.members ?? []) as Member[];
+  };
+
   const client: Client = {
     get deviceId() {
       return local.deviceId;
@@ -343,6 +393,21 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
       await engine.now();
       if (engine.lastFailure) throw engine.lastFailure;
     },
+    async members(spaceId) {
+      return ((await api('GET', membersAt(spaceId))).members ?? []) as Member[];
+    },
+    share: (spaceId, email, role = 'editor') => change('POST', membersAt(spaceId), { email, role }),
+    setRole: (spaceId, userId, role) => change('PATCH', membersAt(spaceId, `members/${encodeURIComponent(userId)}`), { role }),
+    removeMember: (spaceId, userId) => change('DELETE', membersAt(spaceId, `members/${encodeURIComponent(userId)}`)),
+    async leave(spaceId) {
+      if (!me) {
+        const u = (await api('GET', '/api/auth/me')).user as { id?: unknown } | undefined;
+        if (typeof u?.id !== 'string') throw new SyncError('retry', 'bad_response', 'no user id in /api/auth/me');
+        me = local.userId = u.id;
+      }
+      await change('DELETE', membersAt(spaceId, `members/${encodeURIComponent(me)}`));
+    },
+    transferOwnership: (spaceId, userId) => change('POST', membersAt(spaceId, 'owner'), { userId }),
     async close() {
       if (closed) return;
       closed = true;

@@ -22,25 +22,54 @@ export interface Ack {
 /** What the server sent: `serverUpdates` of a push, or the top level of `/api/sync/initial`. */
 export interface Page {
   records: Partial<Record<'spaces' | 'categories' | 'items', Rec[]>>;
-  /** Ids whose local copies must go (shared spaces' move-out, issue 11); none today. */
-  removed?: string[];
+  /** `removedSpaces`: shared spaces the user left or was removed from (issue 11); their local copies must go. */
+  removedSpaces?: string[];
   syncTimestamp: string;
   hasMore: boolean;
 }
 
 interface RemoteChange {
-  t: EntityType | null;
+  t: EntityType;
   id: string;
+  /** The server's record; null = drop the local copy (a tombstone or a removal). */
   rec: Rec | null;
+  /** Part of a removed shared space: pending operations on it are dropped too. */
+  removed?: boolean;
 }
 
-/** The one place that turns a page into record changes; a tombstone and a removal both drop the local copy. */
-function remoteChanges(page: Page): RemoteChange[] {
+/**
+ * The one place that turns a page into record changes. Removals first: a
+ * removed space, every category in it and every item in it (by `spaceId`, or
+ * by `categoryId` of such a category), found in the stored rows by their
+ * server copy, or by the local view for a record the server never had. Then
+ * the records of the page, so a space shared again in the same page stays.
+ */
+async function remoteChanges(page: Page, tx: Tx): Promise<RemoteChange[]> {
   const out: RemoteChange[] = [];
+  const gone = new Set(page.removedSpaces ?? []);
+  if (gone.size) {
+    const rows = await tx.getAll<Row>('records');
+    const spaces = new Set(gone);
+    const of = (r: Row) => serverCopy(r) ?? r.v;
+    const inside = (r: Row, k: 'spaceId' | 'categoryId', set: Set<string>) => {
+      const v = of(r)?.[k];
+      return typeof v === 'string' && set.has(v);
+    };
+    for (const r of rows)
+      if ((r.t === 'space' && spaces.has(r.id)) || (r.t === 'category' && inside(r, 'spaceId', spaces))) gone.add(r.id);
+    for (const r of rows) if (r.t === 'item' && (inside(r, 'spaceId', spaces) || inside(r, 'categoryId', gone))) gone.add(r.id);
+    for (const r of rows) if (gone.has(r.id)) out.push({ t: r.t, id: r.id, rec: null, removed: true });
+  }
   for (const t of TYPES)
     for (const rec of page.records[PLURAL[t]] ?? []) out.push({ t, id: rec.id, rec: rec.deletedAt ? null : rec });
-  for (const id of page.removed ?? []) out.push({ t: null, id, rec: null });
   return out;
+}
+
+/** Ids a removal takes away: the records, and the removed spaces even when no local copy exists. */
+function removedIds(page: Page, changes: RemoteChange[]): Set<string> {
+  const ids = new Set(page.removedSpaces ?? []);
+  for (const c of changes) if (c.removed) ids.add(c.id);
+  return ids;
 }
 
 export const MAX_REJECTED = 50;
@@ -186,8 +215,10 @@ export class Local {
   /**
    * Applies one response in ONE transaction: the acks (settled operations
    * leave the outbox and advance the server copy; rejected ones and their
-   * dependants become dead letters), the page of records and the new cursor,
-   * then recomputes every touched row by replaying what is still pending.
+   * dependants become dead letters), the page of records and removals (the
+   * operations pending on removed records become dead letters too) and the
+   * new cursor, then recomputes every touched row by replaying what is still
+   * pending.
    */
   applyResponse(sent: readonly OutboxRow[], acks: readonly Ack[], page: Page, sentCursor: string | null, now: number): Promise<RejectedOp[]> {
     return this.serial(async () => {
@@ -236,24 +267,34 @@ export class Local {
             if (op.operation === 'create') dead.add(op.id);
           }
         }
-        // 2. Operations that depend on a rejected create can never succeed.
+        // 2. The page, only if no other tab moved the cursor meanwhile (then
+        // it holds newer data, removals included; records of conflicting
+        // writes are applied anyway).
+        const takePage = stored === sentCursor;
+        const changes = await remoteChanges(page, tx);
+        for (const c of changes) {
+          if (c.rec?.userId && !this.userId) this.userId = c.rec.userId as string;
+          if (!takePage && (c.removed || !conflicted.has(c.id))) continue;
+          if (!c.removed) resync?.seen.add(c.id);
+          touched.set(c.id, { t: c.t, s: c.rec });
+        }
+        // Removed from a shared space: what is pending on its records, or
+        // points into it, is dropped (the server would answer forbidden).
+        if (takePage && page.removedSpaces?.length) {
+          const gone = removedIds(page, changes);
+          for (const op of outbox) {
+            if (!present.has(op.seq) || !(gone.has(op.id) || refsOf(op).some((r) => gone.has(r)))) continue;
+            await entry(op.id, op.entityType);
+            reject(op, { code: 'space_removed', message: 'you are no longer a member of this shared space' });
+            if (op.operation === 'create') dead.add(op.id);
+          }
+        }
+        // 3. Operations that depend on a rejected create can never succeed.
         for (const op of outbox) {
           if (!present.has(op.seq) || !(dead.has(op.id) || refsOf(op).some((r) => dead.has(r)))) continue;
           await entry(op.id, op.entityType);
           reject(op, { code: 'dependency_rejected', message: `depends on a rejected operation on ${[op.id, ...refsOf(op)].find((r) => dead.has(r))}` });
           if (op.operation === 'create') dead.add(op.id);
-        }
-        // 3. The page, only if no other tab moved the cursor meanwhile (then
-        // it holds newer data; records of conflicting writes are applied anyway).
-        const takePage = stored === sentCursor;
-        for (const c of remoteChanges(page)) {
-          if (c.rec?.userId && !this.userId) this.userId = c.rec.userId as string;
-          if (!takePage && !conflicted.has(c.id)) continue;
-          resync?.seen.add(c.id);
-          const e = c.t ? { t: c.t, s: c.rec } : await entry(c.id, null);
-          if (!e) continue;
-          e.s = c.rec;
-          touched.set(c.id, e);
         }
         // A finished resync: what the server no longer has goes (nothing resurrected).
         const resyncDone = !!resync && takePage && !page.hasMore;

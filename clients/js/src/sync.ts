@@ -123,7 +123,7 @@ export class Engine {
           const ops = local.resync ? [] : fit(await local.peekOutbox(batch));
           sentOps = ops.length;
           const cursor = local.cursor;
-          const data = await this.post('/api/sync', {
+          const data = await this.call('POST', '/api/sync', {
             deviceId: local.deviceId,
             lastSyncTimestamp: cursor,
             changes: ops.map(wire),
@@ -189,8 +189,13 @@ export class Engine {
     return this.token ? `Bearer ${this.token}` : null;
   }
 
+  /** Forgets the token, so the next request asks `getToken` again (after a 401). */
+  dropToken(): void {
+    if (this.o.getToken) this.token = null;
+  }
+
   /** One API call with a timeout; the `data` of a success envelope, or a classified SyncError. */
-  async post(path: string, body: unknown): Promise<Record<string, unknown>> {
+  async call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
     const auth = await this.authHeader();
     const ctl = new AbortController();
     let timedOut = false;
@@ -202,9 +207,9 @@ export class Engine {
       let res: Response;
       try {
         res = await this.o.fetch(this.o.url + path, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json', ...(auth ? { Authorization: auth } : {}) },
-          body: JSON.stringify(body),
+          method,
+          headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...(auth ? { Authorization: auth } : {}) },
+          body: body !== undefined ? JSON.stringify(body) : undefined,
           signal: ctl.signal,
           cache: 'no-store',
         });
@@ -257,6 +262,7 @@ function toPage(data: Record<string, unknown>): Page {
   if (typeof data.syncTimestamp !== 'string') throw new SyncError('retry', 'bad_response', 'no syncTimestamp in the response');
   return {
     records: { spaces: list('spaces'), categories: list('categories'), items: list('items') },
+    removedSpaces: Array.isArray(data.removedSpaces) ? data.removedSpaces.filter((x): x is string => typeof x === 'string') : [],
     syncTimestamp: data.syncTimestamp,
     hasMore: data.hasMore === true,
   };

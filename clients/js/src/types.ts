@@ -87,6 +87,19 @@ export interface SyncErrorInfo {
   retryAt?: number;
 }
 
+/** A member's role in a space. An unshared space has its owner alone. */
+export type Role = 'owner' | 'editor' | 'viewer';
+
+/** One member of a space, as `GET /api/spaces/{spaceId}/members` lists it (owner first). */
+export interface Member {
+  userId: string;
+  email: string;
+  name: string;
+  role: Role;
+  /** When the member got this role (ISO-8601). */
+  since: string;
+}
+
 /** A local operation the server refused for good (a "dead letter"); it was dropped and the local copy rolled back. */
 export interface RejectedOp {
   operationId: string;
@@ -95,7 +108,11 @@ export interface RejectedOp {
   operation: 'create' | 'update' | 'delete';
   data: Record<string, unknown> | null;
   timestamp: string;
-  /** The server's per-operation error, or `dependency_rejected` for an operation refused locally because one it depended on was rejected. */
+  /**
+   * The server's per-operation error (`validation_failed`, `not_found`, `unknown_reference`, `forbidden`, …),
+   * or a local one: `dependency_rejected` (an operation it depended on was rejected) or `space_removed`
+   * (the user left or was removed from the shared space the operation touched, before it was sent).
+   */
   error: { code: string; message: string };
   rejectedAt: number;
 }

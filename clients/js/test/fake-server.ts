@@ -2,7 +2,10 @@
 // state machine in Node: per-user version counter, idempotency by operationId,
 // per-op errors, tombstones with cascade, no echo, paging (optionally cut to
 // fewer records than `limit`, as a byte-capped server may), and injectable
-// request-level failures. The real server is exercised by the browser tests.
+// request-level failures. Shared spaces, seen from one member: spaces where
+// the user is a viewer (writes answer `forbidden`), removals (`removedSpaces`
+// once per cursor, the space's records no longer sent), and the members
+// endpoints. The real server is exercised by the browser tests.
 
 type Rec = Record<string, unknown> & { id: string; deletedAt: string | null };
 type Kind = 'space' | 'category' | 'item';
@@ -41,6 +44,14 @@ export class FakeServer {
   validTokens = new Set(['t1']);
   /** Every request fails as a network error while set. */
   offline = false;
+  /** Spaces where this user is a viewer. */
+  viewerOf = new Set<string>();
+  /** Spaces this user was removed from, with the version of the removal. */
+  removals: { space: string; version: number }[] = [];
+  /** Members per space, for the members endpoints (an unknown space answers 404). */
+  members = new Map<string, { userId: string; email: string; name: string; role: string; since: string }[]>();
+  /** Runs after a sync is computed and before it is answered (a write "while the request is in flight"). */
+  beforeReply: (() => Promise<void>) | null = null;
 
   fetch = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const path = new URL(String(url)).pathname;
@@ -56,16 +67,60 @@ export class FakeServer {
     if (fault?.kind === 'status')
       return json(fault.status, { success: false, error: { code: fault.code, message: fault.code } }, fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {});
     if (path === '/api/sync/stream-ticket') return json(200, { success: true, data: { ticket: 'tk', expiresIn: 60 } });
+    if (path === '/api/auth/me') return json(200, { success: true, data: { user: { id: 'u1', email: 'me@example.com', name: 'me' } } });
+    if (path.startsWith('/api/spaces/')) return this.membersCall(init?.method ?? 'GET', path, body);
     const data = this.sync(body);
+    await this.beforeReply?.();
     if (fault?.kind === 'lost') throw new TypeError('Failed to fetch (response lost)');
     return json(200, { success: true, data });
   };
 
+  private membersCall(method: string, path: string, body: Record<string, unknown>): Response {
+    const [, , , space, what, who] = path.split('/');
+    const list = this.members.get(space!);
+    if (!list) return json(404, { success: false, error: { code: 'not_found', message: 'no such space' } });
+    const reply = (status = 200) => json(status, { success: true, data: { members: list } });
+    if (method === 'GET' && what === 'members' && !who) return reply();
+    if (method === 'POST' && what === 'members') {
+      if (list.some((m) => m.email === body.email)) return json(409, { success: false, error: { code: 'conflict', message: 'already a member' } });
+      list.push({ userId: `user-${list.length + 1}`, email: String(body.email), name: String(body.email).split('@')[0]!, role: String(body.role), since: new Date().toISOString() });
+      return reply(201);
+    }
+    const m = list.find((x) => x.userId === who);
+    if (!m) return json(404, { success: false, error: { code: 'not_found', message: 'no such member' } });
+    if (method === 'PATCH') m.role = String(body.role);
+    else if (method === 'DELETE') list.splice(list.indexOf(m), 1);
+    return reply();
+  }
+
+  /** Opaque to the client: `v1.u.N`, with a shared-scope part once anything is shared. */
+  private stamp(v: number): string {
+    return this.members.size || this.viewerOf.size || this.removals.length ? `v1.u.${v}.s7.${v}` : `v1.u.${v}`;
+  }
+
   private cursor(v: unknown): number {
     if (v === null || v === undefined) return 0;
-    const m = /^v1\.u\.(\d+)$/.exec(String(v));
+    const m = /^v1\.u\.(\d+)(\.s7\.\d+)?$/.exec(String(v));
     if (!m) throw new Error('bad cursor');
     return Number(m[1]);
+  }
+
+  /** The space a record lives in (an item by its spaceId, else by its category's). */
+  spaceOf(id: string): string | null {
+    const r = this.records.get(id);
+    if (!r) return null;
+    if (r.kind === 'space') return id;
+    if (typeof r.rec.spaceId === 'string') return r.rec.spaceId;
+    return typeof r.rec.categoryId === 'string' ? this.spaceOf(r.rec.categoryId) : null;
+  }
+
+  private removed(space: string | null): boolean {
+    return !!space && this.removals.some((r) => r.space === space);
+  }
+
+  /** The user leaves (or is removed from) a shared space. */
+  removeFrom(space: string) {
+    this.removals.push({ space, version: ++this.version });
   }
 
   private bump(id: string, kind: Kind, rec: Rec, by: string) {
@@ -90,7 +145,7 @@ export class FakeServer {
     }
     const limit = Math.min(Number(body.limit ?? 1000), this.pageCap);
     const after = [...this.records.entries()]
-      .filter(([, r]) => r.version > since && (since > 0 || !r.rec.deletedAt))
+      .filter(([id, r]) => r.version > since && (since > 0 || !r.rec.deletedAt) && !this.removed(this.spaceOf(id)))
       .sort((a, b) => a[1].version - b[1].version);
     const page = after.slice(0, limit);
     const hasMore = after.length > limit;
@@ -103,8 +158,10 @@ export class FakeServer {
       const r = this.records.get(id)!;
       if (!page.some(([pid]) => pid === id)) serverUpdates[PLURAL[r.kind]]!.push(r.rec);
     }
-    const syncTimestamp = `v1.u.${hasMore ? page[page.length - 1]![1].version : this.version}`;
-    return { acknowledged, serverUpdates, syncTimestamp, hasMore };
+    const syncTimestamp = this.stamp(hasMore ? page[page.length - 1]![1].version : this.version);
+    // A removal is sent to every cursor from before it (so again after a lost answer), never from scratch.
+    const removedSpaces = since > 0 ? this.removals.filter((r) => r.version > since).map((r) => r.space) : [];
+    return { acknowledged, serverUpdates, syncTimestamp, hasMore, ...(removedSpaces.length ? { removedSpaces } : {}) };
   }
 
   private apply(c: Change, written: Set<string>, conflicts: Set<string>): Record<string, unknown> {
@@ -118,6 +175,9 @@ export class FakeServer {
       if (typeof v === 'string' && this.records.get(v)?.kind !== kind) return fail('unknown_reference', `${ref}: no ${kind} with this id`);
     }
     if (c.operation !== 'create' && (!cur || cur.kind !== c.entityType)) return fail('not_found', `no ${c.entityType} with this id`);
+    const space = cur ? this.spaceOf(c.id) : typeof data.spaceId === 'string' ? data.spaceId : typeof data.categoryId === 'string' ? this.spaceOf(data.categoryId) : null;
+    if (this.removed(space)) return fail('forbidden', 'you are no longer a member of this space');
+    if (space && this.viewerOf.has(space)) return fail('forbidden', 'viewers cannot change this space');
     if (c.operation === 'create' && cur && cur.kind !== c.entityType) return fail('validation_failed', `id is already used by a ${cur.kind}`);
     written.add(c.id);
     if (c.operation === 'delete') {
@@ -147,7 +207,13 @@ export class FakeServer {
 
   /** Another device's write, straight into the server. */
   remote(change: Omit<Change, 'deviceId' | 'timestamp'> & { timestamp?: string }) {
-    return this.sync({ deviceId: 'other-device', lastSyncTimestamp: `v1.u.${this.version}`, changes: [{ timestamp: new Date().toISOString(), deviceId: 'other-device', ...change }] });
+    const viewer = this.viewerOf;
+    this.viewerOf = new Set(); // another member (the owner) may write
+    try {
+      return this.sync({ deviceId: 'other-device', lastSyncTimestamp: this.stamp(this.version), changes: [{ timestamp: new Date().toISOString(), deviceId: 'other-device', ...change }] });
+    } finally {
+      this.viewerOf = viewer;
+    }
   }
 
   live(kind: Kind): Rec[] {
