@@ -45,7 +45,21 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 }
 
 pub async fn spawn_with(args: ServeArgs) -> TestApp {
-    let app = App::build(&args).await.expect("build app");
+    serve(App::build(&args).await.expect("build app")).await
+}
+
+/// The server on a store the test opened itself (to keep a handle on the
+/// concrete backend, e.g. to hold or break SQLite's writer).
+pub async fn spawn_with_store(args: ServeArgs, store: Arc<dyn Store>) -> TestApp {
+    serve(
+        App::build_with_store(&args, store)
+            .await
+            .expect("build app"),
+    )
+    .await
+}
+
+async fn serve(app: App) -> TestApp {
     let store = app.store();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -82,17 +82,22 @@ async fn password_change_revokes_every_other_token(db: Db) {
 /// Row counts of every table that holds user data.
 async fn table_counts(tdb: &TestDb, db: Db) -> Vec<(String, i64)> {
     use sqlx::Connection;
-    let tables = ["users", "records", "sync_log", "revoked_tokens"];
+    let tables = [
+        "users",
+        "scopes",
+        "members",
+        "records",
+        "sync_log",
+        "revoked_tokens",
+    ];
     let mut out = vec![];
     for t in tables {
         let sql = format!("SELECT COUNT(*) FROM {t}");
         let n: i64 = match db {
             Db::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&tdb.url).await.unwrap();
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .fetch_one(&mut c)
-                    .await
-                    .unwrap()
+                let file = tidesync_store::sqlite_file(&tdb.url).unwrap();
+                let c = rusqlite::Connection::open(file).unwrap();
+                c.query_row(&sql, [], |r| r.get(0)).unwrap()
             }
             Db::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&tdb.url).await.unwrap();
@@ -182,11 +187,13 @@ async fn deleting_the_account_removes_every_row(db: Db) {
         after,
         vec![
             ("users".into(), 1),
+            ("scopes".into(), 1),
+            ("members".into(), 1),
             ("records".into(), 1),
             ("sync_log".into(), 1),
             ("revoked_tokens".into(), 0)
         ],
-        "only the other user's rows remain"
+        "only the other user's rows remain (its personal scope and membership included)"
     );
     app.stop().await;
 }

@@ -15,6 +15,7 @@ mod outage;
 mod realtime;
 mod sync;
 mod sync_sim;
+mod writer;
 
 fn main() {
     tidesync_testkit::harness::main(&[
@@ -29,5 +30,6 @@ fn main() {
         realtime::tests,
         sync::tests,
         sync_sim::tests,
+        writer::tests,
     ]);
 }

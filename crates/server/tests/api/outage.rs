@@ -204,7 +204,6 @@ async fn postgres_outage(db: Db) {
 }
 
 async fn locked_sqlite(db: Db) {
-    use sqlx::Connection;
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
     let client = app.user("locked@example.com").await;
@@ -212,11 +211,9 @@ async fn locked_sqlite(db: Db) {
     client.sync(&push(first)).await.unwrap();
 
     // Another process holds the write lock longer than the busy timeout.
-    let mut locker = sqlx::SqliteConnection::connect(&tdb.url).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let locker =
+        rusqlite::Connection::open(tidesync_store::sqlite_file(&tdb.url).unwrap()).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let (blocked, blocked_titles) = batch(1);
     let e = expect_api_error(
         client.sync(&push(blocked.clone())).await,
@@ -224,7 +221,7 @@ async fn locked_sqlite(db: Db) {
         ErrorCode::DatabaseUnavailable,
     );
     assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(1)));
-    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    locker.execute_batch("ROLLBACK").unwrap();
     drop(locker);
 
     // Back by itself; the failed request left nothing behind, and its retry applies once.

@@ -1153,8 +1153,22 @@ async fn audit_log(
     let sql = "SELECT operation_id, device_id, entity_type, operation, changes, ack FROM sync_log ORDER BY server_time, operation_id";
     match db {
         Db::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&tdb.url).await.unwrap();
-            sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+            let c =
+                rusqlite::Connection::open(tidesync_store::sqlite_file(&tdb.url).unwrap()).unwrap();
+            let mut st = c.prepare(sql).unwrap();
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
         }
         Db::Postgres => {
             let mut c = sqlx::PgConnection::connect(&tdb.url).await.unwrap();
