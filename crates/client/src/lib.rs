@@ -62,6 +62,7 @@
 
 mod error;
 mod pager;
+mod spaces;
 pub mod sse;
 mod stream;
 

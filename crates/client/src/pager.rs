@@ -10,6 +10,9 @@ pub struct Page {
     pub updates: ServerUpdates,
     pub sync_timestamp: String,
     pub has_more: bool,
+    /// Shared spaces the user no longer belongs to: delete the local copies
+    /// of each and of everything in it, before applying `updates`.
+    pub removed_spaces: Vec<tidesync_protocol::RecordId>,
 }
 
 /// Pulls page after page, each from the cursor the previous one returned.
@@ -76,6 +79,7 @@ impl Pager {
                         updates: r.server_updates,
                         sync_timestamp: r.sync_timestamp,
                         has_more: r.has_more,
+                        removed_spaces: r.removed_spaces,
                     },
                     info.response_bytes,
                 )
@@ -91,6 +95,7 @@ impl Pager {
                         },
                         sync_timestamp: r.sync_timestamp,
                         has_more: r.has_more,
+                        removed_spaces: r.removed_spaces,
                     },
                     info.response_bytes,
                 )

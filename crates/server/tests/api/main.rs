@@ -13,6 +13,8 @@ mod health;
 mod hostile;
 mod outage;
 mod realtime;
+mod sharing;
+mod sharing_sim;
 mod sync;
 mod sync_sim;
 mod writer;
@@ -28,6 +30,8 @@ fn main() {
         hostile::tests,
         outage::tests,
         realtime::tests,
+        sharing::tests,
+        sharing_sim::tests,
         sync::tests,
         sync_sim::tests,
         writer::tests,
