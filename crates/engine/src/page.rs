@@ -27,6 +27,13 @@ pub struct ScopeRange {
     /// The scope was in the device's cursor (otherwise it is moving in, and
     /// stays out of the cursor until the device has started receiving it).
     pub listed: bool,
+    /// The device needs every tombstone above this version (`None`: none at
+    /// all, a from-scratch pull): if the scope's collected history reaches
+    /// above it, the device must resync.
+    pub needs_after: Option<i64>,
+    /// The floor the returned cursor keeps while its position is below it
+    /// (the head when a from-scratch or move-in pull began).
+    pub floor: i64,
 }
 
 /// What the backend reads for a page: the ranges in order, into one builder.
@@ -122,11 +129,8 @@ impl PageBuilder {
                 _ => Some(r.upto),
             };
             let Some(pos) = pos else { continue };
-            if r.scope == self.query.personal {
-                positions.personal = pos;
-            } else {
-                positions.shared.insert(r.scope, pos);
-            }
+            positions.set(r.scope, self.query.personal, pos);
+            positions.set_floor(r.scope, self.query.personal, r.floor);
         }
         Page {
             records: self.records,
@@ -161,10 +165,10 @@ pub fn needs_first_since(cursor: &CursorStart) -> Option<Millis> {
 /// tombstones the device needs: `collected` is each scope's value read
 /// after the page (backends whose reads are not one snapshot recheck it).
 pub fn stale(page: &PageQuery, collected: &[(ScopeId, i64)]) -> bool {
-    // A from-scratch page (live only) needs no tombstones; a scope moving
-    // in (not listed) starts at 0.
     page.ranges.iter().any(|r| {
-        r.listed && !r.live_only && collected.iter().any(|(s, c)| *s == r.scope && r.after < *c)
+        collected
+            .iter()
+            .any(|(s, c)| *s == r.scope && r.needs_after.is_some_and(|n| n < *c))
     })
 }
 
@@ -187,35 +191,35 @@ pub fn plan(
 ) -> Result<PullPlan, EngineError> {
     let mut ranges = Vec::new();
     for s in view.readable() {
-        let (after, listed, live_only) = match cursor {
-            CursorStart::Scratch => (0, false, true),
-            CursorStart::Since(_) => (
-                first_since
+        // (start after, listed, live only, needs tombstones after, floor)
+        let (after, listed, live_only, needs_after, floor) = match cursor {
+            // Nothing held: no tombstone needed. Deletions of what this pull
+            // sends come after the head it began at: its floor.
+            CursorStart::Scratch => (0, false, true, None, s.head),
+            CursorStart::Since(_) => {
+                let after = first_since
                     .get(&s.id)
-                    .map_or(s.head, |v| (v - 1).clamp(0, s.head)),
-                true,
-                false,
-            ),
-            CursorStart::At(p) => {
-                let at = if s.id == view.personal {
-                    Some(p.personal)
-                } else {
-                    p.shared.get(&s.id).copied()
-                };
-                match at {
-                    Some(v) if v > s.head => return Err(EngineError::CursorAhead),
-                    Some(v) => (v, true, false),
-                    // Moving in: everything, tombstones too, since the device
-                    // may hold records of this space from before (its owner's
-                    // devices, when it was first shared).
-                    None => (0, false, false),
-                }
+                    .map_or(s.head, |v| (v - 1).clamp(0, s.head));
+                (after, true, false, Some(after), 0)
             }
+            CursorStart::At(p) => match p.get(s.id, view.personal) {
+                Some(v) if v > s.head => return Err(EngineError::CursorAhead),
+                Some(v) => {
+                    let floor = p.floor(s.id, view.personal).unwrap_or(0);
+                    if floor > s.head {
+                        return Err(EngineError::CursorAhead);
+                    }
+                    (v, true, false, Some(v.max(floor)), floor)
+                }
+                // Moving in: everything, tombstones too, since the device
+                // may hold records of this space from before (its owner's
+                // devices, when it was first shared): it needs them all.
+                None => (0, false, false, Some(0), s.head),
+            },
         };
-        // Tombstones up to `collected` are gone: a position behind them may
-        // hold records deleted since. (A scope moving in starts at 0 without
-        // them, which is right: the device never had its records.)
-        if listed && after < s.collected {
+        // Tombstones up to `collected` are gone: a device that needs one of
+        // them may hold a record deleted since.
+        if needs_after.is_some_and(|n| n < s.collected) {
             return Err(EngineError::ResyncRequired);
         }
         ranges.push(ScopeRange {
@@ -224,6 +228,8 @@ pub fn plan(
             upto: s.head,
             live_only,
             listed: listed || s.id == view.personal,
+            needs_after,
+            floor,
         });
     }
     let mut removed_spaces = Vec::new();
@@ -279,6 +285,8 @@ mod tests {
                 upto: 100,
                 live_only: false,
                 listed: true,
+                needs_after: Some(0),
+                floor: 0,
             }],
             limit,
             max_bytes,
@@ -366,7 +374,9 @@ mod tests {
         assert!(b.offer(row(1, 1)) && b.offer(row(2, 1)) && b.offer(row(3, 1)));
         assert!(!b.offer(row(4, 1)));
         let p = b.finish();
-        assert_eq!(p.positions.encode(), "v1.u.9.s5.3");
+        // Part-way through the move-in: the floor (the head it began at) says
+        // the device needs no tombstone up to 4.
+        assert_eq!(p.positions.encode(), "v1.u.9.s5.3f4");
         // Not reached at all: a moving-in scope stays out of the cursor.
         let mut b = super::plan(
             &CursorStart::personal(0),
@@ -472,6 +482,71 @@ mod tests {
             super::plan(&CursorStart::Since(0), &v, &first, 10, 100),
             Err(EngineError::ResyncRequired),
             "a date before the horizon too"
+        );
+    }
+
+    #[test]
+    fn a_pull_part_way_from_scratch_or_moving_in_is_not_stale() {
+        let mut v = view(false);
+        v.scopes[0].collected = 5;
+        // From scratch: page one stops at 2, below what was collected.
+        let plan =
+            super::plan(&CursorStart::Scratch, &v, &FirstSince::new(), 2, usize::MAX).unwrap();
+        let mut b = plan.page.builder();
+        b.begin(0);
+        assert!(b.offer(row(1, 1)) && b.offer(row(2, 1)));
+        assert!(!b.offer(row(6, 1)));
+        let next = b.finish().positions;
+        assert_eq!(next.encode(), "v1.u.2f9");
+        let plan = super::plan(
+            &CursorStart::At(next.clone()),
+            &v,
+            &FirstSince::new(),
+            2,
+            usize::MAX,
+        );
+        assert!(plan.is_ok(), "the next page of a scratch pull: {plan:?}");
+        assert!(!stale(&plan.unwrap().page, &[(P, 9)]));
+        // A collection reaching above the floor: deletions the device needs.
+        assert!(super::plan(
+            &CursorStart::At(next.clone()),
+            &{
+                let mut v = v.clone();
+                v.scopes[0].head = 20;
+                v.scopes[0].collected = 10;
+                v
+            },
+            &FirstSince::new(),
+            2,
+            usize::MAX
+        )
+        .is_err());
+        // A floor above the head was not issued here.
+        let mut ahead = next;
+        ahead.personal_floor = Some(50);
+        assert_eq!(
+            super::plan(
+                &CursorStart::At(ahead),
+                &v,
+                &FirstSince::new(),
+                2,
+                usize::MAX
+            ),
+            Err(EngineError::CursorAhead)
+        );
+        // Moving into a scope with collected history: the device may hold its
+        // records from before, and cannot learn of deletions collected.
+        let mut v = view(false);
+        v.scopes[1].collected = 1;
+        assert_eq!(
+            super::plan(
+                &CursorStart::personal(9),
+                &v,
+                &FirstSince::new(),
+                2,
+                usize::MAX
+            ),
+            Err(EngineError::ResyncRequired)
         );
     }
 

@@ -6,6 +6,11 @@
 //! order. A user who shares nothing has `v1.u.<n>`, as before shared spaces
 //! existed, so every cursor issued then still works. A position is a
 //! version of that scope's counter, assigned in commit order.
+//!
+//! A position may carry a floor, `<n>f<floor>`: the device is part-way
+//! through a from-scratch (or move-in) pull that began when the scope's
+//! head was `floor`, so it needs no tombstone at or below it although its
+//! position is lower (see history retention: such a device is not stale).
 
 use std::collections::BTreeMap;
 
@@ -43,13 +48,41 @@ pub struct Positions {
     pub personal: i64,
     /// Shared scopes the device has started to receive.
     pub shared: BTreeMap<ScopeId, i64>,
+    /// Floors above the position (see the module docs): the personal
+    /// scope's, then shared scopes'. Absent means none.
+    pub personal_floor: Option<i64>,
+    pub shared_floors: BTreeMap<ScopeId, i64>,
 }
 
 impl Positions {
     pub fn personal(n: i64) -> Positions {
         Positions {
             personal: n,
-            shared: BTreeMap::new(),
+            ..Positions::default()
+        }
+    }
+
+    /// The floor in `scope`, if the cursor has one there.
+    pub fn floor(&self, scope: ScopeId, personal: ScopeId) -> Option<i64> {
+        if scope == personal {
+            self.personal_floor
+        } else {
+            self.shared_floors.get(&scope).copied()
+        }
+    }
+
+    /// Sets the floor in `scope`; kept only above the position.
+    pub fn set_floor(&mut self, scope: ScopeId, personal: ScopeId, floor: i64) {
+        let Some(at) = self.get(scope, personal) else {
+            return;
+        };
+        let floor = (floor > at).then_some(floor);
+        if scope == personal {
+            self.personal_floor = floor;
+        } else if let Some(f) = floor {
+            self.shared_floors.insert(scope, f);
+        } else {
+            self.shared_floors.remove(&scope);
         }
     }
 
@@ -71,9 +104,17 @@ impl Positions {
     }
 
     pub fn encode(&self) -> String {
-        let mut s = format!("{PREFIX}u.{}", self.personal);
+        let with_floor = |n: i64, f: Option<i64>| match f {
+            Some(f) if f > n => format!("{n}f{f}"),
+            _ => n.to_string(),
+        };
+        let mut s = format!(
+            "{PREFIX}u.{}",
+            with_floor(self.personal, self.personal_floor)
+        );
         for (scope, n) in &self.shared {
-            s.push_str(&format!(".s{scope}.{n}"));
+            let f = self.shared_floors.get(scope).copied();
+            s.push_str(&format!(".s{scope}.{}", with_floor(*n, f)));
         }
         s
     }
@@ -120,15 +161,31 @@ fn number(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
+/// `<n>` or `<n>f<floor>` with the floor above `n`.
+fn position(s: &str) -> Option<(i64, Option<i64>)> {
+    match s.split_once('f') {
+        None => Some((number(s)?, None)),
+        Some((n, f)) => {
+            let (n, f) = (number(n)?, number(f)?);
+            (f > n).then_some((n, Some(f)))
+        }
+    }
+}
+
 fn positions(rest: &str) -> Option<Positions> {
     let mut parts = rest.split('.');
     if parts.next()? != "u" {
         return None;
     }
-    let mut p = Positions::personal(number(parts.next()?)?);
+    let (n, floor) = position(parts.next()?)?;
+    let mut p = Positions::personal(n);
+    p.personal_floor = floor;
     while let Some(key) = parts.next() {
         let scope = ScopeId::new(number(key.strip_prefix('s')?)?);
-        let n = number(parts.next()?)?;
+        let (n, floor) = position(parts.next()?)?;
+        if let Some(f) = floor {
+            p.shared_floors.insert(scope, f);
+        }
         // Ascending and unique, as this server writes them.
         if p.shared
             .keys()
@@ -171,6 +228,25 @@ mod tests {
         p.shared.insert(ScopeId::new(40), 0);
         assert_eq!(p.encode(), "v1.u.7.s3.12.s40.0");
         assert_eq!(parse_str(&p.encode()), Ok(CursorStart::At(p)));
+    }
+
+    #[test]
+    fn floors_round_trip_above_the_position_only() {
+        let (u, s3) = (ScopeId::new(1), ScopeId::new(3));
+        let mut p = Positions::personal(7);
+        p.shared.insert(s3, 12);
+        p.set_floor(u, u, 90);
+        p.set_floor(s3, u, 12);
+        assert_eq!(p.encode(), "v1.u.7f90.s3.12");
+        p.set_floor(s3, u, 40);
+        assert_eq!(p.encode(), "v1.u.7f90.s3.12f40");
+        assert_eq!(parse_str(&p.encode()), Ok(CursorStart::At(p.clone())));
+        assert_eq!((p.floor(u, u), p.floor(s3, u)), (Some(90), Some(40)));
+        p.set_floor(u, u, 3);
+        assert_eq!(p.encode(), "v1.u.7.s3.12f40");
+        for bad in ["v1.u.7f7", "v1.u.7f3", "v1.u.7f", "v1.u.f7", "v1.u.7f8f9"] {
+            assert!(parse_str(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

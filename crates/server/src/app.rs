@@ -32,6 +32,8 @@ pub struct App {
     header_read_timeout: Duration,
     max_connections: usize,
     stopping: tokio::sync::watch::Sender<bool>,
+    retention: crate::config::RetentionArgs,
+    gc_interval: Duration,
 }
 
 impl App {
@@ -48,6 +50,7 @@ impl App {
         args: &ServeArgs,
         store: Arc<dyn Store>,
     ) -> Result<App, StartError> {
+        let store: Arc<dyn Store> = Arc::new(crate::traced::Traced(store));
         store.migrate().await?;
         let secret = match &args.jwt_secret {
             Some(s) => s.clone(),
@@ -94,6 +97,7 @@ impl App {
             notifier,
             announce_locally,
             stopping: stopping_rx,
+            exports: Arc::default(),
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
                 auth: RateLimiter::new(args.auth_rate_limit_per_minute),
@@ -114,6 +118,8 @@ impl App {
             shutdown_timeout: args.shutdown_timeout,
             header_read_timeout: args.header_read_timeout,
             max_connections: args.max_connections.max(1),
+            retention: args.retention.clone(),
+            gc_interval: args.gc_interval,
         })
     }
 
@@ -142,6 +148,12 @@ impl App {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
+        tokio::spawn(crate::background::collect_history(
+            self.store.clone(),
+            self.retention.clone(),
+            self.gc_interval,
+            self.stopping.subscribe(),
+        ));
         let slots = Arc::new(Semaphore::new(self.max_connections));
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);

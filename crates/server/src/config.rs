@@ -31,6 +31,51 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Remove history older than the retention horizons once, and exit
+    /// (the server also does it every GC_INTERVAL).
+    Gc(GcArgs),
+    /// Copy the SQLite database to FILE, consistently, while the server runs
+    /// (PostgreSQL: use pg_dump, see docs/OPERATIONS.md).
+    Backup(BackupArgs),
+    /// Put a backup made by `tidesync backup` in place of the SQLite
+    /// database, and make every device resync once (see forget-cursors).
+    /// The server must be stopped.
+    Restore(BackupArgs),
+    /// After restoring a database by other means (pg_restore): make every
+    /// device's cursor stale, so that each device resyncs once (409
+    /// resync_required) rather than miss changes. Then start the servers.
+    ForgetCursors(DatabaseArgs),
+}
+
+/// How long history is kept (see docs/OPERATIONS.md, "Retention").
+#[derive(Args, Debug, Clone)]
+pub struct RetentionArgs {
+    /// Tombstones older than this are removed; a device whose cursor is
+    /// older gets 409 resync_required (s, m, h or d).
+    #[arg(long, env = "HISTORY_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub history_retention: Duration,
+
+    /// sync_log rows (operation ids and their answers) older than this are
+    /// removed: a retry of an older operation is no longer recognised. At
+    /// least HISTORY_RETENTION (s, m, h or d).
+    #[arg(long, env = "LOG_RETENTION", default_value = "180d", value_parser = parse_duration)]
+    pub log_retention: Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The backup file (written by backup, which refuses to overwrite; read by restore).
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -128,6 +173,19 @@ pub struct ServeArgs {
     /// SQLite: most bytes of requests waiting for the writer; beyond, 503 `busy`.
     #[arg(long, env = "WRITER_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024 * 1024))]
     pub writer_queue_bytes: u64,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+
+    /// How often history past the retention horizons is collected.
+    #[arg(long, env = "GC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub gc_interval: Duration,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    /// Unset: no metrics. A separate address, so they are never public by
+    /// accident.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl ServeArgs {
@@ -157,6 +215,12 @@ impl ServeArgs {
             max_page_bytes: 4 * 1024 * 1024,
             writer_queue_depth: 256,
             writer_queue_bytes: 64 * 1024 * 1024,
+            retention: RetentionArgs {
+                history_retention: parse_duration("90d").expect("valid default"),
+                log_retention: parse_duration("180d").expect("valid default"),
+            },
+            gc_interval: parse_duration("1h").expect("valid default"),
+            metrics_addr: None,
         }
     }
 }
@@ -219,6 +283,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("must be longer than zero".into());
     }
     Ok(Duration::from_secs(secs))
+}
+
+impl RetentionArgs {
+    /// The horizons of a collection at `now` (server time, milliseconds).
+    /// The log is kept at least as long as tombstones: a retried create of a
+    /// record whose tombstone was collected must still be recognised.
+    pub fn horizon(&self, now: i64) -> tidesync_store::GcHorizon {
+        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+        let log = self.log_retention.max(self.history_retention);
+        tidesync_store::GcHorizon {
+            tombstones_before: now.saturating_sub(ms(self.history_retention)),
+            log_before: now.saturating_sub(ms(log)),
+            now,
+        }
+    }
 }
 
 /// Folder for files that belong with the database (the generated JWT secret).

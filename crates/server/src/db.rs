@@ -80,3 +80,31 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
         "DATABASE_URL must start with sqlite: or postgres://".into(),
     ))
 }
+
+/// `tidesync backup`: a consistent copy of a SQLite database, taken while
+/// the server runs.
+pub fn backup(db: &std::path::Path, dest: &std::path::Path) -> Result<u64, StoreError> {
+    #[cfg(feature = "sqlite")]
+    return tidesync_store_sqlite::backup::backup(db, dest);
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = (db, dest);
+        Err(StoreError::Config(
+            "this tidesync was built without SQLite".into(),
+        ))
+    }
+}
+
+/// `tidesync restore`: puts a backup in place; refuses while a server has
+/// the database open.
+pub fn restore(src: &std::path::Path, db: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(feature = "sqlite")]
+    return tidesync_store_sqlite::backup::restore(src, db);
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = (src, db);
+        Err(StoreError::Config(
+            "this tidesync was built without SQLite".into(),
+        ))
+    }
+}

@@ -140,6 +140,18 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        let class = match &e {
+            StoreError::Unavailable(_) | StoreError::Retry => Some("unavailable"),
+            StoreError::Busy { .. } => Some("busy"),
+            StoreError::Corrupt(_) => Some("corrupt"),
+            StoreError::Internal(_) | StoreError::Migrate(_) | StoreError::Config(_) => {
+                Some("internal")
+            }
+            _ => None,
+        };
+        if let Some(class) = class {
+            crate::telemetry::database_error(class);
+        }
         match e {
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -12,5 +13,7 @@ pub mod password;
 pub mod router;
 pub mod routes;
 pub mod state;
+pub mod telemetry;
+pub mod traced;
 
 pub use app::{App, StartError};

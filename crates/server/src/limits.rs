@@ -107,9 +107,10 @@ impl Limits {
 
     /// Brute force is slowed per email as well as per client IP.
     pub fn check_email(&self, email: &str) -> Result<(), ApiError> {
-        self.auth
-            .check(&format!("email:{email}"))
-            .map_err(ApiError::RateLimited)
+        self.auth.check(&format!("email:{email}")).map_err(|wait| {
+            crate::telemetry::rate_limited("auth");
+            ApiError::RateLimited(wait)
+        })
     }
 }
 
@@ -121,6 +122,7 @@ pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: N
         _ => format!("ip:{}", limits.ip(&req)),
     };
     if let Err(wait) = limits.general.check(&key) {
+        crate::telemetry::rate_limited("general");
         return ApiError::RateLimited(wait).into_response();
     }
     next.run(req).await
@@ -134,6 +136,7 @@ pub async fn auth_rate_limit(
     next: Next,
 ) -> Response {
     if let Err(wait) = limits.auth.check(&format!("ip:{}", limits.ip(&req))) {
+        crate::telemetry::rate_limited("auth");
         return ApiError::RateLimited(wait).into_response();
     }
     next.run(req).await

@@ -10,8 +10,8 @@ async fn main() -> anyhow::Result<()> {
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
     let (log_format, command) = match cli.command {
-        Some(Command::Migrate(db)) => (LogFormat::Pretty, Command::Migrate(db)),
         Some(Command::Serve(args)) => (args.log_format, Command::Serve(args)),
+        Some(other) => (LogFormat::Pretty, other),
         None => (cli.serve.log_format, Command::Serve(cli.serve)),
     };
     init_tracing(log_format);
@@ -29,7 +29,51 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
             tracing::info!(backend = store.backend().name(), "migrations applied");
         }
+        Command::Gc(gc) => {
+            let store = tidesync::db::connect(
+                &gc.database.database_url,
+                &tidesync::db::DbOptions::default(),
+            )
+            .await?;
+            store.migrate().await.context("applying migrations")?;
+            let now = tidesync_protocol::time::now_millis();
+            let report = store
+                .collect_garbage(gc.retention.horizon(now))
+                .await
+                .context("collecting history")?;
+            store.close().await;
+            tracing::info!(
+                tombstones = report.tombstones,
+                log_rows = report.log_rows,
+                revoked_tokens = report.revoked_tokens,
+                "history collected"
+            );
+        }
+        Command::Backup(b) => {
+            let db = sqlite_only(&b.database.database_url, "backup")?;
+            let bytes = tidesync::db::backup(&db, &b.file)?;
+            tracing::info!(file = %b.file.display(), bytes, "backup written");
+        }
+        Command::Restore(b) => {
+            let db = sqlite_only(&b.database.database_url, "restore")?;
+            tidesync::db::restore(&b.file, &db)?;
+            tracing::info!(from = %b.file.display(), to = %db.display(), "database restored; start the server");
+        }
+        Command::ForgetCursors(db) => {
+            let store =
+                tidesync::db::connect(&db.database_url, &tidesync::db::DbOptions::default())
+                    .await?;
+            store.migrate().await.context("applying migrations")?;
+            let scopes = store.forget_cursors().await.context("forgetting cursors")?;
+            store.close().await;
+            tracing::info!(scopes, "every device will resync once");
+        }
         Command::Serve(args) => {
+            if let Some(addr) = args.metrics_addr {
+                tidesync::telemetry::serve_metrics(addr)
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            }
             let app = App::build(&args).await.context("starting tidesync")?;
             let addr = format!("{}:{}", args.host, args.port);
             let listener = tokio::net::TcpListener::bind(&addr)
@@ -47,12 +91,64 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The SQLite file a URL names; PostgreSQL has its own tools.
+fn sqlite_only(url: &str, what: &str) -> anyhow::Result<std::path::PathBuf> {
+    tidesync_store::sqlite_file(url).ok_or_else(|| {
+        anyhow::anyhow!(
+            "`tidesync {what}` is for SQLite; for PostgreSQL use pg_dump / pg_restore (docs/OPERATIONS.md)"
+        )
+    })
+}
+
 fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
+    // Spans close with their duration: at `debug`, where a request's time went.
+    // Colours only on a terminal: log files and collectors get plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_span_events(FmtSpan::CLOSE)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let fmt = match format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Pretty => fmt.boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    #[cfg(feature = "otel")]
+    let registry = registry.with(otel::layer());
+    registry.init();
+}
+
+/// OpenTelemetry export of the spans, when built with `otel` and
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (OTLP over HTTP).
+#[cfg(feature = "otel")]
+mod otel {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::Layer;
+
+    pub fn layer<S>() -> Option<Box<dyn Layer<S> + Send + Sync>>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+    {
+        std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|e| eprintln!("OpenTelemetry export off: {e}"))
+            .ok()?;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name("tidesync")
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("tidesync");
+        opentelemetry::global::set_tracer_provider(provider);
+        Some(tracing_opentelemetry::layer().with_tracer(tracer).boxed())
     }
 }
 

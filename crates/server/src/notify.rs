@@ -78,14 +78,19 @@ impl Notifier {
         };
         let readers: Vec<UserId> = readers.keys().copied().collect();
         let poke = Arc::new(poke);
+        let mut sent = 0;
         for u in readers {
             if let Some(tx) = inner.users.get(&u) {
-                if tx.send(poke.clone()).is_err() {
+                match tx.send(poke.clone()) {
+                    Ok(n) => sent += n,
                     // Nobody listens any more.
-                    inner.users.remove(&u);
+                    Err(_) => {
+                        inner.users.remove(&u);
+                    }
                 }
             }
         }
+        crate::telemetry::pokes_sent(sent);
     }
 
     fn release(&self, user: UserId, scopes: &[ScopeId]) {

@@ -64,6 +64,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         )
         .route("/api/auth/login", post(auth::login).layer(auth_limit))
         .route("/api/auth/me", get(auth::me).delete(auth::delete_account))
+        .route("/api/auth/me/export", get(routes::export::export))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/auth/password", post(auth::change_password))
         .route("/api/sync", post(sync::sync))
@@ -192,7 +193,9 @@ async fn log_request(req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", id = %request_id);
     let mut res = next.run(req).instrument(span).await;
     let status = res.status();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = start.elapsed();
+    crate::telemetry::request(&route, method.as_str(), status.as_u16(), elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         tracing::error!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");
     } else {

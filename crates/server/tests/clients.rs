@@ -38,8 +38,11 @@ fn main() {
     let args = Arguments::from_args();
     let node = have("node") && have("npm");
     if !node && !args.list {
-        eprintln!("NOTE: client tests skipped: Node.js and npm are not installed (needed for clients/)");
+        eprintln!(
+            "NOTE: client tests skipped: Node.js and npm are not installed (needed for clients/)"
+        );
     }
-    let trials = vec![Trial::test("clients::sdk_demo_and_browser_tests", run).with_ignored_flag(!node)];
+    let trials =
+        vec![Trial::test("clients::sdk_demo_and_browser_tests", run).with_ignored_flag(!node)];
     libtest_mimic::run(&args, trials).exit()
 }

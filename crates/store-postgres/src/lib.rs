@@ -144,7 +144,15 @@ impl PostgresStore {
     }
 
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
-        self.pool.acquire().await.map_err(db)
+        let waited = std::time::Instant::now();
+        let conn = self.pool.acquire().await.map_err(db);
+        metrics::histogram!("tidesync_db_acquire_seconds", "pool" => "postgres")
+            .record(waited.elapsed().as_secs_f64());
+        let size = self.pool.size() as f64;
+        metrics::gauge!("tidesync_db_pool_in_use", "pool" => "postgres")
+            .set(size - self.pool.num_idle() as f64);
+        metrics::gauge!("tidesync_db_pool_size", "pool" => "postgres").set(size);
+        conn
     }
 }
 
@@ -297,6 +305,20 @@ impl Store for PostgresStore {
         Ok(changed)
     }
 
+    async fn export(
+        &self,
+        user: UserId,
+        kind: tidesync_protocol::entity::EntityType,
+        tombstones: bool,
+        after: Option<(ScopeId, RecordId)>,
+        limit: usize,
+    ) -> Result<Vec<(ScopeId, tidesync_engine::PulledRecord)>, StoreError> {
+        let mut conn = self.conn().await?;
+        let view = sync::view(&mut conn, user).await?;
+        let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
+        sql::export(&mut conn, &scopes, kind, tombstones, after, limit).await
+    }
+
     async fn collect_garbage(&self, h: GcHorizon) -> Result<GcReport, StoreError> {
         let mut report = GcReport::default();
         let mut conn = self.conn().await?;
@@ -313,6 +335,10 @@ impl Store for PostgresStore {
         }
         report.revoked_tokens = sql::forget_expired_tokens(&mut conn, h.now).await?;
         Ok(report)
+    }
+
+    async fn forget_cursors(&self) -> Result<u64, StoreError> {
+        sql::forget_cursors(&mut *self.conn().await?).await
     }
 
     fn change_notes(&self) -> Option<broadcast::Receiver<ChangeNote>> {

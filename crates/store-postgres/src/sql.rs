@@ -475,6 +475,18 @@ pub async fn collect_batch(
     Ok((old.len() as u64, logs.rows_affected()))
 }
 
+/// See `Store::forget_cursors`.
+pub async fn forget_cursors(c: &mut PgConnection) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("UPDATE scopes SET version = version + $1, collected = version + $1")
+            .bind(tidesync_store::RESTORE_GAP)
+            .execute(c)
+            .await
+            .map_err(db)?
+            .rows_affected(),
+    )
+}
+
 pub async fn forget_expired_tokens(c: &mut PgConnection, now: Millis) -> Result<u64, StoreError> {
     Ok(
         sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
@@ -502,4 +514,50 @@ pub async fn collected(
         .into_iter()
         .map(|(s, v)| (ScopeId::new(s), v))
         .collect())
+}
+
+/// A page of the data export (see `Store::export`).
+pub async fn export(
+    c: &mut PgConnection,
+    scopes: &[ScopeId],
+    kind: EntityType,
+    tombstones: bool,
+    after: Option<(ScopeId, RecordId)>,
+    limit: usize,
+) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
+    let (after_scope, after_id) =
+        after.map_or((i64::MIN, Uuid::nil()), |(s, id)| (s.get(), id.as_uuid()));
+    let rows = sqlx::query(
+        "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
+         FROM records
+         WHERE scope_id = ANY($1) AND kind = $2 AND ($3 OR deleted_at IS NULL) AND (scope_id, id) > ($4, $5)
+         ORDER BY scope_id, id LIMIT $6",
+    )
+    .bind(scope_ids(scopes))
+    .bind(kind.as_str())
+    .bind(tombstones)
+    .bind(after_scope)
+    .bind(after_id)
+    .bind(limit as i64)
+    .fetch_all(c)
+    .await
+    .map_err(db)?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                ScopeId::new(row.try_get("scope_id").map_err(db)?),
+                PulledRecord {
+                    id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
+                    entity: entity(row.try_get("kind").map_err(db)?)?,
+                    version: row.try_get("version").map_err(db)?,
+                    data: row.try_get("data").map_err(db)?,
+                    created_at: row.try_get("created_at").map_err(db)?,
+                    updated_at: row.try_get("updated_at").map_err(db)?,
+                    deleted_at: row.try_get("deleted_at").map_err(db)?,
+                    device_id: row.try_get("device_id").map_err(db)?,
+                    created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
+                },
+            ))
+        })
+        .collect()
 }

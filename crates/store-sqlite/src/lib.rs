@@ -8,6 +8,7 @@
 //! reads through the same driver let every statement exist once (`sql.rs`).
 
 mod accounts;
+pub mod backup;
 mod error;
 mod members;
 mod migrate;
@@ -65,6 +66,9 @@ pub struct SqliteStore {
     file: PathBuf,
     writer: Writer,
     readers: Readers,
+    /// A shared lock on `<db>.lock` while open, so that `tidesync restore`
+    /// cannot replace the file under a running server.
+    held: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 /// Opens a connection with the settings every one of ours uses: WAL (readers
@@ -102,6 +106,7 @@ impl SqliteStore {
             create_private_dir(dir)
                 .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
+        let held = backup::hold(&file)?;
         let writer = Writer::start(
             &file,
             WriterConfig {
@@ -120,6 +125,7 @@ impl SqliteStore {
             file,
             writer,
             readers,
+            held: std::sync::Mutex::new(Some(held)),
         })
     }
 
@@ -267,6 +273,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn export(
+        &self,
+        user: UserId,
+        kind: tidesync_protocol::entity::EntityType,
+        tombstones: bool,
+        after: Option<(tidesync_protocol::ScopeId, RecordId)>,
+        limit: usize,
+    ) -> Result<Vec<(tidesync_protocol::ScopeId, tidesync_engine::PulledRecord)>, StoreError> {
+        self.read(move |c| {
+            let view = sync::view(c, user)?;
+            let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
+            sql::export(c, &scopes, kind, tombstones, after, limit)
+        })
+        .await
+    }
+
     async fn collect_garbage(&self, h: GcHorizon) -> Result<GcReport, StoreError> {
         let mut report = GcReport::default();
         // One writer job per batch: pushes queued meanwhile run in between.
@@ -290,8 +312,13 @@ impl Store for SqliteStore {
         Ok(report)
     }
 
+    async fn forget_cursors(&self) -> Result<u64, StoreError> {
+        self.writer.run(0, sql::forget_cursors).await
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         self.readers.close();
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }

@@ -19,6 +19,7 @@ pub struct Readers {
     acquire_timeout: Duration,
     idle: Arc<Mutex<Vec<Connection>>>,
     slots: Arc<Semaphore>,
+    slots_total: usize,
 }
 
 impl Readers {
@@ -39,6 +40,7 @@ impl Readers {
             acquire_timeout,
             idle: Arc::new(Mutex::new(idle)),
             slots: Arc::new(Semaphore::new(count)),
+            slots_total: count,
         })
     }
 
@@ -48,10 +50,15 @@ impl Readers {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let waited = std::time::Instant::now();
         let permit = tokio::time::timeout(self.acquire_timeout, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| StoreError::Unavailable("all SQLite readers are busy".into()))?
             .map_err(|_| StoreError::Unavailable("the database is closed".into()))?;
+        metrics::histogram!("tidesync_db_acquire_seconds", "pool" => "sqlite-readers")
+            .record(waited.elapsed().as_secs_f64());
+        metrics::gauge!("tidesync_db_pool_in_use", "pool" => "sqlite-readers")
+            .set((self.slots_total - self.slots.available_permits()) as f64);
         let conn = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let (idle, file, busy) = (self.idle.clone(), self.file.clone(), self.busy_timeout);
         tokio::task::spawn_blocking(move || {

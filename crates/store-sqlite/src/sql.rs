@@ -516,6 +516,16 @@ pub fn collect_batch(
     Ok((old.len() as u64, logs as u64))
 }
 
+/// See `Store::forget_cursors`.
+pub fn forget_cursors(c: &Connection) -> Result<u64, StoreError> {
+    let n = c
+        .prepare_cached("UPDATE scopes SET version = version + ?1, collected = version + ?1")
+        .map_err(driver)?
+        .execute([tidesync_store::RESTORE_GAP])
+        .map_err(driver)?;
+    Ok(n as u64)
+}
+
 pub fn forget_expired_tokens(c: &Connection, now: Millis) -> Result<u64, StoreError> {
     Ok(
         c.prepare_cached("DELETE FROM revoked_tokens WHERE expires_at <= ?")
@@ -523,4 +533,55 @@ pub fn forget_expired_tokens(c: &Connection, now: Millis) -> Result<u64, StoreEr
             .execute([now])
             .map_err(driver)? as u64,
     )
+}
+
+/// A page of the data export (see `Store::export`).
+pub fn export(
+    c: &Connection,
+    scopes: &[ScopeId],
+    kind: EntityType,
+    tombstones: bool,
+    after: Option<(ScopeId, RecordId)>,
+    limit: usize,
+) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
+    let sql = format!(
+        "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
+         FROM records
+         WHERE scope_id IN ({}) AND kind = ? AND (? OR deleted_at IS NULL) AND (scope_id, id) > (?, ?)
+         ORDER BY scope_id, id LIMIT ?",
+        marks(scopes.len())
+    );
+    let (after_scope, after_id) = after.map_or((i64::MIN, String::new()), |(s, id)| {
+        (s.get(), id.to_string())
+    });
+    let args = scope_list(scopes).into_iter().chain([
+        text(kind.as_str()),
+        Sql::Integer(tombstones as i64),
+        Sql::Integer(after_scope),
+        Sql::Text(after_id),
+        Sql::Integer(limit as i64),
+    ]);
+    let mut st = c.prepare_cached(&sql).map_err(driver)?;
+    let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(driver)? {
+        let id: String = row.get(1).map_err(driver)?;
+        let kind: String = row.get(2).map_err(driver)?;
+        let by: String = row.get(9).map_err(driver)?;
+        out.push((
+            ScopeId::new(row.get(0).map_err(driver)?),
+            PulledRecord {
+                id: record_id(&id)?,
+                entity: entity(&kind)?,
+                version: row.get(3).map_err(driver)?,
+                data: row.get(4).map_err(driver)?,
+                created_at: row.get(5).map_err(driver)?,
+                updated_at: row.get(6).map_err(driver)?,
+                deleted_at: row.get(7).map_err(driver)?,
+                device_id: row.get(8).map_err(driver)?,
+                created_by: user_id(&by)?,
+            },
+        ));
+    }
+    Ok(out)
 }

@@ -184,13 +184,15 @@ impl Writer {
             _bytes: permit,
             cost,
         };
+        let queued = Instant::now();
         let sent = {
             let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
             match jobs.as_ref() {
                 None => Err(StoreError::Unavailable("the writer is closed".into())),
                 Some(tx) => {
                     // Counted before sending: the writer decrements on receipt.
-                    self.stats.depth.fetch_add(1, Relaxed);
+                    let depth = self.stats.depth.fetch_add(1, Relaxed) + 1;
+                    metrics::gauge!("tidesync_writer_queue_depth").set(depth as f64);
                     self.stats.queued_bytes.fetch_add(cost, Relaxed);
                     tx.try_send(Box::new(task)).map_err(|e| {
                         self.stats.depth.fetch_sub(1, Relaxed);
@@ -206,9 +208,9 @@ impl Writer {
             }
         };
         sent?;
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer restarted".into())))
+        let answer = answer.await;
+        metrics::histogram!("tidesync_writer_job_seconds").record(queued.elapsed().as_secs_f64());
+        answer.unwrap_or_else(|_| Err(StoreError::Unavailable("the writer restarted".into())))
     }
 
     pub fn health(&self) -> WriterHealth {
@@ -297,7 +299,9 @@ fn serve(
                 Err(_) => break,
             }
         }
-        stats.depth.fetch_sub(group.len(), Relaxed);
+        let depth = stats.depth.fetch_sub(group.len(), Relaxed) - group.len();
+        metrics::gauge!("tidesync_writer_queue_depth").set(depth as f64);
+        metrics::histogram!("tidesync_writer_group_jobs").record(group.len() as f64);
         let bytes: usize = group.iter().map(|j| j.cost()).sum();
         stats.queued_bytes.fetch_sub(bytes, Relaxed);
         // A job whose caller is gone is not executed: dropping it frees its bytes.
@@ -308,7 +312,10 @@ fn serve(
         stats
             .busy_since
             .store((epoch.elapsed().as_millis() as u64).max(1), Relaxed);
+        let started = Instant::now();
         commit_group(conn, group, stats);
+        metrics::histogram!("tidesync_writer_group_seconds")
+            .record(started.elapsed().as_secs_f64());
         stats.busy_since.store(0, Relaxed);
     }
 }
@@ -336,6 +343,7 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, stats: &Sta
             Ok(ok) => ok && !job.cancelled(),
             Err(p) => {
                 stats.panics.fetch_add(1, Relaxed);
+                metrics::counter!("tidesync_writer_panics_total").increment(1);
                 let _entered = span.enter();
                 tracing::error!(panic = %panic_message(&*p), "a write job panicked; it is rolled back and the writer goes on");
                 job.fail(StoreError::Internal("a write job panicked".into()));

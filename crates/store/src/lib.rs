@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tidesync_protocol::cursor::CursorStart;
+use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
@@ -153,6 +154,10 @@ pub struct GcHorizon {
     pub now: Millis,
 }
 
+/// How far [`Store::forget_cursors`] moves each scope's counter: more
+/// versions than one scope could issue between a backup and its restore.
+pub const RESTORE_GAP: i64 = 1 << 40;
+
 /// Rows removed per transaction, so collection never holds a lock long.
 pub const GC_BATCH: usize = 5_000;
 
@@ -267,9 +272,28 @@ pub trait Store: Send + Sync + 'static {
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError>;
 
+    /// A page of the user's records of one kind, in every scope they read,
+    /// in (scope, id) order after `after`, tombstones included if asked: the
+    /// data export, read page by page so it streams in bounded memory.
+    async fn export(
+        &self,
+        user: UserId,
+        kind: EntityType,
+        tombstones: bool,
+        after: Option<(ScopeId, RecordId)>,
+        limit: usize,
+    ) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError>;
+
     /// Removes history older than the horizon, in batches of [`GC_BATCH`]
     /// rows per transaction so that other requests interleave.
     async fn collect_garbage(&self, horizon: GcHorizon) -> Result<GcReport, StoreError>;
+
+    /// After a restore: makes every device's cursor stale, so each device
+    /// resyncs once (409 `resync_required`) instead of trusting positions
+    /// the restored database never reached, and moves every scope's
+    /// counter [`RESTORE_GAP`] ahead, past any version the lost history
+    /// could have issued. Returns the number of scopes.
+    async fn forget_cursors(&self) -> Result<u64, StoreError>;
 
     /// Changes committed through *any* instance sharing this database, when
     /// the backend can tell (PostgreSQL); `None` when only this process

@@ -87,7 +87,10 @@ pub async fn login(
     let matches = verify_password(req.password, hash).await?;
     match user {
         Some((user, generation)) if matches => signed_in(&state, &user, generation, StatusCode::OK),
-        _ => Err(ApiError::InvalidCredentials),
+        _ => {
+            crate::telemetry::sign_in_failed();
+            Err(ApiError::InvalidCredentials)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 pub mod auth;
+pub mod export;
 pub mod health;
 pub mod spaces;
 pub mod stream;

@@ -133,6 +133,8 @@ struct StreamState {
     by_ticket: bool,
     recheck: tokio::time::Interval,
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// Counts this stream in `tidesync_event_streams_open` while it lives.
+    _open: crate::telemetry::OpenStream,
 }
 
 /// `GET /api/sync/stream?deviceId=…`: each committed change of the user
@@ -186,6 +188,7 @@ pub async fn stream(
         told,
         first,
         recheck,
+        _open: crate::telemetry::OpenStream::open(),
     };
     let events = futures_util::stream::unfold(start, |mut s| async move {
         if std::mem::take(&mut s.first) {

@@ -82,6 +82,7 @@ pub async fn sync(
             });
         }
     }
+    crate::telemetry::acks(&out.acks);
     let SyncOutput {
         acks,
         records,
@@ -201,6 +202,7 @@ pub async fn initial(
 /// Records as JSON text; each stored row is dropped as soon as it is
 /// written, so a page is held about once, not twice.
 fn updates(records: Vec<PulledRecord>) -> Result<ServerUpdates, ApiError> {
+    crate::telemetry::pulled(records.len(), records.iter().map(PulledRecord::size).sum());
     let mut out = ServerUpdates::default();
     for r in records {
         let meta = RecordMeta {

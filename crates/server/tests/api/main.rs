@@ -9,8 +9,11 @@ mod auth;
 mod binary;
 mod crash;
 mod errors;
+mod export;
 mod health;
+mod history;
 mod hostile;
+mod ops;
 mod outage;
 mod realtime;
 mod sharing;
@@ -26,8 +29,11 @@ fn main() {
         binary::tests,
         crash::tests,
         errors::tests,
+        export::tests,
         health::tests,
+        history::tests,
         hostile::tests,
+        ops::tests,
         outage::tests,
         realtime::tests,
         sharing::tests,
