@@ -5,10 +5,12 @@
 //! figures don't leak between scenarios, and server memory is read from
 //! /proc for that process alone. Every loop is bounded in count and time.
 
+mod heavy;
 mod live;
 mod peer;
 mod raw;
 mod server;
+mod sharing;
 mod stats;
 mod tidesync;
 
@@ -30,6 +32,9 @@ pub enum Scenario {
     Streams,
     Scale,
     Raw,
+    Cascade,
+    BigPages,
+    Sharing,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -72,12 +77,24 @@ pub struct Args {
     pub scale_users: usize,
     #[arg(long, default_value_t = 1_000_000)]
     pub scale_records: usize,
+    /// Categories, and items, in the space the cascade scenario deletes.
+    #[arg(long, default_value_t = 10_000)]
+    pub cascade_size: usize,
+    /// Items of the largest size (50,000-character notes) in the big-pages scenario.
+    #[arg(long, default_value_t = 2_000)]
+    pub big_records: usize,
+    /// Members of the shared space in the sharing scenario (owner included).
+    #[arg(long, default_value_t = 100)]
+    pub space_members: usize,
+    /// Items in that shared space.
+    #[arg(long, default_value_t = 10_000)]
+    pub space_items: usize,
     /// Scenarios to run (comma-separated).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,update,pull,initial,steady,streams,scale,raw"
+        default_value = "push,update,pull,initial,steady,streams,scale,raw,cascade,big-pages,sharing"
     )]
     pub only: Vec<Scenario>,
     /// Print the results as JSON instead of a table.

@@ -1,17 +1,18 @@
-//! The storage limit: the rows a push writes, inserted straight into SQLite
-//! with the same schema, the same settings (WAL, synchronous=FULL) and the
-//! same statements per operation (record upsert + sync_log row), in
-//! transactions of one batch each, with no server in between.
+//! The storage limit: the rows a push writes (record upsert, sync_log row
+//! and the scope's counter), stored with the write path's own statements
+//! through the same driver (rusqlite), schema and settings (WAL and
+//! synchronous=FULL), one transaction per batch, with no server, engine or
+//! writer thread in between.
 
-use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::Result;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::ConnectOptions;
-use tidesync_protocol::merge::{encode_clocks, RecordState, Version};
+use tidesync_client::{new_record_id, EntityType};
+use tidesync_engine::{LogRow, RecordWrite};
+use tidesync_protocol::merge::{encode_clocks, OpKind, RecordState, Version};
 use tidesync_protocol::UserId;
 use tidesync_store::{NewUser, Store};
+use tidesync_store_sqlite::raw;
 
 use crate::{secs, Args, Figure};
 
@@ -19,7 +20,8 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
     let dir = tempfile::Builder::new()
         .prefix("tidesync-bench-raw-")
         .tempdir()?;
-    let url = format!("sqlite://{}/raw.db", dir.path().display());
+    let file = dir.path().join("raw.db");
+    let url = format!("sqlite://{}", file.display());
     // The real schema, through the real migrations.
     let store = tidesync_store_sqlite::SqliteStore::open(&url, Default::default())?;
     store.migrate().await?;
@@ -35,17 +37,15 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
         .await?;
     store.close().await;
 
-    let mut conn = SqliteConnectOptions::from_str(&url)?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .connect()
-        .await?;
-    // Prepared outside the timed loop: the rows, as tidesync would write them.
-    let rows: Vec<(String, String, String, String, String)> = (0..args.ops)
+    let conn = raw::open(&file)?;
+    let scope = raw::personal_scope(&conn, user)?;
+    const T: i64 = 1_735_689_600_000;
+    // Built outside the timed loop: the rows, as a push of creates writes them.
+    let rows: Vec<(RecordWrite, LogRow)> = (0..args.ops)
         .map(|n| {
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = new_record_id();
             let op = format!("raw-{n}");
-            let v = Version { ts: 1_735_689_600_000, device: "bench-a".into(), op: op.clone() };
+            let v = Version { ts: T, device: "bench-a".into(), op: op.clone() };
             let fields: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
                 "title": format!("Watch movie {n}"), "type": "movie", "movieId": format!("{}", 27000 + n),
                 "notes": "with friends", "isCompleted": false, "order": n})).expect("fields");
@@ -56,69 +56,44 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
                 deleted: None,
             };
             let data = serde_json::to_string(&state.fields).expect("json");
-            let ack = format!(r#"{{"operationId":"{op}","id":"{id}","success":true}}"#);
-            (id, op, data, encode_clocks(&state), ack)
+            let record = RecordWrite {
+                scope,
+                id,
+                entity: EntityType::Item,
+                version: n as i64 + 1,
+                space_id: None,
+                category_id: None,
+                data: data.clone(),
+                clocks: encode_clocks(&state),
+                created_at: T,
+                updated_at: T,
+                deleted_at: None,
+                device_id: "bench-a".into(),
+                server_time: T,
+                created_by: user,
+            };
+            let log = LogRow {
+                ack: format!(r#"{{"operationId":"{op}","id":"{id}","success":true}}"#),
+                operation_id: op,
+                device_id: "bench-a".into(),
+                entity_type: Some(EntityType::Item),
+                entity_id: Some(id.to_string()),
+                operation: Some(OpKind::Create),
+                changes: data,
+                client_time: Some(T),
+                server_time: T,
+            };
+            (record, log)
         })
         .collect();
-    let user_id = user.to_string();
+    let batches: Vec<(Vec<RecordWrite>, Vec<LogRow>)> = rows
+        .chunks(args.batch)
+        .map(|b| b.iter().cloned().unzip())
+        .collect();
     let t = Instant::now();
-    let mut version = 0i64;
-    // One transaction per batch, one multi-row statement per table: the
-    // cheapest way through this driver to store what a push stores.
-    for batch in rows.chunks(args.batch) {
-        let mut tx = sqlx::Connection::begin(&mut conn).await?;
-        let marks =
-            |cols: usize| vec![format!("({})", vec!["?"; cols].join(", ")); batch.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO records (user_id, id, kind, version, space_id, category_id, data, clocks,
-                                  created_at, updated_at, deleted_at, device_id, server_time) VALUES {}",
-            marks(13)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, _, data, clocks, _) in batch {
-            version += 1;
-            q = q
-                .bind(user_id.clone())
-                .bind(id.clone())
-                .bind("item")
-                .bind(version)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(data.clone())
-                .bind(clocks.clone())
-                .bind(1_735_689_600_000i64)
-                .bind(1_735_689_600_000i64)
-                .bind(None::<i64>)
-                .bind("bench-a")
-                .bind(1_735_689_600_000i64);
-        }
-        q.execute(&mut *tx).await?;
-        let sql = format!(
-            "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id, operation,
-                                   changes, ack, client_time, server_time) VALUES {}",
-            marks(10)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, op, data, _, ack) in batch {
-            q = q
-                .bind(user_id.clone())
-                .bind(op.clone())
-                .bind("bench-a")
-                .bind("item")
-                .bind(id.clone())
-                .bind("create")
-                .bind(data.clone())
-                .bind(ack.clone())
-                .bind(1_735_689_600_000i64)
-                .bind(1_735_689_600_000i64);
-        }
-        q.execute(&mut *tx).await?;
-        sqlx::query("UPDATE users SET sync_version = ? WHERE id = ?")
-            .bind(version)
-            .bind(user_id.clone())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+    for (records, logs) in &batches {
+        let head = records.last().map(|r| r.version).unwrap_or(0);
+        raw::commit(&conn, user, records, logs, (scope, head))?;
     }
     let took = t.elapsed();
     let rate = args.ops as f64 / secs(took);
@@ -129,7 +104,7 @@ pub async fn run(args: &Args) -> Result<Vec<Figure>> {
         value: rate,
         unit: "ops/s",
         detail: format!(
-            "{} ops (record + sync_log row), transactions of {}, WAL + synchronous=FULL, sqlx",
+            "{} ops (record + sync_log row + counter), transactions of {}, WAL + synchronous=FULL, rusqlite with the write path's statements",
             args.ops, args.batch
         ),
     }])

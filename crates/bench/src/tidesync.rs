@@ -13,7 +13,7 @@ use tidesync_client::{
 
 use crate::server::{rss_mib, Server, Target};
 use crate::stats::Latencies;
-use crate::{live, secs, wants, Args, Figure, Scenario};
+use crate::{heavy, live, secs, sharing, wants, Args, Figure, Scenario};
 
 pub const PASSWORD: &str = "bench password";
 /// A bound on every paging loop (far above any scenario's page count).
@@ -99,7 +99,7 @@ async fn push_items(
 
 /// Every page of `pager`; returns the items and the body bytes received.
 /// Records stay raw JSON text: the bench client builds no value trees.
-async fn count_items(mut pager: Pager) -> Result<(usize, usize)> {
+pub async fn count_items(mut pager: Pager) -> Result<(usize, usize)> {
     let mut got = 0;
     for _ in 0..MAX_PAGES {
         match pager.next_page().await? {
@@ -131,6 +131,15 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     }
     if wants(args, Scenario::Scale) {
         out.extend(scale(args, target).await?);
+    }
+    if wants(args, Scenario::Cascade) {
+        out.extend(heavy::cascade(args, target).await?);
+    }
+    if wants(args, Scenario::BigPages) {
+        out.extend(heavy::big_pages(args, target).await?);
+    }
+    if wants(args, Scenario::Sharing) {
+        out.extend(sharing::run(args, target).await?);
     }
     Ok(out)
 }

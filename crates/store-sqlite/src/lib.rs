@@ -12,6 +12,7 @@ pub mod backup;
 mod error;
 mod members;
 mod migrate;
+pub mod raw;
 mod readers;
 mod sql;
 mod sync;
