@@ -78,11 +78,17 @@ pub fn number(v: &Value) -> Option<Cast> {
 pub fn boolean(v: &Value) -> Option<Cast> {
     let b = match v {
         Value::Bool(_) => return Some(Cast::same(v)),
-        Value::Number(n) => match n.as_f64()? {
-            x if x == 1.0 => true,
-            x if x == 0.0 => false,
-            _ => return None,
-        },
+        Value::Number(n) => {
+            // Compared as numbers, so -0 is 0 (a float pattern would hide that).
+            let x = n.as_f64()?;
+            if x == 1.0 {
+                true
+            } else if x == 0.0 {
+                false
+            } else {
+                return None;
+            }
+        }
         Value::String(s) => match s.as_str() {
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" => false,
@@ -122,7 +128,7 @@ pub fn date(v: &Value) -> Option<Cast> {
                 });
             }
             let ms = match js_string_to_number(s) {
-                Some(x) if x >= 275_761.0 || x < -271_820.0 => epoch(x)?,
+                Some(x) if !(-271_820.0..275_761.0).contains(&x) => epoch(x)?,
                 _ => parse_es_date(s)?,
             };
             Some(Cast::to(iso(ms)))
