@@ -10,13 +10,15 @@ import type { EntityType, RejectedOp } from './types.js';
 import { applyOp, makeRow, refsOf, serverCopy, PLURAL, TYPES } from './model.js';
 import type { OutboxRow, Rec, Row } from './model.js';
 
-/** One ack of `POST /api/sync` (extra fields, e.g. a later `coercedFields`, are ignored). */
+/** One ack of `POST /api/sync` (fields this SDK does not know are ignored). */
 export interface Ack {
   operationId: string | null;
   success: boolean;
   conflict?: boolean;
   duplicate?: boolean;
   error?: { code: string; message: string };
+  /** Fields of `data` the server cast to the field's type before storing (e.g. a numeric `movieId` stored as a string); absent when none. */
+  coercedFields?: string[];
 }
 
 /** What the server sent: `serverUpdates` of a push, or the top level of `/api/sync/initial`. */

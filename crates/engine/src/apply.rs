@@ -327,6 +327,7 @@ impl Batch {
             duplicate: out.already_deleted,
             conflict: out.conflict,
             ignored_fields: c.data.ignored.clone(),
+            coerced_fields: c.data.coerced.clone(),
             ..Ack::applied(&c.operation_id, c.id)
         }
     }

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::time::{parse_iso, to_iso};
+use cast::Cast;
+
+pub mod cast;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,8 +55,12 @@ impl EntityType {
 /// What a field may hold. Every field may be `null` (cleared) unless it is required.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// A string of at most this many characters.
+    /// A string of at most this many characters (Mongoose `String`: numbers
+    /// and booleans are cast to one).
     Text(usize),
+    /// Like `Text`, but never cast: a closed vocabulary in the original (a
+    /// Mongoose `enum`), which no number's or boolean's text can be part of.
+    Label(usize),
     /// A reference to another record of the user (a UUID).
     Ref(EntityType),
     /// A finite number.
@@ -114,7 +120,7 @@ static ITEM: &[FieldSpec] = &[
     f("title", Kind::Text(TITLE_MAX), true),
     f("description", Kind::Text(DESCRIPTION_MAX), false),
     f("notes", Kind::Text(NOTES_MAX), false),
-    f("type", Kind::Text(32), false),
+    f("type", Kind::Label(32), false),
     f("movieId", Kind::Text(128), false),
     f("bookId", Kind::Text(128), false),
     f("placeId", Kind::Text(128), false),
@@ -144,6 +150,9 @@ pub struct ValidData {
     pub fields: BTreeMap<String, Value>,
     /// Keys that were sent but are not stored (not in the model, or server-owned).
     pub ignored: Vec<String>,
+    /// Fields whose value was cast to the field's type (see [`cast`]); the
+    /// ack lists them as `coercedFields`.
+    pub coerced: Vec<String>,
 }
 
 /// A validation failure, naming the field.
@@ -178,8 +187,13 @@ pub fn validate_data(
             continue;
         };
         let v = validate_value(spec, value).map_err(|m| Invalid(format!("{key}: {m}")))?;
-        out.fields.insert(key.clone(), v);
+        if v.coerced {
+            out.coerced.push(key.clone());
+        }
+        out.fields.insert(key.clone(), v.value);
     }
+    // Sorted, so the ack does not depend on the JSON map's key order.
+    out.coerced.sort();
     if is_create {
         for spec in entity.fields().iter().filter(|s| s.required) {
             if !out.fields.contains_key(spec.name) {
@@ -194,17 +208,41 @@ pub fn validate_data(
     Ok(out)
 }
 
-fn validate_value(spec: &FieldSpec, v: &Value) -> Result<Value, String> {
-    if v.is_null() {
+/// Casts `v` to the field's type as Mongoose would (see [`cast`]), then
+/// applies the field's bounds to the cast value.
+fn validate_value(spec: &FieldSpec, v: &Value) -> Result<Cast, String> {
+    let cast = match spec.kind {
+        _ if v.is_null() => Some(Cast {
+            value: Value::Null,
+            coerced: false,
+        }),
+        Kind::Text(_) => cast::string(v),
+        Kind::Number => cast::number(v),
+        Kind::Bool => cast::boolean(v),
+        Kind::DateTime => cast::date(v),
+        Kind::Tags => cast_tags(v),
+        // Refs must be UUIDs, which no cast number or boolean can be; labels
+        // and number-or-label take the JSON types they hold as they are.
+        Kind::Ref(_) | Kind::Label(_) | Kind::NumberOrLabel => Some(Cast {
+            value: v.clone(),
+            coerced: false,
+        }),
+    };
+    let Some(cast) = cast else {
+        return Err(refusal(spec.kind).into());
+    };
+    // A cast may produce null ("" for a number or a date).
+    if cast.value.is_null() {
         return if spec.required {
             Err("is required and cannot be null".into())
         } else {
-            Ok(Value::Null)
+            Ok(cast)
         };
     }
-    match spec.kind {
-        Kind::Text(max) => {
-            let s = v.as_str().ok_or("must be a string")?;
+    let v = &cast.value;
+    let value = match spec.kind {
+        Kind::Text(max) | Kind::Label(max) => {
+            let s = v.as_str().ok_or(refusal(spec.kind))?;
             let n = s.chars().count();
             if n > max {
                 return Err(format!("must be at most {max} characters"));
@@ -212,45 +250,79 @@ fn validate_value(spec: &FieldSpec, v: &Value) -> Result<Value, String> {
             if spec.required && s.trim().is_empty() {
                 return Err("must not be empty".into());
             }
-            Ok(v.clone())
+            v.clone()
         }
         Kind::Ref(target) => {
-            let s = v.as_str().ok_or("must be a UUID string")?;
+            let s = v.as_str().ok_or(refusal(spec.kind))?;
             let id = parse_uuid(s)
                 .ok_or_else(|| format!("must be the UUID of a {}", target.as_str()))?;
-            Ok(Value::String(id.hyphenated().to_string()))
+            Value::String(id.hyphenated().to_string())
         }
         Kind::Number => match v.as_f64() {
-            Some(x) if x.is_finite() => Ok(v.clone()),
-            _ => Err("must be a number".into()),
+            Some(x) if x.is_finite() => v.clone(),
+            _ => return Err(refusal(spec.kind).into()),
         },
-        Kind::Bool => v
-            .as_bool()
-            .map(Value::Bool)
-            .ok_or_else(|| "must be true or false".into()),
-        Kind::DateTime => {
-            let s = v.as_str().ok_or("must be an ISO-8601 date-time string")?;
-            let ms = parse_iso(s).ok_or("must be an ISO-8601 date-time string")?;
-            Ok(Value::String(to_iso(ms)))
-        }
+        Kind::Bool | Kind::DateTime => v.clone(),
         Kind::NumberOrLabel => match v {
-            Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => Ok(v.clone()),
-            Value::String(s) if s.chars().count() <= 32 => Ok(v.clone()),
-            _ => Err("must be a number or a label of at most 32 characters".into()),
+            Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => v.clone(),
+            Value::String(s) if s.chars().count() <= 32 => v.clone(),
+            _ => return Err(refusal(spec.kind).into()),
         },
         Kind::Tags => {
-            let arr = v.as_array().ok_or("must be an array of strings")?;
+            let arr = v.as_array().ok_or(refusal(spec.kind))?;
             if arr.len() > TAGS_MAX {
                 return Err(format!("at most {TAGS_MAX} tags"));
             }
             for t in arr {
-                let s = t.as_str().ok_or("must be an array of strings")?;
+                let s = t.as_str().ok_or(refusal(spec.kind))?;
                 if s.chars().count() > TAG_MAX {
                     return Err(format!("each tag at most {TAG_MAX} characters"));
                 }
             }
-            Ok(v.clone())
+            v.clone()
         }
+    };
+    Ok(Cast {
+        value,
+        coerced: cast.coerced,
+    })
+}
+
+/// Tags are a Mongoose `[String]`: each element is cast as a string, and a
+/// single non-array value is wrapped into a one-element array (Mongoose's
+/// `castNonArrays`, on by default). A `null` element is refused: a tag is text.
+fn cast_tags(v: &Value) -> Option<Cast> {
+    let (elements, mut coerced) = match v {
+        Value::Array(a) => (a.as_slice(), false),
+        other => (std::slice::from_ref(other), true),
+    };
+    let mut out = Vec::with_capacity(elements.len());
+    for e in elements {
+        if e.is_null() {
+            return None;
+        }
+        let c = cast::string(e)?;
+        coerced |= c.coerced;
+        out.push(c.value);
+    }
+    Some(Cast {
+        value: Value::Array(out),
+        coerced,
+    })
+}
+
+fn refusal(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text(_) => "must be a string (a number or a boolean is cast to one)",
+        Kind::Label(_) => "must be a string",
+        Kind::Ref(_) => "must be a UUID string",
+        Kind::Number => "must be a number or a numeric string",
+        Kind::Bool => {
+            "must be true, false, \"true\", \"false\", 1, 0, \"1\", \"0\", \"yes\" or \"no\""
+        }
+        Kind::DateTime => "must be an ISO-8601 date-time string or epoch milliseconds",
+        Kind::NumberOrLabel => "must be a number or a label of at most 32 characters",
+        Kind::Tags => "must be an array of strings (numbers and booleans are cast to strings)",
     }
 }
 
@@ -294,11 +366,12 @@ mod tests {
     #[test]
     fn types_and_lengths_are_checked() {
         let bad = [
-            json!({"title": 5}),
+            json!({"title": {"text": "x"}}),
+            json!({"title": ["x"]}),
             json!({"title": "x".repeat(TITLE_MAX + 1)}),
-            json!({"isCompleted": "yes"}),
+            json!({"isCompleted": "maybe"}),
             json!({"order": "first"}),
-            json!({"tags": ["a", 1]}),
+            json!({"tags": ["a", {}]}),
             json!({"tags": vec!["t"; TAGS_MAX + 1]}),
             json!({"completedAt": "last tuesday"}),
             json!({"categoryId": "not-a-uuid"}),
@@ -325,6 +398,97 @@ mod tests {
             json!("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
         );
         assert_eq!(v.fields["notes"], Value::Null);
+    }
+
+    #[test]
+    fn casts_are_stored_and_listed() {
+        let v = validate_data(
+            EntityType::Item,
+            &obj(
+                json!({"title": "Watch Inception", "movieId": 27205, "isCompleted": "true",
+                        "order": "3", "completedAt": 1_735_689_600_000i64, "tags": [1, "a", true],
+                        "bookId": "OL1W", "notes": null, "poster": 5}),
+            ),
+            true,
+        )
+        .unwrap();
+        assert_eq!(v.fields["movieId"], json!("27205"));
+        assert_eq!(v.fields["isCompleted"], json!(true));
+        assert_eq!(v.fields["order"], json!(3));
+        assert_eq!(v.fields["completedAt"], json!("2025-01-01T00:00:00.000Z"));
+        assert_eq!(v.fields["tags"], json!(["1", "a", "true"]));
+        // Sorted: data is a sorted map. Values sent in the field's type are not listed.
+        assert_eq!(
+            v.coerced,
+            vec!["completedAt", "isCompleted", "movieId", "order", "tags"]
+        );
+        assert_eq!(v.ignored, vec!["poster"]);
+        let plain = validate_data(
+            EntityType::Space,
+            &obj(json!({"name": "A", "order": 2})),
+            true,
+        )
+        .unwrap();
+        assert!(plain.coerced.is_empty());
+    }
+
+    #[test]
+    fn bounds_apply_to_the_cast_value() {
+        // A single tag is wrapped into an array, then counted.
+        let v = validate_data(EntityType::Item, &obj(json!({"tags": 7})), false).unwrap();
+        assert_eq!(v.fields["tags"], json!(["7"]));
+        assert_eq!(v.coerced, vec!["tags"]);
+        let many: Vec<u32> = (0..=TAGS_MAX as u32).collect();
+        assert!(validate_data(EntityType::Item, &obj(json!({"tags": many})), false).is_err());
+        assert!(validate_data(EntityType::Item, &obj(json!({"tags": [null]})), false).is_err());
+        assert!(validate_data(EntityType::Item, &obj(json!({"tags": [{}]})), false).is_err());
+        // "" is null for a number or a date: fine to clear, and counted as cast.
+        let v = validate_data(
+            EntityType::Item,
+            &obj(json!({"order": "", "completedAt": ""})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(v.fields["order"], Value::Null);
+        assert_eq!(v.fields["completedAt"], Value::Null);
+        assert_eq!(v.coerced, vec!["completedAt", "order"]);
+        // A required text field still must not be empty; a cast number is not.
+        assert!(validate_data(EntityType::Space, &obj(json!({"name": ""})), true).is_err());
+        let v = validate_data(EntityType::Space, &obj(json!({"name": 0})), true).unwrap();
+        assert_eq!(v.fields["name"], json!("0"));
+        // Dates outside years 0000-9999 stay refused, cast or not.
+        assert!(validate_data(
+            EntityType::Item,
+            &obj(json!({"completedAt": 253_402_300_800_000i64})),
+            false
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn fields_the_original_does_not_cast_stay_strict() {
+        for b in [
+            // `type` is a closed vocabulary in the original (an enum).
+            json!({"type": 5}),
+            json!({"type": true}),
+            // A ref is a UUID; no number or boolean casts to one.
+            json!({"spaceId": 12}),
+            json!({"categoryId": true}),
+            // Number-or-label already takes numbers and strings as they are.
+            json!({"priority": true}),
+        ] {
+            let e = validate_data(EntityType::Item, &obj(b.clone()), false).unwrap_err();
+            assert!(
+                e.0.starts_with(b.as_object().unwrap().keys().next().unwrap()),
+                "{b}: {e:?}"
+            );
+        }
+        let e = validate_data(EntityType::Item, &obj(json!({"movieId": {"id": 1}})), false)
+            .unwrap_err();
+        assert_eq!(
+            e.0,
+            "movieId: must be a string (a number or a boolean is cast to one)"
+        );
     }
 
     #[test]

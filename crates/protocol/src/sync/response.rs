@@ -63,6 +63,10 @@ pub struct Ack {
     pub error: Option<OpError>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_fields: Vec<String>,
+    /// Fields of `data` whose value was cast to the field's type before
+    /// being stored (a number sent for a string field, `"true"` for a bool).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coerced_fields: Vec<String>,
 }
 
 impl Ack {
@@ -75,6 +79,7 @@ impl Ack {
             conflict: false,
             error: None,
             ignored_fields: vec![],
+            coerced_fields: vec![],
         }
     }
 
@@ -87,6 +92,7 @@ impl Ack {
             conflict: false,
             error: Some(error),
             ignored_fields: vec![],
+            coerced_fields: vec![],
         }
     }
 }

@@ -7,6 +7,7 @@
 mod account;
 mod auth;
 mod binary;
+mod casts;
 mod crash;
 mod errors;
 mod export;
@@ -27,6 +28,7 @@ fn main() {
         account::tests,
         auth::tests,
         binary::tests,
+        casts::tests,
         crash::tests,
         errors::tests,
         export::tests,

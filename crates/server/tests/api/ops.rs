@@ -294,7 +294,8 @@ async fn metrics_are_served_on_their_own_address() {
         &new_id(),
         EntityType::Item,
         OpKind::Create,
-        json!({"title": 7}),
+        // Not castable to a string (a number would be).
+        json!({"title": {"text": 7}}),
         &at(0),
         dev,
     );
