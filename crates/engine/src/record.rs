@@ -125,6 +125,18 @@ pub struct PulledRecord {
 }
 
 impl PulledRecord {
+    /// The server-owned fields a response writes beside `data`.
+    pub fn meta(&self) -> tidesync_protocol::sync::RecordMeta<'_> {
+        tidesync_protocol::sync::RecordMeta {
+            id: self.id,
+            user_id: self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            deleted_at: self.deleted_at,
+            device_id: &self.device_id,
+        }
+    }
+
     /// What this record costs a page: its JSON text and its metadata.
     pub fn size(&self) -> usize {
         self.data.len() + self.device_id.len() + RECORD_OVERHEAD

@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tidesync_protocol::entity::EntityType;
-use tidesync_protocol::sync::{write_record, RecordMeta};
+use tidesync_protocol::sync::write_record;
 use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tokio::sync::mpsc;
@@ -149,14 +149,7 @@ pub async fn export(
                     let done = page.len() < PAGE;
                     after = page.last().map(|(s, r)| (*s, r.id));
                     for (_, r) in page {
-                        let meta = RecordMeta {
-                            id: r.id,
-                            user_id: r.created_by,
-                            created_at: r.created_at,
-                            updated_at: r.updated_at,
-                            deleted_at: r.deleted_at,
-                            device_id: &r.device_id,
-                        };
+                        let meta = r.meta();
                         match write_record(r.entity, &meta, &r.data) {
                             Ok(raw) => {
                                 if !first {

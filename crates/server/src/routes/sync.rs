@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tidesync_protocol::cursor::{self, CursorStart, Positions};
 use tidesync_protocol::sync::{
-    parse_limit, parse_request, write_record, InitialPage, RecordMeta, ServerUpdates, SyncResponse,
+    parse_limit, parse_request, write_record, InitialPage, ServerUpdates, SyncResponse,
 };
 use tidesync_protocol::time::now_millis;
 use tidesync_protocol::{ScopeId, UserId};
@@ -205,14 +205,7 @@ fn updates(records: Vec<PulledRecord>) -> Result<ServerUpdates, ApiError> {
     crate::telemetry::pulled(records.len(), records.iter().map(PulledRecord::size).sum());
     let mut out = ServerUpdates::default();
     for r in records {
-        let meta = RecordMeta {
-            id: r.id,
-            user_id: r.created_by,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            deleted_at: r.deleted_at,
-            device_id: &r.device_id,
-        };
+        let meta = r.meta();
         let record = write_record(r.entity, &meta, &r.data)
             .map_err(|e| ApiError::Internal(format!("stored record {}: {e}", r.id)))?;
         out.push(r.entity, record);
