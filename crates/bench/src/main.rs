@@ -30,6 +30,8 @@ pub enum Scenario {
     Streams,
     Scale,
     Raw,
+    /// PostgreSQL only: 1, 2, 3 instances on one database.
+    Instances,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -61,6 +63,12 @@ pub struct Args {
     /// Concurrent devices for the steady-state scenario (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,32,256")]
     pub devices: Vec<usize>,
+    /// Instance counts of the instances scenario (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub instances: Vec<usize>,
+    /// Devices in the instances scenario, spread over the instances.
+    #[arg(long, default_value_t = 32)]
+    pub instance_devices: usize,
     /// Seconds each steady-state run lasts.
     #[arg(long, default_value_t = 10)]
     pub steady_secs: u64,

@@ -132,6 +132,13 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     if wants(args, Scenario::Scale) {
         out.extend(scale(args, target).await?);
     }
+    if wants(args, Scenario::Instances) {
+        if let Target::Postgres(_) = target {
+            for &n in &args.instances {
+                out.extend(live::instances(args, target, n).await?);
+            }
+        }
+    }
     Ok(out)
 }
 
