@@ -25,32 +25,7 @@ pub async fn steady(args: &Args, target: &Target, devices: usize) -> Result<Figu
     let mut tasks = Vec::new();
     for d in 0..devices {
         let c = clients[d / 4].clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Latencies::default();
-            let (mut errors, mut cursor) = (0usize, None::<String>);
-            let device = format!("dev-{d}");
-            for n in 0..1_000_000usize {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                let create = item_create(&format!("{device}-{n}"), new_record_id(), n, &device);
-                let body = SyncBody {
-                    device_id: device.clone(),
-                    last_sync_timestamp: cursor.clone(),
-                    changes: vec![create],
-                    ..SyncBody::default()
-                };
-                let t = Instant::now();
-                match c.sync(&body).await {
-                    Ok(data) => {
-                        lat.0.push(t.elapsed());
-                        cursor = Some(data.sync_timestamp);
-                    }
-                    Err(_) => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
+        tasks.push(tokio::spawn(device_loop(c, format!("dev-{d}"), deadline)));
     }
     let mut all = Latencies::default();
     let mut errors = 0;
@@ -69,6 +44,99 @@ pub async fn steady(args: &Args, target: &Target, devices: usize) -> Result<Figu
         "trips/s",
         format!("{summary}, {errors} errors"),
     ))
+}
+
+/// One device until `deadline`: "push one new item and pull from its
+/// cursor" in one request, again and again; its latencies and errors.
+async fn device_loop(c: Client, device: String, deadline: Instant) -> (Latencies, usize) {
+    let mut lat = Latencies::default();
+    let (mut errors, mut cursor) = (0usize, None::<String>);
+    for n in 0..1_000_000usize {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let create = item_create(&format!("{device}-{n}"), new_record_id(), n, &device);
+        let body = SyncBody {
+            device_id: device.clone(),
+            last_sync_timestamp: cursor.clone(),
+            changes: vec![create],
+            ..SyncBody::default()
+        };
+        let t = Instant::now();
+        match c.sync(&body).await {
+            Ok(data) => {
+                lat.0.push(t.elapsed());
+                cursor = Some(data.sync_timestamp);
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (lat, errors)
+}
+
+/// `n` instances on one PostgreSQL database, `instance_devices` devices (4
+/// per user) spread over them, device d on instance d mod n, each looping
+/// as in the steady state for `steady_secs`. Meanwhile a probe user pushes
+/// through the first instance and is poked on a stream held by the last
+/// (the same one when n = 1), 200 times.
+pub async fn instances(args: &Args, target: &Target, n: usize) -> Result<Vec<Figure>> {
+    ensure!(n >= 1, "at least one instance");
+    let first = Server::start(&args.server_bin, target).await?;
+    let mut others = Vec::new();
+    for _ in 1..n {
+        others.push(first.another(&args.server_bin)?);
+    }
+    let bases: Vec<String> = std::iter::once(first.base.clone())
+        .chain(others.iter().map(|s| s.base.clone()))
+        .collect();
+    let anon = client(&bases[0])?;
+    let devices = args.instance_devices;
+    let mut tokens = Vec::new();
+    for u in 0..devices.div_ceil(4) {
+        let c = register(&anon, &format!("inst{u}@example.com")).await?;
+        tokens.push(c.token().unwrap_or_default().to_owned());
+    }
+    let probe = register(&anon, "probe@example.com").await?;
+    let probe_token = probe.token().unwrap_or_default().to_owned();
+    let pusher = client(&bases[0])?.with_token(&probe_token);
+    let listener = client(&bases[n - 1])?.with_token(&probe_token);
+    let deadline = Instant::now() + Duration::from_secs(args.steady_secs);
+    let mut tasks = Vec::new();
+    for d in 0..devices {
+        let c = client(&bases[d % n])?.with_token(&tokens[d / 4]);
+        tasks.push(tokio::spawn(device_loop(c, format!("dev-{d}"), deadline)));
+    }
+    let mut poke = poke_latency(&pusher, &listener).await?;
+    let mut all = Latencies::default();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await?;
+        all.merge(lat);
+        errors += e;
+    }
+    let rate = all.0.len() as f64 / args.steady_secs as f64;
+    let summary = all.summary();
+    let poke_summary = poke.summary();
+    eprintln!(
+        "  instances n={n}, {devices} devices: {rate:.0} round trips/s, {summary}, {errors} errors; push-to-poke first->last {poke_summary}"
+    );
+    drop(others);
+    Ok(vec![
+        fig(
+            &format!("instances n={n}"),
+            target,
+            rate,
+            "trips/s",
+            format!("{devices} devices over {n} instances; {summary}, {errors} errors"),
+        ),
+        fig(
+            &format!("push to poke, n={n}, under load"),
+            target,
+            poke.quantile_ms(0.99),
+            "ms p99",
+            format!("push on the first instance, stream on the last; {poke_summary}"),
+        ),
+    ])
 }
 
 /// The next change event, within 10 s.

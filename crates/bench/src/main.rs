@@ -35,6 +35,8 @@ pub enum Scenario {
     Cascade,
     BigPages,
     Sharing,
+    /// PostgreSQL only: 1, 2, 3 instances on one database.
+    Instances,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -66,6 +68,12 @@ pub struct Args {
     /// Concurrent devices for the steady-state scenario (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,32,256")]
     pub devices: Vec<usize>,
+    /// Instance counts of the instances scenario (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub instances: Vec<usize>,
+    /// Devices in the instances scenario, spread over the instances.
+    #[arg(long, default_value_t = 32)]
+    pub instance_devices: usize,
     /// Seconds each steady-state run lasts.
     #[arg(long, default_value_t = 10)]
     pub steady_secs: u64,
@@ -94,7 +102,7 @@ pub struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,update,pull,initial,steady,streams,scale,raw,cascade,big-pages,sharing"
+        default_value = "push,update,pull,initial,steady,streams,scale,raw,cascade,big-pages,sharing,instances"
     )]
     pub only: Vec<Scenario>,
     /// Print the results as JSON instead of a table.

@@ -141,6 +141,13 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     if wants(args, Scenario::Sharing) {
         out.extend(sharing::run(args, target).await?);
     }
+    if wants(args, Scenario::Instances) {
+        if let Target::Postgres(_) = target {
+            for &n in &args.instances {
+                out.extend(live::instances(args, target, n).await?);
+            }
+        }
+    }
     Ok(out)
 }
 

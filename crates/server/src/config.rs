@@ -83,6 +83,43 @@ pub struct DatabaseArgs {
     /// Database to use: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
+
+    /// PostgreSQL: a direct connection to the same database, not through a
+    /// transaction pooler, for LISTEN (pokes from other instances) and
+    /// migrations (their advisory lock). Unset: DATABASE_URL.
+    #[arg(long, env = "LISTEN_DATABASE_URL", hide_env_values = true)]
+    pub listen_database_url: Option<String>,
+
+    /// PostgreSQL: connections in this instance's pool. Default: 4 per CPU
+    /// core of this machine.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = default_pool_size(), value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub db_pool_size: u32,
+
+    /// PostgreSQL: named (cached) prepared statements. Set to false behind
+    /// PgBouncer in transaction mode older than 1.21, or without
+    /// max_prepared_statements: statements are then unnamed.
+    #[arg(long, env = "DB_NAMED_STATEMENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub db_named_statements: bool,
+}
+
+/// The PostgreSQL pool's default size: 4 connections per core. A request
+/// holds its connection while it waits on the database (a round trip, a
+/// row lock), so a few per core keep the CPU busy; far more only queue
+/// inside PostgreSQL.
+pub fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cores).clamp(4, 64) as u32
+}
+
+impl DatabaseArgs {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        DatabaseArgs {
+            database_url: database_url.into(),
+            listen_database_url: None,
+            db_pool_size: default_pool_size(),
+            db_named_statements: true,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -195,9 +232,7 @@ impl ServeArgs {
         ServeArgs {
             port: 0,
             host: "127.0.0.1".into(),
-            database: DatabaseArgs {
-                database_url: database_url.into(),
-            },
+            database: DatabaseArgs::new(database_url),
             jwt_secret: None,
             jwt_expire: parse_duration("7d").expect("valid default"),
             cors_origin: None,
@@ -340,6 +375,26 @@ mod tests {
             Cli::try_parse_from(["tidesync", "migrate", "--database-url", "sqlite://x.db"]).is_ok()
         );
         assert!(Cli::try_parse_from(["tidesync", "--jwt-secret", "short"]).is_err());
+        let cli = Cli::try_parse_from(["tidesync"]).unwrap();
+        assert!(cli.serve.database.db_named_statements);
+        assert_eq!(cli.serve.database.db_pool_size, default_pool_size());
+        assert_eq!(cli.serve.database.listen_database_url, None);
+        let cli = Cli::try_parse_from([
+            "tidesync",
+            "--db-named-statements",
+            "false",
+            "--db-pool-size",
+            "3",
+            "--listen-database-url",
+            "postgres://direct/db",
+        ])
+        .unwrap();
+        assert!(!cli.serve.database.db_named_statements);
+        assert_eq!(cli.serve.database.db_pool_size, 3);
+        assert_eq!(
+            cli.serve.database.listen_database_url.as_deref(),
+            Some("postgres://direct/db")
+        );
     }
 
     #[test]

@@ -6,13 +6,17 @@ use std::time::Duration;
 
 use tidesync_store::{Store, StoreError};
 
-use crate::config::ServeArgs;
+use crate::config::{default_pool_size, DatabaseArgs, ServeArgs};
 
 /// What the backends are tuned with, from the configuration.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
     pub writer_queue_depth: usize,
     pub writer_queue_bytes: usize,
+    /// PostgreSQL: LISTEN_DATABASE_URL.
+    pub listen_url: Option<String>,
+    pub pool_size: u32,
+    pub named_statements: bool,
 }
 
 impl DbOptions {
@@ -20,6 +24,17 @@ impl DbOptions {
         DbOptions {
             writer_queue_depth: args.writer_queue_depth as usize,
             writer_queue_bytes: args.writer_queue_bytes as usize,
+            ..DbOptions::from_database(&args.database)
+        }
+    }
+
+    /// For the subcommands, which have only the database's settings.
+    pub fn from_database(args: &DatabaseArgs) -> DbOptions {
+        DbOptions {
+            listen_url: args.listen_database_url.clone(),
+            pool_size: args.db_pool_size,
+            named_statements: args.db_named_statements,
+            ..DbOptions::default()
         }
     }
 }
@@ -29,6 +44,9 @@ impl Default for DbOptions {
         DbOptions {
             writer_queue_depth: 256,
             writer_queue_bytes: 64 << 20,
+            listen_url: None,
+            pool_size: default_pool_size(),
+            named_statements: true,
         }
     }
 }
@@ -64,8 +82,10 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
         #[cfg(feature = "postgres")]
         {
             let o = tidesync_store_postgres::PostgresOptions {
+                max_connections: options.pool_size,
                 acquire_timeout: Duration::from_secs(5),
-                ..Default::default()
+                direct_url: options.listen_url.clone(),
+                named_statements: options.named_statements,
             };
             return Ok(Arc::new(
                 tidesync_store_postgres::PostgresStore::connect(url, o).await?,

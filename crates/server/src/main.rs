@@ -22,9 +22,11 @@ async fn main() -> anyhow::Result<()> {
     }
     match command {
         Command::Migrate(db) => {
-            let store =
-                tidesync::db::connect(&db.database_url, &tidesync::db::DbOptions::default())
-                    .await?;
+            let store = tidesync::db::connect(
+                &db.database_url,
+                &tidesync::db::DbOptions::from_database(&db),
+            )
+            .await?;
             store.migrate().await.context("applying migrations")?;
             store.close().await;
             tracing::info!(backend = store.backend().name(), "migrations applied");
@@ -32,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Gc(gc) => {
             let store = tidesync::db::connect(
                 &gc.database.database_url,
-                &tidesync::db::DbOptions::default(),
+                &tidesync::db::DbOptions::from_database(&gc.database),
             )
             .await?;
             store.migrate().await.context("applying migrations")?;
@@ -60,9 +62,11 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(from = %b.file.display(), to = %db.display(), "database restored; start the server");
         }
         Command::ForgetCursors(db) => {
-            let store =
-                tidesync::db::connect(&db.database_url, &tidesync::db::DbOptions::default())
-                    .await?;
+            let store = tidesync::db::connect(
+                &db.database_url,
+                &tidesync::db::DbOptions::from_database(&db),
+            )
+            .await?;
             store.migrate().await.context("applying migrations")?;
             let scopes = store.forget_cursors().await.context("forgetting cursors")?;
             store.close().await;

@@ -7,6 +7,7 @@ use tidesync_protocol::UserId;
 use tidesync_store::{AuthState, Credentials, NewUser, StoreError, User};
 
 use crate::error::db;
+use crate::stmt;
 
 fn user_from(row: &PgRow) -> Result<User, StoreError> {
     Ok(User {
@@ -21,7 +22,7 @@ fn user_from(row: &PgRow) -> Result<User, StoreError> {
 pub async fn create_user(c: &mut PgConnection, u: &NewUser) -> Result<bool, StoreError> {
     // One statement: the user, then the scope and the membership only if
     // the user was inserted.
-    let r = sqlx::query(
+    let r = stmt::query(
         "WITH u AS (
              INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email) DO NOTHING RETURNING id
@@ -44,7 +45,7 @@ pub async fn create_user(c: &mut PgConnection, u: &NewUser) -> Result<bool, Stor
 }
 
 pub async fn user_by_id(c: &mut PgConnection, id: UserId) -> Result<Option<User>, StoreError> {
-    sqlx::query("SELECT id, email, name, created_at FROM users WHERE id = $1")
+    stmt::query("SELECT id, email, name, created_at FROM users WHERE id = $1")
         .bind(id.as_uuid())
         .fetch_optional(c)
         .await
@@ -58,7 +59,7 @@ pub async fn credentials_by_email(
     c: &mut PgConnection,
     email: &str,
 ) -> Result<Option<Credentials>, StoreError> {
-    let row = sqlx::query(
+    let row = stmt::query(
         "SELECT id, email, name, created_at, password_hash, token_generation FROM users WHERE email = $1",
     )
     .bind(email)
@@ -81,7 +82,7 @@ pub async fn auth_state(
     now: Millis,
 ) -> Result<Option<AuthState>, StoreError> {
     // One round trip: the user and its live revocations.
-    let Some(row) = sqlx::query(
+    let Some(row) = stmt::query(
         "SELECT id, email, name, created_at, token_generation,
                 ARRAY(SELECT jti FROM revoked_tokens WHERE user_id = $1 AND expires_at > $2) AS revoked
          FROM users WHERE id = $1",
@@ -108,7 +109,7 @@ pub async fn revoke_token(
     expires_at: Millis,
     now: Millis,
 ) -> Result<bool, StoreError> {
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+    let exists: Option<i32> = stmt::query_scalar("SELECT 1 FROM users WHERE id = $1")
         .bind(user.as_uuid())
         .fetch_optional(&mut *c)
         .await
@@ -116,13 +117,13 @@ pub async fn revoke_token(
     if exists.is_none() {
         return Err(StoreError::UserGone);
     }
-    sqlx::query("DELETE FROM revoked_tokens WHERE user_id = $1 AND expires_at <= $2")
+    stmt::query("DELETE FROM revoked_tokens WHERE user_id = $1 AND expires_at <= $2")
         .bind(user.as_uuid())
         .bind(now)
         .execute(&mut *c)
         .await
         .map_err(db)?;
-    let r = sqlx::query(
+    let r = stmt::query(
         "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
          ON CONFLICT (jti) DO NOTHING",
     )
@@ -141,7 +142,7 @@ pub async fn change_password(
     hash: &str,
     now: Millis,
 ) -> Result<i64, StoreError> {
-    sqlx::query_scalar(
+    stmt::query_scalar(
         "UPDATE users SET password_hash = $2, token_generation = token_generation + 1, updated_at = $3
          WHERE id = $1 RETURNING token_generation",
     )
@@ -163,7 +164,7 @@ pub async fn delete_user(
     user: UserId,
     now: Millis,
 ) -> Result<(), StoreError> {
-    let owned: Vec<(i64, bool)> = sqlx::query_as(
+    let owned: Vec<(i64, bool)> = stmt::query_as(
         "SELECT s.id, s.space_id IS NOT NULL FROM members m JOIN scopes s ON s.id = m.scope_id
          WHERE m.user_id = $1 AND m.role = 'owner' FOR UPDATE OF s",
     )
@@ -173,7 +174,7 @@ pub async fn delete_user(
     .map_err(db)?;
     for (scope, shared) in owned {
         let heir: Option<tidesync_protocol::uuid::Uuid> = if shared {
-            sqlx::query_scalar(
+            stmt::query_scalar(
                 "SELECT user_id FROM members WHERE scope_id = $1 AND user_id <> $2
                    AND role IN ('editor', 'viewer')
                  ORDER BY role = 'editor' DESC, since LIMIT 1",
@@ -188,7 +189,7 @@ pub async fn delete_user(
         };
         match heir {
             Some(heir) => {
-                sqlx::query("UPDATE members SET role = 'owner', since = $3 WHERE scope_id = $1 AND user_id = $2")
+                stmt::query("UPDATE members SET role = 'owner', since = $3 WHERE scope_id = $1 AND user_id = $2")
                     .bind(scope)
                     .bind(heir)
                     .bind(now)
@@ -197,7 +198,7 @@ pub async fn delete_user(
                     .map_err(db)?;
             }
             None => {
-                sqlx::query("DELETE FROM scopes WHERE id = $1")
+                stmt::query("DELETE FROM scopes WHERE id = $1")
                     .bind(scope)
                     .execute(&mut *c)
                     .await
@@ -205,7 +206,7 @@ pub async fn delete_user(
             }
         }
     }
-    sqlx::query("DELETE FROM users WHERE id = $1")
+    stmt::query("DELETE FROM users WHERE id = $1")
         .bind(user.as_uuid())
         .execute(&mut *c)
         .await

@@ -6,12 +6,13 @@ mod accounts;
 mod error;
 mod members;
 mod sql;
+mod stmt;
 mod sync;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Acquire;
 use tidesync_engine::{PushInput, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
@@ -24,6 +25,8 @@ use tokio::sync::broadcast;
 
 use crate::error::db;
 
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone, Debug)]
@@ -31,6 +34,13 @@ pub struct PostgresOptions {
     pub max_connections: u32,
     /// How long a request waits for a free connection (then 503).
     pub acquire_timeout: Duration,
+    /// A direct connection to the same database, never through a
+    /// transaction pooler: LISTEN and the migrations' advisory lock are
+    /// session state. `None`: the pool's URL.
+    pub direct_url: Option<String>,
+    /// Named, cached prepared statements. Off behind PgBouncer in
+    /// transaction mode without `max_prepared_statements` (see `stmt.rs`).
+    pub named_statements: bool,
 }
 
 impl Default for PostgresOptions {
@@ -38,6 +48,8 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            direct_url: None,
+            named_statements: true,
         }
     }
 }
@@ -45,6 +57,8 @@ impl Default for PostgresOptions {
 pub struct PostgresStore {
     pool: PgPool,
     notes: broadcast::Sender<ChangeNote>,
+    direct_url: String,
+    named: bool,
 }
 
 /// The channel every instance LISTENs on. Payload: `scope:version:user:device`
@@ -86,7 +100,7 @@ async fn notify(c: &mut sqlx::PgConnection, notes: &[ChangeNote]) -> Result<(), 
     if notes.is_empty() {
         return Ok(());
     }
-    sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+    stmt::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
         .bind(CHANNEL)
         .bind(notes.iter().map(note_payload).collect::<Vec<_>>())
         .execute(c)
@@ -95,36 +109,47 @@ async fn notify(c: &mut sqlx::PgConnection, notes: &[ChangeNote]) -> Result<(), 
     Ok(())
 }
 
+/// A connection LISTENing on [`CHANNEL`]. LISTEN is session state, so it
+/// has a connection of its own to `url`: direct, not through a transaction
+/// pooler.
+async fn listener(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut l = sqlx::postgres::PgListener::connect(url).await?;
+    l.listen(CHANNEL).await?;
+    Ok(l)
+}
+
 /// Forwards this database's change notifications to the instance, until the
-/// pool closes. `PgListener` reconnects by itself after a connection loss;
-/// notices sent meanwhile are lost, which costs latency, not data: the next
-/// pull still finds every change.
-async fn listen(pool: PgPool, notes: broadcast::Sender<ChangeNote>) {
-    while !pool.is_closed() {
-        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-            Ok(l) => l,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+/// pool closes. After a connection loss it reconnects; notices sent
+/// meanwhile are lost, which costs latency, not data: the next pull still
+/// finds every change.
+async fn listen(
+    mut l: sqlx::postgres::PgListener,
+    url: String,
+    pool: PgPool,
+    notes: broadcast::Sender<ChangeNote>,
+) {
+    loop {
+        match l.recv().await {
+            Ok(n) => {
+                if let Some(note) = parse_note(n.payload()) {
+                    let _ = notes.send(note);
+                }
                 continue;
             }
-        };
-        if listener.listen(CHANNEL).await.is_err() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+            Err(_) if pool.is_closed() => return,
+            Err(e) => tracing::warn!(error = %e, "change notifications interrupted"),
         }
         loop {
-            match listener.recv().await {
-                Ok(n) => {
-                    if let Some(note) = parse_note(n.payload()) {
-                        let _ = notes.send(note);
-                    }
-                }
-                Err(_) if pool.is_closed() => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "change notifications interrupted");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if pool.is_closed() {
+                return;
+            }
+            match listener(&url).await {
+                Ok(fresh) => {
+                    l = fresh;
                     break;
                 }
+                Err(e) => tracing::warn!(error = %e, "change notifications: reconnecting"),
             }
         }
     }
@@ -132,15 +157,42 @@ async fn listen(pool: PgPool, notes: broadcast::Sender<ChangeNote>) {
 
 impl PostgresStore {
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        let mut connect: PgConnectOptions = url.parse().map_err(db)?;
+        if !options.named_statements {
+            // Nothing to cache: every statement is unnamed (stmt.rs).
+            connect = connect.statement_cache_capacity(0);
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections)
+            .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect(url)
+            .connect_with(connect)
             .await
             .map_err(db)?;
+        let direct_url = options.direct_url.unwrap_or_else(|| url.to_owned());
+        // Listening before serving: a stream opened once this returns hears
+        // of every later commit, and a wrong LISTEN_DATABASE_URL fails here.
+        let l = listener(&direct_url).await.map_err(db)?;
         let (notes, _) = broadcast::channel(1024);
-        tokio::spawn(listen(pool.clone(), notes.clone()));
-        Ok(PostgresStore { pool, notes })
+        tokio::spawn(listen(l, direct_url.clone(), pool.clone(), notes.clone()));
+        Ok(PostgresStore {
+            pool,
+            notes,
+            direct_url,
+            named: options.named_statements,
+        })
+    }
+
+    /// A transaction on a pooled connection (it owns the connection).
+    /// Every statement of this backend runs in one: behind a transaction
+    /// pooler only a transaction stays on one server connection, which an
+    /// unnamed statement needs between its parse and its execution.
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        Tx::begin(self.conn().await?, None).await.map_err(db)
+    }
+
+    /// `f` with this store's statement mode (stmt.rs).
+    async fn scoped<F: std::future::Future>(&self, f: F) -> F::Output {
+        stmt::scope(self.named, f).await
     }
 
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
@@ -162,15 +214,28 @@ impl Store for PostgresStore {
         Backend::Postgres
     }
 
+    /// On the direct connection: the migrator holds a session advisory
+    /// lock (so that instances starting together migrate once), which a
+    /// transaction pooler would take on one server connection and release
+    /// on another.
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.pool)
+        // A pool of one, since the migrator takes a pool.
+        let direct = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.direct_url)
             .await
-            .map_err(|e| StoreError::Migrate(e.to_string()))
+            .map_err(db)?;
+        let r = MIGRATOR
+            .run(&direct)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()));
+        direct.close().await;
+        r
     }
 
     async fn health(&self) -> Health {
-        let database = sqlx::query("SELECT 1").execute(&self.pool).await.is_ok();
+        // The simple protocol: one message, no statement to prepare.
+        let database = sqlx::raw_sql("SELECT 1").execute(&self.pool).await.is_ok();
         Health {
             database,
             writer: None,
@@ -178,27 +243,51 @@ impl Store for PostgresStore {
     }
 
     async fn create_user(&self, u: NewUser) -> Result<User, StoreError> {
-        if !accounts::create_user(&mut *self.conn().await?, &u).await? {
-            return Err(StoreError::EmailTaken);
-        }
-        Ok(User {
-            id: u.id,
-            email: u.email,
-            name: u.name,
-            created_at: u.created_at,
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let created = accounts::create_user(&mut tx, &u).await?;
+            tx.commit().await.map_err(db)?;
+            if !created {
+                return Err(StoreError::EmailTaken);
+            }
+            Ok(User {
+                id: u.id,
+                email: u.email,
+                name: u.name,
+                created_at: u.created_at,
+            })
         })
+        .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        accounts::user_by_id(&mut *self.conn().await?, id).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let user = accounts::user_by_id(&mut tx, id).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(user)
+        })
+        .await
     }
 
     async fn credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
-        accounts::credentials_by_email(&mut *self.conn().await?, email).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let c = accounts::credentials_by_email(&mut tx, email).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(c)
+        })
+        .await
     }
 
     async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError> {
-        accounts::auth_state(&mut *self.conn().await?, id, now).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let state = accounts::auth_state(&mut tx, id, now).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(state)
+        })
+        .await
     }
 
     async fn revoke_token(
@@ -208,22 +297,33 @@ impl Store for PostgresStore {
         expires_at: Millis,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await.map_err(db)?;
-        let fresh = accounts::revoke_token(&mut tx, user, jti, expires_at, now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(fresh)
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let fresh = accounts::revoke_token(&mut tx, user, jti, expires_at, now).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(fresh)
+        })
+        .await
     }
 
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
-        accounts::change_password(&mut *self.conn().await?, user, password_hash, now_millis()).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let generation =
+                accounts::change_password(&mut tx, user, password_hash, now_millis()).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(generation)
+        })
+        .await
     }
 
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await.map_err(db)?;
-        accounts::delete_user(&mut tx, user, now_millis()).await?;
-        tx.commit().await.map_err(db)
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            accounts::delete_user(&mut tx, user, now_millis()).await?;
+            tx.commit().await.map_err(db)
+        })
+        .await
     }
 
     async fn push(
@@ -232,52 +332,70 @@ impl Store for PostgresStore {
         input: PushInput,
         _cost: usize,
     ) -> Result<SyncOutput, StoreError> {
-        let device = input.device_id.clone();
-        let mut conn = self.conn().await?;
-        // A space shared while this push located its records: run again.
-        for attempt in 0.. {
-            let mut tx = conn.begin().await.map_err(db)?;
-            let out = match sync::push(&mut tx, user, input.clone()).await {
-                Err(StoreError::Retry) if attempt < 3 => continue,
-                other => other?,
-            };
-            let notes: Vec<ChangeNote> = out
-                .wrote
-                .iter()
-                .map(|(scope, version)| ChangeNote {
-                    scope: *scope,
-                    version: *version,
-                    user,
-                    device: device.clone(),
-                    membership: false,
-                })
-                .collect();
-            notify(&mut tx, &notes).await?;
-            tx.commit().await.map_err(db)?;
-            return Ok(out);
-        }
-        unreachable!("the loop returns")
+        self.scoped(async {
+            let device = input.device_id.clone();
+            let mut conn = self.conn().await?;
+            // A space shared while this push located its records: run again.
+            for attempt in 0.. {
+                let mut tx = conn.begin().await.map_err(db)?;
+                let out = match sync::push(&mut tx, user, input.clone()).await {
+                    Err(StoreError::Retry) if attempt < 3 => continue,
+                    other => other?,
+                };
+                let notes: Vec<ChangeNote> = out
+                    .wrote
+                    .iter()
+                    .map(|(scope, version)| ChangeNote {
+                        scope: *scope,
+                        version: *version,
+                        user,
+                        device: device.clone(),
+                        membership: false,
+                    })
+                    .collect();
+                notify(&mut tx, &notes).await?;
+                tx.commit().await.map_err(db)?;
+                return Ok(out);
+            }
+            unreachable!("the loop returns")
+        })
+        .await
     }
 
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
-        let mut conn = self.conn().await?;
-        let mut tx = sqlx::Connection::begin_with(
-            &mut *conn,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )
+        self.scoped(async {
+            let mut conn = self.conn().await?;
+            let mut tx = sqlx::Connection::begin_with(
+                &mut *conn,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )
+            .await
+            .map_err(db)?;
+            let out = sync::pull(&mut tx, user, input).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
+        })
         .await
-        .map_err(db)?;
-        let out = sync::pull(&mut tx, user, input).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(out)
     }
 
     async fn view(&self, user: UserId) -> Result<View, StoreError> {
-        sync::view(&mut *self.conn().await?, user).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let view = sync::view(&mut tx, user).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(view)
+        })
+        .await
     }
 
     async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
-        members::members(&mut *self.conn().await?, user, space).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let m = members::members(&mut tx, user, space).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(m)
+        })
+        .await
     }
 
     async fn change_members(
@@ -286,23 +404,25 @@ impl Store for PostgresStore {
         space: RecordId,
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError> {
-        let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await.map_err(db)?;
-        let changed = members::change(&mut tx, user, space, op, now_millis()).await?;
-        let notes: Vec<ChangeNote> = changed
-            .affected
-            .iter()
-            .map(|(u, personal)| ChangeNote {
-                scope: *personal,
-                version: 0,
-                user: *u,
-                device: String::new(),
-                membership: true,
-            })
-            .collect();
-        notify(&mut tx, &notes).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(changed)
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let changed = members::change(&mut tx, user, space, op, now_millis()).await?;
+            let notes: Vec<ChangeNote> = changed
+                .affected
+                .iter()
+                .map(|(u, personal)| ChangeNote {
+                    scope: *personal,
+                    version: 0,
+                    user: *u,
+                    device: String::new(),
+                    membership: true,
+                })
+                .collect();
+            notify(&mut tx, &notes).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(changed)
+        })
+        .await
     }
 
     async fn export(
@@ -313,32 +433,49 @@ impl Store for PostgresStore {
         after: Option<(ScopeId, RecordId)>,
         limit: usize,
     ) -> Result<Vec<(ScopeId, tidesync_engine::PulledRecord)>, StoreError> {
-        let mut conn = self.conn().await?;
-        let view = sync::view(&mut conn, user).await?;
-        let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
-        sql::export(&mut conn, &scopes, kind, tombstones, after, limit).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let view = sync::view(&mut tx, user).await?;
+            let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
+            let rows = sql::export(&mut tx, &scopes, kind, tombstones, after, limit).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(rows)
+        })
+        .await
     }
 
     async fn collect_garbage(&self, h: GcHorizon) -> Result<GcReport, StoreError> {
-        let mut report = GcReport::default();
-        let mut conn = self.conn().await?;
-        loop {
-            let mut tx = conn.begin().await.map_err(db)?;
-            let (t, l) =
-                sql::collect_batch(&mut tx, h.tombstones_before, h.log_before, GC_BATCH).await?;
-            tx.commit().await.map_err(db)?;
-            report.tombstones += t;
-            report.log_rows += l;
-            if t < GC_BATCH as u64 && l < GC_BATCH as u64 {
-                break;
+        self.scoped(async {
+            let mut report = GcReport::default();
+            let mut conn = self.conn().await?;
+            loop {
+                let mut tx = conn.begin().await.map_err(db)?;
+                let (t, l) =
+                    sql::collect_batch(&mut tx, h.tombstones_before, h.log_before, GC_BATCH)
+                        .await?;
+                tx.commit().await.map_err(db)?;
+                report.tombstones += t;
+                report.log_rows += l;
+                if t < GC_BATCH as u64 && l < GC_BATCH as u64 {
+                    break;
+                }
             }
-        }
-        report.revoked_tokens = sql::forget_expired_tokens(&mut conn, h.now).await?;
-        Ok(report)
+            let mut tx = conn.begin().await.map_err(db)?;
+            report.revoked_tokens = sql::forget_expired_tokens(&mut tx, h.now).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(report)
+        })
+        .await
     }
 
     async fn forget_cursors(&self) -> Result<u64, StoreError> {
-        sql::forget_cursors(&mut *self.conn().await?).await
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let n = sql::forget_cursors(&mut tx).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(n)
+        })
+        .await
     }
 
     fn change_notes(&self) -> Option<broadcast::Receiver<ChangeNote>> {

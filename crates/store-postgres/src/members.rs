@@ -11,6 +11,7 @@ use tidesync_store::{Member, MemberOp, MembersChanged, StoreError};
 
 use crate::error::db;
 use crate::sql::role;
+use crate::stmt;
 
 fn not_found() -> StoreError {
     StoreError::NotFound("no such space".into())
@@ -33,7 +34,7 @@ async fn find_space(
          {}",
         if lock { "FOR UPDATE OF s" } else { "" }
     );
-    let row: Option<(i64, bool, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<(i64, bool, String)> = stmt::query_as(sqlx::AssertSqlSafe(sql))
         .bind(user.as_uuid())
         .bind(space.as_uuid())
         .fetch_optional(c)
@@ -44,7 +45,7 @@ async fn find_space(
 }
 
 async fn personal(c: &mut PgConnection, user: UserId) -> Result<ScopeId, StoreError> {
-    sqlx::query_scalar(
+    stmt::query_scalar(
         "SELECT m.scope_id FROM members m JOIN scopes s ON s.id = m.scope_id
          WHERE m.user_id = $1 AND m.role = 'owner' AND s.space_id IS NULL",
     )
@@ -57,7 +58,7 @@ async fn personal(c: &mut PgConnection, user: UserId) -> Result<ScopeId, StoreEr
 }
 
 async fn list(c: &mut PgConnection, scope: ScopeId) -> Result<Vec<Member>, StoreError> {
-    let rows: Vec<(Uuid, String, String, String, i64)> = sqlx::query_as(
+    let rows: Vec<(Uuid, String, String, String, i64)> = stmt::query_as(
         "SELECT m.user_id, u.email, u.name, m.role, m.since FROM members m
          JOIN users u ON u.id = m.user_id
          WHERE m.scope_id = $1 AND m.role <> 'removed'
@@ -82,7 +83,7 @@ async fn list(c: &mut PgConnection, scope: ScopeId) -> Result<Vec<Member>, Store
 
 async fn me(c: &mut PgConnection, user: UserId) -> Result<Member, StoreError> {
     let row: Option<(String, String, i64)> =
-        sqlx::query_as("SELECT email, name, created_at FROM users WHERE id = $1")
+        stmt::query_as("SELECT email, name, created_at FROM users WHERE id = $1")
             .bind(user.as_uuid())
             .fetch_optional(c)
             .await
@@ -116,7 +117,7 @@ async fn role_in(
     user: UserId,
 ) -> Result<Option<Role>, StoreError> {
     let r: Option<String> =
-        sqlx::query_scalar("SELECT role FROM members WHERE scope_id = $1 AND user_id = $2")
+        stmt::query_scalar("SELECT role FROM members WHERE scope_id = $1 AND user_id = $2")
             .bind(scope.get())
             .bind(user.as_uuid())
             .fetch_optional(c)
@@ -132,7 +133,7 @@ async fn set_role(
     r: Role,
     now: Millis,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    stmt::query(
         "INSERT INTO members (scope_id, user_id, role, since) VALUES ($1, $2, $3, $4)
          ON CONFLICT (scope_id, user_id) DO UPDATE SET role = excluded.role, since = excluded.since",
     )
@@ -157,7 +158,7 @@ async fn share(
     space: RecordId,
     now: Millis,
 ) -> Result<ScopeId, StoreError> {
-    let scope: i64 = sqlx::query_scalar(
+    let scope: i64 = stmt::query_scalar(
         "INSERT INTO scopes (space_id, version, created_at) VALUES ($1, 0, $2) RETURNING id",
     )
     .bind(space.as_uuid())
@@ -165,7 +166,7 @@ async fn share(
     .fetch_one(&mut *c)
     .await
     .map_err(db)?;
-    let moved: i64 = sqlx::query_scalar(
+    let moved: i64 = stmt::query_scalar(
         "WITH moving AS (
              SELECT id, row_number() OVER (ORDER BY version) AS v FROM records
              WHERE scope_id = $1 AND (id = $2 OR space_id = $2 OR category_id IN
@@ -182,7 +183,7 @@ async fn share(
     .fetch_one(&mut *c)
     .await
     .map_err(db)?;
-    sqlx::query("UPDATE scopes SET version = $2 WHERE id = $1")
+    stmt::query("UPDATE scopes SET version = $2 WHERE id = $1")
         .bind(scope)
         .bind(moved)
         .execute(&mut *c)
@@ -217,7 +218,7 @@ pub async fn change(
         .ok_or_else(not_found)?;
     let (target, request) = match &op {
         MemberOp::Add { email, role } => {
-            let target: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            let target: Uuid = stmt::query_scalar("SELECT id FROM users WHERE email = $1")
                 .bind(email)
                 .fetch_optional(&mut *c)
                 .await
@@ -257,7 +258,7 @@ pub async fn change(
         // Ids are the client's: the same id in the newcomer's own data and
         // in the space would make one of them unreachable for them.
         let mine = personal(&mut *c, target).await?;
-        let clash: Option<i32> = sqlx::query_scalar(
+        let clash: Option<i32> = stmt::query_scalar(
             "SELECT 1 FROM records mine WHERE mine.scope_id = $1 AND mine.id IN
                  (SELECT id FROM records WHERE scope_id = $2) LIMIT 1",
         )

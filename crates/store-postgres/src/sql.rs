@@ -15,6 +15,7 @@ use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::StoreError;
 
 use crate::error::db;
+use crate::stmt;
 
 fn entity(s: &str) -> Result<EntityType, StoreError> {
     EntityType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("record kind {s:?}")))
@@ -35,7 +36,7 @@ fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
 /// The user's memberships with each scope's counter; `None` when the user
 /// (and so their personal scope) no longer exists.
 pub async fn view(c: &mut PgConnection, user: UserId) -> Result<Option<View>, StoreError> {
-    let rows = sqlx::query(
+    let rows = stmt::query(
         "SELECT s.id, m.role, s.space_id, s.version, s.collected FROM members m
          JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = $1",
     )
@@ -71,7 +72,7 @@ pub async fn locate(
     ids: &[RecordId],
     scopes: &[ScopeId],
 ) -> Result<Vec<(RecordId, ScopeId)>, StoreError> {
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+    let rows: Vec<(Uuid, i64)> = stmt::query_as(
         "SELECT id, scope_id FROM records WHERE scope_id = ANY($1) AND id = ANY($2)",
     )
     .bind(scope_ids(scopes))
@@ -94,7 +95,7 @@ pub async fn lock(
     user: UserId,
     scopes: &[ScopeId],
 ) -> Result<Vec<(ScopeId, i64, Role)>, StoreError> {
-    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+    let rows: Vec<(i64, i64, Option<String>)> = stmt::query_as(
         "SELECT s.id, s.version, m.role FROM scopes s
          LEFT JOIN members m ON m.scope_id = s.id AND m.user_id = $2
          WHERE s.id = ANY($1) ORDER BY s.id FOR UPDATE OF s",
@@ -119,7 +120,7 @@ pub async fn set_heads(c: &mut PgConnection, heads: &[(ScopeId, i64)]) -> Result
     if heads.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    stmt::query(
         "UPDATE scopes SET version = h.v FROM UNNEST($1::int8[], $2::int8[]) AS h(id, v)
          WHERE scopes.id = h.id",
     )
@@ -136,7 +137,7 @@ pub async fn first_since(
     scopes: &[ScopeId],
     since: Millis,
 ) -> Result<FirstSince, StoreError> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
+    let rows: Vec<(i64, i64)> = stmt::query_as(
         "SELECT scope_id, MIN(version) FROM records
          WHERE scope_id = ANY($1) AND server_time >= $2 GROUP BY scope_id",
     )
@@ -159,7 +160,7 @@ pub async fn load_acks(
     if ops.is_empty() {
         return Ok(vec![]);
     }
-    sqlx::query_as(
+    stmt::query_as(
         "SELECT operation_id, ack FROM sync_log WHERE user_id = $1 AND operation_id = ANY($2)",
     )
     .bind(user.as_uuid())
@@ -195,7 +196,7 @@ pub async fn load_records(
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    stmt::query(sqlx::AssertSqlSafe(format!(
         "SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = ANY($2)"
     )))
     .bind(scope_ids(scopes))
@@ -220,7 +221,7 @@ pub async fn children(
 ) -> Result<Vec<StoredRecord>, StoreError> {
     let mut out = Vec::new();
     if !spaces.is_empty() {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = stmt::query(sqlx::AssertSqlSafe(format!(
             "SELECT {STORED} FROM records
              WHERE scope_id = $1 AND space_id = ANY($2) AND deleted_at IS NULL"
         )))
@@ -234,7 +235,7 @@ pub async fn children(
         }
     }
     if !categories.is_empty() {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = stmt::query(sqlx::AssertSqlSafe(format!(
             "SELECT {STORED} FROM records
              WHERE scope_id = $1 AND category_id = ANY($2) AND deleted_at IS NULL
                AND (space_id IS NULL OR NOT (space_id = ANY($3)))"
@@ -257,7 +258,7 @@ pub async fn save_records(c: &mut PgConnection, recs: &[RecordWrite]) -> Result<
     if recs.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    stmt::query(
         "INSERT INTO records (scope_id, id, kind, version, space_id, category_id, data, clocks,
                               created_at, updated_at, deleted_at, device_id, server_time, created_by)
          SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::uuid[], $6::uuid[],
@@ -306,7 +307,7 @@ pub async fn insert_logs(
     if logs.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    stmt::query(
         "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id,
                                operation, changes, ack, client_time, server_time)
          SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -364,7 +365,7 @@ pub async fn page(c: &mut PgConnection, q: PageQuery) -> Result<Page, StoreError
             continue;
         }
         let budget = max_bytes.saturating_sub(b.bytes() as i64);
-        let rows = sqlx::query(
+        let rows = stmt::query(
             "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
              FROM (
                  SELECT *, sum(len) OVER (ORDER BY version) - len AS before,
@@ -424,7 +425,7 @@ pub async fn collect_batch(
     log_before: Millis,
     batch: usize,
 ) -> Result<(u64, u64), StoreError> {
-    let old: Vec<(i64, Uuid, i64)> = sqlx::query_as(
+    let old: Vec<(i64, Uuid, i64)> = stmt::query_as(
         "SELECT scope_id, id, version FROM records
          WHERE deleted_at IS NOT NULL AND server_time < $1 LIMIT $2",
     )
@@ -439,12 +440,12 @@ pub async fn collect_batch(
         *h = (*h).max(*version);
     }
     if !highest.is_empty() {
-        sqlx::query("SELECT id FROM scopes WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        stmt::query("SELECT id FROM scopes WHERE id = ANY($1) ORDER BY id FOR UPDATE")
             .bind(highest.keys().copied().collect::<Vec<_>>())
             .execute(&mut *c)
             .await
             .map_err(db)?;
-        sqlx::query(
+        stmt::query(
             "DELETE FROM records r USING UNNEST($1::int8[], $2::uuid[]) AS g(scope_id, id)
              WHERE r.scope_id = g.scope_id AND r.id = g.id AND r.deleted_at IS NOT NULL",
         )
@@ -453,7 +454,7 @@ pub async fn collect_batch(
         .execute(&mut *c)
         .await
         .map_err(db)?;
-        sqlx::query(
+        stmt::query(
             "UPDATE scopes SET collected = greatest(collected, h.v)
              FROM UNNEST($1::int8[], $2::int8[]) AS h(id, v) WHERE scopes.id = h.id",
         )
@@ -463,7 +464,7 @@ pub async fn collect_batch(
         .await
         .map_err(db)?;
     }
-    let logs = sqlx::query(
+    let logs = stmt::query(
         "DELETE FROM sync_log WHERE ctid = ANY(ARRAY(
              SELECT ctid FROM sync_log WHERE server_time < $1 LIMIT $2))",
     )
@@ -478,7 +479,7 @@ pub async fn collect_batch(
 /// See `Store::forget_cursors`.
 pub async fn forget_cursors(c: &mut PgConnection) -> Result<u64, StoreError> {
     Ok(
-        sqlx::query("UPDATE scopes SET version = version + $1, collected = version + $1")
+        stmt::query("UPDATE scopes SET version = version + $1, collected = version + $1")
             .bind(tidesync_store::RESTORE_GAP)
             .execute(c)
             .await
@@ -489,7 +490,7 @@ pub async fn forget_cursors(c: &mut PgConnection) -> Result<u64, StoreError> {
 
 pub async fn forget_expired_tokens(c: &mut PgConnection, now: Millis) -> Result<u64, StoreError> {
     Ok(
-        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+        stmt::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
             .bind(now)
             .execute(c)
             .await
@@ -505,7 +506,7 @@ pub async fn collected(
     scopes: &[ScopeId],
 ) -> Result<Vec<(ScopeId, i64)>, StoreError> {
     let rows: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, collected FROM scopes WHERE id = ANY($1)")
+        stmt::query_as("SELECT id, collected FROM scopes WHERE id = ANY($1)")
             .bind(scope_ids(scopes))
             .fetch_all(c)
             .await
@@ -527,7 +528,7 @@ pub async fn export(
 ) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
     let (after_scope, after_id) =
         after.map_or((i64::MIN, Uuid::nil()), |(s, id)| (s.get(), id.as_uuid()));
-    let rows = sqlx::query(
+    let rows = stmt::query(
         "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
          FROM records
          WHERE scope_id = ANY($1) AND kind = $2 AND ($3 OR deleted_at IS NULL) AND (scope_id, id) > ($4, $5)
