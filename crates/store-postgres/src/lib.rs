@@ -4,6 +4,7 @@
 
 mod accounts;
 mod error;
+mod history;
 mod members;
 mod sql;
 mod stmt;
@@ -437,7 +438,7 @@ impl Store for PostgresStore {
             let mut tx = self.begin().await?;
             let view = sync::view(&mut tx, user).await?;
             let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
-            let rows = sql::export(&mut tx, &scopes, kind, tombstones, after, limit).await?;
+            let rows = history::export(&mut tx, &scopes, kind, tombstones, after, limit).await?;
             tx.commit().await.map_err(db)?;
             Ok(rows)
         })
@@ -451,7 +452,7 @@ impl Store for PostgresStore {
             loop {
                 let mut tx = conn.begin().await.map_err(db)?;
                 let (t, l) =
-                    sql::collect_batch(&mut tx, h.tombstones_before, h.log_before, GC_BATCH)
+                    history::collect_batch(&mut tx, h.tombstones_before, h.log_before, GC_BATCH)
                         .await?;
                 tx.commit().await.map_err(db)?;
                 report.tombstones += t;
@@ -461,7 +462,7 @@ impl Store for PostgresStore {
                 }
             }
             let mut tx = conn.begin().await.map_err(db)?;
-            report.revoked_tokens = sql::forget_expired_tokens(&mut tx, h.now).await?;
+            report.revoked_tokens = history::forget_expired_tokens(&mut tx, h.now).await?;
             tx.commit().await.map_err(db)?;
             Ok(report)
         })
@@ -471,7 +472,7 @@ impl Store for PostgresStore {
     async fn forget_cursors(&self) -> Result<u64, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let n = sql::forget_cursors(&mut tx).await?;
+            let n = history::forget_cursors(&mut tx).await?;
             tx.commit().await.map_err(db)?;
             Ok(n)
         })

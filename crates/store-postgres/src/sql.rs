@@ -17,7 +17,7 @@ use tidesync_store::StoreError;
 use crate::error::db;
 use crate::stmt;
 
-fn entity(s: &str) -> Result<EntityType, StoreError> {
+pub(crate) fn entity(s: &str) -> Result<EntityType, StoreError> {
     EntityType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("record kind {s:?}")))
 }
 
@@ -29,7 +29,7 @@ fn uuids(ids: &[RecordId]) -> Vec<Uuid> {
     ids.iter().map(RecordId::as_uuid).collect()
 }
 
-fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
+pub(crate) fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
     scopes.iter().map(|s| s.get()).collect()
 }
 
@@ -412,153 +412,4 @@ pub async fn page(c: &mut PgConnection, q: PageQuery) -> Result<Page, StoreError
         }
     }
     Ok(b.finish())
-}
-
-/// One batch of garbage collection (see `Store::collect_garbage`), in the
-/// caller's transaction: locks the scopes whose old tombstones it removes
-/// (so no push of theirs interleaves), removes up to `batch` of them,
-/// raises each scope's `collected` to the highest version removed, then
-/// removes up to `batch` old `sync_log` rows. Returns (tombstones, log rows).
-pub async fn collect_batch(
-    c: &mut PgConnection,
-    tombstones_before: Millis,
-    log_before: Millis,
-    batch: usize,
-) -> Result<(u64, u64), StoreError> {
-    let old: Vec<(i64, Uuid, i64)> = stmt::query_as(
-        "SELECT scope_id, id, version FROM records
-         WHERE deleted_at IS NOT NULL AND server_time < $1 LIMIT $2",
-    )
-    .bind(tombstones_before)
-    .bind(batch as i64)
-    .fetch_all(&mut *c)
-    .await
-    .map_err(db)?;
-    let mut highest: std::collections::BTreeMap<i64, i64> = Default::default();
-    for (scope, _, version) in &old {
-        let h = highest.entry(*scope).or_insert(0);
-        *h = (*h).max(*version);
-    }
-    if !highest.is_empty() {
-        stmt::query("SELECT id FROM scopes WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(highest.keys().copied().collect::<Vec<_>>())
-            .execute(&mut *c)
-            .await
-            .map_err(db)?;
-        stmt::query(
-            "DELETE FROM records r USING UNNEST($1::int8[], $2::uuid[]) AS g(scope_id, id)
-             WHERE r.scope_id = g.scope_id AND r.id = g.id AND r.deleted_at IS NOT NULL",
-        )
-        .bind(old.iter().map(|(s, _, _)| *s).collect::<Vec<_>>())
-        .bind(old.iter().map(|(_, id, _)| *id).collect::<Vec<_>>())
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
-        stmt::query(
-            "UPDATE scopes SET collected = greatest(collected, h.v)
-             FROM UNNEST($1::int8[], $2::int8[]) AS h(id, v) WHERE scopes.id = h.id",
-        )
-        .bind(highest.keys().copied().collect::<Vec<_>>())
-        .bind(highest.values().copied().collect::<Vec<_>>())
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
-    }
-    let logs = stmt::query(
-        "DELETE FROM sync_log WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM sync_log WHERE server_time < $1 LIMIT $2))",
-    )
-    .bind(log_before)
-    .bind(batch as i64)
-    .execute(&mut *c)
-    .await
-    .map_err(db)?;
-    Ok((old.len() as u64, logs.rows_affected()))
-}
-
-/// See `Store::forget_cursors`.
-pub async fn forget_cursors(c: &mut PgConnection) -> Result<u64, StoreError> {
-    Ok(
-        stmt::query("UPDATE scopes SET version = version + $1, collected = version + $1")
-            .bind(tidesync_store::RESTORE_GAP)
-            .execute(c)
-            .await
-            .map_err(db)?
-            .rows_affected(),
-    )
-}
-
-pub async fn forget_expired_tokens(c: &mut PgConnection, now: Millis) -> Result<u64, StoreError> {
-    Ok(
-        stmt::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(c)
-            .await
-            .map_err(db)?
-            .rows_affected(),
-    )
-}
-
-/// The scopes' `collected` now: a push rechecks, after reading its page,
-/// the scopes it did not lock, in case a collection committed meanwhile.
-pub async fn collected(
-    c: &mut PgConnection,
-    scopes: &[ScopeId],
-) -> Result<Vec<(ScopeId, i64)>, StoreError> {
-    let rows: Vec<(i64, i64)> =
-        stmt::query_as("SELECT id, collected FROM scopes WHERE id = ANY($1)")
-            .bind(scope_ids(scopes))
-            .fetch_all(c)
-            .await
-            .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(|(s, v)| (ScopeId::new(s), v))
-        .collect())
-}
-
-/// A page of the data export (see `Store::export`).
-pub async fn export(
-    c: &mut PgConnection,
-    scopes: &[ScopeId],
-    kind: EntityType,
-    tombstones: bool,
-    after: Option<(ScopeId, RecordId)>,
-    limit: usize,
-) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
-    let (after_scope, after_id) =
-        after.map_or((i64::MIN, Uuid::nil()), |(s, id)| (s.get(), id.as_uuid()));
-    let rows = stmt::query(
-        "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
-         FROM records
-         WHERE scope_id = ANY($1) AND kind = $2 AND ($3 OR deleted_at IS NULL) AND (scope_id, id) > ($4, $5)
-         ORDER BY scope_id, id LIMIT $6",
-    )
-    .bind(scope_ids(scopes))
-    .bind(kind.as_str())
-    .bind(tombstones)
-    .bind(after_scope)
-    .bind(after_id)
-    .bind(limit as i64)
-    .fetch_all(c)
-    .await
-    .map_err(db)?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                ScopeId::new(row.try_get("scope_id").map_err(db)?),
-                PulledRecord {
-                    id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
-                    entity: entity(row.try_get("kind").map_err(db)?)?,
-                    version: row.try_get("version").map_err(db)?,
-                    data: row.try_get("data").map_err(db)?,
-                    created_at: row.try_get("created_at").map_err(db)?,
-                    updated_at: row.try_get("updated_at").map_err(db)?,
-                    deleted_at: row.try_get("deleted_at").map_err(db)?,
-                    device_id: row.try_get("device_id").map_err(db)?,
-                    created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
-                },
-            ))
-        })
-        .collect()
 }

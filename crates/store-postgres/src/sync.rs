@@ -65,7 +65,10 @@ pub async fn push(
     // READ COMMITTED: a collection may have committed since the view was
     // read (in scopes this push did not lock).
     let scopes: Vec<_> = plan.page.ranges.iter().map(|r| r.scope).collect();
-    if page::stale(&plan.page, &sql::collected(&mut *c, &scopes).await?) {
+    if page::stale(
+        &plan.page,
+        &crate::history::collected(&mut *c, &scopes).await?,
+    ) {
         return Err(StoreError::ResyncRequired);
     }
     Ok(plan.respond(page))

@@ -120,7 +120,7 @@ pub fn restore(src: &Path, db: &Path) -> Result<(), StoreError> {
         // trust positions that the restored history will reuse.
         let c = crate::open_connection(&tmp, std::time::Duration::from_secs(5))?;
         crate::migrate::run(&c)?;
-        crate::sql::forget_cursors(&c)?;
+        crate::history::forget_cursors(&c)?;
         c.close().map_err(|(_, e)| driver(e))?;
     }
     File::open(&tmp)

@@ -10,6 +10,7 @@
 mod accounts;
 pub mod backup;
 mod error;
+mod history;
 mod members;
 mod migrate;
 pub mod raw;
@@ -285,7 +286,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let view = sync::view(c, user)?;
             let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
-            sql::export(c, &scopes, kind, tombstones, after, limit)
+            history::export(c, &scopes, kind, tombstones, after, limit)
         })
         .await
     }
@@ -297,7 +298,7 @@ impl Store for SqliteStore {
             let (t, l) = self
                 .writer
                 .run(0, move |c| {
-                    sql::collect_batch(c, h.tombstones_before, h.log_before, GC_BATCH)
+                    history::collect_batch(c, h.tombstones_before, h.log_before, GC_BATCH)
                 })
                 .await?;
             report.tombstones += t;
@@ -308,13 +309,13 @@ impl Store for SqliteStore {
         }
         report.revoked_tokens = self
             .writer
-            .run(0, move |c| sql::forget_expired_tokens(c, h.now))
+            .run(0, move |c| history::forget_expired_tokens(c, h.now))
             .await?;
         Ok(report)
     }
 
     async fn forget_cursors(&self) -> Result<u64, StoreError> {
-        self.writer.run(0, sql::forget_cursors).await
+        self.writer.run(0, history::forget_cursors).await
     }
 
     async fn close(&self) {

@@ -18,7 +18,7 @@ use crate::error::driver;
 
 /// Ids per `IN (…)` list, and rows per multi-row `INSERT`: under SQLite's
 /// 32,766 variables, and small enough to keep statements cacheable.
-const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 500;
 const RECORD_ROWS: usize = 200;
 const LOG_ROWS: usize = 250;
 
@@ -49,7 +49,7 @@ pub fn user_id(s: &str) -> Result<UserId, StoreError> {
     s.parse().map_err(|_| corrupt("user id", s))
 }
 
-fn entity(s: &str) -> Result<EntityType, StoreError> {
+pub(crate) fn entity(s: &str) -> Result<EntityType, StoreError> {
     EntityType::parse(s).ok_or_else(|| corrupt("record kind", s))
 }
 
@@ -57,7 +57,7 @@ pub fn role(s: &str) -> Result<Role, StoreError> {
     Role::parse(s).ok_or_else(|| corrupt("role", s))
 }
 
-fn scope_list(scopes: &[ScopeId]) -> Vec<Sql> {
+pub(crate) fn scope_list(scopes: &[ScopeId]) -> Vec<Sql> {
     scopes.iter().map(|s| Sql::Integer(s.get())).collect()
 }
 
@@ -458,130 +458,4 @@ pub fn page(c: &Connection, q: PageQuery) -> Result<Page, StoreError> {
         }
     }
     Ok(b.finish())
-}
-
-/// One batch of garbage collection (see `Store::collect_garbage`): removes
-/// up to `batch` old tombstones, raising each scope's `collected` to the
-/// highest version removed, then up to `batch` old `sync_log` rows.
-/// Returns (tombstones, log rows) removed.
-pub fn collect_batch(
-    c: &Connection,
-    tombstones_before: Millis,
-    log_before: Millis,
-    batch: usize,
-) -> Result<(u64, u64), StoreError> {
-    let old: Vec<(i64, i64, i64)> = {
-        let mut st = c
-            .prepare_cached(
-                "SELECT rowid, scope_id, version FROM records
-                 WHERE deleted_at IS NOT NULL AND server_time < ? LIMIT ?",
-            )
-            .map_err(driver)?;
-        let rows = st
-            .query_map(params![tombstones_before, batch as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(driver)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(driver)?
-    };
-    let mut highest: std::collections::BTreeMap<i64, i64> = Default::default();
-    for (_, scope, version) in &old {
-        let h = highest.entry(*scope).or_insert(0);
-        *h = (*h).max(*version);
-    }
-    let mut raise = c
-        .prepare_cached("UPDATE scopes SET collected = MAX(collected, ?) WHERE id = ?")
-        .map_err(driver)?;
-    for (scope, v) in &highest {
-        raise.execute(params![v, scope]).map_err(driver)?;
-    }
-    for chunk in old.chunks(CHUNK) {
-        let sql = format!(
-            "DELETE FROM records WHERE rowid IN ({})",
-            marks(chunk.len())
-        );
-        c.prepare_cached(&sql)
-            .map_err(driver)?
-            .execute(params_from_iter(chunk.iter().map(|(rowid, _, _)| *rowid)))
-            .map_err(driver)?;
-    }
-    let logs = c
-        .prepare_cached(
-            "DELETE FROM sync_log WHERE rowid IN
-                 (SELECT rowid FROM sync_log WHERE server_time < ? LIMIT ?)",
-        )
-        .map_err(driver)?
-        .execute(params![log_before, batch as i64])
-        .map_err(driver)?;
-    Ok((old.len() as u64, logs as u64))
-}
-
-/// See `Store::forget_cursors`.
-pub fn forget_cursors(c: &Connection) -> Result<u64, StoreError> {
-    let n = c
-        .prepare_cached("UPDATE scopes SET version = version + ?1, collected = version + ?1")
-        .map_err(driver)?
-        .execute([tidesync_store::RESTORE_GAP])
-        .map_err(driver)?;
-    Ok(n as u64)
-}
-
-pub fn forget_expired_tokens(c: &Connection, now: Millis) -> Result<u64, StoreError> {
-    Ok(
-        c.prepare_cached("DELETE FROM revoked_tokens WHERE expires_at <= ?")
-            .map_err(driver)?
-            .execute([now])
-            .map_err(driver)? as u64,
-    )
-}
-
-/// A page of the data export (see `Store::export`).
-pub fn export(
-    c: &Connection,
-    scopes: &[ScopeId],
-    kind: EntityType,
-    tombstones: bool,
-    after: Option<(ScopeId, RecordId)>,
-    limit: usize,
-) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
-    let sql = format!(
-        "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
-         FROM records
-         WHERE scope_id IN ({}) AND kind = ? AND (? OR deleted_at IS NULL) AND (scope_id, id) > (?, ?)
-         ORDER BY scope_id, id LIMIT ?",
-        marks(scopes.len())
-    );
-    let (after_scope, after_id) = after.map_or((i64::MIN, String::new()), |(s, id)| {
-        (s.get(), id.to_string())
-    });
-    let args = scope_list(scopes).into_iter().chain([
-        text(kind.as_str()),
-        Sql::Integer(tombstones as i64),
-        Sql::Integer(after_scope),
-        Sql::Text(after_id),
-        Sql::Integer(limit as i64),
-    ]);
-    let mut st = c.prepare_cached(&sql).map_err(driver)?;
-    let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(driver)? {
-        let id: String = row.get(1).map_err(driver)?;
-        let kind: String = row.get(2).map_err(driver)?;
-        let by: String = row.get(9).map_err(driver)?;
-        out.push((
-            ScopeId::new(row.get(0).map_err(driver)?),
-            PulledRecord {
-                id: record_id(&id)?,
-                entity: entity(&kind)?,
-                version: row.get(3).map_err(driver)?,
-                data: row.get(4).map_err(driver)?,
-                created_at: row.get(5).map_err(driver)?,
-                updated_at: row.get(6).map_err(driver)?,
-                deleted_at: row.get(7).map_err(driver)?,
-                device_id: row.get(8).map_err(driver)?,
-                created_by: user_id(&by)?,
-            },
-        ));
-    }
-    Ok(out)
 }
