@@ -1,6 +1,7 @@
 //! Account wire types and their validation.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ids::UserId;
 
@@ -11,7 +12,7 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub const NAME_MAX_CHARS: usize = 100;
 pub const EMAIL_MAX_BYTES: usize = 254;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     pub email: String,
@@ -19,21 +20,21 @@ pub struct RegisterRequest {
     pub name: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteAccountRequest {
     pub password: String,
@@ -60,37 +61,38 @@ impl std::fmt::Debug for LoginRequest {
 }
 
 /// A user as the API shows it (never the password hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: UserId,
     pub email: String,
     pub name: String,
+    /// ISO-8601, UTC, milliseconds (`2025-01-01T00:00:00.000Z`).
     pub created_at: String,
 }
 
 /// `data` of register, login and password change.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuthResponse {
     pub user: UserView,
     pub token: String,
 }
 
 /// `data` of `GET /api/auth/me`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MeResponse {
     pub user: UserView,
 }
 
 /// `data` of `POST /api/auth/logout`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoggedOut {
     pub logged_out: bool,
 }
 
 /// `data` of `DELETE /api/auth/me`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Deleted {
     pub deleted: bool,
 }

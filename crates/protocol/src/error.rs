@@ -2,9 +2,10 @@
 //! answer of the API looks like, for the server and for clients.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `{"success": true, "data": …}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Envelope<T> {
     pub success: bool,
     pub data: T,
@@ -20,13 +21,13 @@ impl<T> Envelope<T> {
 }
 
 /// `{"success": false, "error": {"code": …, "message": …}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub success: bool,
     pub error: ErrorDetail,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
@@ -121,6 +122,25 @@ impl ErrorCode {
         )
     }
 }
+
+// By hand from `ALL` rather than derived: the derive would list `Unknown`,
+// which only a client produces for codes it does not know.
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        let object = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Self::ALL.iter().map(|c| c.as_str())))
+            .description(Some(
+                "Why a whole request failed. Stable: clients branch on these; \
+                 a client should treat a code it does not know as an error of its HTTP status.",
+            ))
+            .build();
+        utoipa::openapi::RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for ErrorCode {}
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,12 +1,13 @@
 //! The members endpoints of shared spaces (`/api/spaces/{spaceId}/…`).
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ids::UserId;
 use crate::scope::Role;
 
 /// A member as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberView {
     pub user_id: UserId,
@@ -19,13 +20,13 @@ pub struct MemberView {
 
 /// `data` of every members endpoint: the members after the request, owner
 /// first, then editors, then viewers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MembersResponse {
     pub members: Vec<MemberView>,
 }
 
 /// `POST /api/spaces/{spaceId}/members`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddMemberRequest {
     pub email: String,
     /// `editor` or `viewer`.
@@ -33,14 +34,14 @@ pub struct AddMemberRequest {
 }
 
 /// `PATCH /api/spaces/{spaceId}/members/{userId}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SetRoleRequest {
     /// `editor` or `viewer`.
     pub role: Role,
 }
 
 /// `POST /api/spaces/{spaceId}/owner`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferRequest {
     pub user_id: UserId,

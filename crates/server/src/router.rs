@@ -14,19 +14,22 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::Router;
+use axum::routing::get;
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::app::StartError;
 use crate::auth::identify;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
 use crate::limits::{auth_rate_limit, rate_limit};
-use crate::routes::{self, auth, health, spaces, stream, sync};
+use crate::routes::{self, auth, health, openapi, spaces, stream, sync};
 use crate::state::AppState;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -55,38 +58,74 @@ fn timed(router: Router<AppState>, args: &ServeArgs) -> Router<AppState> {
     ))
 }
 
+/// Every operation of the router as `(METHOD, path)`, the OpenAPI path
+/// syntax. The API test checks this list against the served document and
+/// against the running server, so adding a route means adding it here.
+/// The demo app (`/`, `/app.js`, `/app.css`) is not API and is left out.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/api/openapi.json"),
+    ("POST", "/api/auth/register"),
+    ("POST", "/api/auth/login"),
+    ("GET", "/api/auth/me"),
+    ("DELETE", "/api/auth/me"),
+    ("GET", "/api/auth/me/export"),
+    ("POST", "/api/auth/logout"),
+    ("POST", "/api/auth/password"),
+    ("POST", "/api/sync"),
+    ("GET", "/api/sync/initial"),
+    ("POST", "/api/sync/stream-ticket"),
+    ("GET", "/api/sync/stream"),
+    ("GET", "/api/spaces/{space_id}/members"),
+    ("POST", "/api/spaces/{space_id}/members"),
+    ("PATCH", "/api/spaces/{space_id}/members/{user_id}"),
+    ("DELETE", "/api/spaces/{space_id}/members/{user_id}"),
+    ("POST", "/api/spaces/{space_id}/owner"),
+];
+
 pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     let auth_limit = middleware::from_fn_with_state(state.limits.clone(), auth_rate_limit);
-    let bounded = Router::new()
-        .route(
-            "/api/auth/register",
-            post(auth::register).layer(auth_limit.clone()),
-        )
-        .route("/api/auth/login", post(auth::login).layer(auth_limit))
-        .route("/api/auth/me", get(auth::me).delete(auth::delete_account))
-        .route("/api/auth/me/export", get(routes::export::export))
-        .route("/api/auth/logout", post(auth::logout))
-        .route("/api/auth/password", post(auth::change_password))
-        .route("/api/sync", post(sync::sync))
-        .route("/api/sync/initial", get(sync::initial))
-        .route("/api/sync/stream-ticket", post(stream::stream_ticket))
-        .route(
-            "/api/spaces/{space_id}/members",
-            get(spaces::list).post(spaces::add),
-        )
-        .route(
-            "/api/spaces/{space_id}/members/{user_id}",
-            patch(spaces::set_role).delete(spaces::remove),
-        )
-        .route("/api/spaces/{space_id}/owner", post(spaces::transfer))
-        // Unknown paths are rate limited like the API: scanners pay too.
-        .fallback(routes::not_found);
-    let streams = Router::new().route("/api/sync/stream", get(stream::stream));
-    let public = Router::new()
-        .route("/health", get(health::health))
+    // Routes are registered through `routes!`, which takes each path and
+    // method from the handler's `#[utoipa::path]`: the document cannot
+    // miss a route registered this way.
+    let (bounded, bounded_doc) = OpenApiRouter::new()
+        .routes(routes!(auth::register).layer(auth_limit.clone()))
+        .routes(routes!(auth::login).layer(auth_limit))
+        .routes(routes!(auth::me, auth::delete_account))
+        .routes(routes!(routes::export::export))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(sync::sync))
+        .routes(routes!(sync::initial))
+        .routes(routes!(stream::stream_ticket))
+        .routes(routes!(spaces::list, spaces::add))
+        .routes(routes!(spaces::set_role, spaces::remove))
+        .routes(routes!(spaces::transfer))
+        .split_for_parts();
+    // Unknown paths are rate limited like the API: scanners pay too.
+    let bounded = bounded.fallback(routes::not_found);
+    let (streams, streams_doc) = OpenApiRouter::new()
+        .routes(routes!(stream::stream))
+        .split_for_parts();
+    let (public, public_doc) = OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::openapi_json))
+        .split_for_parts();
+    let mut doc = openapi::ApiDoc::openapi();
+    doc.merge(bounded_doc);
+    doc.merge(streams_doc);
+    doc.merge(public_doc);
+    // The modifier runs again over the merged paths: the shared error
+    // responses and the scheme must cover every operation.
+    utoipa::Modify::modify(&openapi::Shared, &mut doc);
+    let json = doc
+        .to_json()
+        .map_err(|e| StartError::Other(format!("OpenAPI document: {e}")))?;
+    let public = public
         .route("/", get(crate::demo::index))
         .route("/app.js", get(crate::demo::script))
         .route("/app.css", get(crate::demo::style))
+        .layer(Extension(openapi::Document(json.into())))
         .layer(catch_panic());
     let mut router = timed(api(bounded, &state, args), args)
         .merge(api(streams, &state, args))

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::entity::EntityType;
 use crate::ids::{RecordId, UserId};
@@ -25,11 +26,44 @@ pub enum OpErrorCode {
     Unknown,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OpError {
     pub code: OpErrorCode,
     pub message: String,
 }
+
+impl OpErrorCode {
+    /// Every code the server sends (not `Unknown`, which only clients make).
+    pub const ALL: &'static [OpErrorCode] = &[
+        OpErrorCode::ValidationFailed,
+        OpErrorCode::NotFound,
+        OpErrorCode::UnknownReference,
+        OpErrorCode::Forbidden,
+    ];
+}
+
+// By hand from `ALL`: the derive would list `Unknown` (see ErrorCode).
+impl utoipa::PartialSchema for OpErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        let names = Self::ALL.iter().map(|c| {
+            serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        });
+        let object = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(names))
+            .description(Some(
+                "Why one change of a batch was rejected (permanently).",
+            ))
+            .build();
+        utoipa::openapi::RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for OpErrorCode {}
 
 impl OpError {
     pub fn new(code: OpErrorCode, message: impl Into<String>) -> Self {
@@ -49,7 +83,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// The answer for one change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ack {
     pub operation_id: Option<String>,
@@ -99,10 +133,16 @@ impl Ack {
 
 /// Records as written by [`write_record`], kept as JSON text so a pull never
 /// builds a tree of values for them.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Each record is an object with every field of its entity type (`null`
+/// when never set) plus `id`, `userId`, `createdAt`, `updatedAt`,
+/// `deletedAt` (ISO-8601 or `null`) and `deviceId`; see docs/DATA_MODELS.md.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct ServerUpdates {
+    #[schema(value_type = Vec<Object>)]
     pub spaces: Vec<Box<RawValue>>,
+    #[schema(value_type = Vec<Object>)]
     pub categories: Vec<Box<RawValue>>,
+    #[schema(value_type = Vec<Object>)]
     pub items: Vec<Box<RawValue>>,
 }
 
@@ -138,12 +178,14 @@ impl ServerUpdates {
 }
 
 /// `data` of a `POST /api/sync` answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncResponse {
     pub acknowledged: Vec<Ack>,
     pub server_updates: ServerUpdates,
+    /// The cursor: send it back as `lastSyncTimestamp`. Opaque.
     pub sync_timestamp: String,
+    /// More records are waiting: pull again with this cursor at once.
     pub has_more: bool,
     /// Shared spaces the user no longer belongs to: delete the local copies
     /// of each space and of every category and item in it. Absent when empty.
@@ -153,13 +195,18 @@ pub struct SyncResponse {
 
 /// `data` of a `GET /api/sync/initial` page: the records at top level, as
 /// the original API had them.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InitialPage {
+    #[schema(value_type = Vec<Object>)]
     pub spaces: Vec<Box<RawValue>>,
+    #[schema(value_type = Vec<Object>)]
     pub categories: Vec<Box<RawValue>>,
+    #[schema(value_type = Vec<Object>)]
     pub items: Vec<Box<RawValue>>,
+    /// The cursor: send it back as `lastSyncTimestamp`. Opaque.
     pub sync_timestamp: String,
+    /// More records are waiting: pull again with this cursor at once.
     pub has_more: bool,
     /// As in [`SyncResponse`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -5,40 +5,64 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::entity::EntityType;
 use crate::ids::RecordId;
 use crate::merge::OpKind;
 
 /// The body of `POST /api/sync`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncBody {
+    /// Required: 1 to 128 characters, no control characters.
+    #[schema(min_length = 1, max_length = 128)]
     pub device_id: String,
-    /// The `syncTimestamp` of the previous answer; `None` = from scratch.
+    /// The `syncTimestamp` of the previous answer; absent or `null`: from
+    /// scratch. Older clients may send a date instead: an ISO-8601 date-time
+    /// with offset (years 0000 to 9999) or a JSON integer of epoch
+    /// milliseconds from 0 (1970) to 253402300799999 (9999-12-31); anything
+    /// else is 400 `invalid_cursor`.
+    #[schema(value_type = Option<String>)]
     pub last_sync_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<ChangeBody>,
+    /// Records per page, 1 to 5000; absent or `null`: 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 5000)]
     pub limit: Option<usize>,
+    /// Long-poll: with nothing to return, wait up to this many seconds
+    /// (0 to 60) for a change; absent, `null` or 0: answer at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 60)]
     pub wait_seconds: Option<u64>,
 }
 
 /// One change of a [`SyncBody`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeBody {
+    /// The client's key of this change, 1 to 128 characters without
+    /// control characters: a retry with the same one answers `duplicate`.
+    #[schema(min_length = 1, max_length = 128)]
     pub operation_id: String,
     pub id: RecordId,
     pub entity_type: EntityType,
     pub operation: OpKind,
+    /// The record's fields (required for create and update; ignored for
+    /// delete).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<Map<String, Value>>,
-    /// ISO-8601 with offset; `None` = the server's time on arrival.
+    /// When the client made the change: an ISO-8601 date-time with offset
+    /// (years 0000 to 9999), or, sent as a JSON integer, epoch milliseconds
+    /// from 0 to 253402300799999; absent or `null`: the server's time on
+    /// arrival.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// As the body's `deviceId`; absent or `null`: the body's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
     pub device_id: Option<String>,
 }
 
@@ -73,7 +97,7 @@ impl ChangeBody {
 }
 
 /// `data` of `POST /api/sync/stream-ticket`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamTicket {
     pub ticket: String,
@@ -82,7 +106,7 @@ pub struct StreamTicket {
 }
 
 /// The `data` of an event-stream `change` event.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeEvent {
     pub sync_timestamp: String,

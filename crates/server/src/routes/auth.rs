@@ -5,6 +5,7 @@ use tidesync_protocol::auth::{
     normalize_email, normalize_name, validate_password, AuthResponse, ChangePasswordRequest,
     DeleteAccountRequest, Deleted, LoggedOut, LoginRequest, MeResponse, RegisterRequest, UserView,
 };
+use tidesync_protocol::error::{Envelope, ErrorBody};
 use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::UserId;
 use tidesync_store::{NewUser, User};
@@ -41,6 +42,19 @@ fn signed_in(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "auth",
+    description = "Creates an account and signs it in. The email is trimmed and lower-cased; \
+        the password is 8 characters to 1024 bytes; the name 1 to 100 characters after trimming, \
+        without control characters.",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered: the user and a token", body = Envelope<AuthResponse>),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -63,6 +77,16 @@ pub async fn register(
     signed_in(&state, &user, 0, StatusCode::CREATED)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in: the user and a token", body = Envelope<AuthResponse>),
+        (status = 401, description = "`invalid_credentials`: unknown email or wrong password", body = ErrorBody),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -94,6 +118,13 @@ pub async fn login(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The signed-in user", body = Envelope<MeResponse>))
+)]
 pub async fn me(AuthUser { user, .. }: AuthUser) -> Response {
     ok(StatusCode::OK, MeResponse { user: view(&user) })
 }
@@ -119,6 +150,13 @@ async fn confirm_password(state: &AppState, user: &User, password: String) -> Re
 }
 
 /// Revokes the token the request carries (and only it).
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "`{loggedOut: true}`: the token is revoked", body = Envelope<LoggedOut>))
+)]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ApiError> {
     state
         .store
@@ -134,6 +172,17 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
 }
 
 /// Changes the password and revokes every other token; returns a new token.
+#[utoipa::path(
+    post,
+    path = "/api/auth/password",
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "`{token, user}`: a new token; every earlier token is revoked", body = Envelope<AuthResponse>),
+        (status = 401, description = "`invalid_credentials`: wrong current password; `unauthorized`: bad token", body = ErrorBody),
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
@@ -148,6 +197,17 @@ pub async fn change_password(
 }
 
 /// Deletes the account and all its data for good (the one hard delete).
+#[utoipa::path(
+    delete,
+    path = "/api/auth/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 200, description = "`{deleted: true}`: the account and all its data are gone", body = Envelope<Deleted>),
+        (status = 401, description = "`invalid_credentials`: wrong password; `unauthorized`: bad token", body = ErrorBody),
+    )
+)]
 pub async fn delete_account(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,

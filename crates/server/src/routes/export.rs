@@ -16,6 +16,10 @@ use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tokio::sync::mpsc;
 
+use serde_json::value::RawValue;
+use tidesync_protocol::error::{Envelope, ErrorBody};
+use utoipa::ToSchema;
+
 use super::ApiQuery;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -33,9 +37,10 @@ pub struct ExportQuery {
 }
 
 /// The head of the document: everything but the records.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Head {
+    /// ISO-8601, UTC.
     exported_at: String,
     account: tidesync_protocol::auth::UserView,
     /// Spaces others share with the user, and the user's role in each (the
@@ -44,11 +49,27 @@ struct Head {
     tombstones: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Membership {
     space_id: RecordId,
     role: Role,
+}
+
+/// The export's `data` as the document shows it: the head's fields, then
+/// the records. Never built: the records are streamed after the head.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct ExportData {
+    #[serde(flatten)]
+    head: Head,
+    /// Records as `POST /api/sync` shows them.
+    #[schema(value_type = Vec<Object>)]
+    spaces: Vec<Box<RawValue>>,
+    #[schema(value_type = Vec<Object>)]
+    categories: Vec<Box<RawValue>>,
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<Box<RawValue>>,
 }
 
 /// Users with an export running: one at a time each, so that an export,
@@ -76,6 +97,20 @@ impl Exports {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auth/me/export",
+    tag = "auth",
+    description = "Everything the account holds, as one JSON document (streamed). One export \
+        at a time per user.",
+    security(("bearer" = [])),
+    params(("tombstones" = Option<bool>, Query, description = "Include deleted records still \
+        within the history horizon; absent: false. No other parameter is accepted.")),
+    responses(
+        (status = 200, description = "The export", body = Envelope<ExportData>),
+        (status = 429, description = "`rate_limited`: an export of this user is already running", body = ErrorBody),
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,

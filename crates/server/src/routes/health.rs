@@ -14,6 +14,17 @@ const OK_REUSE: Duration = Duration::from_secs(1);
 /// `/health`: 200 when the database answers and the backend can take work
 /// (SQLite: the writer is alive, its queue is not full and it is not stuck),
 /// else 503; with the writer's state on SQLite.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    description = "Not an envelope: `{success, status, version, database, backend}`, and \
+        `writer` (its queue and restarts) on SQLite. Not rate limited.",
+    responses(
+        (status = 200, description = "Healthy", body = Object),
+        (status = 503, description = "The database or the writer is unavailable", body = Object),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     // Not rate limited: a healthy answer is reused for a second so that a
     // flood of probes cannot occupy the database. A failure is never reused,

@@ -1,6 +1,7 @@
 pub mod auth;
 pub mod export;
 pub mod health;
+pub mod openapi;
 pub mod spaces;
 pub mod stream;
 pub mod sync;

@@ -13,6 +13,8 @@ use tidesync_protocol::time::to_iso;
 use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{Member, MemberOp, MembersChanged};
 
+use tidesync_protocol::error::{Envelope, ErrorBody};
+
 use super::{ok, ApiJson};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -80,6 +82,18 @@ async fn change(
 }
 
 /// `GET /api/spaces/{spaceId}/members`.
+#[utoipa::path(
+    get,
+    path = "/api/spaces/{space_id}/members",
+    tag = "spaces",
+    security(("bearer" = [])),
+    params(("space_id" = String, Path, description = "The space's id (UUID)")),
+    responses(
+        (status = 200, description = "The members, owner first", body = Envelope<MembersResponse>),
+        (status = 403, description = "`forbidden`: only the owner may do this", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such space or member visible to the user", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
@@ -91,6 +105,20 @@ pub async fn list(
 
 /// `POST /api/spaces/{spaceId}/members {email, role}`: the owner adds an
 /// existing user; the first member shares the space.
+#[utoipa::path(
+    post,
+    path = "/api/spaces/{space_id}/members",
+    tag = "spaces",
+    security(("bearer" = [])),
+    params(("space_id" = String, Path, description = "The space's id (UUID)")),
+    request_body = AddMemberRequest,
+    responses(
+        (status = 201, description = "Added: the members after the change", body = Envelope<MembersResponse>),
+        (status = 403, description = "`forbidden`: only the owner may do this", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such space or member visible to the user", body = ErrorBody),
+        (status = 409, description = "`conflict`: the state does not allow it (e.g. already a member)", body = ErrorBody),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
@@ -107,6 +135,23 @@ pub async fn add(
 }
 
 /// `PATCH /api/spaces/{spaceId}/members/{userId} {role}`: the owner changes a role.
+#[utoipa::path(
+    patch,
+    path = "/api/spaces/{space_id}/members/{user_id}",
+    tag = "spaces",
+    security(("bearer" = [])),
+    params(
+        ("space_id" = String, Path, description = "The space's id (UUID)"),
+        ("user_id" = String, Path, description = "The member's user id (UUID)"),
+    ),
+    request_body = SetRoleRequest,
+    responses(
+        (status = 200, description = "The members after the change", body = Envelope<MembersResponse>),
+        (status = 403, description = "`forbidden`: only the owner may do this", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such space or member visible to the user", body = ErrorBody),
+        (status = 409, description = "`conflict`: the state does not allow it (e.g. already a member)", body = ErrorBody),
+    )
+)]
 pub async fn set_role(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
@@ -122,6 +167,22 @@ pub async fn set_role(
 
 /// `DELETE /api/spaces/{spaceId}/members/{userId}`: the owner removes a
 /// member, or a member leaves.
+#[utoipa::path(
+    delete,
+    path = "/api/spaces/{space_id}/members/{user_id}",
+    tag = "spaces",
+    security(("bearer" = [])),
+    params(
+        ("space_id" = String, Path, description = "The space's id (UUID)"),
+        ("user_id" = String, Path, description = "The member's user id (UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The members after the change", body = Envelope<MembersResponse>),
+        (status = 403, description = "`forbidden`: only the owner may do this", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such space or member visible to the user", body = ErrorBody),
+        (status = 409, description = "`conflict`: the state does not allow it (e.g. already a member)", body = ErrorBody),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
@@ -135,6 +196,20 @@ pub async fn remove(
 
 /// `POST /api/spaces/{spaceId}/owner {userId}`: the owner hands the space
 /// to another member and becomes an editor.
+#[utoipa::path(
+    post,
+    path = "/api/spaces/{space_id}/owner",
+    tag = "spaces",
+    security(("bearer" = [])),
+    params(("space_id" = String, Path, description = "The space's id (UUID)")),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, description = "The members after the change", body = Envelope<MembersResponse>),
+        (status = 403, description = "`forbidden`: only the owner may do this", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such space or member visible to the user", body = ErrorBody),
+        (status = 409, description = "`conflict`: the state does not allow it (e.g. already a member)", body = ErrorBody),
+    )
+)]
 pub async fn transfer(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,

@@ -17,6 +17,8 @@ use tidesync_protocol::ScopeId;
 use tidesync_store::View;
 use tokio::sync::broadcast;
 
+use tidesync_protocol::error::Envelope;
+
 use super::{ok, ApiQuery};
 use crate::auth::{AuthUser, Identity, TICKET_LIFETIME};
 use crate::error::ApiError;
@@ -26,6 +28,13 @@ use crate::state::AppState;
 /// `POST /api/sync/stream-ticket`: a single-use ticket, valid 60 s, to open
 /// the event stream as `?ticket=…` where a header cannot be sent. Never put
 /// the long-lived token in a URL: URLs end up in logs and histories.
+#[utoipa::path(
+    post,
+    path = "/api/sync/stream-ticket",
+    tag = "sync",
+    security(("bearer" = [])),
+    responses((status = 200, description = "A single-use ticket for `GET /api/sync/stream?ticket=`", body = Envelope<StreamTicket>))
+)]
 pub async fn stream_ticket(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -141,6 +150,28 @@ struct StreamState {
 /// made by another device sends an event whose id and data carry the new
 /// cursor; pull from your cursor when one arrives. With `Last-Event-ID`, an
 /// event is sent at once if the device is behind.
+#[utoipa::path(
+    get,
+    path = "/api/sync/stream",
+    tag = "sync",
+    description = "Server-Sent Events. Each `change` event's `id` and `data.syncTimestamp` carry \
+        the new cursor: pull from your cursor when one arrives. A comment heartbeat every 15 s. \
+        Authenticate with the bearer header or, where no header can be sent (EventSource), \
+        with `?ticket=` from `POST /api/sync/stream-ticket`.",
+    security(("bearer" = []), ()),
+    params(
+        ("deviceId" = String, Query, description = "Required: 1 to 128 characters, without control \
+            characters (the same rule as `deviceId` in `POST /api/sync`); changes made by this \
+            device do not send events to it. Empty, longer or with control characters: 400 \
+            `validation_failed`."),
+        ("ticket" = Option<String>, Query, description = "A stream ticket, instead of the header"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last event id seen: an \
+            event is sent at once if the device is behind it"),
+    ),
+    responses(
+        (status = 200, description = "The event stream; each `data` is a ChangeEvent", content_type = "text/event-stream", body = ChangeEvent),
+    )
+)]
 pub async fn stream(
     State(state): State<AppState>,
     identity: axum::Extension<Identity>,

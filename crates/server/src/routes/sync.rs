@@ -18,12 +18,28 @@ use tidesync_protocol::{ScopeId, UserId};
 use tidesync_store::{PullInput, PulledRecord, PushInput, SyncOutput, View};
 use tokio::sync::broadcast;
 
+use tidesync_protocol::error::{Envelope, ErrorBody};
+use tidesync_protocol::sync::SyncBody;
+
 use super::{ok, ApiQuery, JsonBytes};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::notify::Poke;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/api/sync",
+    tag = "sync",
+    description = "Pushes changes and pulls what changed since the cursor, in one round trip. \
+        A bad change never fails the request: it gets its own ack with an error.",
+    security(("bearer" = [])),
+    request_body = SyncBody,
+    responses(
+        (status = 200, description = "One ack per change, in order, and a page of records", body = Envelope<SyncResponse>),
+        (status = 409, description = "`resync_required`: the cursor is older than the history kept", body = ErrorBody),
+    )
+)]
 pub async fn sync(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
@@ -174,6 +190,24 @@ impl InitialQuery {
 
 /// Every live record (from scratch), or, with `lastSyncTimestamp`, the next
 /// page: `?lastSyncTimestamp=<syncTimestamp>&limit=N`.
+#[utoipa::path(
+    get,
+    path = "/api/sync/initial",
+    tag = "sync",
+    security(("bearer" = [])),
+    params(
+        ("lastSyncTimestamp" = Option<String>, Query, description = "Absent: from scratch (every \
+            live record). A `syncTimestamp` from an earlier answer; or a date: all digits are \
+            epoch milliseconds from 0 to 253402300799999, else an ISO-8601 date-time with \
+            offset (years 0000 to 9999). Anything else: 400 `invalid_cursor`."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 5000, description = "Records per page, \
+            1 to 5000; absent: 1000."),
+    ),
+    responses(
+        (status = 200, description = "A page of records", body = Envelope<InitialPage>),
+        (status = 409, description = "`resync_required`: the cursor is older than the history kept", body = ErrorBody),
+    )
+)]
 pub async fn initial(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,

@@ -14,6 +14,7 @@ mod export;
 mod health;
 mod history;
 mod hostile;
+mod openapi;
 mod ops;
 mod outage;
 mod realtime;
@@ -35,6 +36,7 @@ fn main() {
         health::tests,
         history::tests,
         hostile::tests,
+        openapi::tests,
         ops::tests,
         outage::tests,
         realtime::tests,
