@@ -8,11 +8,11 @@ use tidesync_engine::PulledRecord;
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
-use tidesync_protocol::{RecordId, ScopeId, UserId};
+use tidesync_protocol::{RecordId, ScopeId};
 use tidesync_store::StoreError;
 
 use crate::error::db;
-use crate::sql::{entity, scope_ids};
+use crate::sql::{pulled_from, scope_ids};
 use crate::stmt;
 
 /// One batch of garbage collection (see `Store::collect_garbage`), in the
@@ -148,17 +148,7 @@ pub async fn export(
         .map(|row| {
             Ok((
                 ScopeId::new(row.try_get("scope_id").map_err(db)?),
-                PulledRecord {
-                    id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
-                    entity: entity(row.try_get("kind").map_err(db)?)?,
-                    version: row.try_get("version").map_err(db)?,
-                    data: row.try_get("data").map_err(db)?,
-                    created_at: row.try_get("created_at").map_err(db)?,
-                    updated_at: row.try_get("updated_at").map_err(db)?,
-                    deleted_at: row.try_get("deleted_at").map_err(db)?,
-                    device_id: row.try_get("device_id").map_err(db)?,
-                    created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
-                },
+                pulled_from(row)?,
             ))
         })
         .collect()

@@ -172,6 +172,21 @@ pub async fn load_acks(
 
 const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
 
+/// A pulled record from a row with the page's named columns.
+pub(crate) fn pulled_from(row: &PgRow) -> Result<PulledRecord, StoreError> {
+    Ok(PulledRecord {
+        id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
+        entity: entity(row.try_get("kind").map_err(db)?)?,
+        version: row.try_get("version").map_err(db)?,
+        data: row.try_get("data").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+        deleted_at: row.try_get("deleted_at").map_err(db)?,
+        device_id: row.try_get("device_id").map_err(db)?,
+        created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
+    })
+}
+
 fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
     let state = merge::decode_state(
         row.try_get("data").map_err(db)?,
@@ -392,17 +407,7 @@ pub async fn page(c: &mut PgConnection, q: PageQuery) -> Result<Page, StoreError
         .await
         .map_err(db)?;
         for row in &rows {
-            let rec = PulledRecord {
-                id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
-                entity: entity(row.try_get("kind").map_err(db)?)?,
-                version: row.try_get("version").map_err(db)?,
-                data: row.try_get("data").map_err(db)?,
-                created_at: row.try_get("created_at").map_err(db)?,
-                updated_at: row.try_get("updated_at").map_err(db)?,
-                deleted_at: row.try_get("deleted_at").map_err(db)?,
-                device_id: row.try_get("device_id").map_err(db)?,
-                created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
-            };
+            let rec = pulled_from(row)?;
             if !b.offer(rec) {
                 break;
             }

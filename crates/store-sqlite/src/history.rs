@@ -11,7 +11,7 @@ use tidesync_protocol::{RecordId, ScopeId};
 use tidesync_store::StoreError;
 
 use crate::error::driver;
-use crate::sql::{entity, marks, record_id, scope_list, text, user_id, CHUNK};
+use crate::sql::{marks, pulled_from, scope_list, text, CHUNK};
 
 /// One batch of garbage collection (see `Store::collect_garbage`): removes
 /// up to `batch` old tombstones, raising each scope's `collected` to the
@@ -118,22 +118,9 @@ pub fn export(
     let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(driver)? {
-        let id: String = row.get(1).map_err(driver)?;
-        let kind: String = row.get(2).map_err(driver)?;
-        let by: String = row.get(9).map_err(driver)?;
         out.push((
             ScopeId::new(row.get(0).map_err(driver)?),
-            PulledRecord {
-                id: record_id(&id)?,
-                entity: entity(&kind)?,
-                version: row.get(3).map_err(driver)?,
-                data: row.get(4).map_err(driver)?,
-                created_at: row.get(5).map_err(driver)?,
-                updated_at: row.get(6).map_err(driver)?,
-                deleted_at: row.get(7).map_err(driver)?,
-                device_id: row.get(8).map_err(driver)?,
-                created_by: user_id(&by)?,
-            },
+            pulled_from(row, 1)?,
         ));
     }
     Ok(out)

@@ -406,6 +406,26 @@ pub fn insert_logs(c: &Connection, user: UserId, logs: &[LogRow]) -> Result<(), 
     Ok(())
 }
 
+/// A pulled record from the columns `id, kind, version, data, created_at,
+/// updated_at, deleted_at, device_id, created_by`, starting at `first`.
+pub(crate) fn pulled_from(row: &rusqlite::Row, first: usize) -> Result<PulledRecord, StoreError> {
+    let col = |i: usize| first + i;
+    let id: String = row.get(col(0)).map_err(driver)?;
+    let kind: String = row.get(col(1)).map_err(driver)?;
+    let by: String = row.get(col(8)).map_err(driver)?;
+    Ok(PulledRecord {
+        id: record_id(&id)?,
+        entity: entity(&kind)?,
+        version: row.get(col(2)).map_err(driver)?,
+        data: row.get(col(3)).map_err(driver)?,
+        created_at: row.get(col(4)).map_err(driver)?,
+        updated_at: row.get(col(5)).map_err(driver)?,
+        deleted_at: row.get(col(6)).map_err(driver)?,
+        device_id: row.get(col(7)).map_err(driver)?,
+        created_by: user_id(&by)?,
+    })
+}
+
 /// Reads a page range by range, row by row, stopping as soon as it is full:
 /// a page of huge records never has more than one of them in memory beyond
 /// the page.
@@ -435,20 +455,7 @@ pub fn page(c: &Connection, q: PageQuery) -> Result<Page, StoreError> {
             ])
             .map_err(driver)?;
         while let Some(row) = rows.next().map_err(driver)? {
-            let id: String = row.get(0).map_err(driver)?;
-            let kind: String = row.get(1).map_err(driver)?;
-            let by: String = row.get(8).map_err(driver)?;
-            let rec = PulledRecord {
-                id: record_id(&id)?,
-                entity: entity(&kind)?,
-                version: row.get(2).map_err(driver)?,
-                data: row.get(3).map_err(driver)?,
-                created_at: row.get(4).map_err(driver)?,
-                updated_at: row.get(5).map_err(driver)?,
-                deleted_at: row.get(6).map_err(driver)?,
-                device_id: row.get(7).map_err(driver)?,
-                created_by: user_id(&by)?,
-            };
+            let rec = pulled_from(row, 0)?;
             if !b.offer(rec) {
                 break;
             }
