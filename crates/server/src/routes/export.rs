@@ -221,9 +221,11 @@ pub async fn export(
         }
     });
 
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
+    // A stream that may be polled again after its end: compression
+    // encoders do (`unfold` panics then; a closed receiver keeps answering
+    // `None`).
+    let mut rx = rx;
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Ok((
         StatusCode::OK,
         [
