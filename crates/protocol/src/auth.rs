@@ -15,8 +15,14 @@ pub const EMAIL_MAX_BYTES: usize = 254;
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
+    /// Trimmed and lower-cased before it is stored; unique.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+    /// 1 to 100 characters after trimming.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -31,6 +37,8 @@ pub struct LoginRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 

@@ -87,7 +87,7 @@ async fn change(
     path = "/api/spaces/{space_id}/members",
     tag = "spaces",
     security(("bearer" = [])),
-    params(("space_id" = String, Path, description = "The space's id (UUID)")),
+    params(("space_id" = uuid::Uuid, Path, description = "The space's id (UUID)")),
     responses(
         (status = 200, description = "The members, owner first", body = Envelope<MembersResponse>),
         (status = 403, description = "`forbidden`: only the owner may do this", body = ErrorBody),
@@ -110,7 +110,7 @@ pub async fn list(
     path = "/api/spaces/{space_id}/members",
     tag = "spaces",
     security(("bearer" = [])),
-    params(("space_id" = String, Path, description = "The space's id (UUID)")),
+    params(("space_id" = uuid::Uuid, Path, description = "The space's id (UUID)")),
     request_body = AddMemberRequest,
     responses(
         (status = 201, description = "Added: the members after the change", body = Envelope<MembersResponse>),
@@ -141,8 +141,8 @@ pub async fn add(
     tag = "spaces",
     security(("bearer" = [])),
     params(
-        ("space_id" = String, Path, description = "The space's id (UUID)"),
-        ("user_id" = String, Path, description = "The member's user id (UUID)"),
+        ("space_id" = uuid::Uuid, Path, description = "The space's id (UUID)"),
+        ("user_id" = uuid::Uuid, Path, description = "The member's user id (UUID)"),
     ),
     request_body = SetRoleRequest,
     responses(
@@ -173,8 +173,8 @@ pub async fn set_role(
     tag = "spaces",
     security(("bearer" = [])),
     params(
-        ("space_id" = String, Path, description = "The space's id (UUID)"),
-        ("user_id" = String, Path, description = "The member's user id (UUID)"),
+        ("space_id" = uuid::Uuid, Path, description = "The space's id (UUID)"),
+        ("user_id" = uuid::Uuid, Path, description = "The member's user id (UUID)"),
     ),
     responses(
         (status = 200, description = "The members after the change", body = Envelope<MembersResponse>),
@@ -201,7 +201,7 @@ pub async fn remove(
     path = "/api/spaces/{space_id}/owner",
     tag = "spaces",
     security(("bearer" = [])),
-    params(("space_id" = String, Path, description = "The space's id (UUID)")),
+    params(("space_id" = uuid::Uuid, Path, description = "The space's id (UUID)")),
     request_body = TransferRequest,
     responses(
         (status = 200, description = "The members after the change", body = Envelope<MembersResponse>),

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Contract test: schemathesis generates requests from the OpenAPI document the
+# server serves (GET /api/openapi.json) and checks every response against it:
+# no 5xx, documented status codes only, bodies and content types that match
+# their schemas. Runs against a fresh tidesync server: the binary on a free
+# port, SQLite in a temporary directory, one registered user whose token
+# schemathesis sends.
+#
+#   cargo build --release -p tidesync && tools/schemathesis/run.sh
+#
+# TIDESYNC_BIN overrides the binary (default target/release/tidesync).
+# The venv (schemathesis, pinned in requirements.txt, from PyPI) is created in
+# target/schemathesis-venv. Extra arguments go to `schemathesis run`
+# (e.g. --max-examples 20). Exits with schemathesis's status.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${TIDESYNC_BIN:-$root/target/release/tidesync}"
+venv="$root/target/schemathesis-venv"
+
+if [[ ! -x "$bin" ]]; then
+  echo "run.sh: no tidesync binary at $bin (cargo build --release -p tidesync, or set TIDESYNC_BIN)" >&2
+  exit 2
+fi
+
+if [[ ! -x "$venv/bin/schemathesis" ]] || ! cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+  cp "$here/requirements.txt" "$venv/requirements.txt"
+fi
+
+tmp="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port"
+
+# Rate limits high enough for a generated run: what is tested is the contract,
+# not the limiter (its 429 is documented and has its own HTTP tests).
+# REQUEST_TIMEOUT=7s caps long polls (waitSeconds) at 2 s, below the client's
+# timeout.
+JWT_SECRET="schemathesis-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" \
+  RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 REQUEST_TIMEOUT=7s \
+  "$bin" serve --host 127.0.0.1 --port "$port" \
+  --database-url "sqlite://$tmp/tidesync.db" >"$tmp/server.log" 2>&1 &
+server_pid=$!
+
+for _ in $(seq 1 100); do
+  curl -fsS "$base/health" >/dev/null 2>&1 && break
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "run.sh: tidesync exited before it was ready:" >&2
+    cat "$tmp/server.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+token="$(curl -fsS -X POST "$base/api/auth/register" -H 'Content-Type: application/json' \
+  -d '{"email":"contract@example.com","password":"contract-password-1","name":"Contract"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')"
+
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
+run() {
+  "$venv/bin/schemathesis" run "$base/api/openapi.json" \
+    --header "Authorization: Bearer $token" \
+    --checks "$checks" \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
+    --seed "${SCHEMATHESIS_SEED:-1}" \
+    --workers 1 \
+    --request-timeout 15 \
+    "$@"
+}
+status=0
+# Logout revokes the token every other operation is sent with: it runs alone,
+# after the rest.
+run --exclude-path /api/auth/logout "${@}" || status=$?
+if [[ $status -eq 0 ]]; then
+  run --include-path /api/auth/logout "${@}" || status=$?
+fi
+if [[ $status -ne 0 ]]; then
+  echo "run.sh: schemathesis failed ($status); server log tail:" >&2
+  tail -n 30 "$tmp/server.log" >&2
+fi
+exit "$status"
