@@ -42,6 +42,11 @@ pub struct PostgresOptions {
     /// Named, cached prepared statements. Off behind PgBouncer in
     /// transaction mode without `max_prepared_statements` (see `stmt.rs`).
     pub named_statements: bool,
+    /// `idle_in_transaction_session_timeout` of the pool's sessions: an
+    /// instance that loses the database in mid-transaction cannot release
+    /// its row locks, so PostgreSQL must, or every other instance's push of
+    /// that user waits until the link returns. `None`: the server's setting.
+    pub idle_tx_timeout: Option<Duration>,
 }
 
 impl Default for PostgresOptions {
@@ -51,6 +56,7 @@ impl Default for PostgresOptions {
             acquire_timeout: Duration::from_secs(5),
             direct_url: None,
             named_statements: true,
+            idle_tx_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -163,12 +169,29 @@ impl PostgresStore {
             // Nothing to cache: every statement is unnamed (stmt.rs).
             connect = connect.statement_cache_capacity(0);
         }
-        let pool = PgPoolOptions::new()
+        let mut pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await
-            .map_err(db)?;
+            .acquire_timeout(options.acquire_timeout);
+        if let Some(t) = options.idle_tx_timeout {
+            // A SET once per connection, not a startup option: PgBouncer
+            // refuses the `options` startup parameter. Behind PgBouncer this
+            // lands on one server connection; its own idle_transaction_timeout
+            // covers the pooler's side (docs/SCALING.md).
+            let set = format!(
+                "SET idle_in_transaction_session_timeout = {}",
+                t.as_millis().max(1)
+            );
+            pool = pool.after_connect(move |conn, _| {
+                let set = set.clone();
+                Box::pin(async move {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(connect).await.map_err(db)?;
         let direct_url = options.direct_url.unwrap_or_else(|| url.to_owned());
         // Listening before serving: a stream opened once this returns hears
         // of every later commit, and a wrong LISTEN_DATABASE_URL fails here.
