@@ -183,22 +183,7 @@ async fn partition() {
     check_answers(&sent);
 
     // (a), (c): what is stored, seen through both instances.
-    let mut stored = vec![];
-    for (u, token) in tokens.iter().enumerate() {
-        let mut views = vec![];
-        for (host, base) in bases.iter().enumerate() {
-            let c = tidesync_client::Client::new(base)
-                .expect("client")
-                .with_token(token);
-            let all = pull_everything(&c, &format!("audit{host}"), None, None, "audit").await;
-            views.push(titles(&all.by_id));
-        }
-        assert_eq!(
-            views[A], views[B],
-            "user {u}: A and B serve the same records"
-        );
-        stored.push(views.swap_remove(0));
-    }
+    let stored = audit(&bases, &tokens).await;
     let mut half_done = 0;
     let mut unanswered_but_stored = vec![];
     for s in &sent {
@@ -304,9 +289,37 @@ async fn partition() {
         let rest = pull_everything(&c, &d.name, d.cursor.as_deref(), None, "converge").await;
         d.view.extend(titles(&rest.by_id));
     }
-    stored[0].insert(last.id.clone(), last.title.clone());
+    // Now with the retried batches and the last push.
+    let stored = audit(&bases, &tokens).await;
+    for s in &failed {
+        for o in &s.ops {
+            let user = devices
+                .iter()
+                .find(|d| d.name == s.device)
+                .expect("device")
+                .user;
+            assert_eq!(stored[user].get(&o.id), Some(&o.title), "retried {}", o.op);
+        }
+    }
+    assert_eq!(stored[0].get(&last.id), Some(&last.title));
     for d in &devices {
-        assert_eq!(d.view, stored[d.user], "device {} did not converge", d.name);
+        let want = &stored[d.user];
+        let missing: Vec<&String> = want
+            .iter()
+            .filter(|(id, t)| d.view.get(*id) != Some(t))
+            .map(|(_, t)| t)
+            .collect();
+        let extra: Vec<&String> = d
+            .view
+            .iter()
+            .filter(|(id, _)| !want.contains_key(*id))
+            .map(|(_, t)| t)
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "device {} did not converge: missing {missing:?}, not stored {extra:?}",
+            d.name
+        );
     }
 
     report(&sent, recovered, poke_latency, unanswered_but_stored.len());
@@ -315,6 +328,28 @@ async fn partition() {
     drop(forwarders);
     drop(net);
     drop(db);
+}
+
+/// Each user's records (id → title), pulled from scratch through each
+/// instance; both must serve the same.
+async fn audit(bases: &[String], tokens: &[String]) -> Vec<BTreeMap<String, String>> {
+    let mut stored = vec![];
+    for (u, token) in tokens.iter().enumerate() {
+        let mut views = vec![];
+        for (host, base) in bases.iter().enumerate() {
+            let c = tidesync_client::Client::new(base)
+                .expect("client")
+                .with_token(token);
+            let all = pull_everything(&c, &format!("audit{host}"), None, None, "audit").await;
+            views.push(titles(&all.by_id));
+        }
+        assert_eq!(
+            views[A], views[B],
+            "user {u}: A and B serve the same records"
+        );
+        stored.push(views.swap_remove(0));
+    }
+    stored
 }
 
 fn titles(by_id: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, String> {
@@ -395,7 +430,7 @@ fn report(sent: &[Sent], recovered: Duration, poke: Duration, stored_unanswered:
         for (host, name) in [(A, "A"), (B, "B")] {
             let s: Vec<&Sent> = sent
                 .iter()
-                .filter(|s| s.host == host && s.started == phase)
+                .filter(|s| s.host == host && s.ended == phase)
                 .collect();
             let ok = s
                 .iter()
@@ -407,7 +442,8 @@ fn report(sent: &[Sent], recovered: Duration, poke: Duration, stored_unanswered:
                 .map(|s| s.at)
                 .min();
             eprintln!(
-                "partition: {phase:?} on {name}: {ok} of {} pushes acknowledged, first at {first_ok:?}",
+                "partition: answered while {phase:?}, on {name}: {ok} of {} pushes acknowledged, \
+                 the first {first_ok:.1?} into the phase",
                 s.len()
             );
         }
