@@ -194,14 +194,22 @@ mod tests {
         sb.set_scopes(vec![ScopeId::new(2)]);
         n.publish(poke(9));
         assert!(sb.pokes.try_recv().is_err(), "b left scope 9");
-        n.gap();
-        assert!(
-            sa.pokes.try_recv().unwrap().gap,
-            "a gap reaches every subscriber"
-        );
-        assert!(sb.pokes.try_recv().unwrap().gap);
         drop(sa);
         drop(sb);
         assert!(n.lock().scopes.is_empty() && n.lock().users.is_empty());
+    }
+
+    #[test]
+    fn a_gap_reaches_every_subscriber() {
+        let n = Arc::new(Notifier::default());
+        let mut sa = n.subscribe(UserId::random(), vec![ScopeId::new(1)]);
+        let mut sb = n.subscribe(UserId::random(), vec![]);
+        n.gap();
+        assert!(sa.pokes.try_recv().unwrap().gap);
+        assert!(
+            sb.pokes.try_recv().unwrap().gap,
+            "even one with no scopes yet"
+        );
+        assert!(sa.pokes.try_recv().is_err(), "one each");
     }
 }
