@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tidesync_store::Store;
+use tidesync_store::{Announcement, Store};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::Service;
@@ -72,14 +72,17 @@ impl App {
                 use tokio::sync::broadcast::error::RecvError;
                 loop {
                     match notes.recv().await {
-                        Ok(n) => notifier.publish(crate::notify::Poke {
+                        Ok(Announcement::Change(n)) => notifier.publish(crate::notify::Poke {
                             scope: n.scope,
                             version: n.version,
                             user: n.user,
                             device: n.device,
                             membership: n.membership,
+                            gap: false,
                         }),
-                        Err(RecvError::Lagged(_)) => continue,
+                        // Pokes were lost, here or in the database's
+                        // notices: every stream rereads its heads.
+                        Ok(Announcement::Gap) | Err(RecvError::Lagged(_)) => notifier.gap(),
                         Err(RecvError::Closed) => return,
                     }
                 }

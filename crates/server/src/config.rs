@@ -100,6 +100,19 @@ pub struct DatabaseArgs {
     /// max_prepared_statements: statements are then unnamed.
     #[arg(long, env = "DB_NAMED_STATEMENTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub db_named_statements: bool,
+
+    /// PostgreSQL: longest a request waits for a connection of the pool
+    /// (opening one included), then 503 database_unavailable (s, m, h or d).
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub db_acquire_timeout: Duration,
+
+    /// PostgreSQL: a transaction of this instance idle for longer is ended by
+    /// PostgreSQL (idle_in_transaction_session_timeout, set per session),
+    /// releasing its locks: bounds how long an instance cut off from the
+    /// database in mid-push blocks other instances' pushes of the same user
+    /// (s, m, h or d).
+    #[arg(long, env = "DB_IDLE_TX_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub db_idle_tx_timeout: Duration,
 }
 
 /// The PostgreSQL pool's default size: 4 connections per core. A request
@@ -118,6 +131,8 @@ impl DatabaseArgs {
             listen_database_url: None,
             db_pool_size: default_pool_size(),
             db_named_statements: true,
+            db_acquire_timeout: Duration::from_secs(5),
+            db_idle_tx_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -379,6 +394,14 @@ mod tests {
         assert!(cli.serve.database.db_named_statements);
         assert_eq!(cli.serve.database.db_pool_size, default_pool_size());
         assert_eq!(cli.serve.database.listen_database_url, None);
+        assert_eq!(
+            cli.serve.database.db_acquire_timeout,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            cli.serve.database.db_idle_tx_timeout,
+            Duration::from_secs(10)
+        );
         let cli = Cli::try_parse_from([
             "tidesync",
             "--db-named-statements",

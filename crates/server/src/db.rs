@@ -17,6 +17,9 @@ pub struct DbOptions {
     pub listen_url: Option<String>,
     pub pool_size: u32,
     pub named_statements: bool,
+    /// PostgreSQL: DB_ACQUIRE_TIMEOUT and DB_IDLE_TX_TIMEOUT.
+    pub acquire_timeout: Duration,
+    pub idle_tx_timeout: Duration,
 }
 
 impl DbOptions {
@@ -34,6 +37,8 @@ impl DbOptions {
             listen_url: args.listen_database_url.clone(),
             pool_size: args.db_pool_size,
             named_statements: args.db_named_statements,
+            acquire_timeout: args.db_acquire_timeout,
+            idle_tx_timeout: args.db_idle_tx_timeout,
             ..DbOptions::default()
         }
     }
@@ -47,6 +52,8 @@ impl Default for DbOptions {
             listen_url: None,
             pool_size: default_pool_size(),
             named_statements: true,
+            acquire_timeout: Duration::from_secs(5),
+            idle_tx_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -83,9 +90,10 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
         {
             let o = tidesync_store_postgres::PostgresOptions {
                 max_connections: options.pool_size,
-                acquire_timeout: Duration::from_secs(5),
+                acquire_timeout: options.acquire_timeout,
                 direct_url: options.listen_url.clone(),
                 named_statements: options.named_statements,
+                idle_tx_timeout: Some(options.idle_tx_timeout),
             };
             return Ok(Arc::new(
                 tidesync_store_postgres::PostgresStore::connect(url, o).await?,

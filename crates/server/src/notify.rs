@@ -22,6 +22,9 @@ pub struct Poke {
     pub user: UserId,
     pub device: String,
     pub membership: bool,
+    /// Pokes may have been lost: reread the heads (scope, version, user and
+    /// device mean nothing then).
+    pub gap: bool,
 }
 
 /// Pokes buffered per user before a slow subscriber is told it lagged.
@@ -93,6 +96,21 @@ impl Notifier {
         crate::telemetry::pokes_sent(sent);
     }
 
+    /// Tells every subscriber here that pokes may have been lost.
+    pub fn gap(&self) {
+        let inner = self.lock();
+        for (user, tx) in &inner.users {
+            let _ = tx.send(Arc::new(Poke {
+                scope: ScopeId::new(0),
+                version: 0,
+                user: *user,
+                device: String::new(),
+                membership: false,
+                gap: true,
+            }));
+        }
+    }
+
     fn release(&self, user: UserId, scopes: &[ScopeId]) {
         let mut inner = self.lock();
         for s in scopes {
@@ -157,6 +175,7 @@ mod tests {
             user: UserId::random(),
             device: "d".into(),
             membership: false,
+            gap: false,
         }
     }
 
@@ -178,5 +197,19 @@ mod tests {
         drop(sa);
         drop(sb);
         assert!(n.lock().scopes.is_empty() && n.lock().users.is_empty());
+    }
+
+    #[test]
+    fn a_gap_reaches_every_subscriber() {
+        let n = Arc::new(Notifier::default());
+        let mut sa = n.subscribe(UserId::random(), vec![ScopeId::new(1)]);
+        let mut sb = n.subscribe(UserId::random(), vec![]);
+        n.gap();
+        assert!(sa.pokes.try_recv().unwrap().gap);
+        assert!(
+            sb.pokes.try_recv().unwrap().gap,
+            "even one with no scopes yet"
+        );
+        assert!(sa.pokes.try_recv().is_err(), "one each");
     }
 }

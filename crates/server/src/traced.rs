@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{
-    AuthState, Backend, ChangeNote, Credentials, GcHorizon, GcReport, Health, Member, MemberOp,
+    Announcement, AuthState, Backend, Credentials, GcHorizon, GcReport, Health, Member, MemberOp,
     MembersChanged, NewUser, PullInput, PushInput, Store, StoreError, SyncOutput, User, View,
 };
 use tracing::{debug_span, field::Empty, Instrument};
@@ -181,7 +181,7 @@ impl Store for Traced {
         traced!("store.forget_cursors", self.0.forget_cursors())
     }
 
-    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<ChangeNote>> {
+    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<Announcement>> {
         self.0.change_notes()
     }
 

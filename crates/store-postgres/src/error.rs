@@ -21,8 +21,10 @@ fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(d) => d.code().is_some_and(|code| {
             // SQLSTATE classes: 08 connection exception, 53 insufficient
             // resources, 57P operator intervention (shutdown, cannot connect
-            // now); 40001 serialization failure, 40P01 deadlock.
+            // now); 40001 serialization failure, 40P01 deadlock; 25P03
+            // idle_in_transaction_session_timeout (the link was too slow).
             code.starts_with("08")
+                || code == "25P03"
                 || code.starts_with("53")
                 || code.starts_with("57P")
                 || code == "40001"

@@ -5,6 +5,7 @@
 mod accounts;
 mod error;
 mod history;
+mod listen;
 mod members;
 mod sql;
 mod stmt;
@@ -19,8 +20,8 @@ use tidesync_engine::{PushInput, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{RecordId, ScopeId, UserId};
 use tidesync_store::{
-    AuthState, Backend, ChangeNote, Credentials, GcHorizon, GcReport, Health, Member, MemberOp,
-    MembersChanged, NewUser, PullInput, Store, StoreError, User, GC_BATCH,
+    Announcement, AuthState, Backend, ChangeNote, Credentials, GcHorizon, GcReport, Health, Member,
+    MemberOp, MembersChanged, NewUser, PullInput, Store, StoreError, User, GC_BATCH,
 };
 use tokio::sync::broadcast;
 
@@ -42,6 +43,11 @@ pub struct PostgresOptions {
     /// Named, cached prepared statements. Off behind PgBouncer in
     /// transaction mode without `max_prepared_statements` (see `stmt.rs`).
     pub named_statements: bool,
+    /// `idle_in_transaction_session_timeout` of the pool's sessions: an
+    /// instance that loses the database in mid-transaction cannot release
+    /// its row locks, so PostgreSQL must, or every other instance's push of
+    /// that user waits until the link returns. `None`: the server's setting.
+    pub idle_tx_timeout: Option<Duration>,
 }
 
 impl Default for PostgresOptions {
@@ -51,20 +57,21 @@ impl Default for PostgresOptions {
             acquire_timeout: Duration::from_secs(5),
             direct_url: None,
             named_statements: true,
+            idle_tx_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
 
 pub struct PostgresStore {
     pool: PgPool,
-    notes: broadcast::Sender<ChangeNote>,
+    notes: broadcast::Sender<Announcement>,
     direct_url: String,
     named: bool,
 }
 
 /// The channel every instance LISTENs on. Payload: `scope:version:user:device`
 /// for a change, `m:scope:user` for a membership change.
-const CHANNEL: &str = "tidesync_changes";
+pub(crate) const CHANNEL: &str = "tidesync_changes";
 
 fn note_payload(n: &ChangeNote) -> String {
     if n.membership {
@@ -72,27 +79,6 @@ fn note_payload(n: &ChangeNote) -> String {
     } else {
         format!("{}:{}:{}:{}", n.scope, n.version, n.user, n.device)
     }
-}
-
-fn parse_note(payload: &str) -> Option<ChangeNote> {
-    if let Some(rest) = payload.strip_prefix("m:") {
-        let (scope, user) = rest.split_once(':')?;
-        return Some(ChangeNote {
-            scope: ScopeId::new(scope.parse().ok()?),
-            version: 0,
-            user: user.parse().ok()?,
-            device: String::new(),
-            membership: true,
-        });
-    }
-    let mut parts = payload.splitn(4, ':');
-    Some(ChangeNote {
-        scope: ScopeId::new(parts.next()?.parse().ok()?),
-        version: parts.next()?.parse().ok()?,
-        user: parts.next()?.parse().ok()?,
-        device: parts.next()?.to_owned(),
-        membership: false,
-    })
 }
 
 /// Queues notices that reach every listening instance when (and only if)
@@ -110,52 +96,6 @@ async fn notify(c: &mut sqlx::PgConnection, notes: &[ChangeNote]) -> Result<(), 
     Ok(())
 }
 
-/// A connection LISTENing on [`CHANNEL`]. LISTEN is session state, so it
-/// has a connection of its own to `url`: direct, not through a transaction
-/// pooler.
-async fn listener(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
-    let mut l = sqlx::postgres::PgListener::connect(url).await?;
-    l.listen(CHANNEL).await?;
-    Ok(l)
-}
-
-/// Forwards this database's change notifications to the instance, until the
-/// pool closes. After a connection loss it reconnects; notices sent
-/// meanwhile are lost, which costs latency, not data: the next pull still
-/// finds every change.
-async fn listen(
-    mut l: sqlx::postgres::PgListener,
-    url: String,
-    pool: PgPool,
-    notes: broadcast::Sender<ChangeNote>,
-) {
-    loop {
-        match l.recv().await {
-            Ok(n) => {
-                if let Some(note) = parse_note(n.payload()) {
-                    let _ = notes.send(note);
-                }
-                continue;
-            }
-            Err(_) if pool.is_closed() => return,
-            Err(e) => tracing::warn!(error = %e, "change notifications interrupted"),
-        }
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if pool.is_closed() {
-                return;
-            }
-            match listener(&url).await {
-                Ok(fresh) => {
-                    l = fresh;
-                    break;
-                }
-                Err(e) => tracing::warn!(error = %e, "change notifications: reconnecting"),
-            }
-        }
-    }
-}
-
 impl PostgresStore {
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         let mut connect: PgConnectOptions = url.parse().map_err(db)?;
@@ -163,18 +103,40 @@ impl PostgresStore {
             // Nothing to cache: every statement is unnamed (stmt.rs).
             connect = connect.statement_cache_capacity(0);
         }
-        let pool = PgPoolOptions::new()
+        let mut pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await
-            .map_err(db)?;
+            .acquire_timeout(options.acquire_timeout);
+        if let Some(t) = options.idle_tx_timeout {
+            // A SET once per connection, not a startup option: PgBouncer
+            // refuses the `options` startup parameter. Behind PgBouncer this
+            // lands on one server connection; its own idle_transaction_timeout
+            // covers the pooler's side (docs/SCALING.md).
+            let set = format!(
+                "SET idle_in_transaction_session_timeout = {}",
+                t.as_millis().max(1)
+            );
+            pool = pool.after_connect(move |conn, _| {
+                let set = set.clone();
+                Box::pin(async move {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(connect).await.map_err(db)?;
         let direct_url = options.direct_url.unwrap_or_else(|| url.to_owned());
         // Listening before serving: a stream opened once this returns hears
         // of every later commit, and a wrong LISTEN_DATABASE_URL fails here.
-        let l = listener(&direct_url).await.map_err(db)?;
+        let l = listen::listener(&direct_url).await.map_err(db)?;
         let (notes, _) = broadcast::channel(1024);
-        tokio::spawn(listen(l, direct_url.clone(), pool.clone(), notes.clone()));
+        tokio::spawn(listen::listen(
+            l,
+            direct_url.clone(),
+            pool.clone(),
+            notes.clone(),
+        ));
         Ok(PostgresStore {
             pool,
             notes,
@@ -479,7 +441,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    fn change_notes(&self) -> Option<broadcast::Receiver<ChangeNote>> {
+    fn change_notes(&self) -> Option<broadcast::Receiver<Announcement>> {
         Some(self.notes.subscribe())
     }
 

@@ -82,6 +82,17 @@ pub struct ChangeNote {
     pub membership: bool,
 }
 
+/// What a backend that reaches other instances announces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Announcement {
+    /// One commit, by any instance.
+    Change(ChangeNote),
+    /// Announcements may have been lost (the connection that receives them
+    /// was replaced, e.g. after a partition): whoever waits for them should
+    /// reread what it follows.
+    Gap,
+}
+
 /// A member of a space, as the members endpoints show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -298,7 +309,7 @@ pub trait Store: Send + Sync + 'static {
     /// Changes committed through *any* instance sharing this database, when
     /// the backend can tell (PostgreSQL); `None` when only this process
     /// writes (SQLite), and the server announces its own changes.
-    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<ChangeNote>> {
+    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<Announcement>> {
         None
     }
 

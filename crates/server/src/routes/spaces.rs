@@ -65,6 +65,7 @@ fn announce(state: &AppState, changed: &MembersChanged) {
             user: *user,
             device: String::new(),
             membership: true,
+            gap: false,
         });
     }
 }

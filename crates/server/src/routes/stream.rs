@@ -236,6 +236,12 @@ pub async fn stream(
                         s.told = heads(&view);
                         return Some((Ok(change_event(&s.told)), s));
                     }
+                    // The instance lost the database's notices for a while.
+                    Ok(p) if p.gap => {
+                        if reread(&mut s).await? {
+                            return Some((Ok(change_event(&s.told)), s));
+                        }
+                    }
                     Ok(p) if p.user == s.auth.user.id && p.device == s.device => {}
                     Ok(p) if s.told.get(p.scope, s.personal).is_none_or(|at| p.version > at) => {
                         s.told.set(p.scope, s.personal, p.version);
@@ -243,10 +249,7 @@ pub async fn stream(
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let view = s.state.store.view(s.auth.user.id).await.ok()?;
-                        let now = heads(&view);
-                        if behind(&s.told, &now) {
-                            s.told = now;
+                        if reread(&mut s).await? {
                             return Some((Ok(change_event(&s.told)), s));
                         }
                     }
@@ -263,6 +266,19 @@ pub async fn stream(
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT)))
+}
+
+/// After missed pokes: whether the device is behind the heads (then `told`
+/// moves to them). `None` when the database cannot say: the stream ends,
+/// and the client reconnects with its `Last-Event-ID`.
+async fn reread(s: &mut StreamState) -> Option<bool> {
+    let view = s.state.store.view(s.auth.user.id).await.ok()?;
+    let now = heads(&view);
+    if !behind(&s.told, &now) {
+        return Some(false);
+    }
+    s.told = now;
+    Some(true)
 }
 
 async fn token_still_valid(state: &AppState, auth: &AuthUser, by_ticket: bool) -> bool {

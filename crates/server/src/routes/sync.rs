@@ -95,6 +95,7 @@ pub async fn sync(
                 user: user.id,
                 device: device.clone(),
                 membership: false,
+                gap: false,
             });
         }
     }
@@ -136,7 +137,7 @@ async fn wait_for_change(
     let poked = async {
         loop {
             match pokes.recv().await {
-                Ok(p) if p.membership => return true,
+                Ok(p) if p.membership || p.gap => return true,
                 Ok(p) if p.user == user && p.device == device => continue,
                 Ok(p)
                     if cursor
