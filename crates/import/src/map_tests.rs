@@ -163,7 +163,7 @@ fn documents_without_a_usable_owner_are_skipped_whole() {
         Collection::Items,
         dated(json!({"_id": SPACE, "title": "t"}), "2025-01-02T00:00:00Z"),
     );
-    assert!(map_user(OWNER, docs(&[item.clone()]), &mut sum).is_none());
+    assert!(map_user(OWNER, docs(std::slice::from_ref(&item)), &mut sum).is_none());
     assert_eq!(
         sum.skipped["items: unknown owner: no user has this userId"].count,
         1
