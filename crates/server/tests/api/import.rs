@@ -13,10 +13,13 @@ use tidesync_testkit::*;
 
 use crate::binary::BIN;
 
-backend_tests!(
-    imported_users_sign_in_and_their_devices_sync_on,
-    a_second_import_changes_nothing
-);
+backend_tests! {
+    backend: [
+        imported_users_sign_in_and_their_devices_sync_on,
+        a_second_import_changes_nothing,
+    ],
+    plain: [a_dry_run_writes_nothing_and_a_missing_export_fails],
+}
 
 const DAY: Millis = 86_400_000;
 
@@ -36,9 +39,14 @@ fn fixture(dir: &Path) -> Generated {
 }
 
 fn import(url: &str, dir: &Path) -> String {
+    import_with(url, dir, &[])
+}
+
+fn import_with(url: &str, dir: &Path, flags: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(["import", "mongo"])
         .arg(dir)
+        .args(flags)
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn")
         .output()
@@ -261,4 +269,36 @@ async fn snapshot(tdb: &TestDb, g: &Generated) -> Snapshot {
     }
     app.stop().await;
     all
+}
+
+fn a_dry_run_writes_nothing_and_a_missing_export_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = fixture(dir.path());
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", db.path().display());
+    let summary = import_with(&url, dir.path(), &["--dry-run"]);
+    assert!(summary.contains("dry run: nothing written"), "{summary}");
+    for (i, c) in COLLECTIONS.iter().enumerate() {
+        assert_eq!(
+            counts(&summary, c),
+            (g.valid[i], 0, g.invalid[i]),
+            "{c}:\n{summary}"
+        );
+    }
+    assert!(
+        !db.path().join("t.db").exists(),
+        "a dry run opens no database"
+    );
+
+    let out = Command::new(BIN)
+        .args(["import", "mongo"])
+        .arg(db.path().join("no-such-export"))
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read"),
+        "{out:?}"
+    );
 }
