@@ -25,7 +25,7 @@ use crate::config::MongoImportArgs;
 
 /// Export bytes per bucket: what one bucket holds in memory (as parsed
 /// documents, a few times this).
-const BUCKET_BYTES: u64 = 16 << 20;
+const BUCKET_BYTES: u64 = 4 << 20;
 const MAX_BUCKETS: u64 = 512;
 /// Users being stored at once: enough for SQLite's writer to commit
 /// several in one group (one fsync), few enough to bound memory.
