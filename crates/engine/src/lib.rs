@@ -13,6 +13,7 @@
 //! ([`page::plan_pull`]). See `docs/ARCHITECTURE.md`.
 
 mod apply;
+pub mod import;
 pub mod members;
 pub mod page;
 mod push;

@@ -45,6 +45,41 @@ pub enum Command {
     /// device's cursor stale, so that each device resyncs once (409
     /// resync_required) rather than miss changes. Then start the servers.
     ForgetCursors(DatabaseArgs),
+    /// Import another server's data (see docs/MIGRATING.md).
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ImportSource {
+    /// Import the original Node.js/MongoDB server's users, spaces,
+    /// categories, items and synclogs from mongoexport files in DIR
+    /// (users.json, spaces.json, categories.json, items.json, synclogs.json;
+    /// JSON arrays or one document per line, canonical or relaxed Extended
+    /// JSON). Idempotent: what is already imported is left alone. Prints a
+    /// summary; exits nonzero only when the import cannot run.
+    Mongo(MongoImportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MongoImportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The folder of the mongoexport files.
+    pub dir: PathBuf,
+    /// Read and check everything, report, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the temporary files that group the documents by user go
+    /// (about the size of the export; removed at the end). Default: the
+    /// system's temporary folder.
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// How long history is kept (see docs/OPERATIONS.md, "Retention").

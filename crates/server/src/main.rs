@@ -72,6 +72,12 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
             tracing::info!(scopes, "every device will resync once");
         }
+        Command::Import(tidesync::config::ImportArgs {
+            source: tidesync::config::ImportSource::Mongo(args),
+        }) => {
+            let summary = tidesync::import::mongo(&args).await?;
+            print!("{summary}");
+        }
         Command::Serve(args) => {
             if let Some(addr) = args.metrics_addr {
                 tidesync::telemetry::serve_metrics(addr)

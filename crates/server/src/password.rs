@@ -1,5 +1,8 @@
 //! Passwords: Argon2id for everything tidesync hashes, on the blocking pool
-//! and bounded in concurrency.
+//! and bounded in concurrency. Users imported from the original server
+//! (`tidesync import mongo`) arrive with bcrypt hashes: those are verified
+//! with bcrypt, only ever verified (never produced), and replaced by an
+//! Argon2id hash at the first successful sign-in.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -35,13 +38,25 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
     .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
 }
 
-/// True when `password` matches the PHC string `hash`.
+/// Whether a stored hash is the original server's bcrypt (`$2a$`, `$2b$`,
+/// `$2y$`), to be replaced by Argon2id once the password is known.
+pub fn is_legacy(hash: &str) -> bool {
+    tidesync_import::map::is_bcrypt(hash)
+}
+
+/// True when `password` matches the stored `hash`: an Argon2 PHC string,
+/// or an imported bcrypt hash.
 pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
     let _slot = HASHING
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
+        if is_legacy(&hash) {
+            // bcrypt reads at most 72 bytes, as the original's bcryptjs did.
+            return bcrypt::verify(password.as_bytes(), &hash)
+                .map_err(|e| ApiError::Internal(format!("stored bcrypt hash unreadable: {e}")));
+        }
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| ApiError::Internal(format!("stored hash unreadable: {e}")))?;
         Ok(argon2()

@@ -92,6 +92,27 @@ impl Store for Traced {
         )
     }
 
+    async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        traced!(
+            "store.upgrade_password_hash",
+            self.0.upgrade_password_hash(user, old, new),
+            user = user
+        )
+    }
+
+    async fn import_user(
+        &self,
+        user: tidesync_store::ImportedUser,
+    ) -> Result<tidesync_store::ImportOutcome, StoreError> {
+        let id = user.id;
+        traced!("store.import_user", self.0.import_user(user), user = id)
+    }
+
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
         traced!("store.delete_user", self.0.delete_user(user), user = user)
     }

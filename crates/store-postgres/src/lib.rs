@@ -5,6 +5,7 @@
 mod accounts;
 mod error;
 mod history;
+mod import;
 mod listen;
 mod members;
 mod sql;
@@ -276,6 +277,35 @@ impl Store for PostgresStore {
                 accounts::change_password(&mut tx, user, password_hash, now_millis()).await?;
             tx.commit().await.map_err(db)?;
             Ok(generation)
+        })
+        .await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let done = import::upgrade_password_hash(&mut tx, user, old, new).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(done)
+        })
+        .await
+    }
+
+    async fn import_user(
+        &self,
+        user: tidesync_store::ImportedUser,
+    ) -> Result<tidesync_store::ImportOutcome, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let (out, note) = import::import_user(&mut tx, user).await?;
+            notify(&mut tx, note.as_slice()).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
         })
         .await
     }

@@ -11,6 +11,7 @@ mod accounts;
 pub mod backup;
 mod error;
 mod history;
+mod import;
 mod members;
 mod migrate;
 pub mod raw;
@@ -230,6 +231,29 @@ impl Store for SqliteStore {
             .run(0, move |c| {
                 accounts::change_password(c, user, &hash, now_millis())
             })
+            .await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let (old, new) = (old.to_owned(), new.to_owned());
+        self.writer
+            .run(0, move |c| {
+                import::upgrade_password_hash(c, user, &old, &new)
+            })
+            .await
+    }
+
+    async fn import_user(
+        &self,
+        user: tidesync_store::ImportedUser,
+    ) -> Result<tidesync_store::ImportOutcome, StoreError> {
+        self.writer
+            .run(0, move |c| import::import_user(c, user))
             .await
     }
 

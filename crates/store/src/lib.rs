@@ -5,6 +5,7 @@
 //! they execute lives in `tidesync-engine`.
 
 mod error;
+mod import;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
@@ -18,6 +19,9 @@ use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 pub use error::StoreError;
+pub use import::{
+    entity_index, ImportOutcome, ImportedAccount, ImportedLog, ImportedRecord, ImportedUser,
+};
 pub use tidesync_engine::{PulledRecord, PushInput, ScopeView, SyncOutput, View};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,6 +253,25 @@ pub trait Store: Send + Sync + 'static {
     /// Sets a new password hash and bumps the token generation, which
     /// invalidates every token issued before. Returns the new generation.
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError>;
+
+    /// Replaces a password hash of another system (bcrypt, from an import)
+    /// by a tidesync one after a successful sign-in, if it is still `old`.
+    /// Unlike [`Store::change_password`] it keeps the token generation: the
+    /// password is the same, so no token is revoked. False when the stored
+    /// hash is no longer `old` (changed meanwhile) or the user is gone.
+    async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Imports one user of another system with their records and applied
+    /// operations, in one transaction (see [`ImportedUser`]): creates the
+    /// account if its id is absent, inserts the records and log rows that
+    /// do not exist yet (versions from the personal scope's counter, in
+    /// order of last change), leaves everything else alone.
+    async fn import_user(&self, user: ImportedUser) -> Result<ImportOutcome, StoreError>;
 
     /// Deletes the user and everything it owns, for good.
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError>;

@@ -13,6 +13,7 @@
 
 mod builders;
 mod db;
+pub mod mongo;
 mod proc;
 mod pull;
 mod rng;

@@ -13,7 +13,7 @@ use tidesync_store::{NewUser, User};
 use super::{ok, ApiJson};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::password::{hash_password, verify_password};
+use crate::password::{hash_password, is_legacy, verify_password};
 use crate::state::AppState;
 
 pub fn view(user: &User) -> UserView {
@@ -108,12 +108,41 @@ pub async fn login(
         Some(c) => (c.password_hash, Some((c.user, c.token_generation))),
         None => (state.dummy_hash.as_ref().clone(), None),
     };
+    let legacy = user.is_some() && is_legacy(&hash);
+    let old_hash = legacy.then(|| hash.clone());
+    let password = legacy.then(|| req.password.clone());
     let matches = verify_password(req.password, hash).await?;
     match user {
-        Some((user, generation)) if matches => signed_in(&state, &user, generation, StatusCode::OK),
+        Some((user, generation)) if matches => {
+            if let (Some(old), Some(password)) = (old_hash, password) {
+                upgrade_hash(&state, &user, &old, password).await;
+            }
+            signed_in(&state, &user, generation, StatusCode::OK)
+        }
         _ => {
             crate::telemetry::sign_in_failed();
             Err(ApiError::InvalidCredentials)
+        }
+    }
+}
+
+/// An imported user's first sign-in: their bcrypt hash is replaced by an
+/// Argon2id one of the same password (tokens stay valid: nothing changed
+/// for the user). A failure only means the next sign-in tries again.
+async fn upgrade_hash(state: &AppState, user: &User, old: &str, password: String) {
+    let result = match hash_password(password).await {
+        Ok(new) => state
+            .store
+            .upgrade_password_hash(user.id, old, &new)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(true) => tracing::info!(user = %user.id, "imported password rehashed to Argon2id"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(user = %user.id, error = %e, "could not rehash an imported password")
         }
     }
 }

@@ -14,6 +14,7 @@ mod export;
 mod health;
 mod history;
 mod hostile;
+mod import;
 mod openapi;
 mod ops;
 mod outage;
@@ -36,6 +37,7 @@ fn main() {
         health::tests,
         history::tests,
         hostile::tests,
+        import::tests,
         openapi::tests,
         ops::tests,
         outage::tests,

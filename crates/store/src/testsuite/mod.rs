@@ -15,6 +15,7 @@ use tidesync_protocol::{RecordId, UserId};
 use crate::{NewUser, PullInput, PushInput, Store, StoreError, SyncOutput};
 
 pub mod history;
+pub mod import;
 pub mod sharing;
 
 /// Generates one `#[tokio::test]` per suite test for a backend.
@@ -38,6 +39,11 @@ macro_rules! backend_suite {
             sharing::deleting_an_owner_hands_shared_spaces_on,
             history::old_tombstones_are_collected_and_stale_cursors_must_resync,
             history::the_sync_log_is_pruned_past_its_horizon,
+            import::importing_twice_changes_nothing,
+            import::imported_records_pull_in_change_order_with_their_dates,
+            import::a_legacy_date_cursor_gets_exactly_what_changed_after_it,
+            import::imported_operations_answer_duplicate_and_later_pushes_merge,
+            import::an_imported_hash_is_upgraded_without_revoking_tokens,
         );
     };
     (@tests $open:expr; $($($path:ident)::+),* $(,)?) => {
@@ -119,7 +125,7 @@ pub async fn push(store: &dyn Store, user: UserId, changes: Vec<ChangeInput>) ->
     out
 }
 
-fn pull_input(cursor: CursorStart, limit: usize, max_bytes: usize) -> PullInput {
+pub(crate) fn pull_input(cursor: CursorStart, limit: usize, max_bytes: usize) -> PullInput {
     PullInput {
         cursor,
         limit,

@@ -1,0 +1,109 @@
+//! `Store::import_user` on PostgreSQL: one transaction per user, under the
+//! row lock of the user's personal scope (the lock a push of theirs takes),
+//! so an import and the user's pushes never interleave.
+
+use std::collections::HashSet;
+
+use sqlx::postgres::PgConnection;
+use tidesync_engine::import;
+use tidesync_protocol::UserId;
+use tidesync_store::{
+    entity_index, ChangeNote, ImportOutcome, ImportedAccount, ImportedUser, NewUser, StoreError,
+};
+
+use crate::error::db;
+use crate::{accounts, sql, stmt};
+
+/// Runs inside the caller's transaction; the caller commits. The change
+/// note to send with the commit, when records were written.
+pub async fn import_user(
+    c: &mut PgConnection,
+    u: ImportedUser,
+) -> Result<(ImportOutcome, Option<ChangeNote>), StoreError> {
+    let account = if accounts::user_by_id(&mut *c, u.id).await?.is_some() {
+        ImportedAccount::AlreadyPresent
+    } else {
+        let created = accounts::create_user(
+            &mut *c,
+            &NewUser {
+                id: u.id,
+                email: u.email.clone(),
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+                created_at: u.created_at,
+            },
+        )
+        .await?;
+        if !created {
+            return Ok((ImportOutcome::new(ImportedAccount::EmailTaken), None));
+        }
+        ImportedAccount::Created
+    };
+    let mut out = ImportOutcome::new(account);
+    let view = sql::view(&mut *c, u.id)
+        .await?
+        .ok_or(StoreError::UserGone)?;
+    let locked = sql::lock(&mut *c, u.id, &[view.personal]).await?;
+    let head = locked
+        .first()
+        .map(|(_, v, _)| *v)
+        .ok_or(StoreError::UserGone)?;
+    let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
+    let ids: Vec<_> = u.records.iter().map(|r| r.id).collect();
+    let present: HashSet<_> = sql::locate(&mut *c, &ids, &scopes)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let (old, new): (Vec<_>, Vec<_>) = u.records.into_iter().partition(|r| present.contains(&r.id));
+    for r in &old {
+        out.present[entity_index(r.entity)] += 1;
+    }
+    for r in &new {
+        out.inserted[entity_index(r.entity)] += 1;
+    }
+    let (rows, new_head) = import::plan(view.personal, u.id, head, &new);
+    sql::save_records(&mut *c, &rows).await?;
+    sql::set_heads(&mut *c, &[(view.personal, new_head)]).await?;
+
+    let ops: Vec<String> = u.logs.iter().map(|l| l.operation_id.clone()).collect();
+    let logged: HashSet<String> = sql::load_acks(&mut *c, u.id, &ops)
+        .await?
+        .into_iter()
+        .map(|(op, _)| op)
+        .collect();
+    let rows_l: Vec<_> = u
+        .logs
+        .iter()
+        .filter(|l| !logged.contains(&l.operation_id))
+        .map(|l| l.to_row())
+        .collect();
+    out.logs_present = (u.logs.len() - rows_l.len()) as u64;
+    out.logs_inserted = rows_l.len() as u64;
+    sql::insert_logs(&mut *c, u.id, &rows_l).await?;
+    let note = (!rows.is_empty()).then(|| ChangeNote {
+        scope: view.personal,
+        version: new_head,
+        user: u.id,
+        device: import::IMPORT_OP.to_owned(),
+        membership: false,
+    });
+    Ok((out, note))
+}
+
+/// See `Store::upgrade_password_hash`.
+pub async fn upgrade_password_hash(
+    c: &mut PgConnection,
+    user: UserId,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let r = stmt::query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+        .bind(user.as_uuid())
+        .bind(old)
+        .bind(new)
+        .execute(c)
+        .await
+        .map_err(db)?;
+    Ok(r.rows_affected() == 1)
+}

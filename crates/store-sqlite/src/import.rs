@@ -1,0 +1,85 @@
+//! `Store::import_user` on SQLite: one writer job (one savepoint of the
+//! writer's transaction), so a user is imported whole or not at all.
+
+use rusqlite::{params, Connection};
+use tidesync_engine::import;
+use tidesync_protocol::UserId;
+use tidesync_store::{
+    entity_index, ImportOutcome, ImportedAccount, ImportedUser, NewUser, StoreError,
+};
+
+use crate::error::driver;
+use crate::{accounts, sql};
+
+pub fn import_user(c: &Connection, u: ImportedUser) -> Result<ImportOutcome, StoreError> {
+    let account = if accounts::user_by_id(c, u.id)?.is_some() {
+        ImportedAccount::AlreadyPresent
+    } else {
+        let created = accounts::create_user(
+            c,
+            &NewUser {
+                id: u.id,
+                email: u.email.clone(),
+                name: u.name.clone(),
+                password_hash: u.password_hash.clone(),
+                created_at: u.created_at,
+            },
+        )?;
+        if !created {
+            return Ok(ImportOutcome::new(ImportedAccount::EmailTaken));
+        }
+        ImportedAccount::Created
+    };
+    let mut out = ImportOutcome::new(account);
+    // The writer's transaction is every scope's lock: the head read here
+    // cannot move before this job commits.
+    let view = sql::view(c, u.id)?.ok_or(StoreError::UserGone)?;
+    let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
+    let ids: Vec<_> = u.records.iter().map(|r| r.id).collect();
+    let present: std::collections::HashSet<_> = sql::locate(c, &ids, &scopes)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let (old, new): (Vec<_>, Vec<_>) = u.records.into_iter().partition(|r| present.contains(&r.id));
+    for r in &old {
+        out.present[entity_index(r.entity)] += 1;
+    }
+    for r in &new {
+        out.inserted[entity_index(r.entity)] += 1;
+    }
+    let head = view.get(view.personal).map_or(0, |s| s.head);
+    let (rows, new_head) = import::plan(view.personal, u.id, head, &new);
+    sql::save_records(c, &rows)?;
+    sql::set_heads(c, &[(view.personal, new_head)])?;
+
+    let ops: Vec<String> = u.logs.iter().map(|l| l.operation_id.clone()).collect();
+    let logged: std::collections::HashSet<String> = sql::load_acks(c, u.id, &ops)?
+        .into_iter()
+        .map(|(op, _)| op)
+        .collect();
+    let rows: Vec<_> = u
+        .logs
+        .iter()
+        .filter(|l| !logged.contains(&l.operation_id))
+        .map(|l| l.to_row())
+        .collect();
+    out.logs_present = (u.logs.len() - rows.len()) as u64;
+    out.logs_inserted = rows.len() as u64;
+    sql::insert_logs(c, u.id, &rows)?;
+    Ok(out)
+}
+
+/// See `Store::upgrade_password_hash`.
+pub fn upgrade_password_hash(
+    c: &Connection,
+    user: UserId,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let n = c
+        .prepare_cached("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .map_err(driver)?
+        .execute(params![new, user.to_string(), old])
+        .map_err(driver)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,51 @@
+//! What `Store::import_user` takes and answers: one user of another system
+//! (the original Node.js/MongoDB server) with their records and applied
+//! operations, imported in one transaction.
+
+use tidesync_protocol::entity::EntityType;
+
+pub use tidesync_engine::import::{ImportedLog, ImportedRecord, ImportedUser};
+
+/// What happened to the user's account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportedAccount {
+    Created,
+    /// The id exists already: the account (and its hash) is left alone.
+    AlreadyPresent,
+    /// Another account has this email: nothing of the user was imported.
+    EmailTaken,
+}
+
+/// What one `import_user` stored. Records and logs that exist already (by
+/// id in the user's scopes, by operation id) are left alone and counted as
+/// present, so a second import of the same data changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub account: ImportedAccount,
+    /// Inserted, per entity: spaces, categories, items.
+    pub inserted: [u64; 3],
+    pub present: [u64; 3],
+    pub logs_inserted: u64,
+    pub logs_present: u64,
+}
+
+impl ImportOutcome {
+    pub fn new(account: ImportedAccount) -> ImportOutcome {
+        ImportOutcome {
+            account,
+            inserted: [0; 3],
+            present: [0; 3],
+            logs_inserted: 0,
+            logs_present: 0,
+        }
+    }
+}
+
+/// The index of an entity in [`ImportOutcome`]'s arrays.
+pub fn entity_index(e: EntityType) -> usize {
+    match e {
+        EntityType::Space => 0,
+        EntityType::Category => 1,
+        EntityType::Item => 2,
+    }
+}
