@@ -64,13 +64,35 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-token="$(curl -fsS -X POST "$base/api/auth/register" -H 'Content-Type: application/json' \
-  -d '{"email":"contract@example.com","password":"contract-password-1","name":"Contract"}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')"
+# Test data: user A owns a space shared with user B, so the members endpoints
+# act on a real space and member (their ids are given to schemathesis as the
+# path parameters' values). Schemathesis sends A's token.
+api() { # METHOD PATH [TOKEN] [BODY]
+  curl -fsS -X "$1" "$base$2" -H 'Content-Type: application/json' \
+    ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}
+}
+field() { # dotted path under data, e.g. user.id
+  python3 -c 'import json,sys
+d = json.load(sys.stdin)["data"]
+for k in sys.argv[1].split("."): d = d[k]
+print(d)' "$1"
+}
+token="$(api POST /api/auth/register "" \
+  '{"email":"contract@example.com","password":"contract-password-1","name":"Contract"}' | field token)"
+member="$(api POST /api/auth/register "" \
+  '{"email":"member@example.com","password":"member-password-1","name":"Member"}' | field user.id)"
+space="$(python3 -c 'import uuid; print(uuid.uuid4())')"
+api POST /api/sync "$token" "{\"deviceId\":\"seed\",\"changes\":[{\"operationId\":\"seed-space\",\"id\":\"$space\",\"entityType\":\"space\",\"operation\":\"create\",\"data\":{\"name\":\"Shared\"},\"timestamp\":\"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\",\"deviceId\":\"seed\"}]}" >/dev/null
+api POST "/api/spaces/$space/members" "$token" '{"email":"member@example.com","role":"editor"}' >/dev/null
+cat >"$tmp/schemathesis.toml" <<TOML
+[parameters]
+"path.space_id" = "$space"
+"path.user_id" = "$member"
+TOML
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 run() {
-  "$venv/bin/schemathesis" run "$base/api/openapi.json" \
+  "$venv/bin/schemathesis" --config-file "$tmp/schemathesis.toml" run "$base/api/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks "$checks" \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
