@@ -78,6 +78,13 @@ pub struct BatchRows {
 /// locked scope's counter, `collected` and the user's role; the stored acks
 /// of `ops`; the records with `ids` in `scopes`. Rows are told apart by
 /// `tag`.
+///
+/// Acks and records are probed key by key (`LATERAL`, which `OFFSET 0`
+/// keeps from being flattened into a join): left to itself, the planner
+/// prefers to scan all of a user's `sync_log` and records rather than do
+/// 100 index probes whenever that user is most of the table, and the
+/// scan's cost grows with the user's data (a 100-op push read 20 ms with
+/// 10,000 records; BENCHMARKS.md, issue 12).
 pub async fn batch(
     c: &mut PgConnection,
     user: UserId,
@@ -93,11 +100,15 @@ pub async fn batch(
          FROM scopes s LEFT JOIN members m ON m.scope_id = s.id AND m.user_id = $1
          WHERE s.id = ANY($2)
          UNION ALL
-         SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, operation_id, ack, NULL
-         FROM sync_log WHERE user_id = $1 AND operation_id = ANY($3)
+         SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, l.operation_id, l.ack, NULL
+         FROM UNNEST($3::text[]) AS o(op), LATERAL (
+             SELECT operation_id, ack FROM sync_log WHERE user_id = $1 AND operation_id = o.op
+             OFFSET 0) l
          UNION ALL
-         SELECT 2, scope_id, id, kind, version, data, clocks, created_by, NULL, NULL, NULL
-         FROM records WHERE scope_id = ANY($4) AND id = ANY($5)",
+         SELECT 2, r.scope_id, r.id, r.kind, r.version, r.data, r.clocks, r.created_by,
+                NULL, NULL, NULL
+         FROM UNNEST($5::uuid[]) AS k(id), LATERAL (
+             SELECT * FROM records WHERE scope_id = ANY($4) AND id = k.id OFFSET 0) r",
     )
     .bind(user.as_uuid())
     .bind(scope_ids(locked))

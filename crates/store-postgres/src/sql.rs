@@ -79,7 +79,8 @@ pub async fn locate(
     scopes: &[ScopeId],
 ) -> Result<Vec<(RecordId, ScopeId)>, StoreError> {
     let rows: Vec<(Uuid, i64)> = stmt::query_as(
-        "SELECT id, scope_id FROM records WHERE scope_id = ANY($1) AND id = ANY($2)",
+        "SELECT r.id, r.scope_id FROM UNNEST($2::uuid[]) AS k(id), LATERAL (
+             SELECT id, scope_id FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r",
     )
     .bind(scope_ids(scopes))
     .bind(uuids(ids))
@@ -145,6 +146,7 @@ pub(crate) fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
     })
 }
 
+/// Probed id by id, as the push's reads (`push::batch`, which says why).
 pub async fn load_records(
     c: &mut PgConnection,
     ids: &[RecordId],
@@ -154,7 +156,8 @@ pub async fn load_records(
         return Ok(vec![]);
     }
     stmt::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = ANY($2)"
+        "SELECT r.* FROM UNNEST($2::uuid[]) AS k(id), LATERAL (
+             SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r"
     )))
     .bind(scope_ids(scopes))
     .bind(uuids(ids))

@@ -15,6 +15,7 @@ use tidesync_protocol::{RecordId, UserId};
 use crate::{NewUser, PullInput, PushInput, Store, StoreError, SyncOutput};
 
 pub mod history;
+pub mod locking;
 pub mod sharing;
 
 /// Generates one `#[tokio::test]` per suite test for a backend.
@@ -38,6 +39,7 @@ macro_rules! backend_suite {
             sharing::deleting_an_owner_hands_shared_spaces_on,
             history::old_tombstones_are_collected_and_stale_cursors_must_resync,
             history::the_sync_log_is_pruned_past_its_horizon,
+            locking::members_newer_than_a_space_write_to_it_beside_its_owner,
         );
     };
     (@tests $open:expr; $($($path:ident)::+),* $(,)?) => {
