@@ -4,10 +4,12 @@
 
 mod accounts;
 mod error;
+mod gate;
 mod history;
 mod import;
 mod listen;
 mod members;
+mod push;
 mod sql;
 mod stmt;
 mod sync;
@@ -68,13 +70,14 @@ pub struct PostgresStore {
     notes: broadcast::Sender<Announcement>,
     direct_url: String,
     named: bool,
+    gates: gate::Gates,
 }
 
 /// The channel every instance LISTENs on. Payload: `scope:version:user:device`
 /// for a change, `m:scope:user` for a membership change.
 pub(crate) const CHANNEL: &str = "tidesync_changes";
 
-fn note_payload(n: &ChangeNote) -> String {
+pub(crate) fn note_payload(n: &ChangeNote) -> String {
     if n.membership {
         format!("m:{}:{}", n.scope, n.user)
     } else {
@@ -143,6 +146,7 @@ impl PostgresStore {
             notes,
             direct_url,
             named: options.named_statements,
+            gates: gate::Gates::default(),
         })
     }
 
@@ -326,27 +330,17 @@ impl Store for PostgresStore {
         _cost: usize,
     ) -> Result<SyncOutput, StoreError> {
         self.scoped(async {
-            let device = input.device_id.clone();
+            // The user's turn in this instance first, then a connection.
+            let _turn = self.gates.enter(user).await;
             let mut conn = self.conn().await?;
             // A space shared while this push located its records: run again.
             for attempt in 0.. {
                 let mut tx = conn.begin().await.map_err(db)?;
+                // Its change notices are queued with its writes (sync.rs).
                 let out = match sync::push(&mut tx, user, input.clone()).await {
                     Err(StoreError::Retry) if attempt < 3 => continue,
                     other => other?,
                 };
-                let notes: Vec<ChangeNote> = out
-                    .wrote
-                    .iter()
-                    .map(|(scope, version)| ChangeNote {
-                        scope: *scope,
-                        version: *version,
-                        user,
-                        device: device.clone(),
-                        membership: false,
-                    })
-                    .collect();
-                notify(&mut tx, &notes).await?;
                 tx.commit().await.map_err(db)?;
                 return Ok(out);
             }

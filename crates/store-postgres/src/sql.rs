@@ -4,9 +4,7 @@
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 use tidesync_engine::page::FirstSince;
-use tidesync_engine::{
-    LogRow, Page, PageQuery, PulledRecord, RecordWrite, ScopeView, StoredRecord, View,
-};
+use tidesync_engine::{Page, PageQuery, PulledRecord, ScopeView, StoredRecord, View};
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::merge;
 use tidesync_protocol::time::Millis;
@@ -25,7 +23,7 @@ pub fn role(s: &str) -> Result<Role, StoreError> {
     Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("role {s:?}")))
 }
 
-fn uuids(ids: &[RecordId]) -> Vec<Uuid> {
+pub(crate) fn uuids(ids: &[RecordId]) -> Vec<Uuid> {
     ids.iter().map(RecordId::as_uuid).collect()
 }
 
@@ -33,19 +31,27 @@ pub(crate) fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
     scopes.iter().map(|s| s.get()).collect()
 }
 
+/// The columns of a view row (`m`: members, `s`: scopes).
+pub(crate) const VIEW_COLUMNS: &str = "s.id, m.role, s.space_id, s.version, s.collected";
+
 /// The user's memberships with each scope's counter; `None` when the user
 /// (and so their personal scope) no longer exists.
 pub async fn view(c: &mut PgConnection, user: UserId) -> Result<Option<View>, StoreError> {
-    let rows = stmt::query(
-        "SELECT s.id, m.role, s.space_id, s.version, s.collected FROM members m
-         JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = $1",
-    )
+    let rows = stmt::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {VIEW_COLUMNS} FROM members m JOIN scopes s ON s.id = m.scope_id
+         WHERE m.user_id = $1"
+    )))
     .bind(user.as_uuid())
     .fetch_all(c)
     .await
     .map_err(db)?;
+    view_from_rows(user, &rows)
+}
+
+/// A view from rows with [`VIEW_COLUMNS`]' names.
+pub(crate) fn view_from_rows(user: UserId, rows: &[PgRow]) -> Result<Option<View>, StoreError> {
     let (mut scopes, mut personal) = (Vec::new(), None);
-    for r in &rows {
+    for r in rows {
         let id = ScopeId::new(r.try_get("id").map_err(db)?);
         let role = role(r.try_get("role").map_err(db)?)?;
         let space: Option<Uuid> = r.try_get("space_id").map_err(db)?;
@@ -73,7 +79,8 @@ pub async fn locate(
     scopes: &[ScopeId],
 ) -> Result<Vec<(RecordId, ScopeId)>, StoreError> {
     let rows: Vec<(Uuid, i64)> = stmt::query_as(
-        "SELECT id, scope_id FROM records WHERE scope_id = ANY($1) AND id = ANY($2)",
+        "SELECT r.id, r.scope_id FROM UNNEST($2::uuid[]) AS k(id), LATERAL (
+             SELECT id, scope_id FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r",
     )
     .bind(scope_ids(scopes))
     .bind(uuids(ids))
@@ -84,52 +91,6 @@ pub async fn locate(
         .into_iter()
         .map(|(id, s)| (RecordId::from_uuid(id), ScopeId::new(s)))
         .collect())
-}
-
-/// Takes the scopes' row locks in ascending order (so two pushes never
-/// deadlock) and reads each counter and the user's role under the lock.
-/// The lock serialises the scope's writers, so versions are handed out in
-/// commit order.
-pub async fn lock(
-    c: &mut PgConnection,
-    user: UserId,
-    scopes: &[ScopeId],
-) -> Result<Vec<(ScopeId, i64, Role)>, StoreError> {
-    let rows: Vec<(i64, i64, Option<String>)> = stmt::query_as(
-        "SELECT s.id, s.version, m.role FROM scopes s
-         LEFT JOIN members m ON m.scope_id = s.id AND m.user_id = $2
-         WHERE s.id = ANY($1) ORDER BY s.id FOR UPDATE OF s",
-    )
-    .bind(scope_ids(scopes))
-    .bind(user.as_uuid())
-    .fetch_all(c)
-    .await
-    .map_err(db)?;
-    rows.into_iter()
-        .map(|(s, v, r)| {
-            let r = match r {
-                Some(r) => role(&r)?,
-                None => Role::Removed,
-            };
-            Ok((ScopeId::new(s), v, r))
-        })
-        .collect()
-}
-
-pub async fn set_heads(c: &mut PgConnection, heads: &[(ScopeId, i64)]) -> Result<(), StoreError> {
-    if heads.is_empty() {
-        return Ok(());
-    }
-    stmt::query(
-        "UPDATE scopes SET version = h.v FROM UNNEST($1::int8[], $2::int8[]) AS h(id, v)
-         WHERE scopes.id = h.id",
-    )
-    .bind(heads.iter().map(|(s, _)| s.get()).collect::<Vec<_>>())
-    .bind(heads.iter().map(|(_, v)| *v).collect::<Vec<_>>())
-    .execute(c)
-    .await
-    .map_err(db)?;
-    Ok(())
 }
 
 pub async fn first_since(
@@ -152,24 +113,6 @@ pub async fn first_since(
         .collect())
 }
 
-pub async fn load_acks(
-    c: &mut PgConnection,
-    user: UserId,
-    ops: &[String],
-) -> Result<Vec<(String, String)>, StoreError> {
-    if ops.is_empty() {
-        return Ok(vec![]);
-    }
-    stmt::query_as(
-        "SELECT operation_id, ack FROM sync_log WHERE user_id = $1 AND operation_id = ANY($2)",
-    )
-    .bind(user.as_uuid())
-    .bind(ops)
-    .fetch_all(c)
-    .await
-    .map_err(db)
-}
-
 const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
 
 /// A pulled record from a row with the page's named columns.
@@ -187,7 +130,7 @@ pub(crate) fn pulled_from(row: &PgRow) -> Result<PulledRecord, StoreError> {
     })
 }
 
-fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
+pub(crate) fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
     let state = merge::decode_state(
         row.try_get("data").map_err(db)?,
         row.try_get("clocks").map_err(db)?,
@@ -203,6 +146,7 @@ fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
     })
 }
 
+/// Probed id by id, as the push's reads (`push::batch`, which says why).
 pub async fn load_records(
     c: &mut PgConnection,
     ids: &[RecordId],
@@ -212,7 +156,8 @@ pub async fn load_records(
         return Ok(vec![]);
     }
     stmt::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = ANY($2)"
+        "SELECT r.* FROM UNNEST($2::uuid[]) AS k(id), LATERAL (
+             SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r"
     )))
     .bind(scope_ids(scopes))
     .bind(uuids(ids))
@@ -266,102 +211,6 @@ pub async fn children(
         }
     }
     Ok(out)
-}
-
-/// One statement for the whole batch: columns as arrays, `UNNEST` to rows.
-pub async fn save_records(c: &mut PgConnection, recs: &[RecordWrite]) -> Result<(), StoreError> {
-    if recs.is_empty() {
-        return Ok(());
-    }
-    stmt::query(
-        "INSERT INTO records (scope_id, id, kind, version, space_id, category_id, data, clocks,
-                              created_at, updated_at, deleted_at, device_id, server_time, created_by)
-         SELECT * FROM UNNEST($1::int8[], $2::uuid[], $3::text[], $4::int8[], $5::uuid[], $6::uuid[],
-                              $7::text[], $8::text[], $9::int8[], $10::int8[], $11::int8[],
-                              $12::text[], $13::int8[], $14::uuid[])
-         ON CONFLICT (scope_id, id) DO UPDATE SET
-            kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
-            category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
-            created_at = excluded.created_at, updated_at = excluded.updated_at,
-            deleted_at = excluded.deleted_at, device_id = excluded.device_id,
-            server_time = excluded.server_time",
-    )
-    .bind(recs.iter().map(|r| r.scope.get()).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.id.as_uuid()).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.version).collect::<Vec<_>>())
-    .bind(
-        recs.iter()
-            .map(|r| r.space_id.map(|s| s.as_uuid()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        recs.iter()
-            .map(|r| r.category_id.map(|s| s.as_uuid()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(recs.iter().map(|r| r.data.as_str()).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.clocks.as_str()).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.created_at).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.updated_at).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.deleted_at).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.server_time).collect::<Vec<_>>())
-    .bind(recs.iter().map(|r| r.created_by.as_uuid()).collect::<Vec<_>>())
-    .execute(c)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-pub async fn insert_logs(
-    c: &mut PgConnection,
-    user: UserId,
-    logs: &[LogRow],
-) -> Result<(), StoreError> {
-    if logs.is_empty() {
-        return Ok(());
-    }
-    stmt::query(
-        "INSERT INTO sync_log (user_id, operation_id, device_id, entity_type, entity_id,
-                               operation, changes, ack, client_time, server_time)
-         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::text[], $9::int8[], $10::int8[])",
-    )
-    .bind(user.as_uuid())
-    .bind(
-        logs.iter()
-            .map(|l| l.operation_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        logs.iter()
-            .map(|l| l.device_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        logs.iter()
-            .map(|l| l.entity_type.map(EntityType::as_str))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        logs.iter()
-            .map(|l| l.entity_id.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        logs.iter()
-            .map(|l| l.operation.map(|o| o.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(logs.iter().map(|l| l.changes.as_str()).collect::<Vec<_>>())
-    .bind(logs.iter().map(|l| l.ack.as_str()).collect::<Vec<_>>())
-    .bind(logs.iter().map(|l| l.client_time).collect::<Vec<_>>())
-    .bind(logs.iter().map(|l| l.server_time).collect::<Vec<_>>())
-    .execute(c)
-    .await
-    .map_err(db)?;
-    Ok(())
 }
 
 /// A page, range by range, each cut by bytes in the query itself so that

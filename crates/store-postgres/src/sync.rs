@@ -4,26 +4,40 @@
 use sqlx::postgres::PgConnection;
 use tidesync_engine::page::{self, needs_first_since, FirstSince};
 use tidesync_engine::{Loaded, Need, Plan, Push, PushInput, SyncOutput, View};
-use tidesync_protocol::UserId;
-use tidesync_store::{PullInput, StoreError};
+use tidesync_protocol::{ScopeId, UserId};
+use tidesync_store::{ChangeNote, PullInput, StoreError};
 
-use crate::sql;
+use crate::{push, sql};
 
 pub async fn view(c: &mut PgConnection, user: UserId) -> Result<View, StoreError> {
     sql::view(c, user).await?.ok_or(StoreError::UserGone)
 }
 
-/// Plans and applies a push inside the caller's transaction; returns the
-/// plan's answer. The caller commits.
+/// Plans and applies a push inside the caller's transaction, with its
+/// change notices queued; returns the plan's answer. The caller commits.
+///
+/// Round trips for a user without shared spaces: the view (with the
+/// personal lock), the batch's reads, the writes, the page (push.rs).
 pub async fn push(
     c: &mut PgConnection,
     user: UserId,
     input: PushInput,
 ) -> Result<SyncOutput, StoreError> {
+    let device = input.device_id.clone();
     let mut push = Push::new(user, input);
+    // The personal scope's lock, when the view statement took it.
+    let mut held: Option<ScopeId> = None;
+    // Scopes locked, with their `collected` read under the lock.
+    let mut locked_collected: Vec<(ScopeId, i64)> = Vec::new();
     while let Some(need) = push.need() {
         let loaded = match need {
-            Need::View => Loaded::View(view(&mut *c, user).await?),
+            Need::View => {
+                let (view, locked) = push::view_locking(&mut *c, user)
+                    .await?
+                    .ok_or(StoreError::UserGone)?;
+                held = locked.then_some(view.personal);
+                Loaded::View(view)
+            }
             Need::Locate { ids, scopes } => {
                 Loaded::Located(sql::locate(&mut *c, &ids, &scopes).await?)
             }
@@ -33,15 +47,24 @@ pub async fn push(
                 ids,
                 scopes,
                 first_since,
-            } => Loaded::Batch {
-                locked: sql::lock(&mut *c, user, &lock).await?,
-                acks: sql::load_acks(&mut *c, user, &operation_ids).await?,
-                records: sql::load_records(&mut *c, &ids, &scopes).await?,
-                first_since: match first_since {
-                    Some(ms) => sql::first_since(&mut *c, &scopes, ms).await?,
-                    None => FirstSince::new(),
-                },
-            },
+            } => {
+                // Held already: the personal scope, the smallest id of the
+                // user's, so locking the rest now keeps ascending order.
+                if held.map(|p| lock != [p]).unwrap_or(true) {
+                    push::lock(&mut *c, &lock).await?;
+                }
+                let rows = push::batch(&mut *c, user, &lock, &operation_ids, &ids, &scopes).await?;
+                locked_collected = rows.collected;
+                Loaded::Batch {
+                    locked: rows.locked,
+                    acks: rows.acks,
+                    records: rows.records,
+                    first_since: match first_since {
+                        Some(ms) => sql::first_since(&mut *c, &scopes, ms).await?,
+                        None => FirstSince::new(),
+                    },
+                }
+            }
             Need::Records { ids, scopes } => {
                 Loaded::Records(sql::load_records(&mut *c, &ids, &scopes).await?)
             }
@@ -57,18 +80,45 @@ pub async fn push(
         push.feed(loaded)?;
     }
     let plan: Plan = push.finish()?;
-    sql::insert_logs(&mut *c, user, &plan.logs).await?;
-    sql::save_records(&mut *c, &plan.upserts).await?;
     let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
-    sql::set_heads(&mut *c, &heads).await?;
+    let notes: Vec<String> = heads
+        .iter()
+        .map(|(scope, version)| {
+            crate::note_payload(&ChangeNote {
+                scope: *scope,
+                version: *version,
+                user,
+                device: device.clone(),
+                membership: false,
+            })
+        })
+        .collect();
+    push::write(
+        &mut *c,
+        user,
+        &plan.logs,
+        &plan.upserts,
+        &heads,
+        crate::CHANNEL,
+        &notes,
+    )
+    .await?;
     let page = sql::page(&mut *c, plan.page.clone()).await?;
     // READ COMMITTED: a collection may have committed since the view was
-    // read (in scopes this push did not lock).
-    let scopes: Vec<_> = plan.page.ranges.iter().map(|r| r.scope).collect();
-    if page::stale(
-        &plan.page,
-        &crate::history::collected(&mut *c, &scopes).await?,
-    ) {
+    // read. Locked scopes had `collected` read under the lock; the others
+    // are read again now, after the page.
+    let unlocked: Vec<_> = plan
+        .page
+        .ranges
+        .iter()
+        .map(|r| r.scope)
+        .filter(|s| !locked_collected.iter().any(|(l, _)| l == s))
+        .collect();
+    let mut collected = locked_collected;
+    if !unlocked.is_empty() {
+        collected.extend(crate::history::collected(&mut *c, &unlocked).await?);
+    }
+    if page::stale(&plan.page, &collected) {
         return Err(StoreError::ResyncRequired);
     }
     Ok(plan.respond(page))

@@ -16,6 +16,7 @@ use crate::{NewUser, PullInput, PushInput, Store, StoreError, SyncOutput};
 
 pub mod history;
 pub mod import;
+pub mod locking;
 pub mod sharing;
 
 /// Generates one `#[tokio::test]` per suite test for a backend.
@@ -44,6 +45,7 @@ macro_rules! backend_suite {
             import::a_legacy_date_cursor_gets_exactly_what_changed_after_it,
             import::imported_operations_answer_duplicate_and_later_pushes_merge,
             import::an_imported_hash_is_upgraded_without_revoking_tokens,
+            locking::members_newer_than_a_space_write_to_it_beside_its_owner,
         );
     };
     (@tests $open:expr; $($($path:ident)::+),* $(,)?) => {
