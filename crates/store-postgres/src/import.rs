@@ -12,7 +12,7 @@ use tidesync_store::{
 };
 
 use crate::error::db;
-use crate::{accounts, sql, stmt};
+use crate::{accounts, push, sql, stmt};
 
 /// Runs inside the caller's transaction; the caller commits. The change
 /// note to send with the commit, when records were written.
@@ -43,8 +43,13 @@ pub async fn import_user(
     let view = sql::view(&mut *c, u.id)
         .await?
         .ok_or(StoreError::UserGone)?;
-    let locked = sql::lock(&mut *c, u.id, &[view.personal]).await?;
-    let head = locked
+    // The personal scope's lock, then (under it) its counter and the acks
+    // already stored for the imported operations.
+    push::lock(&mut *c, &[view.personal]).await?;
+    let ops: Vec<String> = u.logs.iter().map(|l| l.operation_id.clone()).collect();
+    let under_lock = push::batch(&mut *c, u.id, &[view.personal], &ops, &[], &[]).await?;
+    let head = under_lock
+        .locked
         .first()
         .map(|(_, v, _)| *v)
         .ok_or(StoreError::UserGone)?;
@@ -63,15 +68,8 @@ pub async fn import_user(
         out.inserted[entity_index(r.entity)] += 1;
     }
     let (rows, new_head) = import::plan(view.personal, u.id, head, &new);
-    sql::save_records(&mut *c, &rows).await?;
-    sql::set_heads(&mut *c, &[(view.personal, new_head)]).await?;
 
-    let ops: Vec<String> = u.logs.iter().map(|l| l.operation_id.clone()).collect();
-    let logged: HashSet<String> = sql::load_acks(&mut *c, u.id, &ops)
-        .await?
-        .into_iter()
-        .map(|(op, _)| op)
-        .collect();
+    let logged: HashSet<String> = under_lock.acks.into_iter().map(|(op, _)| op).collect();
     let rows_l: Vec<_> = u
         .logs
         .iter()
@@ -80,7 +78,17 @@ pub async fn import_user(
         .collect();
     out.logs_present = (u.logs.len() - rows_l.len()) as u64;
     out.logs_inserted = rows_l.len() as u64;
-    sql::insert_logs(&mut *c, u.id, &rows_l).await?;
+    // The caller sends the change note with its own notify.
+    push::write(
+        &mut *c,
+        u.id,
+        &rows_l,
+        &rows,
+        &[(view.personal, new_head)],
+        crate::CHANNEL,
+        &[],
+    )
+    .await?;
     let note = (!rows.is_empty()).then(|| ChangeNote {
         scope: view.personal,
         version: new_head,
