@@ -12,94 +12,24 @@
 //! let output = plan.respond(page);          // no echo, forced records
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+mod plan;
+mod types;
+
+pub use plan::Plan;
+pub use types::{Loaded, LogRow, Need, PushInput};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
-use tidesync_protocol::cursor::CursorStart;
-use tidesync_protocol::entity::{EntityType, Kind};
+use tidesync_protocol::entity::Kind;
 use tidesync_protocol::merge::clamp_timestamp;
 use tidesync_protocol::sync::{Ack, ChangeInput};
-use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 use crate::apply::Batch;
-use crate::page::{self, needs_first_since, FirstSince, Page, PageQuery};
-use crate::record::{PulledRecord, RecordWrite, StoredRecord};
+use crate::page::{self, needs_first_since};
 use crate::view::View;
-use crate::{EngineError, SyncOutput};
-
-/// What a push is given.
-#[derive(Clone, Debug)]
-pub struct PushInput {
-    pub device_id: String,
-    pub cursor: CursorStart,
-    pub changes: Vec<ChangeInput>,
-    pub limit: usize,
-    /// Most bytes of record text in the page returned.
-    pub max_page_bytes: usize,
-    /// The server's clock for this request.
-    pub now: Millis,
-    /// Client timestamps further ahead than this are clamped to `now`.
-    pub max_skew: Millis,
-}
-
-/// Rows the push needs before it can go on. Every list is deduplicated and sorted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Need {
-    /// The user's memberships, with each scope's head and space.
-    View,
-    /// In which of these scopes each of these ids lives (only asked when
-    /// the user has shared scopes: otherwise everything is personal).
-    Locate {
-        ids: Vec<RecordId>,
-        scopes: Vec<ScopeId>,
-    },
-    /// First take the write locks of `lock`, in this order, and read each
-    /// one's counter and the user's role in it under the lock. Then: stored
-    /// acks of these operation ids; the records with these ids in these
-    /// scopes; and, for a date cursor, per scope the smallest version
-    /// written at or after this server time.
-    Batch {
-        lock: Vec<ScopeId>,
-        operation_ids: Vec<String>,
-        ids: Vec<RecordId>,
-        scopes: Vec<ScopeId>,
-        first_since: Option<Millis>,
-    },
-    /// More records by id, in these scopes (one a change needs that the
-    /// batch did not name).
-    Records {
-        ids: Vec<RecordId>,
-        scopes: Vec<ScopeId>,
-    },
-    /// Live records of `scope` whose `spaceId` is one of `spaces`, and those
-    /// whose `categoryId` is one of `categories` unless their `spaceId` is
-    /// one of `loaded_spaces` (read already): a cascade, one level at a
-    /// time, each row read once.
-    Children {
-        scope: ScopeId,
-        spaces: Vec<RecordId>,
-        categories: Vec<RecordId>,
-        loaded_spaces: Vec<RecordId>,
-    },
-}
-
-/// The answer to a [`Need`].
-#[derive(Clone, Debug)]
-pub enum Loaded {
-    View(View),
-    Located(Vec<(RecordId, ScopeId)>),
-    Batch {
-        /// Per locked scope: its counter and the user's role, under the lock.
-        locked: Vec<(ScopeId, i64, Role)>,
-        /// (operation id, stored ack as JSON).
-        acks: Vec<(String, String)>,
-        records: Vec<StoredRecord>,
-        first_since: FirstSince,
-    },
-    Records(Vec<StoredRecord>),
-    Children(Vec<StoredRecord>),
-}
+use crate::EngineError;
 
 enum Stage {
     View,
@@ -125,22 +55,6 @@ pub struct Push {
     replayed: Vec<RecordId>,
     /// Scopes to search for ids (every scope the user knows).
     known: Vec<ScopeId>,
-}
-
-/// One row of the sync log: the idempotency key, the answer, the audit trail.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogRow {
-    pub operation_id: String,
-    pub device_id: String,
-    pub entity_type: Option<EntityType>,
-    pub entity_id: Option<String>,
-    pub operation: Option<tidesync_protocol::merge::OpKind>,
-    /// JSON of the validated fields sent.
-    pub changes: String,
-    /// JSON of the ack returned.
-    pub ack: String,
-    pub client_time: Option<Millis>,
-    pub server_time: Millis,
 }
 
 impl Push {
@@ -395,104 +309,5 @@ impl Push {
             self.logs.push(log);
         }
         self.acks.push(ack);
-    }
-
-    /// The plan, once [`Push::need`] has returned `None`.
-    pub fn finish(mut self) -> Result<Plan, EngineError> {
-        if !matches!(self.stage, Stage::Done) && self.need().is_some() {
-            return Err(EngineError::Protocol(
-                "finish called before every need was fed",
-            ));
-        }
-        let b = self.batch.take().ok_or(EngineError::Protocol("no batch"))?;
-        if let Some(e) = b.failed {
-            return Err(e);
-        }
-        let now = self.input.now;
-        let live_only = self.input.cursor.is_scratch();
-        let upserts: Vec<RecordWrite> = b
-            .dirty
-            .iter()
-            .map(|id| b.get(id).expect("dirty records are held").to_write(now))
-            .collect();
-        let exclude: HashSet<RecordId> = b
-            .as_sent
-            .iter()
-            .filter(|(_, exact)| **exact)
-            .map(|(id, _)| *id)
-            .collect();
-        // Where a write lost or was merged, the device must get the server's
-        // state even when the record did not change. On a from-scratch page
-        // (no tombstones) a device that sent operations about a record still
-        // must learn that it is deleted: by this request (cascades) or before
-        // this replay arrived.
-        let mut force: BTreeSet<RecordId> = b.conflicted.iter().copied().collect();
-        if live_only {
-            force.extend(b.dirty.iter().chain(&self.replayed).filter(|id| {
-                b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
-            }));
-        }
-        let forced = force
-            .iter()
-            .filter_map(|id| b.get(id))
-            .map(|r| r.to_write(now).to_pulled())
-            .collect();
-        let heads = b.written_heads();
-        let (ranges, removed_spaces) = b.ranges_after_writes();
-        Ok(Plan {
-            heads,
-            upserts,
-            logs: self.logs,
-            acks: self.acks,
-            page: PageQuery {
-                personal: b.personal(),
-                ranges,
-                limit: self.input.limit,
-                max_bytes: self.input.max_page_bytes,
-            },
-            removed_spaces,
-            exclude,
-            forced,
-        })
-    }
-}
-
-/// What a push does, for the backend to execute in its transaction: save
-/// `logs` and `upserts`, set each scope in `heads` to its counter, then read
-/// `page` and hand it to [`Plan::respond`].
-#[derive(Debug)]
-pub struct Plan {
-    /// The scopes written, with their new counters.
-    pub heads: BTreeMap<ScopeId, i64>,
-    pub upserts: Vec<RecordWrite>,
-    pub logs: Vec<LogRow>,
-    pub acks: Vec<Ack>,
-    pub page: PageQuery,
-    pub removed_spaces: Vec<RecordId>,
-    /// Records this device wrote exactly as it sent them: not echoed.
-    exclude: HashSet<RecordId>,
-    /// Records the device must receive even if the page does not hold them.
-    forced: Vec<PulledRecord>,
-}
-
-impl Plan {
-    pub fn wrote(&self) -> bool {
-        !self.heads.is_empty()
-    }
-
-    /// The answer, from the page read after the writes.
-    pub fn respond(self, page: Page) -> SyncOutput {
-        let mut records = page.records;
-        let in_page: HashSet<RecordId> = records.iter().map(|r| r.id).collect();
-        records.retain(|r| !self.exclude.contains(&r.id));
-        records.extend(self.forced.into_iter().filter(|f| !in_page.contains(&f.id)));
-        SyncOutput {
-            acks: self.acks,
-            records,
-            cursor: page.positions,
-            has_more: page.has_more,
-            removed_spaces: self.removed_spaces,
-            wrote: self.heads,
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! The history statements of the SQLite backend: garbage collection, the
 //! cursor reset after a restore, and the user's export (issue 14). Split
-//! from `sql.rs`, which holds the sync path.
+//! from `sql.rs` and `write.rs`, which hold the sync path.
 
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection};

@@ -9,7 +9,7 @@ use tidesync_store::{
 };
 
 use crate::error::driver;
-use crate::{accounts, sql};
+use crate::{accounts, sql, write};
 
 pub fn import_user(c: &Connection, u: ImportedUser) -> Result<ImportOutcome, StoreError> {
     let account = if accounts::user_by_id(c, u.id)?.is_some() {
@@ -49,8 +49,8 @@ pub fn import_user(c: &Connection, u: ImportedUser) -> Result<ImportOutcome, Sto
     }
     let head = view.get(view.personal).map_or(0, |s| s.head);
     let (rows, new_head) = import::plan(view.personal, u.id, head, &new);
-    sql::save_records(c, &rows)?;
-    sql::set_heads(c, &[(view.personal, new_head)])?;
+    write::save_records(c, &rows)?;
+    write::set_heads(c, &[(view.personal, new_head)])?;
 
     let ops: Vec<String> = u.logs.iter().map(|l| l.operation_id.clone()).collect();
     let logged: std::collections::HashSet<String> = sql::load_acks(c, u.id, &ops)?
@@ -65,7 +65,7 @@ pub fn import_user(c: &Connection, u: ImportedUser) -> Result<ImportOutcome, Sto
         .collect();
     out.logs_present = (u.logs.len() - rows.len()) as u64;
     out.logs_inserted = rows.len() as u64;
-    sql::insert_logs(c, u.id, &rows)?;
+    write::insert_logs(c, u.id, &rows)?;
     Ok(out)
 }
 

@@ -5,7 +5,8 @@
 //! Why rusqlite alone: through sqlx every statement is a round trip to a
 //! worker thread, and a push runs about nine of them on SQLite's single
 //! writer; direct calls made the write path 2–5× faster (issue 5), and
-//! reads through the same driver let every statement exist once (`sql.rs`).
+//! reads through the same driver let every statement exist once (`sql.rs`,
+//! `write.rs`).
 
 mod accounts;
 pub mod backup;
@@ -18,6 +19,7 @@ pub mod raw;
 mod readers;
 mod sql;
 mod sync;
+mod write;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -40,9 +40,9 @@ pub fn commit(
     head: (ScopeId, i64),
 ) -> Result<(), StoreError> {
     c.execute_batch("BEGIN IMMEDIATE").map_err(driver)?;
-    let r = crate::sql::save_records(c, records)
-        .and_then(|_| crate::sql::insert_logs(c, user, logs))
-        .and_then(|_| crate::sql::set_heads(c, &[head]));
+    let r = crate::write::save_records(c, records)
+        .and_then(|_| crate::write::insert_logs(c, user, logs))
+        .and_then(|_| crate::write::set_heads(c, &[head]));
     match r {
         Ok(()) => c.execute_batch("COMMIT").map_err(driver),
         Err(e) => {

@@ -8,7 +8,7 @@ use tidesync_engine::{Loaded, Need, Push, PushInput, SyncOutput, View};
 use tidesync_protocol::UserId;
 use tidesync_store::{PullInput, StoreError};
 
-use crate::sql;
+use crate::{sql, write};
 
 pub fn view(c: &Connection, user: UserId) -> Result<View, StoreError> {
     sql::view(c, user)?.ok_or(StoreError::UserGone)
@@ -52,10 +52,10 @@ pub fn push(c: &Connection, user: UserId, input: PushInput) -> Result<SyncOutput
         push.feed(loaded)?;
     }
     let plan = push.finish()?;
-    sql::insert_logs(c, user, &plan.logs)?;
-    sql::save_records(c, &plan.upserts)?;
+    write::insert_logs(c, user, &plan.logs)?;
+    write::save_records(c, &plan.upserts)?;
     let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
-    sql::set_heads(c, &heads)?;
+    write::set_heads(c, &heads)?;
     let page = sql::page(c, plan.page.clone())?;
     Ok(plan.respond(page))
 }

@@ -1,0 +1,113 @@
+//! The end of a push: [`Push::finish`] turns the applied batch into a
+//! [`Plan`], and [`Plan::respond`] into the answer once the page is read.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use tidesync_protocol::sync::Ack;
+use tidesync_protocol::{RecordId, ScopeId};
+
+use super::{LogRow, Push, Stage};
+use crate::page::{Page, PageQuery};
+use crate::record::{PulledRecord, RecordWrite, StoredRecord};
+use crate::{EngineError, SyncOutput};
+
+impl Push {
+    /// The plan, once [`Push::need`] has returned `None`.
+    pub fn finish(mut self) -> Result<Plan, EngineError> {
+        if !matches!(self.stage, Stage::Done) && self.need().is_some() {
+            return Err(EngineError::Protocol(
+                "finish called before every need was fed",
+            ));
+        }
+        let b = self.batch.take().ok_or(EngineError::Protocol("no batch"))?;
+        if let Some(e) = b.failed {
+            return Err(e);
+        }
+        let now = self.input.now;
+        let live_only = self.input.cursor.is_scratch();
+        let upserts: Vec<RecordWrite> = b
+            .dirty
+            .iter()
+            .map(|id| b.get(id).expect("dirty records are held").to_write(now))
+            .collect();
+        let exclude: HashSet<RecordId> = b
+            .as_sent
+            .iter()
+            .filter(|(_, exact)| **exact)
+            .map(|(id, _)| *id)
+            .collect();
+        // Where a write lost or was merged, the device must get the server's
+        // state even when the record did not change. On a from-scratch page
+        // (no tombstones) a device that sent operations about a record still
+        // must learn that it is deleted: by this request (cascades) or before
+        // this replay arrived.
+        let mut force: BTreeSet<RecordId> = b.conflicted.iter().copied().collect();
+        if live_only {
+            force.extend(b.dirty.iter().chain(&self.replayed).filter(|id| {
+                b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
+            }));
+        }
+        let forced = force
+            .iter()
+            .filter_map(|id| b.get(id))
+            .map(|r| r.to_write(now).to_pulled())
+            .collect();
+        let heads = b.written_heads();
+        let (ranges, removed_spaces) = b.ranges_after_writes();
+        Ok(Plan {
+            heads,
+            upserts,
+            logs: self.logs,
+            acks: self.acks,
+            page: PageQuery {
+                personal: b.personal(),
+                ranges,
+                limit: self.input.limit,
+                max_bytes: self.input.max_page_bytes,
+            },
+            removed_spaces,
+            exclude,
+            forced,
+        })
+    }
+}
+
+/// What a push does, for the backend to execute in its transaction: save
+/// `logs` and `upserts`, set each scope in `heads` to its counter, then read
+/// `page` and hand it to [`Plan::respond`].
+#[derive(Debug)]
+pub struct Plan {
+    /// The scopes written, with their new counters.
+    pub heads: BTreeMap<ScopeId, i64>,
+    pub upserts: Vec<RecordWrite>,
+    pub logs: Vec<LogRow>,
+    pub acks: Vec<Ack>,
+    pub page: PageQuery,
+    pub removed_spaces: Vec<RecordId>,
+    /// Records this device wrote exactly as it sent them: not echoed.
+    exclude: HashSet<RecordId>,
+    /// Records the device must receive even if the page does not hold them.
+    forced: Vec<PulledRecord>,
+}
+
+impl Plan {
+    pub fn wrote(&self) -> bool {
+        !self.heads.is_empty()
+    }
+
+    /// The answer, from the page read after the writes.
+    pub fn respond(self, page: Page) -> SyncOutput {
+        let mut records = page.records;
+        let in_page: HashSet<RecordId> = records.iter().map(|r| r.id).collect();
+        records.retain(|r| !self.exclude.contains(&r.id));
+        records.extend(self.forced.into_iter().filter(|f| !in_page.contains(&f.id)));
+        SyncOutput {
+            acks: self.acks,
+            records,
+            cursor: page.positions,
+            has_more: page.has_more,
+            removed_spaces: self.removed_spaces,
+            wrote: self.heads,
+        }
+    }
+}
