@@ -370,24 +370,7 @@ async fn concurrent_pushes_converge() {
 }
 
 fn run(f: TestFn) -> Result<(), Failed> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failed::from(format!("runtime: {e}")))?;
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async { tokio::time::timeout(BOUND, f()).await })
-    }));
-    match r {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Failed::from(format!("did not finish within {BOUND:?}"))),
-        Err(p) => Err(Failed::from(
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into()),
-        )),
-    }
+    tidesync_testkit::harness::run_bounded(BOUND, f)
 }
 
 fn main() {

@@ -8,7 +8,7 @@ use sqlx::postgres::PgConnection;
 use tidesync_engine::import;
 use tidesync_protocol::UserId;
 use tidesync_store::{
-    entity_index, ChangeNote, ImportOutcome, ImportedAccount, ImportedUser, NewUser, StoreError,
+    ChangeNote, ImportOutcome, ImportedAccount, ImportedUser, NewUser, StoreError,
 };
 
 use crate::error::db;
@@ -60,13 +60,7 @@ pub async fn import_user(
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let (old, new): (Vec<_>, Vec<_>) = u.records.into_iter().partition(|r| present.contains(&r.id));
-    for r in &old {
-        out.present[entity_index(r.entity)] += 1;
-    }
-    for r in &new {
-        out.inserted[entity_index(r.entity)] += 1;
-    }
+    let new = out.split_records(u.records, &present);
     let (rows, new_head) = import::plan(view.personal, u.id, head, &new);
 
     let logged: HashSet<String> = under_lock.acks.into_iter().map(|(op, _)| op).collect();

@@ -4,9 +4,7 @@
 use rusqlite::{params, Connection};
 use tidesync_engine::import;
 use tidesync_protocol::UserId;
-use tidesync_store::{
-    entity_index, ImportOutcome, ImportedAccount, ImportedUser, NewUser, StoreError,
-};
+use tidesync_store::{ImportOutcome, ImportedAccount, ImportedUser, NewUser, StoreError};
 
 use crate::error::driver;
 use crate::{accounts, sql, write};
@@ -40,13 +38,7 @@ pub fn import_user(c: &Connection, u: ImportedUser) -> Result<ImportOutcome, Sto
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let (old, new): (Vec<_>, Vec<_>) = u.records.into_iter().partition(|r| present.contains(&r.id));
-    for r in &old {
-        out.present[entity_index(r.entity)] += 1;
-    }
-    for r in &new {
-        out.inserted[entity_index(r.entity)] += 1;
-    }
+    let new = out.split_records(u.records, &present);
     let head = view.get(view.personal).map_or(0, |s| s.head);
     let (rows, new_head) = import::plan(view.personal, u.id, head, &new);
     write::save_records(c, &rows)?;

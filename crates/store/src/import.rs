@@ -2,7 +2,10 @@
 //! (the original Node.js/MongoDB server) with their records and applied
 //! operations, imported in one transaction.
 
+use std::collections::HashSet;
+
 use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::RecordId;
 
 pub use tidesync_engine::import::{ImportedLog, ImportedRecord, ImportedUser};
 
@@ -38,6 +41,24 @@ impl ImportOutcome {
             logs_inserted: 0,
             logs_present: 0,
         }
+    }
+
+    /// Keeps the records to insert (those whose id is not `present` in the
+    /// user's scopes) and counts both kinds, per entity.
+    pub fn split_records(
+        &mut self,
+        records: Vec<ImportedRecord>,
+        present: &HashSet<RecordId>,
+    ) -> Vec<ImportedRecord> {
+        let (old, new): (Vec<_>, Vec<_>) =
+            records.into_iter().partition(|r| present.contains(&r.id));
+        for r in &old {
+            self.present[entity_index(r.entity)] += 1;
+        }
+        for r in &new {
+            self.inserted[entity_index(r.entity)] += 1;
+        }
+        new
     }
 }
 

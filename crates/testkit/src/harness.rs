@@ -260,6 +260,28 @@ fn body(t: Test, limit: Duration) {
     });
 }
 
+/// Runs one future, made by `make`, on a fresh runtime within `bound`: the
+/// body of a test in a binary with its own `main` (tests/pgbouncer.rs,
+/// tests/partition.rs). A panic or the bound fails the test with its reason.
+pub fn run_bounded<F: Future<Output = ()>>(
+    bound: Duration,
+    make: impl FnOnce() -> F,
+) -> Result<(), Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("runtime: {e}")))?;
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async { tokio::time::timeout(bound, make()).await })
+    }));
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Failed::from(format!("did not finish within {bound:?}"))),
+        Err(p) => Err(Failed::from(panic_message(&*p))),
+    }
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         format!("panicked: {s}")
