@@ -129,12 +129,11 @@ pub struct Writer {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Budget units are KiB, so that a 5 MiB request takes 5,120 permits.
 /// The write connection, tuned for large transactions (a group of pushes, a
 /// cascade of tens of thousands of rows):
 /// - `temp_store = MEMORY`: statement and savepoint sub-journals stay in
 ///   memory instead of temporary files (a statement's is bounded by its
-///   chunk of rows, a job's by its request's size). On files, they were a
+///   chunk of rows, a job's by the pages it writes). On files, they were a
 ///   fifth of a cascade's time, in `pwrite` calls.
 /// - a 32 MiB page cache (default 2 MiB), so that a large transaction does
 ///   not spill dirty pages into the WAL before its COMMIT (then writes them
@@ -146,6 +145,7 @@ fn writer_connection(file: &Path, busy: Duration) -> Result<Connection, StoreErr
     Ok(conn)
 }
 
+/// Budget units are KiB, so that a 5 MiB request takes 5,120 permits.
 fn units(bytes: usize) -> usize {
     bytes.div_ceil(1024).max(1)
 }
