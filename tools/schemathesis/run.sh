@@ -30,39 +30,12 @@ if [[ ! -x "$venv/bin/schemathesis" ]] || ! cmp -s "$here/requirements.txt" "$ve
   cp "$here/requirements.txt" "$venv/requirements.txt"
 fi
 
-tmp="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid"
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-
+source "$root/tools/fresh-server.sh"
 # Rate limits high enough for a generated run: what is tested is the contract,
 # not the limiter (its 429 is documented and has its own HTTP tests).
 # REQUEST_TIMEOUT=7s caps long polls (waitSeconds) at 2 s, below the client's
 # timeout.
-JWT_SECRET="schemathesis-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" \
-  RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 REQUEST_TIMEOUT=7s \
-  "$bin" serve --host 127.0.0.1 --port "$port" \
-  --database-url "sqlite://$tmp/tidesync.db" >"$tmp/server.log" 2>&1 &
-server_pid=$!
-
-for _ in $(seq 1 100); do
-  curl -fsS "$base/health" >/dev/null 2>&1 && break
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "run.sh: tidesync exited before it was ready:" >&2
-    cat "$tmp/server.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+start_fresh_server "$bin" RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 REQUEST_TIMEOUT=7s
 
 # Test data: user A owns a space shared with user B, so the members endpoints
 # act on a real space and member (their ids are given to schemathesis as the

@@ -64,14 +64,7 @@ pub async fn import_user(
     let (rows, new_head) = import::plan(view.personal, u.id, head, &new);
 
     let logged: HashSet<String> = under_lock.acks.into_iter().map(|(op, _)| op).collect();
-    let rows_l: Vec<_> = u
-        .logs
-        .iter()
-        .filter(|l| !logged.contains(&l.operation_id))
-        .map(|l| l.to_row())
-        .collect();
-    out.logs_present = (u.logs.len() - rows_l.len()) as u64;
-    out.logs_inserted = rows_l.len() as u64;
+    let rows_l = out.split_logs(&u.logs, &logged);
     // The caller sends the change note with its own notify.
     push::write(
         &mut *c,

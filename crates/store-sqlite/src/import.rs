@@ -49,14 +49,7 @@ pub fn import_user(c: &Connection, u: ImportedUser) -> Result<ImportOutcome, Sto
         .into_iter()
         .map(|(op, _)| op)
         .collect();
-    let rows: Vec<_> = u
-        .logs
-        .iter()
-        .filter(|l| !logged.contains(&l.operation_id))
-        .map(|l| l.to_row())
-        .collect();
-    out.logs_present = (u.logs.len() - rows.len()) as u64;
-    out.logs_inserted = rows.len() as u64;
+    let rows = out.split_logs(&u.logs, &logged);
     write::insert_logs(c, u.id, &rows)?;
     Ok(out)
 }

@@ -60,6 +60,23 @@ impl ImportOutcome {
         }
         new
     }
+
+    /// The log rows to insert (operations not `logged` yet) and counts both
+    /// kinds.
+    pub fn split_logs(
+        &mut self,
+        logs: &[ImportedLog],
+        logged: &HashSet<String>,
+    ) -> Vec<tidesync_engine::LogRow> {
+        let rows: Vec<_> = logs
+            .iter()
+            .filter(|l| !logged.contains(&l.operation_id))
+            .map(|l| l.to_row())
+            .collect();
+        self.logs_present = (logs.len() - rows.len()) as u64;
+        self.logs_inserted = rows.len() as u64;
+        rows
+    }
 }
 
 /// The index of an entity in [`ImportOutcome`]'s arrays.
