@@ -18,6 +18,7 @@ use crate::view::View;
 use crate::working::Working;
 use crate::EngineError;
 use cascade::Cascade;
+pub use cascade::Step;
 
 /// The state of one push while its changes are applied.
 pub struct Batch {
@@ -44,6 +45,12 @@ pub struct Batch {
     pub as_sent: HashMap<RecordId, bool>,
     pub conflicted: BTreeSet<RecordId>,
     cascade: Option<Cascade>,
+    /// Most records one transaction of a cascade may delete (see
+    /// [`crate::PushInput::cascade_step`]).
+    pub step_limit: Option<usize>,
+    /// A step of a large cascade, found too big to run whole: this run ends
+    /// by committing it alone.
+    pub step: Option<Step>,
     /// A failure that ends the push (a scope that should have been locked).
     pub failed: Option<EngineError>,
 }
@@ -90,8 +97,15 @@ impl Batch {
             as_sent: HashMap::new(),
             conflicted: BTreeSet::new(),
             cascade: None,
+            step_limit: None,
+            step: None,
             failed: None,
         }
+    }
+
+    /// Whether this push wrote the record.
+    pub fn dirty_set_has(&self, id: &RecordId) -> bool {
+        self.dirty_set.contains(id)
     }
 
     pub fn personal(&self) -> ScopeId {
@@ -315,6 +329,7 @@ impl Batch {
                 scope,
                 version: v,
                 frontier: vec![c.id],
+                probed: self.step_limit.is_none(),
             });
         }
         Ack {

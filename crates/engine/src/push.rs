@@ -16,7 +16,7 @@ mod plan;
 mod types;
 
 pub use plan::Plan;
-pub use types::{Loaded, LogRow, Need, PushInput};
+pub use types::{Again, Loaded, LogRow, Need, PushInput};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -28,6 +28,7 @@ use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 use crate::apply::Batch;
 use crate::page::{self, needs_first_since};
+use crate::record::PulledRecord;
 use crate::view::View;
 use crate::EngineError;
 
@@ -55,6 +56,12 @@ pub struct Push {
     replayed: Vec<RecordId>,
     /// Scopes to search for ids (every scope the user knows).
     known: Vec<ScopeId>,
+    /// Records earlier steps of this push deleted, kept for a from-scratch
+    /// cursor (whose page has no tombstones), and whether they are loaded.
+    stepped: Vec<RecordId>,
+    stepped_loaded: bool,
+    /// Those tombstones, as read back.
+    sent: Vec<PulledRecord>,
 }
 
 impl Push {
@@ -72,6 +79,17 @@ impl Push {
             pos: 0,
             replayed: Vec::new(),
             known: Vec::new(),
+            stepped: Vec::new(),
+            stepped_loaded: false,
+            sent: Vec::new(),
+        }
+    }
+
+    /// The next run of a push whose last run ended in a step.
+    pub fn resume(user: UserId, again: Again) -> Push {
+        Push {
+            stepped: again.stepped,
+            ..Push::new(user, again.input)
         }
     }
 
@@ -144,6 +162,7 @@ impl Push {
                 let mut batch =
                     Batch::new(self.user, view, base, plan.page.ranges, plan.removed_spaces);
                 batch.looked_up(&ids);
+                batch.step_limit = self.input.cascade_step;
                 for r in records {
                     batch.add_loaded(r);
                 }
@@ -160,6 +179,17 @@ impl Push {
             }
             (Stage::Apply, Loaded::Children(records)) => {
                 self.batch.as_mut().expect("applying").add_children(records);
+                Ok(())
+            }
+            (Stage::Apply, Loaded::Sent(records)) => {
+                self.sent = records;
+                Ok(())
+            }
+            (Stage::Apply, Loaded::Descendants(records)) => {
+                self.batch
+                    .as_mut()
+                    .expect("applying")
+                    .add_descendants(records);
                 Ok(())
             }
             _ => Err(EngineError::Protocol("rows fed that were not asked for")),
@@ -218,7 +248,8 @@ impl Push {
     fn advance(&mut self) -> Option<Need> {
         loop {
             let batch = self.batch.as_mut().expect("applying");
-            if batch.failed.is_some() {
+            // A failure ends the push; a step of a cascade ends this run.
+            if batch.failed.is_some() || batch.step.is_some() {
                 return None;
             }
             if let Some(need) = batch.cascade_step() {
@@ -227,7 +258,9 @@ impl Push {
             if batch.cascading() {
                 continue;
             }
-            let change = self.input.changes.get(self.pos)?.clone();
+            let Some(change) = self.input.changes.get(self.pos).cloned() else {
+                return self.load_stepped();
+            };
             if let ChangeInput::Valid(c) = &change {
                 let missing = batch.missing_for(c);
                 if !missing.is_empty() {
@@ -241,6 +274,23 @@ impl Push {
             self.pos += 1;
             self.take(&change);
         }
+    }
+
+    /// After the last change: the tombstones earlier steps wrote, if the
+    /// device must be sent them. Read as a pull reads them (no merge state
+    /// to decode), since they are only sent.
+    fn load_stepped(&mut self) -> Option<Need> {
+        if self.stepped_loaded || self.stepped.is_empty() {
+            return None;
+        }
+        self.stepped_loaded = true;
+        let mut ids = self.stepped.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        Some(Need::Sent {
+            ids,
+            scopes: self.known.clone(),
+        })
     }
 
     /// One change: a replay of a stored answer, a rejection, or an effect.

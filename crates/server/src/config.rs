@@ -261,6 +261,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WRITER_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024 * 1024))]
     pub writer_queue_bytes: u64,
 
+    /// SQLite: most records one transaction of a cascading delete deletes;
+    /// a larger one commits its children in steps of this many, with other
+    /// requests' writes in between.
+    #[arg(long, env = "CASCADE_STEP", default_value_t = 2_500, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub cascade_step: u64,
+
     #[command(flatten)]
     pub retention: RetentionArgs,
 
@@ -300,6 +306,7 @@ impl ServeArgs {
             max_page_bytes: 4 * 1024 * 1024,
             writer_queue_depth: 256,
             writer_queue_bytes: 64 * 1024 * 1024,
+            cascade_step: 2_500,
             retention: RetentionArgs {
                 history_retention: parse_duration("90d").expect("valid default"),
                 log_retention: parse_duration("180d").expect("valid default"),

@@ -13,6 +13,8 @@ use crate::config::{default_pool_size, DatabaseArgs, ServeArgs};
 pub struct DbOptions {
     pub writer_queue_depth: usize,
     pub writer_queue_bytes: usize,
+    /// SQLite: CASCADE_STEP.
+    pub cascade_step: usize,
     /// PostgreSQL: LISTEN_DATABASE_URL.
     pub listen_url: Option<String>,
     pub pool_size: u32,
@@ -27,6 +29,7 @@ impl DbOptions {
         DbOptions {
             writer_queue_depth: args.writer_queue_depth as usize,
             writer_queue_bytes: args.writer_queue_bytes as usize,
+            cascade_step: args.cascade_step as usize,
             ..DbOptions::from_database(&args.database)
         }
     }
@@ -49,6 +52,7 @@ impl Default for DbOptions {
         DbOptions {
             writer_queue_depth: 256,
             writer_queue_bytes: 64 << 20,
+            cascade_step: 2_500,
             listen_url: None,
             pool_size: default_pool_size(),
             named_statements: true,
@@ -69,6 +73,7 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
             let o = tidesync_store_sqlite::SqliteOptions {
                 writer_queue_depth: options.writer_queue_depth,
                 writer_queue_bytes: options.writer_queue_bytes,
+                cascade_step: options.cascade_step,
                 ..Default::default()
             };
             let url = url.to_owned();

@@ -24,6 +24,13 @@ pub async fn push(
     input: PushInput,
 ) -> Result<SyncOutput, StoreError> {
     let device = input.device_id.clone();
+    // Cascades are atomic here: a large one holds only its own scopes'
+    // locks, so other users' pushes do not wait for it (they do on
+    // SQLite's single writer, which is why that backend steps them).
+    let input = PushInput {
+        cascade_step: None,
+        ..input
+    };
     let mut push = Push::new(user, input);
     // The personal scope's lock, when the view statement took it.
     let mut held: Option<ScopeId> = None;
@@ -76,6 +83,11 @@ pub async fn push(
             } => Loaded::Children(
                 sql::children(&mut *c, scope, &spaces, &categories, &loaded_spaces).await?,
             ),
+            Need::Descendants { .. } | Need::Sent { .. } => {
+                return Err(StoreError::Internal(
+                    "cascade steps are not used on PostgreSQL".into(),
+                ))
+            }
         };
         push.feed(loaded)?;
     }

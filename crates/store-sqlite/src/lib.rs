@@ -10,6 +10,7 @@
 
 mod accounts;
 pub mod backup;
+mod cascade;
 mod error;
 mod history;
 mod import;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tidesync_engine::View;
-use tidesync_engine::{PushInput, SyncOutput};
+use tidesync_engine::{Push, PushInput, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{
@@ -53,6 +54,9 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// How long a read waits for a free reader.
     pub acquire_timeout: Duration,
+    /// Most records one transaction of a cascade deletes: a larger delete
+    /// commits its children in steps, with other jobs in between.
+    pub cascade_step: usize,
 }
 
 impl Default for SqliteOptions {
@@ -63,14 +67,21 @@ impl Default for SqliteOptions {
             writer_queue_bytes: 64 << 20,
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
+            cascade_step: DEFAULT_CASCADE_STEP,
         }
     }
 }
+
+/// Records per cascade step: about 0.1 s of the writer (a cascade costs
+/// about 40 µs per record), several times the largest batch so a step
+/// always makes progress.
+pub const DEFAULT_CASCADE_STEP: usize = 2_500;
 
 pub struct SqliteStore {
     file: PathBuf,
     writer: Writer,
     readers: Readers,
+    cascade_step: usize,
     /// A shared lock on `<db>.lock` while open, so that `tidesync restore`
     /// cannot replace the file under a running server.
     held: std::sync::Mutex<Option<std::fs::File>>,
@@ -130,6 +141,7 @@ impl SqliteStore {
             file,
             writer,
             readers,
+            cascade_step: options.cascade_step.max(1),
             held: std::sync::Mutex::new(Some(held)),
         })
     }
@@ -271,9 +283,24 @@ impl Store for SqliteStore {
         input: PushInput,
         cost: usize,
     ) -> Result<SyncOutput, StoreError> {
-        self.writer
-            .run(cost, move |c| sync::push(c, user, input))
-            .await
+        let input = PushInput {
+            cascade_step: Some(self.cascade_step),
+            ..input
+        };
+        // Each step of a large cascade is a job of its own: the jobs queued
+        // meanwhile (other users' pushes) commit between them. A caller who
+        // leaves ends the loop; the steps done stay (each is a valid state).
+        let mut push = Push::new(user, input);
+        loop {
+            match self
+                .writer
+                .run(cost, move |c| sync::push(c, user, push))
+                .await?
+            {
+                sync::Pushed::Done(out) => return Ok(out),
+                sync::Pushed::Again(again) => push = Push::resume(user, again),
+            }
+        }
     }
 
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {

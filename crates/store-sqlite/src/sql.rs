@@ -197,9 +197,9 @@ pub fn load_acks(
     Ok(out)
 }
 
-const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
+pub(crate) const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
 
-fn stored_rows(
+pub(crate) fn stored_rows(
     c: &Connection,
     sql: &str,
     args: Vec<Sql>,
@@ -227,7 +227,7 @@ fn stored_rows(
 
 /// Runs `sql` (with `{m}` the marks of one chunk of `ids`) chunk by chunk,
 /// binding `before`, the chunk, then `after`.
-fn by_chunks(
+pub(crate) fn by_chunks(
     c: &Connection,
     ids: &[RecordId],
     before: &[Sql],
@@ -258,59 +258,6 @@ pub fn load_records(
         &scope_list(scopes),
         &[],
         |m| format!("SELECT {STORED} FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({m})"),
-        &mut out,
-    )?;
-    Ok(out)
-}
-
-/// The live children of a cascade level, in one scope. Two queries, one per
-/// parent column, so each runs on its own index (`records_by_space`,
-/// `records_by_category`); an `OR` of both scanned all of the scope's rows.
-pub fn children(
-    c: &Connection,
-    scope: ScopeId,
-    spaces: &[RecordId],
-    categories: &[RecordId],
-    loaded_spaces: &[RecordId],
-) -> Result<Vec<StoredRecord>, StoreError> {
-    let mut out = Vec::new();
-    let s = [Sql::Integer(scope.get())];
-    by_chunks(
-        c,
-        spaces,
-        &s,
-        &[],
-        |m| {
-            format!(
-                "SELECT {STORED} FROM records
-                 WHERE scope_id = ? AND space_id IN ({m}) AND deleted_at IS NULL"
-            )
-        },
-        &mut out,
-    )?;
-    // Items already loaded through their space are not read again. The
-    // list is short (the spaces of this cascade), so it is bound whole.
-    let skip: Vec<Sql> = loaded_spaces.iter().map(|s| text(s.to_string())).collect();
-    // (`NOT IN (NULL)` would be unknown for every row: no list, no condition.)
-    let skip_clause = if skip.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "AND (space_id IS NULL OR space_id NOT IN ({}))",
-            marks(skip.len())
-        )
-    };
-    by_chunks(
-        c,
-        categories,
-        &s,
-        &skip,
-        |m| {
-            format!(
-                "SELECT {STORED} FROM records
-                 WHERE scope_id = ? AND category_id IN ({m}) AND deleted_at IS NULL {skip_clause}"
-            )
-        },
         &mut out,
     )?;
     Ok(out)

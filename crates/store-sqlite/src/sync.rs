@@ -4,18 +4,26 @@
 
 use rusqlite::Connection;
 use tidesync_engine::page::{self, needs_first_since, FirstSince};
-use tidesync_engine::{Loaded, Need, Push, PushInput, SyncOutput, View};
+use tidesync_engine::{Again, Loaded, Need, Push, SyncOutput, View};
 use tidesync_protocol::UserId;
 use tidesync_store::{PullInput, StoreError};
 
-use crate::{sql, write};
+use crate::{cascade, sql, write};
 
 pub fn view(c: &Connection, user: UserId) -> Result<View, StoreError> {
     sql::view(c, user)?.ok_or(StoreError::UserGone)
 }
 
-pub fn push(c: &Connection, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
-    let mut push = Push::new(user, input);
+/// What one transaction of a push ends with.
+pub enum Pushed {
+    Done(SyncOutput),
+    /// It committed a step of a large cascade: resume the push in a new
+    /// job, so that the jobs queued meanwhile go first.
+    Again(Again),
+}
+
+/// One transaction of a push (a new one, or one resumed after a step).
+pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, StoreError> {
     while let Some(need) = push.need() {
         let loaded = match need {
             Need::View => Loaded::View(view(c, user)?),
@@ -41,23 +49,33 @@ pub fn push(c: &Connection, user: UserId, input: PushInput) -> Result<SyncOutput
                 spaces,
                 categories,
                 loaded_spaces,
-            } => Loaded::Children(sql::children(
+            } => Loaded::Children(cascade::children(
                 c,
                 scope,
                 &spaces,
                 &categories,
                 &loaded_spaces,
             )?),
+            Need::Descendants {
+                scope,
+                root,
+                space,
+                limit,
+            } => Loaded::Descendants(cascade::descendants(c, scope, root, space, limit)?),
+            Need::Sent { ids, scopes } => Loaded::Sent(cascade::sent(c, &ids, &scopes)?),
         };
         push.feed(loaded)?;
     }
-    let plan = push.finish()?;
+    let mut plan = push.finish()?;
     write::insert_logs(c, user, &plan.logs)?;
     write::save_records(c, &plan.upserts)?;
     let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
     write::set_heads(c, &heads)?;
+    if let Some(again) = plan.again.take() {
+        return Ok(Pushed::Again(again));
+    }
     let page = sql::page(c, plan.page.clone())?;
-    Ok(plan.respond(page))
+    Ok(Pushed::Done(plan.respond(page)))
 }
 
 /// A pull inside the caller's read transaction: the counters first, then

@@ -22,6 +22,21 @@ async fn open() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
 
 tidesync_store::backend_suite!(open());
 
+/// The same suite with cascades in steps of two records, so that every
+/// cascade it makes runs through the steps (`CASCADE_STEP`).
+mod stepped {
+    async fn open() -> Option<(std::sync::Arc<dyn tidesync_store::Store>, tempfile::TempDir)> {
+        let options = tidesync_store_sqlite::SqliteOptions {
+            cascade_step: 2,
+            ..Default::default()
+        };
+        let (store, dir) = super::open_with(options).await;
+        Some((store as std::sync::Arc<dyn tidesync_store::Store>, dir))
+    }
+
+    tidesync_store::backend_suite!(open());
+}
+
 #[tokio::test]
 async fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
     let (store, _dir) = open_with(SqliteOptions::default()).await;

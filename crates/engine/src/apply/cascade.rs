@@ -1,13 +1,25 @@
 //! The cascade of a delete: a deleted space or category deletes its live
 //! children in its scope, level by level, loading each level first.
+//!
+//! With a step limit, the cascade first asks how many live descendants
+//! there are (up to the limit and one). More than the limit, and this run
+//! of the push ends in a [`Step`]: up to the limit of them, leaves first,
+//! deleted in a transaction of their own; then the push runs again, until
+//! what is left fits in one transaction with the delete itself. Each step
+//! only deletes what the delete would delete, so the end state is the one
+//! the atomic cascade reaches; what differs is that a pull between steps
+//! sees part of the children deleted before their parent.
+
+use std::collections::{BTreeMap, HashSet};
 
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::merge::{self, Version};
+use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, ScopeId};
 
 use super::Batch;
 use crate::push::Need;
-use crate::record::StoredRecord;
+use crate::record::{RecordWrite, StoredRecord};
 
 /// A delete spreading to the children of its record, one level at a time.
 pub(super) struct Cascade {
@@ -15,6 +27,17 @@ pub(super) struct Cascade {
     pub(super) version: Version,
     /// Parents whose live children are deleted next.
     pub(super) frontier: Vec<RecordId>,
+    /// Whether its size is known to fit in one transaction (or need not).
+    pub(super) probed: bool,
+}
+
+/// A part of a large cascade, committed alone before the push runs again.
+#[derive(Debug)]
+pub struct Step {
+    scope: ScopeId,
+    version: Version,
+    /// Descendants to delete, leaves first, as stored.
+    records: Vec<StoredRecord>,
 }
 
 impl Batch {
@@ -26,6 +49,19 @@ impl Batch {
     /// to load first, if the frontier's stored children are not loaded yet.
     pub fn cascade_step(&mut self) -> Option<Need> {
         let cascade = self.cascade.as_ref()?;
+        if !cascade.probed {
+            let root = cascade.frontier[0];
+            let space = self
+                .working
+                .get(&root)
+                .is_some_and(|r| r.entity == EntityType::Space);
+            return Some(Need::Descendants {
+                scope: cascade.scope,
+                root,
+                space,
+                limit: self.step_limit.unwrap_or(usize::MAX).saturating_add(1),
+            });
+        }
         let (mut spaces, mut categories) = (Vec::new(), Vec::new());
         for p in &cascade.frontier {
             if self.working.children_loaded(p) {
@@ -49,6 +85,7 @@ impl Batch {
             scope,
             version,
             frontier,
+            ..
         } = self.cascade.take().expect("checked above");
         let mut next = Vec::new();
         for parent in frontier {
@@ -75,6 +112,7 @@ impl Batch {
                 scope,
                 version,
                 frontier: next,
+                probed: true,
             });
         }
         None
@@ -94,5 +132,71 @@ impl Batch {
                 self.working.mark_children_loaded(p, is_space);
             }
         }
+    }
+
+    /// The live descendants of the cascade's root, leaves first, up to the
+    /// step limit and one. Within the limit, the cascade runs whole;
+    /// beyond it, the first `limit` become this run's step, but for the
+    /// records this push changed before the cascade and the categories
+    /// those hang under: they are left to the run that ends the cascade,
+    /// which sees this push's changes to them. Items all come before
+    /// categories, so a category in the step has every live item under it
+    /// in the step too: no step leaves a live item under a deleted category.
+    pub fn add_descendants(&mut self, found: Vec<StoredRecord>) {
+        let Some(c) = self.cascade.as_mut() else {
+            return;
+        };
+        c.probed = true;
+        let limit = self.step_limit.unwrap_or(usize::MAX);
+        if found.len() <= limit {
+            return;
+        }
+        let changed = &self.dirty_set;
+        let blocked: HashSet<RecordId> = found
+            .iter()
+            .filter(|r| changed.contains(&r.id))
+            .filter_map(StoredRecord::category_id)
+            .collect();
+        let records: Vec<StoredRecord> = found
+            .into_iter()
+            .take(limit)
+            .filter(|r| {
+                !changed.contains(&r.id)
+                    && !blocked.contains(&r.id)
+                    && !r.is_deleted()
+                    && r.scope == c.scope
+            })
+            .collect();
+        // Nothing may go ahead alone (it all changed in this push, which is
+        // bounded by the batch size): the cascade runs whole.
+        if records.is_empty() {
+            return;
+        }
+        self.step = Some(Step {
+            scope: c.scope,
+            version: c.version.clone(),
+            records,
+        });
+    }
+
+    /// The rows of this run's step, numbered after its scope's counter, and
+    /// the scope's new counter.
+    pub fn step_writes(&self, now: Millis) -> Option<(BTreeMap<ScopeId, i64>, Vec<RecordWrite>)> {
+        let step = self.step.as_ref()?;
+        let mut v = *self.base.get(&step.scope)?;
+        let rows = step
+            .records
+            .iter()
+            .map(|r| {
+                v += 1;
+                StoredRecord {
+                    version: v,
+                    state: merge::delete(&r.state, &step.version).state,
+                    ..r.clone()
+                }
+                .to_write(now)
+            })
+            .collect();
+        Some((BTreeMap::from([(step.scope, v)]), rows))
     }
 }

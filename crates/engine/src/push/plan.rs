@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use tidesync_protocol::sync::Ack;
 use tidesync_protocol::{RecordId, ScopeId};
 
-use super::{LogRow, Push, Stage};
+use super::{Again, LogRow, Push, Stage};
 use crate::page::{Page, PageQuery};
 use crate::record::{PulledRecord, RecordWrite, StoredRecord};
 use crate::{EngineError, SyncOutput};
@@ -25,6 +25,31 @@ impl Push {
         }
         let now = self.input.now;
         let live_only = self.input.cursor.is_scratch();
+        if let Some((heads, upserts)) = b.step_writes(now) {
+            let mut stepped = self.stepped;
+            if live_only {
+                stepped.extend(upserts.iter().map(|w| w.id));
+            }
+            return Ok(Plan {
+                heads,
+                upserts,
+                logs: vec![],
+                acks: vec![],
+                page: PageQuery {
+                    personal: b.personal(),
+                    ranges: vec![],
+                    limit: 0,
+                    max_bytes: 0,
+                },
+                removed_spaces: vec![],
+                exclude: HashSet::new(),
+                forced: vec![],
+                again: Some(Again {
+                    input: self.input,
+                    stepped,
+                }),
+            });
+        }
         let upserts: Vec<RecordWrite> = b
             .dirty
             .iter()
@@ -43,15 +68,25 @@ impl Push {
         // this replay arrived.
         let mut force: BTreeSet<RecordId> = b.conflicted.iter().copied().collect();
         if live_only {
-            force.extend(b.dirty.iter().chain(&self.replayed).filter(|id| {
-                b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
-            }));
+            force.extend(
+                b.dirty
+                    .iter()
+                    .chain(&self.replayed)
+                    .chain(&self.stepped)
+                    .filter(|id| {
+                        b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
+                    }),
+            );
         }
-        let forced = force
+        let mut forced: Vec<PulledRecord> = force
             .iter()
             .filter_map(|id| b.get(id))
             .map(|r| r.to_write(now).to_pulled())
             .collect();
+        // What earlier steps deleted, unless this run wrote it again.
+        forced.extend(self.sent.into_iter().filter(|r| {
+            r.deleted_at.is_some() && !exclude.contains(&r.id) && !b.dirty_set_has(&r.id)
+        }));
         let heads = b.written_heads();
         let (ranges, removed_spaces) = b.ranges_after_writes();
         Ok(Plan {
@@ -68,13 +103,15 @@ impl Push {
             removed_spaces,
             exclude,
             forced,
+            again: None,
         })
     }
 }
 
 /// What a push does, for the backend to execute in its transaction: save
 /// `logs` and `upserts`, set each scope in `heads` to its counter, then read
-/// `page` and hand it to [`Plan::respond`].
+/// `page` and hand it to [`Plan::respond`] (unless the plan is a step:
+/// [`Plan::again`]).
 #[derive(Debug)]
 pub struct Plan {
     /// The scopes written, with their new counters.
@@ -88,6 +125,11 @@ pub struct Plan {
     exclude: HashSet<RecordId>,
     /// Records the device must receive even if the page does not hold them.
     forced: Vec<PulledRecord>,
+    /// A step of a large cascade (see [`crate::PushInput::cascade_step`]):
+    /// write `upserts` and `heads`, commit, and run the
+    /// push again ([`Push::resume`]) in a new transaction. It has no acks,
+    /// logs or page.
+    pub again: Option<Again>,
 }
 
 impl Plan {

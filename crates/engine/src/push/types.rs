@@ -8,7 +8,7 @@ use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId};
 
 use crate::page::FirstSince;
-use crate::record::StoredRecord;
+use crate::record::{PulledRecord, StoredRecord};
 use crate::view::View;
 
 /// What a push is given.
@@ -24,6 +24,21 @@ pub struct PushInput {
     pub now: Millis,
     /// Client timestamps further ahead than this are clamped to `now`.
     pub max_skew: Millis,
+    /// Most records one transaction of a cascade may delete; `None`: no
+    /// limit, every cascade is atomic. Beyond it the push ends in a step
+    /// ([`crate::Plan::again`]): a part of the cascade to commit alone
+    /// before the push runs again, so that one large delete does not hold a
+    /// single writer (SQLite's) for its whole length.
+    pub cascade_step: Option<usize>,
+}
+
+/// What a push that ended in a step of a cascade goes on from
+/// ([`crate::Push::resume`]): its input, and (for a from-scratch cursor) the
+/// records its steps deleted, which the device must still be sent.
+#[derive(Clone, Debug)]
+pub struct Again {
+    pub(crate) input: PushInput,
+    pub(crate) stepped: Vec<RecordId>,
 }
 
 /// Rows the push needs before it can go on. Every list is deduplicated and sorted.
@@ -65,6 +80,25 @@ pub enum Need {
         categories: Vec<RecordId>,
         loaded_spaces: Vec<RecordId>,
     },
+    /// Up to `limit` live descendants in `scope` of the record `root` (a
+    /// space when `space`, else a category), leaves first: every live item
+    /// under it (by `spaceId`, or by `categoryId` through one of the
+    /// space's live categories), then its live categories. Asked before a
+    /// cascade when [`PushInput::cascade_step`] is set, to learn whether it
+    /// fits in one step.
+    Descendants {
+        scope: ScopeId,
+        root: RecordId,
+        space: bool,
+        limit: usize,
+    },
+    /// These records as a pull reads them, in these scopes: the tombstones
+    /// earlier steps of this push wrote, which a device pushing from
+    /// scratch must be sent (its page holds no tombstones).
+    Sent {
+        ids: Vec<RecordId>,
+        scopes: Vec<ScopeId>,
+    },
 }
 
 /// The answer to a [`Need`].
@@ -82,6 +116,8 @@ pub enum Loaded {
     },
     Records(Vec<StoredRecord>),
     Children(Vec<StoredRecord>),
+    Descendants(Vec<StoredRecord>),
+    Sent(Vec<PulledRecord>),
 }
 
 /// One row of the sync log: the idempotency key, the answer, the audit trail.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tidesync_protocol::cursor::CursorStart;
+use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::merge;
 use tidesync_protocol::sync::ChangeInput;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
@@ -26,6 +27,9 @@ pub fn alice() -> UserId {
     user(1)
 }
 
+/// What a test does between two transactions of a push.
+pub type Hook = Box<dyn FnMut(&mut MemDb)>;
+
 #[derive(Default)]
 pub struct MemDb {
     /// Scope → (counter, the shared space it holds).
@@ -38,6 +42,13 @@ pub struct MemDb {
     pub needs: Vec<Need>,
     /// Rows the last push loaded, in all.
     pub rows_loaded: usize,
+    /// The step limit pushes run with (see `PushInput::cascade_step`).
+    pub cascade_step: Option<usize>,
+    /// Steps the last push committed before it ended.
+    pub steps: usize,
+    /// Between the transactions of a push in steps, what another client
+    /// does (the test's hook, run after each step).
+    pub between_steps: Option<Hook>,
 }
 
 impl MemDb {
@@ -241,6 +252,45 @@ impl MemDb {
                 self.rows_loaded += records.len();
                 Loaded::Children(records)
             }
+            Need::Descendants {
+                scope,
+                root,
+                space,
+                limit,
+            } => {
+                let live = |r: &&RecordWrite| r.scope == *scope && r.deleted_at.is_none();
+                let categories: Vec<RecordId> = if *space {
+                    self.rows
+                        .values()
+                        .filter(live)
+                        .filter(|r| r.entity == EntityType::Category && r.space_id == Some(*root))
+                        .map(|r| r.id)
+                        .collect()
+                } else {
+                    vec![*root]
+                };
+                let items = self.rows.values().filter(live).filter(|r| {
+                    r.entity == EntityType::Item
+                        && (r.space_id == Some(*root)
+                            || r.category_id.is_some_and(|c| categories.contains(&c)))
+                });
+                let cats = self
+                    .rows
+                    .values()
+                    .filter(live)
+                    .filter(|r| *space && categories.contains(&r.id));
+                let records: Vec<StoredRecord> =
+                    items.chain(cats).take(*limit).map(Self::stored).collect();
+                self.rows_loaded += records.len();
+                Loaded::Descendants(records)
+            }
+            Need::Sent { ids, scopes } => Loaded::Sent(
+                self.rows
+                    .values()
+                    .filter(|r| scopes.contains(&r.scope) && ids.contains(&r.id))
+                    .map(RecordWrite::to_pulled)
+                    .collect(),
+            ),
         }
     }
 
@@ -285,10 +335,36 @@ impl MemDb {
             max_page_bytes,
             now: NOW,
             max_skew: SKEW,
+            cascade_step: self.cascade_step,
         };
         self.needs.clear();
         self.rows_loaded = 0;
         let mut push = Push::new(u, input);
+        let mut steps = 0;
+        loop {
+            let mut plan = self.run_push(u, push)?;
+            let Some(again) = plan.again.take() else {
+                self.steps = steps;
+                let page = self.page(plan.page.clone());
+                return Ok(plan.respond(page));
+            };
+            push = Push::resume(u, again);
+            assert!(
+                plan.acks.is_empty() && plan.logs.is_empty(),
+                "a step answers nothing"
+            );
+            assert!(steps < 1000, "steps make progress");
+            steps += 1;
+            // (The hook's own pushes run without it.)
+            if let Some(mut hook) = self.between_steps.take() {
+                hook(self);
+                self.between_steps = Some(hook);
+            }
+        }
+    }
+
+    /// One transaction of a push: load what it asks, write its plan.
+    fn run_push(&mut self, u: UserId, mut push: Push) -> Result<crate::Plan, EngineError> {
         while let Some(need) = push.need() {
             self.needs.push(need.clone());
             let loaded = self.load(u, &need);
@@ -316,8 +392,7 @@ impl MemDb {
         for (scope, head) in &plan.heads {
             self.scopes.get_mut(scope).unwrap().0 = *head;
         }
-        let page = self.page(plan.page.clone());
-        Ok(plan.respond(page))
+        Ok(plan)
     }
 
     pub fn push_with(

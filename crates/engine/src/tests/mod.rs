@@ -7,6 +7,7 @@ mod paging;
 mod props;
 mod rules;
 mod sharing;
+mod steps;
 
 use serde_json::{json, Value};
 use tidesync_protocol::cursor::CursorStart;

@@ -712,6 +712,7 @@ fn feeding_what_was_not_asked_for_is_an_error_not_a_panic() {
         max_page_bytes: 100,
         now: NOW,
         max_skew: SKEW,
+        cascade_step: None,
     };
     let mut push = crate::Push::new(super::mem::alice(), input());
     assert!(push.feed(crate::Loaded::Children(vec![])).is_err());

@@ -7,6 +7,7 @@
 mod account;
 mod auth;
 mod binary;
+mod cascade;
 mod casts;
 mod crash;
 mod errors;
@@ -30,6 +31,7 @@ fn main() {
         account::tests,
         auth::tests,
         binary::tests,
+        cascade::tests,
         casts::tests,
         crash::tests,
         errors::tests,

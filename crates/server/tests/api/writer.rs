@@ -13,7 +13,7 @@ use tidesync_store_sqlite::{SqliteOptions, SqliteStore};
 use tidesync_testkit::*;
 
 /// The server on a SQLite store this test keeps a handle on.
-async fn sqlite_app(
+pub(crate) async fn sqlite_app(
     options: SqliteOptions,
     tweak: impl FnOnce(&mut tidesync::config::ServeArgs),
 ) -> (TestApp, Arc<SqliteStore>, TestDb) {
@@ -328,7 +328,7 @@ async fn dates_outside_years_0000_to_9999_are_refused(db: Db) {
     app.stop().await;
 }
 
-fn push_body(device: &str, changes: Vec<Value>) -> tidesync_client::SyncBody {
+pub(crate) fn push_body(device: &str, changes: Vec<Value>) -> tidesync_client::SyncBody {
     serde_json::from_value(
         json!({"deviceId": device, "lastSyncTimestamp": null, "changes": changes}),
     )
