@@ -9,15 +9,14 @@ mod history;
 mod import;
 mod listen;
 mod members;
+mod pool;
 mod push;
 mod sql;
 mod stmt;
 mod sync;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
 use tidesync_engine::{PushInput, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
@@ -30,40 +29,11 @@ use tokio::sync::broadcast;
 
 use crate::error::db;
 
+pub use pool::PostgresOptions;
+
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Clone, Debug)]
-pub struct PostgresOptions {
-    pub max_connections: u32,
-    /// How long a request waits for a free connection (then 503).
-    pub acquire_timeout: Duration,
-    /// A direct connection to the same database, never through a
-    /// transaction pooler: LISTEN and the migrations' advisory lock are
-    /// session state. `None`: the pool's URL.
-    pub direct_url: Option<String>,
-    /// Named, cached prepared statements. Off behind PgBouncer in
-    /// transaction mode without `max_prepared_statements` (see `stmt.rs`).
-    pub named_statements: bool,
-    /// `idle_in_transaction_session_timeout` of the pool's sessions: an
-    /// instance that loses the database in mid-transaction cannot release
-    /// its row locks, so PostgreSQL must, or every other instance's push of
-    /// that user waits until the link returns. `None`: the server's setting.
-    pub idle_tx_timeout: Option<Duration>,
-}
-
-impl Default for PostgresOptions {
-    fn default() -> Self {
-        PostgresOptions {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-            direct_url: None,
-            named_statements: true,
-            idle_tx_timeout: Some(Duration::from_secs(10)),
-        }
-    }
-}
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -98,82 +68,6 @@ async fn notify(c: &mut sqlx::PgConnection, notes: &[ChangeNote]) -> Result<(), 
         .await
         .map_err(db)?;
     Ok(())
-}
-
-impl PostgresStore {
-    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
-        let mut connect: PgConnectOptions = url.parse().map_err(db)?;
-        if !options.named_statements {
-            // Nothing to cache: every statement is unnamed (stmt.rs).
-            connect = connect.statement_cache_capacity(0);
-        }
-        let mut pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout);
-        if let Some(t) = options.idle_tx_timeout {
-            // A SET once per connection, not a startup option: PgBouncer
-            // refuses the `options` startup parameter. Behind PgBouncer this
-            // lands on one server connection; its own idle_transaction_timeout
-            // covers the pooler's side (docs/SCALING.md).
-            let set = format!(
-                "SET idle_in_transaction_session_timeout = {}",
-                t.as_millis().max(1)
-            );
-            pool = pool.after_connect(move |conn, _| {
-                let set = set.clone();
-                Box::pin(async move {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool.connect_with(connect).await.map_err(db)?;
-        let direct_url = options.direct_url.unwrap_or_else(|| url.to_owned());
-        // Listening before serving: a stream opened once this returns hears
-        // of every later commit, and a wrong LISTEN_DATABASE_URL fails here.
-        let l = listen::listener(&direct_url).await.map_err(db)?;
-        let (notes, _) = broadcast::channel(1024);
-        tokio::spawn(listen::listen(
-            l,
-            direct_url.clone(),
-            pool.clone(),
-            notes.clone(),
-        ));
-        Ok(PostgresStore {
-            pool,
-            notes,
-            direct_url,
-            named: options.named_statements,
-            gates: gate::Gates::default(),
-        })
-    }
-
-    /// A transaction on a pooled connection (it owns the connection).
-    /// Every statement of this backend runs in one: behind a transaction
-    /// pooler only a transaction stays on one server connection, which an
-    /// unnamed statement needs between its parse and its execution.
-    async fn begin(&self) -> Result<Tx, StoreError> {
-        Tx::begin(self.conn().await?, None).await.map_err(db)
-    }
-
-    /// `f` with this store's statement mode (stmt.rs).
-    async fn scoped<F: std::future::Future>(&self, f: F) -> F::Output {
-        stmt::scope(self.named, f).await
-    }
-
-    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
-        let waited = std::time::Instant::now();
-        let conn = self.pool.acquire().await.map_err(db);
-        metrics::histogram!("tidesync_db_acquire_seconds", "pool" => "postgres")
-            .record(waited.elapsed().as_secs_f64());
-        let size = self.pool.size() as f64;
-        metrics::gauge!("tidesync_db_pool_in_use", "pool" => "postgres")
-            .set(size - self.pool.num_idle() as f64);
-        metrics::gauge!("tidesync_db_pool_size", "pool" => "postgres").set(size);
-        conn
-    }
 }
 
 #[async_trait]
