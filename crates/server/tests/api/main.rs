@@ -23,6 +23,11 @@ mod realtime;
 mod sharing;
 mod sharing_sim;
 mod sync;
+mod sync_deletes;
+mod sync_errors;
+mod sync_log;
+mod sync_pulls;
+mod sync_retries;
 mod sync_sim;
 mod writer;
 
@@ -47,6 +52,11 @@ fn main() {
         sharing::tests,
         sharing_sim::tests,
         sync::tests,
+        sync_deletes::tests,
+        sync_errors::tests,
+        sync_log::tests,
+        sync_pulls::tests,
+        sync_retries::tests,
         sync_sim::tests,
         writer::tests,
     ]);
