@@ -10,6 +10,7 @@ mod binary;
 mod cascade;
 mod casts;
 mod crash;
+mod cursor_race;
 mod errors;
 mod export;
 mod health;
@@ -39,6 +40,7 @@ fn main() {
         cascade::tests,
         casts::tests,
         crash::tests,
+        cursor_race::tests,
         errors::tests,
         export::tests,
         health::tests,
