@@ -103,11 +103,6 @@ impl Batch {
         }
     }
 
-    /// Whether this push wrote the record.
-    pub fn dirty_set_has(&self, id: &RecordId) -> bool {
-        self.dirty_set.contains(id)
-    }
-
     pub fn personal(&self) -> ScopeId {
         self.view.personal
     }

@@ -57,9 +57,8 @@ pub struct Push {
     /// Scopes to search for ids (every scope the user knows).
     known: Vec<ScopeId>,
     /// Records earlier steps of this push deleted, kept for a from-scratch
-    /// cursor (whose page has no tombstones), and whether they are loaded.
+    /// cursor (whose page has no tombstones) until they are asked for.
     stepped: Vec<RecordId>,
-    stepped_loaded: bool,
     /// Those tombstones, as read back.
     sent: Vec<PulledRecord>,
 }
@@ -80,7 +79,6 @@ impl Push {
             replayed: Vec::new(),
             known: Vec::new(),
             stepped: Vec::new(),
-            stepped_loaded: false,
             sent: Vec::new(),
         }
     }
@@ -280,11 +278,10 @@ impl Push {
     /// device must be sent them. Read as a pull reads them (no merge state
     /// to decode), since they are only sent.
     fn load_stepped(&mut self) -> Option<Need> {
-        if self.stepped_loaded || self.stepped.is_empty() {
+        if self.stepped.is_empty() {
             return None;
         }
-        self.stepped_loaded = true;
-        let mut ids = self.stepped.clone();
+        let mut ids = std::mem::take(&mut self.stepped);
         ids.sort_unstable();
         ids.dedup();
         Some(Need::Sent {

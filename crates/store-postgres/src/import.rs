@@ -23,17 +23,7 @@ pub async fn import_user(
     let account = if accounts::user_by_id(&mut *c, u.id).await?.is_some() {
         ImportedAccount::AlreadyPresent
     } else {
-        let created = accounts::create_user(
-            &mut *c,
-            &NewUser {
-                id: u.id,
-                email: u.email.clone(),
-                name: u.name.clone(),
-                password_hash: u.password_hash.clone(),
-                created_at: u.created_at,
-            },
-        )
-        .await?;
+        let created = accounts::create_user(&mut *c, &NewUser::imported(&u)).await?;
         if !created {
             return Ok((ImportOutcome::new(ImportedAccount::EmailTaken), None));
         }

@@ -8,7 +8,7 @@ use tidesync_protocol::{RecordId, ScopeId};
 use tidesync_store::StoreError;
 
 use crate::error::driver;
-use crate::sql::{by_chunks, marks, pulled_from, stored_rows, text, STORED};
+use crate::sql::{by_chunks, marks, pulled_from, stored_rows, text, PULLED, STORED};
 
 /// The live children of a cascade level, in one scope. Two queries, one per
 /// parent column, so each runs on its own index (`records_by_space`,
@@ -133,8 +133,7 @@ pub fn sent(
     let in_scopes = marks(scopes.len());
     for chunk in ids.chunks(crate::sql::CHUNK) {
         let sql = format!(
-            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
-             FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({})",
+            "SELECT {PULLED} FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({})",
             marks(chunk.len())
         );
         let mut args = crate::sql::scope_list(scopes);

@@ -13,16 +13,7 @@ pub fn import_user(c: &Connection, u: ImportedUser) -> Result<ImportOutcome, Sto
     let account = if accounts::user_by_id(c, u.id)?.is_some() {
         ImportedAccount::AlreadyPresent
     } else {
-        let created = accounts::create_user(
-            c,
-            &NewUser {
-                id: u.id,
-                email: u.email.clone(),
-                name: u.name.clone(),
-                password_hash: u.password_hash.clone(),
-                created_at: u.created_at,
-            },
-        )?;
+        let created = accounts::create_user(c, &NewUser::imported(&u))?;
         if !created {
             return Ok(ImportOutcome::new(ImportedAccount::EmailTaken));
         }

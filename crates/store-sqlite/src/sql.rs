@@ -197,6 +197,15 @@ pub fn load_acks(
     Ok(out)
 }
 
+/// The columns [`pulled_from`] reads (a macro, so that the page's
+/// statement stays one constant string).
+macro_rules! pulled_columns {
+    () => {
+        "id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by"
+    };
+}
+pub(crate) const PULLED: &str = pulled_columns!();
+
 pub(crate) const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
 
 pub(crate) fn stored_rows(
@@ -289,10 +298,13 @@ pub(crate) fn pulled_from(row: &rusqlite::Row, first: usize) -> Result<PulledRec
 pub fn page(c: &Connection, q: PageQuery) -> Result<Page, StoreError> {
     let mut st = c
         .prepare_cached(
-            "SELECT id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
-             FROM records
-             WHERE scope_id = ? AND version > ? AND version <= ? AND (? = 0 OR deleted_at IS NULL)
-             ORDER BY version LIMIT ?",
+            concat!(
+                "SELECT ",
+                pulled_columns!(),
+                " FROM records
+                 WHERE scope_id = ? AND version > ? AND version <= ? AND (? = 0 OR deleted_at IS NULL)
+                 ORDER BY version LIMIT ?"
+            ),
         )
         .map_err(driver)?;
     let mut b = q.builder();

@@ -139,6 +139,19 @@ pub struct NewUser {
     pub created_at: Millis,
 }
 
+impl NewUser {
+    /// The account of a user being imported, with its hash as it came.
+    pub fn imported(u: &tidesync_engine::import::ImportedUser) -> NewUser {
+        NewUser {
+            id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            password_hash: u.password_hash.clone(),
+            created_at: u.created_at,
+        }
+    }
+}
+
 /// A pull: from `cursor`, at most `limit` records and about `max_bytes` of them.
 #[derive(Clone, Debug)]
 pub struct PullInput {

@@ -20,6 +20,7 @@ use tidesync_protocol::{RecordId, ScopeId};
 use super::Batch;
 use crate::push::Need;
 use crate::record::{RecordWrite, StoredRecord};
+use crate::EngineError;
 
 /// A delete spreading to the children of its record, one level at a time.
 pub(super) struct Cascade {
@@ -180,10 +181,20 @@ impl Batch {
     }
 
     /// The rows of this run's step, numbered after its scope's counter, and
-    /// the scope's new counter.
-    pub fn step_writes(&self, now: Millis) -> Option<(BTreeMap<ScopeId, i64>, Vec<RecordWrite>)> {
-        let step = self.step.as_ref()?;
-        let mut v = *self.base.get(&step.scope)?;
+    /// the scope's new counter; `None` when the run ends in no step.
+    #[allow(clippy::type_complexity)]
+    pub fn step_writes(
+        &self,
+        now: Millis,
+    ) -> Result<Option<(BTreeMap<ScopeId, i64>, Vec<RecordWrite>)>, EngineError> {
+        let Some(step) = self.step.as_ref() else {
+            return Ok(None);
+        };
+        // The cascade's scope holds the record being deleted, which this
+        // push wrote: it is locked.
+        let mut v = *self.base.get(&step.scope).ok_or(EngineError::Protocol(
+            "a step in a scope that is not locked",
+        ))?;
         let rows = step
             .records
             .iter()
@@ -197,6 +208,6 @@ impl Batch {
                 .to_write(now)
             })
             .collect();
-        Some((BTreeMap::from([(step.scope, v)]), rows))
+        Ok(Some((BTreeMap::from([(step.scope, v)]), rows)))
     }
 }

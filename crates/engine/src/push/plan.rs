@@ -25,7 +25,7 @@ impl Push {
         }
         let now = self.input.now;
         let live_only = self.input.cursor.is_scratch();
-        if let Some((heads, upserts)) = b.step_writes(now) {
+        if let Some((heads, upserts)) = b.step_writes(now)? {
             let mut stepped = self.stepped;
             if live_only {
                 stepped.extend(upserts.iter().map(|w| w.id));
@@ -68,24 +68,18 @@ impl Push {
         // this replay arrived.
         let mut force: BTreeSet<RecordId> = b.conflicted.iter().copied().collect();
         if live_only {
-            force.extend(
-                b.dirty
-                    .iter()
-                    .chain(&self.replayed)
-                    .chain(&self.stepped)
-                    .filter(|id| {
-                        b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
-                    }),
-            );
+            force.extend(b.dirty.iter().chain(&self.replayed).filter(|id| {
+                b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
+            }));
         }
         let mut forced: Vec<PulledRecord> = force
             .iter()
             .filter_map(|id| b.get(id))
             .map(|r| r.to_write(now).to_pulled())
             .collect();
-        // What earlier steps deleted, unless this run wrote it again.
+        // What earlier steps deleted, unless forced above already.
         forced.extend(self.sent.into_iter().filter(|r| {
-            r.deleted_at.is_some() && !exclude.contains(&r.id) && !b.dirty_set_has(&r.id)
+            r.deleted_at.is_some() && !exclude.contains(&r.id) && !force.contains(&r.id)
         }));
         let heads = b.written_heads();
         let (ranges, removed_spaces) = b.ranges_after_writes();

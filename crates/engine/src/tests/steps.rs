@@ -290,3 +290,36 @@ fn a_from_scratch_push_in_steps_receives_every_tombstone() {
     assert!(sorted(&atomic).len() >= 16, "{:?}", atomic.records);
     assert_eq!(sorted(&stepped), sorted(&atomic));
 }
+
+#[test]
+fn a_stepped_tombstone_the_batch_refers_to_is_sent_once() {
+    // The batch names a category the steps delete (a create under it after
+    // the space's delete): the last run holds it, deleted, and must send it
+    // once, as the atomic cascade does.
+    let batch = || {
+        vec![
+            delete_space(),
+            change(
+                "late",
+                5000,
+                "item",
+                "create",
+                json!({"title": "Late", "categoryId": id(100).to_string()}),
+                10,
+            ),
+        ]
+    };
+    let mut whole = seeded(None);
+    let atomic = whole.push("dev-a", SCRATCH, batch());
+    let mut db = seeded(Some(5));
+    let stepped = db.push("dev-a", SCRATCH, batch());
+    assert!(db.steps > 0);
+    let ids = super::mem::ids(&stepped.records);
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a record sent twice: {ids:?}");
+    let mut a = super::mem::ids(&atomic.records);
+    let mut b = ids.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
