@@ -285,7 +285,8 @@ impl Batch {
         };
 
         let state = self.working.get(&c.id).map(|r| &r.state);
-        let mut out = match merge::apply(state, c.op, &c.data.fields, &v) {
+        let keep = |f: &str| c.entity.is_reference(f);
+        let mut out = match merge::apply(state, c.op, &c.data.fields, &v, &keep) {
             Ok(out) => out,
             Err(MergeError::NotFound) => {
                 return failure(
@@ -297,7 +298,7 @@ impl Batch {
         };
         // A child written under a deleted parent is stored deleted.
         if parent_deleted && out.state.deleted.is_none() {
-            out.state = merge::delete(&out.state, &v).state;
+            out.state = merge::delete(&out.state, &v, &keep).state;
             out.changed = true;
             out.conflict = true;
         }

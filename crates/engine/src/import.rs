@@ -216,9 +216,15 @@ mod tests {
             op: "o".into(),
         };
         let title = serde_json::from_value(json!({"title": "x"})).unwrap();
-        let older = merge::apply(Some(&state), OpKind::Update, &title, &write(4_999)).unwrap();
+        let older = merge::apply(Some(&state), OpKind::Update, &title, &write(4_999), &|_| {
+            false
+        })
+        .unwrap();
         assert!(older.conflict && !older.changed);
-        let newer = merge::apply(Some(&state), OpKind::Update, &title, &write(5_001)).unwrap();
+        let newer = merge::apply(Some(&state), OpKind::Update, &title, &write(5_001), &|_| {
+            false
+        })
+        .unwrap();
         assert!(newer.changed);
         assert_eq!(newer.state.fields["title"], json!("x"));
     }

@@ -101,6 +101,7 @@ impl PageBuilder {
         if self.more {
             return false;
         }
+        let row = row.as_read_in(self.query.ranges[i].scope != self.query.personal);
         let size = row.size();
         let full = self.records.len() >= self.query.limit
             || (!self.records.is_empty() && self.bytes + size > self.query.max_bytes);

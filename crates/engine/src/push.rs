@@ -180,7 +180,11 @@ impl Push {
                 Ok(())
             }
             (Stage::Apply, Loaded::Sent(records)) => {
-                self.sent = records;
+                let personal = self.batch.as_ref().expect("applying").personal();
+                self.sent = records
+                    .into_iter()
+                    .map(|(scope, r)| r.as_read_in(scope != personal))
+                    .collect();
                 Ok(())
             }
             (Stage::Apply, Loaded::Descendants(records)) => {

@@ -137,6 +137,16 @@ impl PulledRecord {
         }
     }
 
+    /// The record as a member reads it: in a shared scope, `deviceId` is
+    /// empty, since device labels ("Ada's iPhone") are private to the user
+    /// who names their devices.
+    pub fn as_read_in(mut self, shared: bool) -> PulledRecord {
+        if shared {
+            self.device_id.clear();
+        }
+        self
+    }
+
     /// What this record costs a page: its JSON text and its metadata.
     pub fn size(&self) -> usize {
         self.data.len() + self.device_id.len() + RECORD_OVERHEAD

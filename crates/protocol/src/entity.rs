@@ -62,6 +62,13 @@ impl EntityType {
     pub fn field(self, name: &str) -> Option<&'static FieldSpec> {
         self.fields().iter().find(|f| f.name == name)
     }
+
+    /// Whether `name` is one of the references that place a record (its
+    /// parents' ids): what a tombstone keeps.
+    pub fn is_reference(self, name: &str) -> bool {
+        self.field(name)
+            .is_some_and(|f| matches!(f.kind, Kind::Ref(_)))
+    }
 }
 
 /// What a field may hold. Every field may be `null` (cleared) unless it is required.

@@ -2,9 +2,13 @@
 //!
 //! Per-field last-writer-wins: every field remembers the [`Version`] of the
 //! write that set it, and a write changes a field only if its version is
-//! newer. Deletes win: once a record has a delete it stays deleted. Both rules
-//! are commutative and idempotent, so every order of delivery of the same
-//! operations ends in the same state (see the property tests below).
+//! newer. Deletes win: once a record has a delete it stays deleted, and it
+//! keeps only the fields that place it (its parents' ids, see [`Keep`]):
+//! the user's words are erased by the delete, so a tombstone shows nobody,
+//! a member who joins later included, what was deleted. Writes that reach a
+//! tombstone change only those fields. The rules are commutative and
+//! idempotent, so every order of delivery of the same operations ends in the
+//! same state (see the property tests below).
 
 use std::collections::BTreeMap;
 
@@ -112,12 +116,18 @@ impl RecordState {
     }
 }
 
+/// Which fields a deleted record keeps: true for the references that say
+/// where it hangs (a device needs them to apply the delete and its
+/// cascade); everything else goes with the delete.
+pub type Keep<'a> = &'a dyn Fn(&str) -> bool;
+
 /// Applies one operation to a record (absent when it does not exist yet).
 pub fn apply(
     existing: Option<&RecordState>,
     op: OpKind,
     fields: &BTreeMap<String, Value>,
     v: &Version,
+    keep: Keep<'_>,
 ) -> Result<Outcome, MergeError> {
     match (existing, op) {
         (None, OpKind::Create) => Ok(Outcome {
@@ -136,7 +146,16 @@ pub fn apply(
             let mut state = old.clone();
             let mut changed = false;
             let mut lost = false;
+            let deleted = state.deleted.is_some();
+            if deleted {
+                // A tombstone stored before deletes erased content.
+                changed |= strip(&mut state, keep);
+            }
             for (k, val) in fields {
+                if deleted && !keep(k) {
+                    // Erased by the delete: nothing of it is stored again.
+                    continue;
+                }
                 match state.clocks.get(k) {
                     Some(cur) if cur > v => lost = true,
                     // The same version again: this very write, already applied.
@@ -160,27 +179,38 @@ pub fn apply(
                 already_deleted: false,
             })
         }
-        (Some(old), OpKind::Delete) => Ok(delete(old, v)),
+        (Some(old), OpKind::Delete) => Ok(delete(old, v, keep)),
     }
 }
 
-/// Marks a record deleted at `v` (the earliest delete is kept).
-pub fn delete(old: &RecordState, v: &Version) -> Outcome {
+/// Marks a record deleted at `v` (the earliest delete is kept) and erases
+/// every field `keep` does not keep, with its clock.
+pub fn delete(old: &RecordState, v: &Version, keep: Keep<'_>) -> Outcome {
     let mut state = old.clone();
     let already_deleted = old.deleted.is_some();
-    let changed = match &old.deleted {
+    let mut changed = match &old.deleted {
         Some(d) if d <= v => false,
         _ => {
             state.deleted = Some(v.clone());
             true
         }
     };
+    changed |= strip(&mut state, keep);
     Outcome {
         state,
         changed,
         conflict: false,
         already_deleted,
     }
+}
+
+/// Drops the fields (and their clocks) a tombstone does not keep; true when
+/// there were any.
+fn strip(state: &mut RecordState, keep: Keep<'_>) -> bool {
+    let before = state.fields.len() + state.clocks.len();
+    state.fields.retain(|k, _| keep(k));
+    state.clocks.retain(|k, _| keep(k));
+    state.fields.len() + state.clocks.len() != before
 }
 
 /// Compact stored form of the clocks: each distinct version once, and each

@@ -128,12 +128,12 @@ pub fn sent(
     c: &Connection,
     ids: &[RecordId],
     scopes: &[ScopeId],
-) -> Result<Vec<PulledRecord>, StoreError> {
+) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     let in_scopes = marks(scopes.len());
     for chunk in ids.chunks(crate::sql::CHUNK) {
         let sql = format!(
-            "SELECT {PULLED} FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({})",
+            "SELECT scope_id, {PULLED} FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({})",
             marks(chunk.len())
         );
         let mut args = crate::sql::scope_list(scopes);
@@ -141,7 +141,8 @@ pub fn sent(
         let mut st = c.prepare_cached(&sql).map_err(driver)?;
         let mut rows = st.query(rusqlite::params_from_iter(args)).map_err(driver)?;
         while let Some(row) = rows.next().map_err(driver)? {
-            out.push(pulled_from(row, 0)?);
+            let scope = ScopeId::new(row.get(0).map_err(driver)?);
+            out.push((scope, pulled_from(row, 1)?));
         }
     }
     Ok(out)

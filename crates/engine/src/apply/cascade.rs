@@ -100,7 +100,8 @@ impl Batch {
                     continue;
                 }
                 let mut rec = rec.clone();
-                rec.state = merge::delete(&rec.state, &version).state;
+                let entity = rec.entity;
+                rec.state = merge::delete(&rec.state, &version, &|f| entity.is_reference(f)).state;
                 if rec.entity == EntityType::Category {
                     next.push(id);
                 }
@@ -202,7 +203,8 @@ impl Batch {
                 v += 1;
                 StoredRecord {
                     version: v,
-                    state: merge::delete(&r.state, &step.version).state,
+                    state: merge::delete(&r.state, &step.version, &|f| r.entity.is_reference(f))
+                        .state,
                     ..r.clone()
                 }
                 .to_write(now)

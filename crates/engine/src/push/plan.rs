@@ -75,7 +75,11 @@ impl Push {
         let mut forced: Vec<PulledRecord> = force
             .iter()
             .filter_map(|id| b.get(id))
-            .map(|r| r.to_write(now).to_pulled())
+            .map(|r| {
+                r.to_write(now)
+                    .to_pulled()
+                    .as_read_in(r.scope != b.personal())
+            })
             .collect();
         // What earlier steps deleted, unless forced above already.
         forced.extend(self.sent.into_iter().filter(|r| {

@@ -117,7 +117,8 @@ pub enum Loaded {
     Records(Vec<StoredRecord>),
     Children(Vec<StoredRecord>),
     Descendants(Vec<StoredRecord>),
-    Sent(Vec<PulledRecord>),
+    /// With the scope each was read in.
+    Sent(Vec<(ScopeId, PulledRecord)>),
 }
 
 /// One row of the sync log: the idempotency key, the answer, the audit trail.

@@ -288,7 +288,7 @@ impl MemDb {
                 self.rows
                     .values()
                     .filter(|r| scopes.contains(&r.scope) && ids.contains(&r.id))
-                    .map(RecordWrite::to_pulled)
+                    .map(|r| (r.scope, r.to_pulled()))
                     .collect(),
             ),
         }

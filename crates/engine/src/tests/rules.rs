@@ -1,6 +1,6 @@
 //! One test per rule of docs/SYNC_PROTOCOL.md §5–§7, on the engine alone.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::sync::OpErrorCode;
 
@@ -429,6 +429,39 @@ fn deletes_win_over_later_updates_and_creates() {
     );
     assert_eq!(db.record(3).deleted_at, Some(at(40)), "stays deleted");
     assert_eq!(ids(&out.records), vec![id(3)], "the tombstone comes back");
+}
+
+#[test]
+fn a_delete_erases_the_content_of_the_record_and_of_what_it_cascades_to() {
+    let mut db = seeded();
+    db.push(
+        "dev-a",
+        version_cursor(3),
+        vec![change("d", 1, "space", "delete", json!(null), 40)],
+    );
+    let data = |n| serde_json::from_str::<Value>(&db.record(n).data).unwrap();
+    assert_eq!(data(1), json!({}));
+    assert_eq!(data(2), json!({"spaceId": id(1).to_string()}));
+    assert_eq!(
+        data(3),
+        json!({"spaceId": id(1).to_string(), "categoryId": id(2).to_string()})
+    );
+    // A late update to the tombstone stores nothing of what it says.
+    db.push(
+        "dev-b",
+        version_cursor(3),
+        vec![change_by(
+            "u",
+            3,
+            "item",
+            "update",
+            json!({"title": "zombie", "notes": "secret"}),
+            50,
+            "dev-b",
+        )],
+    );
+    assert_eq!(db.field(3, "title"), Value::Null);
+    assert_eq!(db.field(3, "notes"), Value::Null);
 }
 
 #[test]

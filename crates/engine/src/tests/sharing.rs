@@ -110,6 +110,19 @@ fn a_new_member_receives_the_whole_space_at_the_next_pull() {
 }
 
 #[test]
+fn device_labels_stay_out_of_shared_spaces() {
+    let (db, _) = shared(Role::Viewer);
+    let bobs = db.pull_as(bob(), CursorStart::personal(0), 100, usize::MAX);
+    assert_eq!(bobs.records.len(), 3);
+    assert!(bobs.records.iter().all(|r| r.device_id.is_empty()));
+    // Alice's own records keep her device's label; the shared ones do not.
+    let alices = db.pull(CursorStart::Scratch, 100, usize::MAX);
+    for r in &alices.records {
+        assert_eq!(r.device_id.is_empty(), r.id != id(9), "{r:?}");
+    }
+}
+
+#[test]
 fn the_owners_devices_keep_everything_when_a_space_is_first_shared() {
     let (db, scope) = shared(Role::Editor);
     // Alice's phone pulled everything before the share (personal head 4).

@@ -10,6 +10,9 @@ fn ver(ts: Millis, device: &str, op: &str) -> Version {
     }
 }
 
+/// As if `order` were a reference: what a tombstone keeps.
+const KEEP: Keep<'static> = &|k| k == "order";
+
 fn fields(v: Value) -> BTreeMap<String, Value> {
     serde_json::from_value(v).unwrap()
 }
@@ -21,6 +24,7 @@ fn different_fields_both_survive() {
         OpKind::Create,
         &fields(json!({"title":"a","notes":"n"})),
         &ver(1, "A", "o1"),
+        KEEP,
     )
     .unwrap()
     .state;
@@ -29,6 +33,7 @@ fn different_fields_both_survive() {
         OpKind::Update,
         &fields(json!({"title":"b"})),
         &ver(3, "A", "o2"),
+        KEEP,
     )
     .unwrap()
     .state;
@@ -37,6 +42,7 @@ fn different_fields_both_survive() {
         OpKind::Update,
         &fields(json!({"notes":"m"})),
         &ver(2, "B", "o3"),
+        KEEP,
     )
     .unwrap();
     assert!(!out.conflict);
@@ -51,6 +57,7 @@ fn older_write_of_same_field_loses_with_conflict() {
         OpKind::Create,
         &fields(json!({"title":"a"})),
         &ver(5, "A", "o1"),
+        KEEP,
     )
     .unwrap()
     .state;
@@ -59,6 +66,7 @@ fn older_write_of_same_field_loses_with_conflict() {
         OpKind::Update,
         &fields(json!({"title":"old"})),
         &ver(4, "B", "o2"),
+        KEEP,
     )
     .unwrap();
     assert!(out.conflict && !out.changed);
@@ -72,6 +80,7 @@ fn ties_break_on_device_then_operation() {
         OpKind::Create,
         &fields(json!({"title":"a"})),
         &ver(5, "A", "o1"),
+        KEEP,
     )
     .unwrap()
     .state;
@@ -80,6 +89,7 @@ fn ties_break_on_device_then_operation() {
         OpKind::Update,
         &fields(json!({"title":"b"})),
         &ver(5, "B", "o0"),
+        KEEP,
     )
     .unwrap();
     assert_eq!(out.state.fields["title"], json!("b"));
@@ -88,6 +98,7 @@ fn ties_break_on_device_then_operation() {
         OpKind::Update,
         &fields(json!({"title":"c"})),
         &ver(5, "A", "o9"),
+        KEEP,
     )
     .unwrap();
     assert!(out2.conflict);
@@ -101,6 +112,7 @@ fn deletes_win_and_are_not_revived() {
         OpKind::Create,
         &fields(json!({"title":"a"})),
         &ver(1, "A", "o1"),
+        KEEP,
     )
     .unwrap()
     .state;
@@ -109,6 +121,7 @@ fn deletes_win_and_are_not_revived() {
         OpKind::Delete,
         &BTreeMap::new(),
         &ver(2, "A", "o2"),
+        KEEP,
     )
     .unwrap();
     assert!(d.changed && !d.already_deleted);
@@ -117,6 +130,7 @@ fn deletes_win_and_are_not_revived() {
         OpKind::Update,
         &fields(json!({"title":"z"})),
         &ver(9, "B", "o3"),
+        KEEP,
     )
     .unwrap();
     assert!(u.conflict);
@@ -126,9 +140,47 @@ fn deletes_win_and_are_not_revived() {
         OpKind::Delete,
         &BTreeMap::new(),
         &ver(7, "C", "o4"),
+        KEEP,
     )
     .unwrap();
     assert!(again.already_deleted && !again.changed);
+}
+
+#[test]
+fn a_tombstone_keeps_only_what_places_it() {
+    let s = apply(
+        None,
+        OpKind::Create,
+        &fields(json!({"title":"surprise party","notes":"for C","order":1})),
+        &ver(1, "A", "o1"),
+        KEEP,
+    )
+    .unwrap()
+    .state;
+    let d = delete(&s, &ver(2, "A", "o2"), KEEP);
+    assert!(d.changed);
+    assert_eq!(d.state.fields, fields(json!({"order":1})));
+    assert_eq!(d.state.clocks.keys().collect::<Vec<_>>(), ["order"]);
+    // A later write to the tombstone stores no content again; a kept field
+    // still merges, so the order of delivery does not matter.
+    let u = apply(
+        Some(&d.state),
+        OpKind::Update,
+        &fields(json!({"title":"back","order":2})),
+        &ver(3, "B", "o3"),
+        KEEP,
+    )
+    .unwrap();
+    assert!(u.conflict && u.changed);
+    assert_eq!(u.state.fields, fields(json!({"order":2})));
+    // A tombstone stored with its content (before deletes erased it) loses
+    // it at its next write.
+    let mut legacy = s.clone();
+    legacy.deleted = Some(ver(2, "A", "o2"));
+    let again = delete(&legacy, &ver(5, "C", "o4"), KEEP);
+    assert!(again.changed && again.already_deleted);
+    assert_eq!(again.state.fields, fields(json!({"order":1})));
+    assert_eq!(again.state.deleted, Some(ver(2, "A", "o2")));
 }
 
 #[test]
@@ -145,6 +197,7 @@ fn clocks_round_trip() {
         OpKind::Create,
         &fields(json!({"title":"a","notes":"n"})),
         &ver(1, "A", "o1"),
+        KEEP,
     )
     .unwrap()
     .state;
@@ -153,10 +206,11 @@ fn clocks_round_trip() {
         OpKind::Update,
         &fields(json!({"notes":"m"})),
         &ver(2, "B", "o2"),
+        KEEP,
     )
     .unwrap()
     .state;
-    let s = delete(&s, &ver(3, "C", "o3")).state;
+    let s = delete(&s, &ver(3, "C", "o3"), KEEP).state;
     let enc = encode_clocks(&s);
     let data = serde_json::to_string(&s.fields).unwrap();
     assert_eq!(decode_state(&data, &enc).unwrap(), s);
@@ -203,7 +257,7 @@ fn run(ops: &[Op]) -> Option<RecordState> {
         if !seen.insert(op.v.op.clone()) {
             continue;
         }
-        if let Ok(out) = apply(state.as_ref(), op.kind, &op.fields, &op.v) {
+        if let Ok(out) = apply(state.as_ref(), op.kind, &op.fields, &op.v, KEEP) {
             state = Some(out.state);
         }
     }
@@ -251,8 +305,8 @@ proptest! {
         ops[0].kind = OpKind::Create;
         let Some(state) = run(&ops) else { return Ok(()) };
         for op in &ops[1..] {
-            if let Ok(once) = apply(Some(&state), op.kind, &op.fields, &op.v) {
-                let twice = apply(Some(&once.state), op.kind, &op.fields, &op.v).unwrap();
+            if let Ok(once) = apply(Some(&state), op.kind, &op.fields, &op.v, KEEP) {
+                let twice = apply(Some(&once.state), op.kind, &op.fields, &op.v, KEEP).unwrap();
                 prop_assert_eq!(&twice.state, &once.state);
                 prop_assert!(!twice.changed);
             }

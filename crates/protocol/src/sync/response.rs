@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::entity::EntityType;
+use crate::entity::{EntityType, Kind};
 use crate::ids::{RecordId, UserId};
 use crate::time::{to_iso, Millis};
 
@@ -226,7 +226,10 @@ pub struct RecordMeta<'a> {
 /// A record as responses show it: camelCase, every model field present
 /// (`null` when never set), plus `id`, `userId`, `createdAt`, `updatedAt`,
 /// `deletedAt` and `deviceId`. `data` is the stored JSON object of fields;
-/// its values are copied through as text, never parsed into values.
+/// its values are copied through as text, never parsed into values. A
+/// tombstone shows only its references (the fields that place it): the
+/// rest is `null`, also for a tombstone stored before deletes erased its
+/// content.
 pub fn write_record(
     entity: EntityType,
     meta: &RecordMeta<'_>,
@@ -235,12 +238,15 @@ pub fn write_record(
     let fields: HashMap<&str, &RawValue> = serde_json::from_str(data)?;
     let mut out = String::with_capacity(data.len() + 256);
     out.push('{');
+    let deleted = meta.deleted_at.is_some();
     for spec in entity.fields() {
         // Field names are plain identifiers: nothing to escape.
         out.push('"');
         out.push_str(spec.name);
         out.push_str("\":");
-        out.push_str(fields.get(spec.name).map_or("null", |v| v.get()));
+        let shown = !deleted || matches!(spec.kind, Kind::Ref(_));
+        let value = fields.get(spec.name).filter(|_| shown);
+        out.push_str(value.map_or("null", |v| v.get()));
         out.push(',');
     }
     let _ = write!(
@@ -293,6 +299,26 @@ mod tests {
         assert_eq!(v["deviceId"], json!("dev \"1\""));
         assert_eq!(v.as_object().unwrap().len(), 5 + 6);
         assert!(write_record(EntityType::Space, &meta, "not json").is_err());
+    }
+
+    #[test]
+    fn a_tombstone_is_written_without_its_content() {
+        let meta = RecordMeta {
+            id: RecordId::from_uuid(uuid::Uuid::nil()),
+            user_id: UserId::from_uuid(uuid::Uuid::nil()),
+            created_at: 0,
+            updated_at: 1_000,
+            deleted_at: Some(1_000),
+            device_id: "d",
+        };
+        let space = uuid::Uuid::from_u128(7).to_string();
+        let data = json!({"spaceId": space, "title": "surprise party", "notes": "for C"});
+        let raw = write_record(EntityType::Item, &meta, &data.to_string()).unwrap();
+        let v: Value = serde_json::from_str(raw.get()).unwrap();
+        assert_eq!(v["spaceId"], json!(space));
+        assert_eq!(v["title"], Value::Null);
+        assert_eq!(v["notes"], Value::Null);
+        assert_eq!(v["deletedAt"], json!("1970-01-01T00:00:01.000Z"));
     }
 
     #[test]

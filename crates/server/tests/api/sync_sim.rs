@@ -410,7 +410,8 @@ impl Expected {
 
 /// Per item, per field: the value of the applied op with the greatest
 /// (timestamp, deviceId, operationId); deleted iff a delete applied, at the
-/// earliest delete.
+/// earliest delete. A delete erases every field the simulation writes (none
+/// of them is a reference), with its version: a tombstone keeps no content.
 fn expected_state(
     sent: &BTreeMap<String, SentOp>,
     acked: &HashMap<String, bool>,
@@ -437,6 +438,11 @@ fn expected_state(
                     }
                 }
             }
+        }
+    }
+    for e in out.values_mut() {
+        if e.deleted.is_some() {
+            e.fields.clear();
         }
     }
     out
