@@ -59,8 +59,8 @@ pub struct Push {
     /// Records earlier steps of this push deleted, kept for a from-scratch
     /// cursor (whose page has no tombstones) until they are asked for.
     stepped: Vec<RecordId>,
-    /// Those tombstones, as read back.
-    sent: Vec<PulledRecord>,
+    /// Those tombstones, as read back, with their scope.
+    sent: Vec<(ScopeId, PulledRecord)>,
 }
 
 impl Push {
@@ -183,7 +183,7 @@ impl Push {
                 let personal = self.batch.as_ref().expect("applying").personal();
                 self.sent = records
                     .into_iter()
-                    .map(|(scope, r)| r.as_read_in(scope != personal))
+                    .map(|(scope, r)| (scope, r.as_read_in(scope != personal)))
                     .collect();
                 Ok(())
             }

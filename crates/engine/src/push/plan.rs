@@ -72,17 +72,16 @@ impl Push {
                 b.get(id).is_some_and(StoredRecord::is_deleted) && !exclude.contains(id)
             }));
         }
-        let mut forced: Vec<PulledRecord> = force
+        let mut forced: Vec<(ScopeId, PulledRecord)> = force
             .iter()
             .filter_map(|id| b.get(id))
             .map(|r| {
-                r.to_write(now)
-                    .to_pulled()
-                    .as_read_in(r.scope != b.personal())
+                let shown = r.to_write(now).to_pulled();
+                (r.scope, shown.as_read_in(r.scope != b.personal()))
             })
             .collect();
         // What earlier steps deleted, unless forced above already.
-        forced.extend(self.sent.into_iter().filter(|r| {
+        forced.extend(self.sent.into_iter().filter(|(_, r)| {
             r.deleted_at.is_some() && !exclude.contains(&r.id) && !force.contains(&r.id)
         }));
         let heads = b.written_heads();
@@ -121,8 +120,9 @@ pub struct Plan {
     pub removed_spaces: Vec<RecordId>,
     /// Records this device wrote exactly as it sent them: not echoed.
     exclude: HashSet<RecordId>,
-    /// Records the device must receive even if the page does not hold them.
-    forced: Vec<PulledRecord>,
+    /// Records the device must receive even if the page does not hold them,
+    /// with their scope.
+    forced: Vec<(ScopeId, PulledRecord)>,
     /// A step of a large cascade (see [`crate::PushInput::cascade_step`]):
     /// write `upserts` and `heads`, commit, and run the
     /// push again ([`Push::resume`]) in a new transaction. It has no acks,
@@ -135,17 +135,47 @@ impl Plan {
         !self.heads.is_empty()
     }
 
-    /// The answer, from the page read after the writes.
+    /// The answer, from the page read after the writes. Forced records
+    /// share the page's byte budget: one that does not fit is left to the
+    /// following pulls, by moving the cursor of its scope back to just
+    /// before its version (with a floor at the old position, so that no
+    /// tombstone already sent is asked for again) and saying `has_more`.
     pub fn respond(self, page: Page) -> SyncOutput {
-        let mut records = page.records;
+        let Page {
+            mut records,
+            mut positions,
+            mut has_more,
+        } = page;
+        let personal = self.page.personal;
         let in_page: HashSet<RecordId> = records.iter().map(|r| r.id).collect();
         records.retain(|r| !self.exclude.contains(&r.id));
-        records.extend(self.forced.into_iter().filter(|f| !in_page.contains(&f.id)));
+        let mut bytes: usize = records.iter().map(PulledRecord::size).sum();
+        for (scope, f) in self.forced {
+            if in_page.contains(&f.id) {
+                continue;
+            }
+            if records.is_empty() || bytes + f.size() <= self.page.max_bytes {
+                bytes += f.size();
+                records.push(f);
+                continue;
+            }
+            // Not listed: the scope is moving in, and its next page starts
+            // from the beginning anyway.
+            let Some(at) = positions.get(scope, personal) else {
+                continue;
+            };
+            if at >= f.version {
+                let floor = positions.floor(scope, personal).unwrap_or(0).max(at);
+                positions.set(scope, personal, f.version - 1);
+                positions.set_floor(scope, personal, floor);
+            }
+            has_more = true;
+        }
         SyncOutput {
             acks: self.acks,
             records,
-            cursor: page.positions,
-            has_more: page.has_more,
+            cursor: positions,
+            has_more,
             removed_spaces: self.removed_spaces,
             wrote: self.heads,
         }

@@ -87,3 +87,44 @@ fn a_push_page_is_bounded_by_bytes_too() {
     assert_eq!(out.cursor.personal, 2);
     assert_eq!(out.wrote.values().copied().collect::<Vec<_>>(), vec![11]);
 }
+
+#[test]
+fn records_a_push_must_send_back_share_the_page_budget_and_the_rest_follow() {
+    // Ten items of ~10 kB, all pulled (head 10); then stale updates to each,
+    // which lose: each ack is a conflict and its record must be sent back.
+    let mut db = db_with_items(10, 10_000);
+    let stale = (0..10)
+        .map(|i| {
+            change(
+                &format!("u{i}"),
+                100 + i,
+                "item",
+                "update",
+                json!({"notes": "old"}),
+                0,
+            )
+        })
+        .collect();
+    let budget = 3 * (10_000 + 400);
+    let out = db
+        .push_with("stale", CursorStart::personal(10), stale, 5000, budget)
+        .unwrap();
+    assert!(out.acks.iter().all(|a| a.success && a.conflict));
+    let bytes: usize = out.records.iter().map(|r| r.size()).sum();
+    assert!(bytes <= budget, "{bytes} bytes of records");
+    assert!(out.has_more, "the records that did not fit follow");
+    let mut got: BTreeSet<_> = out.records.iter().map(|r| r.id).collect();
+    // Following pulls bring every conflicted record, each page in budget.
+    let mut cursor = CursorStart::At(out.cursor);
+    for _ in 0..20 {
+        let page = db.pull(cursor, 5000, budget);
+        let bytes: usize = page.records.iter().map(|r| r.size()).sum();
+        assert!(page.records.len() <= 1 || bytes <= budget);
+        got.extend(page.records.iter().map(|r| r.id));
+        cursor = CursorStart::At(page.cursor);
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 10, "every conflicted record reached the device");
+}

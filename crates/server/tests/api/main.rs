@@ -14,6 +14,7 @@ mod cursor_race;
 mod errors;
 mod export;
 mod health;
+mod heavy;
 mod history;
 mod hostile;
 mod import;
@@ -44,6 +45,7 @@ fn main() {
         errors::tests,
         export::tests,
         health::tests,
+        heavy::tests,
         history::tests,
         hostile::tests,
         import::tests,
