@@ -13,6 +13,7 @@ use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 use crate::page::ScopeRange;
+use crate::push::PushLimits;
 use crate::record::StoredRecord;
 use crate::view::View;
 use crate::working::Working;
@@ -45,9 +46,13 @@ pub struct Batch {
     pub as_sent: HashMap<RecordId, bool>,
     pub conflicted: BTreeSet<RecordId>,
     cascade: Option<Cascade>,
-    /// Most records one transaction of a cascade may delete (see
-    /// [`crate::PushInput::cascade_step`]).
-    pub step_limit: Option<usize>,
+    /// How much one transaction may do (see [`crate::PushLimits`]).
+    pub limits: PushLimits,
+    /// Bytes (as stored) of the records loaded so far.
+    pub loaded_bytes: usize,
+    /// Records earlier transactions of this push wrote, and whether exactly
+    /// as the device sent them (their [`Batch::as_sent`]).
+    pub earlier: HashMap<RecordId, bool>,
     /// A step of a large cascade, found too big to run whole: this run ends
     /// by committing it alone.
     pub step: Option<Step>,
@@ -97,7 +102,9 @@ impl Batch {
             as_sent: HashMap::new(),
             conflicted: BTreeSet::new(),
             cascade: None,
-            step_limit: None,
+            limits: PushLimits::default(),
+            loaded_bytes: 0,
+            earlier: HashMap::new(),
             step: None,
             failed: None,
         }
@@ -133,8 +140,14 @@ impl Batch {
         self.looked_up.extend(ids.iter().copied());
     }
 
+    /// Ids asked for already (found or not).
+    pub fn looked_up_ids(&self) -> &HashSet<RecordId> {
+        &self.looked_up
+    }
+
     pub fn add_loaded(&mut self, rec: StoredRecord) {
         let (id, version) = (rec.id, rec.version);
+        self.loaded_bytes += rec.bytes;
         self.looked_up.insert(id);
         if self.working.add_loaded(rec) {
             self.prior.insert(id, version);
@@ -161,19 +174,27 @@ impl Batch {
     /// exactly as sent.
     fn mark(&mut self, id: RecordId, scope: ScopeId, clean: bool) {
         let since = self.since(scope);
-        let prior_known = self.prior.get(&id).is_none_or(|p| *p <= since);
+        // A version after the cursor that an earlier transaction of this
+        // push wrote exactly as sent is known to the device too.
+        let prior_known =
+            self.prior.get(&id).is_none_or(|p| *p <= since) || self.earlier.get(&id) == Some(&true);
         let e = self.as_sent.entry(id).or_insert(true);
         *e &= clean && prior_known;
     }
 
-    /// Records the change needs that were never asked for: the category an
-    /// item keeps when only its `spaceId` changes (it must be in that space).
-    pub fn missing_for(&self, c: &Change) -> Vec<RecordId> {
-        if c.entity != EntityType::Item
+    /// Records the change needs that were never asked for: those it
+    /// targets or names (`ids`; a load may have stopped before them), then
+    /// the category an item keeps when only its `spaceId` changes (it must
+    /// be in that space).
+    pub fn missing_for(&self, c: &Change, ids: impl Iterator<Item = RecordId>) -> Vec<RecordId> {
+        let mut missing: Vec<RecordId> = ids.filter(|id| !self.looked_up.contains(id)).collect();
+        if !missing.is_empty()
+            || c.entity != EntityType::Item
             || !c.data.fields.contains_key("spaceId")
             || c.data.fields.contains_key("categoryId")
         {
-            return vec![];
+            missing.dedup();
+            return missing;
         }
         self.working
             .get(&c.id)
@@ -311,6 +332,7 @@ impl Batch {
                 version: 0,
                 state: out.state,
                 created_by,
+                bytes: 0,
             });
         }
         // A delete of a deleted record keeps the earlier tombstone, which the
@@ -325,7 +347,7 @@ impl Batch {
                 scope,
                 version: v,
                 frontier: vec![c.id],
-                probed: self.step_limit.is_none(),
+                probed: self.limits.cascade_step.is_none(),
             });
         }
         Ack {

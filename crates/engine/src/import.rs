@@ -163,6 +163,7 @@ pub fn plan(
                 version,
                 state: r.state(),
                 created_by: user,
+                bytes: 0,
             }
             .to_write(r.changed_at())
         })

@@ -25,7 +25,7 @@ mod working;
 mod tests;
 
 pub use page::{Page, PageBuilder, PageQuery, PullPlan, ScopeRange};
-pub use push::{Again, Loaded, LogRow, Need, Plan, Push, PushInput};
+pub use push::{Again, Loaded, LogRow, Need, Plan, Push, PushInput, PushLimits, StepSize};
 pub use record::{PulledRecord, RecordWrite, StoredRecord};
 pub use view::{ScopeView, View};
 

@@ -3,32 +3,39 @@
 //! in the same transaction.
 //!
 //! ```text
-//! let mut push = Push::new(user, input);
-//! while let Some(need) = push.need() {     // view, locate, lock + batch, cascade children
-//!     push.feed(backend.load(need)?)?;
+//! let mut push = Push::new(user, input, limits);
+//! loop {
+//!     while let Some(need) = push.need() {  // view, locate, lock + batch, cascade children
+//!         push.feed(backend.load(need)?)?;
+//!     }
+//!     let plan = push.finish()?;            // rows to write, counters, acks, the page to read
+//!     backend.write(&plan)?;
+//!     match plan.again { None => break respond, Some(again) => commit; push = Push::resume(user, again) }
 //! }
-//! let plan = push.finish()?;                // rows to write, counters, acks, the page to read
-//! backend.write(&plan)?; let page = backend.page(plan.page.clone())?;
-//! let output = plan.respond(page);          // no echo, forced records
+//! let output = plan.respond(backend.page(plan.page.clone())?);   // no echo, forced records
 //! ```
+//!
+//! A push runs in one transaction unless it outgrows the backend's
+//! [`PushLimits`]: then each transaction ends in a step that commits what
+//! it did, and the push goes on in the next (see [`Plan::again`]).
 
 mod plan;
 mod types;
 
 pub use plan::Plan;
-pub use types::{Again, Loaded, LogRow, Need, PushInput};
+pub(crate) use types::Carried;
+pub use types::{Again, Loaded, LogRow, Need, PushInput, PushLimits, StepSize};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 use tidesync_protocol::entity::Kind;
 use tidesync_protocol::merge::clamp_timestamp;
-use tidesync_protocol::sync::{Ack, ChangeInput};
+use tidesync_protocol::sync::{Ack, Change, ChangeInput};
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 use crate::apply::Batch;
 use crate::page::{self, needs_first_since};
-use crate::record::PulledRecord;
 use crate::view::View;
 use crate::EngineError;
 
@@ -43,6 +50,9 @@ enum Stage {
 pub struct Push {
     user: UserId,
     input: PushInput,
+    limits: PushLimits,
+    /// What earlier transactions of this push answered.
+    carried: Carried,
     stage: Stage,
     view: Option<View>,
     located: HashMap<RecordId, ScopeId>,
@@ -56,20 +66,54 @@ pub struct Push {
     replayed: Vec<RecordId>,
     /// Scopes to search for ids (every scope the user knows).
     known: Vec<ScopeId>,
-    /// Records earlier steps of this push deleted, kept for a from-scratch
-    /// cursor (whose page has no tombstones) until they are asked for.
-    stepped: Vec<RecordId>,
-    /// Those tombstones, as read back, with their scope.
-    sent: Vec<(ScopeId, PulledRecord)>,
+    /// The ids of the last load asked for, in order (its answer says how
+    /// many of them it looked up).
+    asked: Vec<RecordId>,
+    /// This transaction ends before change `pos`: its loads reached
+    /// [`PushLimits::run_bytes`].
+    run_ends: bool,
+}
+
+/// Every record id a change targets or refers to, target first.
+fn change_ids(c: &Change) -> impl Iterator<Item = RecordId> + '_ {
+    let refs = c.entity.fields().iter().filter_map(|spec| {
+        match (spec.kind, c.data.fields.get(spec.name)) {
+            (Kind::Ref(_), Some(Value::String(s))) => s.parse::<RecordId>().ok(),
+            _ => None,
+        }
+    });
+    std::iter::once(c.id).chain(refs)
+}
+
+/// The ids `changes[from..]` target or refer to, after `first`, in the
+/// order they need them, each once, but for those in `skip`.
+fn ids_of(
+    changes: &[ChangeInput],
+    from: usize,
+    skip: &HashSet<RecordId>,
+    first: Vec<RecordId>,
+) -> Vec<RecordId> {
+    let mut seen: HashSet<RecordId> = first.iter().copied().collect();
+    let rest = changes[from.min(changes.len())..]
+        .iter()
+        .filter_map(|c| match c {
+            ChangeInput::Valid(c) => Some(c),
+            ChangeInput::Invalid { .. } => None,
+        })
+        .flat_map(change_ids)
+        .filter(|id| !skip.contains(id) && seen.insert(*id));
+    first.into_iter().chain(rest).collect()
 }
 
 impl Push {
-    pub fn new(user: UserId, input: PushInput) -> Push {
+    pub fn new(user: UserId, input: PushInput, limits: PushLimits) -> Push {
         Push {
             user,
             acks: Vec::with_capacity(input.changes.len()),
             logs: Vec::with_capacity(input.changes.len()),
             input,
+            limits,
+            carried: Carried::default(),
             stage: Stage::View,
             view: None,
             located: HashMap::new(),
@@ -78,17 +122,22 @@ impl Push {
             pos: 0,
             replayed: Vec::new(),
             known: Vec::new(),
-            stepped: Vec::new(),
-            sent: Vec::new(),
+            asked: Vec::new(),
+            run_ends: false,
         }
     }
 
-    /// The next run of a push whose last run ended in a step.
+    /// The next transaction of a push whose last one ended in a step.
     pub fn resume(user: UserId, again: Again) -> Push {
         Push {
-            stepped: again.stepped,
-            ..Push::new(user, again.input)
+            carried: again.carried,
+            ..Push::new(user, again.input, again.limits)
         }
+    }
+
+    /// The device the push comes from.
+    pub fn device_id(&self) -> &str {
+        &self.input.device_id
     }
 
     /// What to load next; `None` when the plan is ready ([`Push::finish`]).
@@ -96,7 +145,7 @@ impl Push {
         match self.stage {
             Stage::View => Some(Need::View),
             Stage::Locate => Some(Need::Locate {
-                ids: self.ids(),
+                ids: self.ids_from(0, &HashSet::new()),
                 scopes: self.view().known(),
             }),
             Stage::Batch => Some(self.batch_need()),
@@ -139,6 +188,7 @@ impl Push {
                     acks,
                     records,
                     first_since,
+                    looked_up,
                 },
             ) => {
                 for (op, json) in acks {
@@ -147,7 +197,7 @@ impl Push {
                     self.answered.insert(op, ack);
                 }
                 let mut view = self.view.take().expect("view first");
-                let mut base = BTreeMap::new();
+                let mut base = std::collections::BTreeMap::new();
                 for (scope, head, role) in locked {
                     view.locked(scope, head, role);
                     base.insert(scope, head);
@@ -156,35 +206,23 @@ impl Push {
                 // The pull part of the push starts where the cursor says, in
                 // every scope the user reads, against the counters under lock.
                 let plan = page::plan(&self.input.cursor, &view, &first_since, 0, 0)?;
-                let ids = self.ids();
                 let mut batch =
                     Batch::new(self.user, view, base, plan.page.ranges, plan.removed_spaces);
-                batch.looked_up(&ids);
-                batch.step_limit = self.input.cascade_step;
-                for r in records {
-                    batch.add_loaded(r);
-                }
+                batch.limits = self.limits;
+                batch.earlier = std::mem::take(&mut self.carried.as_sent);
+                self.take_loaded(&mut batch, records, looked_up)?;
                 self.batch = Some(batch);
                 self.stage = Stage::Apply;
                 Ok(())
             }
-            (Stage::Apply, Loaded::Records(records)) => {
-                let batch = self.batch.as_mut().expect("applying");
-                for r in records {
-                    batch.add_loaded(r);
-                }
-                Ok(())
+            (Stage::Apply, Loaded::Records { records, looked_up }) => {
+                let mut batch = self.batch.take().expect("applying");
+                let fed = self.take_loaded(&mut batch, records, looked_up);
+                self.batch = Some(batch);
+                fed
             }
             (Stage::Apply, Loaded::Children(records)) => {
                 self.batch.as_mut().expect("applying").add_children(records);
-                Ok(())
-            }
-            (Stage::Apply, Loaded::Sent(records)) => {
-                let personal = self.batch.as_ref().expect("applying").personal();
-                self.sent = records
-                    .into_iter()
-                    .map(|(scope, r)| (scope, r.as_read_in(scope != personal)))
-                    .collect();
                 Ok(())
             }
             (Stage::Apply, Loaded::Descendants(records)) => {
@@ -198,26 +236,40 @@ impl Push {
         }
     }
 
-    /// Every record id the batch targets or refers to.
-    fn ids(&self) -> Vec<RecordId> {
-        let mut ids: Vec<RecordId> = Vec::new();
-        for c in &self.input.changes {
-            let ChangeInput::Valid(c) = c else { continue };
-            ids.push(c.id);
-            for spec in c.entity.fields() {
-                if let (Kind::Ref(_), Some(Value::String(s))) =
-                    (spec.kind, c.data.fields.get(spec.name))
-                {
-                    ids.extend(s.parse::<RecordId>().ok());
-                }
-            }
+    /// Records loaded for the ids last asked for, of which `looked_up` (a
+    /// prefix) were looked up: the others are asked again when needed.
+    fn take_loaded(
+        &mut self,
+        batch: &mut Batch,
+        records: Vec<crate::StoredRecord>,
+        looked_up: usize,
+    ) -> Result<(), EngineError> {
+        let asked = std::mem::take(&mut self.asked);
+        if looked_up > asked.len() || (looked_up == 0 && !asked.is_empty()) {
+            return Err(EngineError::Protocol("looked up a wrong number of ids"));
         }
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+        batch.looked_up(&asked[..looked_up]);
+        for r in records {
+            batch.add_loaded(r);
+        }
+        Ok(())
     }
 
-    fn batch_need(&self) -> Need {
+    /// The ids the changes from `from` on target or refer to, in the order
+    /// they need them, each once, but for those in `skip`.
+    fn ids_from(&self, from: usize, skip: &HashSet<RecordId>) -> Vec<RecordId> {
+        ids_of(&self.input.changes, from, skip, vec![])
+    }
+
+    /// What is left of this transaction's load budget (the first record of
+    /// a load is always read, so a transaction always makes progress).
+    fn load_budget(&self, loaded: usize) -> Option<usize> {
+        self.limits
+            .run_bytes
+            .map(|b| b.saturating_sub(loaded).max(1))
+    }
+
+    fn batch_need(&mut self) -> Need {
         let view = self.view();
         let mut ops: Vec<String> = self
             .input
@@ -237,12 +289,16 @@ impl Push {
                 .values()
                 .filter(|s| view.role(**s).is_some_and(Role::can_write)),
         );
+        let scopes = view.known();
+        let ids = self.ids_from(0, &HashSet::new());
+        self.asked = ids.clone();
         Need::Batch {
             lock: lock.into_iter().collect(),
             operation_ids: ops,
-            ids: self.ids(),
-            scopes: view.known(),
+            ids,
+            scopes,
             first_since: needs_first_since(&self.input.cursor),
+            max_bytes: self.load_budget(0),
         }
     }
 
@@ -260,38 +316,35 @@ impl Push {
             if batch.cascading() {
                 continue;
             }
-            let Some(change) = self.input.changes.get(self.pos).cloned() else {
-                return self.load_stepped();
-            };
+            let change = self.input.changes.get(self.pos).cloned()?;
             if let ChangeInput::Valid(c) = &change {
-                let missing = batch.missing_for(c);
+                let missing = batch.missing_for(c, change_ids(c));
                 if !missing.is_empty() {
-                    batch.looked_up(&missing);
+                    let loaded = batch.loaded_bytes;
+                    if self.pos > 0 && self.limits.run_bytes.is_some_and(|b| loaded >= b) {
+                        // Full: commit what this transaction did, go on anew.
+                        self.run_ends = true;
+                        return None;
+                    }
+                    // What this change misses first, then what the next ones
+                    // need, as far as the budget goes.
+                    let ids = ids_of(
+                        &self.input.changes,
+                        self.pos + 1,
+                        batch.looked_up_ids(),
+                        missing,
+                    );
+                    self.asked = ids.clone();
                     return Some(Need::Records {
-                        ids: missing,
+                        ids,
                         scopes: self.known.clone(),
+                        max_bytes: self.load_budget(loaded),
                     });
                 }
             }
             self.pos += 1;
             self.take(&change);
         }
-    }
-
-    /// After the last change: the tombstones earlier steps wrote, if the
-    /// device must be sent them. Read as a pull reads them (no merge state
-    /// to decode), since they are only sent.
-    fn load_stepped(&mut self) -> Option<Need> {
-        if self.stepped.is_empty() {
-            return None;
-        }
-        let mut ids = std::mem::take(&mut self.stepped);
-        ids.sort_unstable();
-        ids.dedup();
-        Some(Need::Sent {
-            ids,
-            scopes: self.known.clone(),
-        })
     }
 
     /// One change: a replay of a stored answer, a rejection, or an effect.

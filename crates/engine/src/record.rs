@@ -18,9 +18,47 @@ pub struct StoredRecord {
     pub state: RecordState,
     /// The user who created it (the record's `userId`).
     pub created_by: UserId,
+    /// The size of its fields as stored when it was loaded: what loading,
+    /// rewriting or deleting it costs (budgets of [`crate::PushLimits`]);
+    /// 0 for a state this push made.
+    pub bytes: usize,
 }
 
 impl StoredRecord {
+    /// A record read without its content, for a cascade that deletes it:
+    /// its fields are only its references, from the `space_id` and
+    /// `category_id` columns (what a tombstone keeps); `clocks` is the
+    /// stored JSON, `bytes` the stored size of its fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn light(
+        scope: ScopeId,
+        id: RecordId,
+        entity: EntityType,
+        version: i64,
+        space_id: Option<RecordId>,
+        category_id: Option<RecordId>,
+        clocks: &str,
+        created_by: UserId,
+        bytes: usize,
+    ) -> Result<StoredRecord, String> {
+        let mut fields = serde_json::Map::new();
+        for (name, value) in [("spaceId", space_id), ("categoryId", category_id)] {
+            if let Some(v) = value.filter(|_| entity.is_reference(name)) {
+                fields.insert(name.into(), Value::String(v.to_string()));
+            }
+        }
+        let data = Value::Object(fields).to_string();
+        Ok(StoredRecord {
+            scope,
+            id,
+            entity,
+            version,
+            state: merge::decode_state(&data, clocks)?,
+            created_by,
+            bytes,
+        })
+    }
+
     fn reference(&self, field: &str) -> Option<RecordId> {
         self.state
             .fields

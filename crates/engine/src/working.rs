@@ -108,6 +108,7 @@ mod tests {
                 created: v,
                 deleted: None,
             },
+            bytes: 0,
         }
     }
 

@@ -267,6 +267,17 @@ pub struct ServeArgs {
     #[arg(long, env = "CASCADE_STEP", default_value_t = 2_500, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub cascade_step: u64,
 
+    /// SQLite: most bytes (of records, as stored) one transaction of a
+    /// cascading delete deletes; a larger one commits in steps.
+    #[arg(long, env = "CASCADE_STEP_BYTES", default_value_t = 16 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024 * 1024))]
+    pub cascade_step_bytes: u64,
+
+    /// Most bytes (of stored records) one transaction of a push loads and
+    /// may rewrite; a push that needs more commits in steps, other
+    /// requests' writes in between.
+    #[arg(long, env = "PUSH_STEP_BYTES", default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024 * 1024))]
+    pub push_step_bytes: u64,
+
     #[command(flatten)]
     pub retention: RetentionArgs,
 
@@ -307,6 +318,8 @@ impl ServeArgs {
             writer_queue_depth: 256,
             writer_queue_bytes: 64 * 1024 * 1024,
             cascade_step: 2_500,
+            cascade_step_bytes: 16 * 1024 * 1024,
+            push_step_bytes: 8 * 1024 * 1024,
             retention: RetentionArgs {
                 history_retention: parse_duration("90d").expect("valid default"),
                 log_retention: parse_duration("180d").expect("valid default"),

@@ -13,8 +13,11 @@ use crate::config::{default_pool_size, DatabaseArgs, ServeArgs};
 pub struct DbOptions {
     pub writer_queue_depth: usize,
     pub writer_queue_bytes: usize,
-    /// SQLite: CASCADE_STEP.
+    /// SQLite: CASCADE_STEP and CASCADE_STEP_BYTES.
     pub cascade_step: usize,
+    pub cascade_step_bytes: usize,
+    /// PUSH_STEP_BYTES.
+    pub push_step_bytes: usize,
     /// PostgreSQL: LISTEN_DATABASE_URL.
     pub listen_url: Option<String>,
     pub pool_size: u32,
@@ -30,6 +33,8 @@ impl DbOptions {
             writer_queue_depth: args.writer_queue_depth as usize,
             writer_queue_bytes: args.writer_queue_bytes as usize,
             cascade_step: args.cascade_step as usize,
+            cascade_step_bytes: args.cascade_step_bytes as usize,
+            push_step_bytes: args.push_step_bytes as usize,
             ..DbOptions::from_database(&args.database)
         }
     }
@@ -53,6 +58,8 @@ impl Default for DbOptions {
             writer_queue_depth: 256,
             writer_queue_bytes: 64 << 20,
             cascade_step: 2_500,
+            cascade_step_bytes: 16 << 20,
+            push_step_bytes: 8 << 20,
             listen_url: None,
             pool_size: default_pool_size(),
             named_statements: true,
@@ -74,6 +81,8 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
                 writer_queue_depth: options.writer_queue_depth,
                 writer_queue_bytes: options.writer_queue_bytes,
                 cascade_step: options.cascade_step,
+                cascade_step_bytes: options.cascade_step_bytes,
+                push_step_bytes: options.push_step_bytes,
                 ..Default::default()
             };
             let url = url.to_owned();
@@ -98,6 +107,7 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
                 acquire_timeout: options.acquire_timeout,
                 direct_url: options.listen_url.clone(),
                 named_statements: options.named_statements,
+                push_step_bytes: options.push_step_bytes,
                 idle_tx_timeout: Some(options.idle_tx_timeout),
             };
             return Ok(Arc::new(

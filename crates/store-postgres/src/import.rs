@@ -37,7 +37,7 @@ pub async fn import_user(
     // already stored for the imported operations.
     push::lock(&mut *c, &[view.personal]).await?;
     let ops: Vec<String> = u.logs.iter().map(|l| l.operation_id.clone()).collect();
-    let under_lock = push::batch(&mut *c, u.id, &[view.personal], &ops, &[], &[]).await?;
+    let under_lock = push::batch(&mut *c, u.id, &[view.personal], &ops, (&[], None), &[]).await?;
     let head = under_lock
         .locked
         .first()

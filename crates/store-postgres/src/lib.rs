@@ -18,7 +18,7 @@ mod sync;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
-use tidesync_engine::{PushInput, SyncOutput, View};
+use tidesync_engine::{Again, Push, PushInput, PushLimits, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{RecordId, ScopeId, UserId};
 use tidesync_store::{
@@ -41,6 +41,8 @@ pub struct PostgresStore {
     direct_url: String,
     named: bool,
     gates: gate::Gates,
+    /// How much one transaction of a push may load (PUSH_STEP_BYTES).
+    limits: PushLimits,
 }
 
 /// The channel every instance LISTENs on. Payload: `scope:version:user:device`
@@ -227,18 +229,36 @@ impl Store for PostgresStore {
             // The user's turn in this instance first, then a connection.
             let _turn = self.gates.enter(user).await;
             let mut conn = self.conn().await?;
-            // A space shared while this push located its records: run again.
-            for attempt in 0.. {
-                let mut tx = conn.begin().await.map_err(db)?;
-                // Its change notices are queued with its writes (sync.rs).
-                let out = match sync::push(&mut tx, user, input.clone()).await {
-                    Err(StoreError::Retry) if attempt < 3 => continue,
-                    other => other?,
+            // Where each transaction starts: the request, or where the last
+            // one's step left off (a push beyond its load budget commits in
+            // several; each is a valid state, and a retry finds their
+            // operations done).
+            let mut again: Option<Again> = None;
+            loop {
+                // A space shared while this push located its records: run
+                // this transaction again.
+                let mut attempt = 0;
+                let pushed = loop {
+                    let push = match &again {
+                        None => Push::new(user, input.clone(), self.limits),
+                        Some(a) => Push::resume(user, a.clone()),
+                    };
+                    let mut tx = conn.begin().await.map_err(db)?;
+                    // Its change notices are queued with its writes (sync.rs).
+                    match sync::push(&mut tx, user, push).await {
+                        Err(StoreError::Retry) if attempt < 3 => attempt += 1,
+                        other => {
+                            let pushed = other?;
+                            tx.commit().await.map_err(db)?;
+                            break pushed;
+                        }
+                    }
                 };
-                tx.commit().await.map_err(db)?;
-                return Ok(out);
+                match pushed {
+                    sync::Pushed::Done(out) => return Ok(out),
+                    sync::Pushed::Again(a) => again = Some(a),
+                }
             }
-            unreachable!("the loop returns")
         })
         .await
     }

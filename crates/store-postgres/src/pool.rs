@@ -27,6 +27,9 @@ pub struct PostgresOptions {
     /// its row locks, so PostgreSQL must, or every other instance's push of
     /// that user waits until the link returns. `None`: the server's setting.
     pub idle_tx_timeout: Option<Duration>,
+    /// Most bytes of stored records one transaction of a push loads: a push
+    /// that needs more commits in several (PUSH_STEP_BYTES).
+    pub push_step_bytes: usize,
 }
 
 impl Default for PostgresOptions {
@@ -37,6 +40,7 @@ impl Default for PostgresOptions {
             direct_url: None,
             named_statements: true,
             idle_tx_timeout: Some(Duration::from_secs(10)),
+            push_step_bytes: 8 << 20,
         }
     }
 }
@@ -102,6 +106,10 @@ impl PostgresStore {
             direct_url,
             named: options.named_statements,
             gates: gate::Gates::default(),
+            limits: tidesync_engine::PushLimits {
+                cascade_step: None,
+                run_bytes: Some(options.push_step_bytes.max(1)),
+            },
         })
     }
 

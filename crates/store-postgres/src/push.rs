@@ -72,12 +72,34 @@ pub struct BatchRows {
     pub collected: Vec<(ScopeId, i64)>,
     pub acks: Vec<(String, String)>,
     pub records: Vec<StoredRecord>,
+    /// How many of the ids asked for were looked up (see [`cut`]).
+    pub looked_up: usize,
+}
+
+/// How many of `asked` ids a budgeted read looked up, from the records it
+/// returned with their position (1-based) in `asked`: all, unless the
+/// records reached the budget, and then those up to the last one returned
+/// (a record after it, if any, was cut; an id after it that names no
+/// record is asked again, which costs little).
+pub(crate) fn cut(asked: usize, max_bytes: Option<usize>, read: &[(i64, usize)]) -> usize {
+    let total: usize = read.iter().map(|(_, bytes)| bytes).sum();
+    match max_bytes {
+        Some(max) if total >= max => read
+            .iter()
+            .map(|(ord, _)| *ord as usize)
+            .max()
+            .unwrap_or(asked)
+            .clamp(1, asked.max(1)),
+        _ => asked,
+    }
 }
 
 /// The batch's reads in one statement, run once `locked` are held: each
 /// locked scope's counter, `collected` and the user's role; the stored acks
-/// of `ops`; the records with `ids` in `scopes`. Rows are told apart by
-/// `tag`.
+/// of `ops`; the records with `ids` in `scopes`, in the order of `ids` and,
+/// with a byte budget, while the records before each are within it (sizes
+/// as stored, `octet_length`, without reading the text). Rows are told
+/// apart by `tag`.
 ///
 /// Acks and records are probed key by key (`LATERAL`, which `OFFSET 0`
 /// keeps from being flattened into a join): left to itself, the planner
@@ -90,31 +112,35 @@ pub async fn batch(
     user: UserId,
     locked: &[ScopeId],
     ops: &[String],
-    ids: &[RecordId],
+    (ids, max_bytes): (&[RecordId], Option<usize>),
     scopes: &[ScopeId],
 ) -> Result<BatchRows, StoreError> {
     let rows = stmt::query(
         "SELECT 0 AS tag, s.id AS scope_id, NULL::uuid AS id, NULL::text AS kind, s.version,
                 NULL::text AS data, NULL::text AS clocks, NULL::uuid AS created_by,
-                m.role AS op, NULL::text AS ack, s.collected
+                m.role AS op, NULL::text AS ack, s.collected, NULL::int8 AS ord
          FROM scopes s LEFT JOIN members m ON m.scope_id = s.id AND m.user_id = $1
          WHERE s.id = ANY($2)
          UNION ALL
-         SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, l.operation_id, l.ack, NULL
+         SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, l.operation_id, l.ack, NULL, NULL
          FROM UNNEST($3::text[]) AS o(op), LATERAL (
              SELECT operation_id, ack FROM sync_log WHERE user_id = $1 AND operation_id = o.op
              OFFSET 0) l
          UNION ALL
-         SELECT 2, r.scope_id, r.id, r.kind, r.version, r.data, r.clocks, r.created_by,
-                NULL, NULL, NULL
-         FROM UNNEST($5::uuid[]) AS k(id), LATERAL (
-             SELECT * FROM records WHERE scope_id = ANY($4) AND id = k.id OFFSET 0) r",
+         SELECT 2, x.scope_id, x.id, x.kind, x.version, x.data, x.clocks, x.created_by,
+                NULL, NULL, NULL, x.ord
+         FROM (SELECT k.ord, r.*, coalesce(sum(octet_length(r.data)) OVER (ORDER BY k.ord
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+               FROM UNNEST($5::uuid[]) WITH ORDINALITY AS k(id, ord), LATERAL (
+                   SELECT * FROM records WHERE scope_id = ANY($4) AND id = k.id OFFSET 0) r) x
+         WHERE $6::int8 IS NULL OR x.before < $6",
     )
     .bind(user.as_uuid())
     .bind(scope_ids(locked))
     .bind(ops)
     .bind(scope_ids(scopes))
     .bind(uuids(ids))
+    .bind(max_bytes.map(|m| m.min(i64::MAX as usize) as i64))
     .fetch_all(c)
     .await
     .map_err(db)?;
@@ -123,7 +149,9 @@ pub async fn batch(
         collected: Vec::new(),
         acks: Vec::new(),
         records: Vec::new(),
+        looked_up: 0,
     };
+    let mut read = Vec::new();
     for r in &rows {
         match r.try_get::<i32, _>("tag").map_err(db)? {
             0 => {
@@ -140,9 +168,14 @@ pub async fn batch(
             1 => out
                 .acks
                 .push((r.try_get("op").map_err(db)?, r.try_get("ack").map_err(db)?)),
-            _ => out.records.push(stored_from(r)?),
+            _ => {
+                let rec = stored_from(r)?;
+                read.push((r.try_get::<i64, _>("ord").map_err(db)?, rec.bytes));
+                out.records.push(rec);
+            }
         }
     }
+    out.looked_up = cut(ids.len(), max_bytes, &read);
     // The engine expects the locked scopes in locking (ascending) order.
     out.locked.sort_by_key(|(s, _, _)| *s);
     Ok(out)

@@ -131,11 +131,9 @@ pub(crate) fn pulled_from(row: &PgRow) -> Result<PulledRecord, StoreError> {
 }
 
 pub(crate) fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
-    let state = merge::decode_state(
-        row.try_get("data").map_err(db)?,
-        row.try_get("clocks").map_err(db)?,
-    )
-    .map_err(StoreError::Corrupt)?;
+    let data: &str = row.try_get("data").map_err(db)?;
+    let state = merge::decode_state(data, row.try_get("clocks").map_err(db)?)
+        .map_err(StoreError::Corrupt)?;
     Ok(StoredRecord {
         scope: ScopeId::new(row.try_get("scope_id").map_err(db)?),
         id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
@@ -143,30 +141,71 @@ pub(crate) fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
         version: row.try_get("version").map_err(db)?,
         state,
         created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
+        bytes: data.len(),
     })
 }
 
-/// Probed id by id, as the push's reads (`push::batch`, which says why).
+/// The columns [`light_from`] reads: a record a cascade deletes, without
+/// its content (`octet_length` comes from the stored size, without
+/// reading the text).
+const LIGHT: &str = "scope_id, id, kind, version, space_id, category_id, clocks, created_by, \
+                     octet_length(data) AS bytes";
+
+fn light_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
+    let reference = |name: &str| -> Result<Option<RecordId>, StoreError> {
+        Ok(row
+            .try_get::<Option<Uuid>, _>(name)
+            .map_err(db)?
+            .map(RecordId::from_uuid))
+    };
+    StoredRecord::light(
+        ScopeId::new(row.try_get("scope_id").map_err(db)?),
+        RecordId::from_uuid(row.try_get("id").map_err(db)?),
+        entity(row.try_get("kind").map_err(db)?)?,
+        row.try_get("version").map_err(db)?,
+        reference("space_id")?,
+        reference("category_id")?,
+        row.try_get("clocks").map_err(db)?,
+        UserId::from_uuid(row.try_get("created_by").map_err(db)?),
+        row.try_get::<i32, _>("bytes").map_err(db)?.max(0) as usize,
+    )
+    .map_err(StoreError::Corrupt)
+}
+
+/// Probed id by id, as the push's reads (`push::batch`, which says why),
+/// in the order of `ids` and, with a byte budget, while the records before
+/// each are within it. Returns them and how many ids were looked up.
 pub async fn load_records(
     c: &mut PgConnection,
     ids: &[RecordId],
     scopes: &[ScopeId],
-) -> Result<Vec<StoredRecord>, StoreError> {
+    max_bytes: Option<usize>,
+) -> Result<(Vec<StoredRecord>, usize), StoreError> {
     if ids.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], 0));
     }
-    stmt::query(sqlx::AssertSqlSafe(format!(
-        "SELECT r.* FROM UNNEST($2::uuid[]) AS k(id), LATERAL (
-             SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r"
+    let rows = stmt::query(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM (
+             SELECT k.ord, r.*, coalesce(sum(octet_length(r.data)) OVER (ORDER BY k.ord
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+             FROM UNNEST($2::uuid[]) WITH ORDINALITY AS k(id, ord), LATERAL (
+                 SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r
+         ) x WHERE $3::int8 IS NULL OR x.before < $3"
     )))
     .bind(scope_ids(scopes))
     .bind(uuids(ids))
+    .bind(max_bytes.map(|m| m.min(i64::MAX as usize) as i64))
     .fetch_all(c)
     .await
-    .map_err(db)?
-    .iter()
-    .map(stored_from)
-    .collect()
+    .map_err(db)?;
+    let (mut out, mut read) = (Vec::with_capacity(rows.len()), Vec::new());
+    for r in &rows {
+        let rec = stored_from(r)?;
+        read.push((r.try_get::<i64, _>("ord").map_err(db)?, rec.bytes));
+        out.push(rec);
+    }
+    let looked_up = crate::push::cut(ids.len(), max_bytes, &read);
+    Ok((out, looked_up))
 }
 
 /// The live children of a cascade level, in one scope: one query per parent
@@ -182,7 +221,7 @@ pub async fn children(
     let mut out = Vec::new();
     if !spaces.is_empty() {
         let rows = stmt::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {STORED} FROM records
+            "SELECT {LIGHT} FROM records
              WHERE scope_id = $1 AND space_id = ANY($2) AND deleted_at IS NULL"
         )))
         .bind(scope.get())
@@ -191,12 +230,12 @@ pub async fn children(
         .await
         .map_err(db)?;
         for r in &rows {
-            out.push(stored_from(r)?);
+            out.push(light_from(r)?);
         }
     }
     if !categories.is_empty() {
         let rows = stmt::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {STORED} FROM records
+            "SELECT {LIGHT} FROM records
              WHERE scope_id = $1 AND category_id = ANY($2) AND deleted_at IS NULL
                AND (space_id IS NULL OR NOT (space_id = ANY($3)))"
         )))
@@ -207,7 +246,7 @@ pub async fn children(
         .await
         .map_err(db)?;
         for r in &rows {
-            out.push(stored_from(r)?);
+            out.push(light_from(r)?);
         }
     }
     Ok(out)

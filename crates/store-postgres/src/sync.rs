@@ -3,7 +3,7 @@
 
 use sqlx::postgres::PgConnection;
 use tidesync_engine::page::{self, needs_first_since, FirstSince};
-use tidesync_engine::{Loaded, Need, Plan, Push, PushInput, SyncOutput, View};
+use tidesync_engine::{Again, Loaded, Need, Plan, Push, SyncOutput, View};
 use tidesync_protocol::{ScopeId, UserId};
 use tidesync_store::{ChangeNote, PullInput, StoreError};
 
@@ -13,25 +13,29 @@ pub async fn view(c: &mut PgConnection, user: UserId) -> Result<View, StoreError
     sql::view(c, user).await?.ok_or(StoreError::UserGone)
 }
 
-/// Plans and applies a push inside the caller's transaction, with its
-/// change notices queued; returns the plan's answer. The caller commits.
+/// What one transaction of a push ends with.
+pub enum Pushed {
+    Done(SyncOutput),
+    /// It committed a step (the changes that filled its load budget):
+    /// resume the push in a new transaction.
+    Again(Again),
+}
+
+/// Plans and applies one transaction of a push inside the caller's
+/// transaction, with its change notices queued. The caller commits.
 ///
 /// Round trips for a user without shared spaces: the view (with the
 /// personal lock), the batch's reads, the writes, the page (push.rs).
+/// Cascades are atomic here: a large one holds only its own scopes' locks,
+/// so other users' pushes do not wait for it (they do on SQLite's single
+/// writer, which is why that backend steps them), and reads its records
+/// without their content.
 pub async fn push(
     c: &mut PgConnection,
     user: UserId,
-    input: PushInput,
-) -> Result<SyncOutput, StoreError> {
-    let device = input.device_id.clone();
-    // Cascades are atomic here: a large one holds only its own scopes'
-    // locks, so other users' pushes do not wait for it (they do on
-    // SQLite's single writer, which is why that backend steps them).
-    let input = PushInput {
-        cascade_step: None,
-        ..input
-    };
-    let mut push = Push::new(user, input);
+    mut push: Push,
+) -> Result<Pushed, StoreError> {
+    let device = push.device_id().to_owned();
     // The personal scope's lock, when the view statement took it.
     let mut held: Option<ScopeId> = None;
     // Scopes locked, with their `collected` read under the lock.
@@ -54,13 +58,22 @@ pub async fn push(
                 ids,
                 scopes,
                 first_since,
+                max_bytes,
             } => {
                 // Held already: the personal scope, the smallest id of the
                 // user's, so locking the rest now keeps ascending order.
                 if held.map(|p| lock != [p]).unwrap_or(true) {
                     push::lock(&mut *c, &lock).await?;
                 }
-                let rows = push::batch(&mut *c, user, &lock, &operation_ids, &ids, &scopes).await?;
+                let rows = push::batch(
+                    &mut *c,
+                    user,
+                    &lock,
+                    &operation_ids,
+                    (&ids, max_bytes),
+                    &scopes,
+                )
+                .await?;
                 locked_collected = rows.collected;
                 Loaded::Batch {
                     locked: rows.locked,
@@ -70,10 +83,17 @@ pub async fn push(
                         Some(ms) => sql::first_since(&mut *c, &scopes, ms).await?,
                         None => FirstSince::new(),
                     },
+                    looked_up: rows.looked_up,
                 }
             }
-            Need::Records { ids, scopes } => {
-                Loaded::Records(sql::load_records(&mut *c, &ids, &scopes).await?)
+            Need::Records {
+                ids,
+                scopes,
+                max_bytes,
+            } => {
+                let (records, looked_up) =
+                    sql::load_records(&mut *c, &ids, &scopes, max_bytes).await?;
+                Loaded::Records { records, looked_up }
             }
             Need::Children {
                 scope,
@@ -83,7 +103,7 @@ pub async fn push(
             } => Loaded::Children(
                 sql::children(&mut *c, scope, &spaces, &categories, &loaded_spaces).await?,
             ),
-            Need::Descendants { .. } | Need::Sent { .. } => {
+            Need::Descendants { .. } => {
                 return Err(StoreError::Internal(
                     "cascade steps are not used on PostgreSQL".into(),
                 ))
@@ -91,7 +111,7 @@ pub async fn push(
         };
         push.feed(loaded)?;
     }
-    let plan: Plan = push.finish()?;
+    let mut plan: Plan = push.finish()?;
     let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
     let notes: Vec<String> = heads
         .iter()
@@ -115,6 +135,9 @@ pub async fn push(
         &notes,
     )
     .await?;
+    if let Some(again) = plan.again.take() {
+        return Ok(Pushed::Again(again));
+    }
     let page = sql::page(&mut *c, plan.page.clone()).await?;
     // READ COMMITTED: a collection may have committed since the view was
     // read. Locked scopes had `collected` read under the lock; the others
@@ -133,7 +156,7 @@ pub async fn push(
     if page::stale(&plan.page, &collected) {
         return Err(StoreError::ResyncRequired);
     }
-    Ok(plan.respond(page))
+    Ok(Pushed::Done(plan.respond(page)))
 }
 
 /// A pull: the committed counters first, then rows up to them, in the

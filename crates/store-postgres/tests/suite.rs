@@ -52,6 +52,10 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 async fn open() -> Option<(Arc<dyn Store>, Db)> {
+    open_with(PostgresOptions::default()).await
+}
+
+async fn open_with(options: PostgresOptions) -> Option<(Arc<dyn Store>, Db)> {
     let admin = std::env::var(PG_ENV).ok().filter(|v| !v.is_empty())?;
     let name = format!(
         "tidesync_store_{}",
@@ -68,7 +72,7 @@ async fn open() -> Option<(Arc<dyn Store>, Db)> {
         admin: admin.clone(),
         name: name.clone(),
     };
-    let store = PostgresStore::connect(&with_database(&admin, &name), PostgresOptions::default())
+    let store = PostgresStore::connect(&with_database(&admin, &name), options)
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");
@@ -76,3 +80,18 @@ async fn open() -> Option<(Arc<dyn Store>, Db)> {
 }
 
 tidesync_store::backend_suite!(open());
+
+/// The same suite with pushes in steps of a few records
+/// (`PUSH_STEP_BYTES`): every push of more than one change it makes
+/// commits in several transactions.
+mod stepped {
+    async fn open() -> Option<(std::sync::Arc<dyn tidesync_store::Store>, super::Db)> {
+        let options = tidesync_store_postgres::PostgresOptions {
+            push_step_bytes: 64,
+            ..Default::default()
+        };
+        super::open_with(options).await
+    }
+
+    tidesync_store::backend_suite!(open());
+}

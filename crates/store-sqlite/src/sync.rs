@@ -17,8 +17,9 @@ pub fn view(c: &Connection, user: UserId) -> Result<View, StoreError> {
 /// What one transaction of a push ends with.
 pub enum Pushed {
     Done(SyncOutput),
-    /// It committed a step of a large cascade: resume the push in a new
-    /// job, so that the jobs queued meanwhile go first.
+    /// It committed a step (part of a large cascade, or the changes that
+    /// filled its budget): resume the push in a new job, so that the jobs
+    /// queued meanwhile go first.
     Again(Again),
 }
 
@@ -34,16 +35,30 @@ pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, Stor
                 ids,
                 scopes,
                 first_since,
-            } => Loaded::Batch {
-                locked: sql::lock(c, user, &lock)?,
-                acks: sql::load_acks(c, user, &operation_ids)?,
-                records: sql::load_records(c, &ids, &scopes)?,
-                first_since: match first_since {
-                    Some(ms) => sql::first_since(c, &scopes, ms)?,
-                    None => FirstSince::new(),
-                },
-            },
-            Need::Records { ids, scopes } => Loaded::Records(sql::load_records(c, &ids, &scopes)?),
+                max_bytes,
+            } => {
+                let locked = sql::lock(c, user, &lock)?;
+                let acks = sql::load_acks(c, user, &operation_ids)?;
+                let (records, looked_up) = sql::load_records(c, &ids, &scopes, max_bytes)?;
+                Loaded::Batch {
+                    locked,
+                    acks,
+                    records,
+                    first_since: match first_since {
+                        Some(ms) => sql::first_since(c, &scopes, ms)?,
+                        None => FirstSince::new(),
+                    },
+                    looked_up,
+                }
+            }
+            Need::Records {
+                ids,
+                scopes,
+                max_bytes,
+            } => {
+                let (records, looked_up) = sql::load_records(c, &ids, &scopes, max_bytes)?;
+                Loaded::Records { records, looked_up }
+            }
             Need::Children {
                 scope,
                 spaces,
@@ -62,7 +77,6 @@ pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, Stor
                 space,
                 limit,
             } => Loaded::Descendants(cascade::descendants(c, scope, root, space, limit)?),
-            Need::Sent { ids, scopes } => Loaded::Sent(cascade::sent(c, &ids, &scopes)?),
         };
         push.feed(loaded)?;
     }

@@ -9,6 +9,8 @@
 //! - a panic inside a job fails that job (`Internal`) and the writer goes on;
 //!   a panic outside a job restarts the thread on a new connection;
 //! - the queue is bounded by jobs and by bytes: when full, `Busy` at once;
+//!   it is fair between users ([`queue`]): a group takes one job per user
+//!   in turn, and stops at `GROUP_BYTES` of requests;
 //! - a job whose caller is gone (request timed out or dropped) is not run
 //!   when it reaches the writer, and is rolled back if its caller left while
 //!   it ran;
@@ -18,20 +20,33 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use tidesync_protocol::UserId;
 use tidesync_store::{StoreError, WriterHealth};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::open_connection;
 use group::{commit_group, panic_message};
+use queue::{Costly, FairQueue, Refused};
 
 mod group;
+mod queue;
 
 /// Most jobs sharing one transaction.
 const GROUP: usize = 64;
+/// Most bytes of requests sharing one transaction (the first job is always
+/// taken): a group of large pushes would otherwise hold the writer for all
+/// of them, and every other user behind it.
+const GROUP_BYTES: usize = 4 << 20;
+
+/// Whose job it is: the queue takes one job per user in turn. `None`: the
+/// server's own work (migrations, collection, tests).
+type Key = Option<UserId>;
+
+type Queue = FairQueue<Key, Box<dyn Job>>;
 /// How long a caller is asked to wait when the queue is full.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -120,8 +135,14 @@ struct Stats {
     panics: AtomicU64,
 }
 
+impl Costly for Box<dyn Job> {
+    fn cost(&self) -> usize {
+        Job::cost(&**self)
+    }
+}
+
 pub struct Writer {
-    jobs: Mutex<Option<mpsc::SyncSender<Box<dyn Job>>>>,
+    queue: Arc<Queue>,
     budget: Arc<Semaphore>,
     stats: Arc<Stats>,
     epoch: Instant,
@@ -157,19 +178,19 @@ impl Writer {
     pub fn start(file: &Path, config: WriterConfig) -> Result<Writer, StoreError> {
         // The first connection is opened here so a bad path fails at start.
         let conn = writer_connection(file, config.busy_timeout)?;
-        let (tx, rx) = mpsc::sync_channel::<Box<dyn Job>>(config.queue_depth.max(1));
+        let queue = Arc::new(Queue::new(config.queue_depth));
         let stats = Arc::new(Stats::default());
         stats.alive.store(true, Relaxed);
         let epoch = Instant::now();
         let thread = {
-            let (stats, file) = (stats.clone(), file.to_path_buf());
+            let (stats, file, queue) = (stats.clone(), file.to_path_buf(), queue.clone());
             std::thread::Builder::new()
                 .name("sqlite-writer".into())
-                .spawn(move || supervise(conn, file, config, rx, stats, epoch))
+                .spawn(move || supervise(conn, file, config, &queue, stats, epoch))
                 .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?
         };
         Ok(Writer {
-            jobs: Mutex::new(Some(tx)),
+            queue,
             budget: Arc::new(Semaphore::new(units(config.queue_bytes))),
             stats,
             epoch,
@@ -180,9 +201,30 @@ impl Writer {
 
     /// Runs `work` on the write connection inside a transaction (a savepoint
     /// of the current group) and answers after its COMMIT. `cost` is what
-    /// the job holds in memory while it waits, in bytes.
+    /// the job holds in memory while it waits, in bytes. The server's own
+    /// work: users' jobs go through [`Writer::run_for`].
     pub async fn run<T: Send + 'static>(
         &self,
+        cost: usize,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.enqueue(None, cost, work).await
+    }
+
+    /// [`Writer::run`] for a job of `user`, which waits its turn among
+    /// that user's jobs only.
+    pub async fn run_for<T: Send + 'static>(
+        &self,
+        user: UserId,
+        cost: usize,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.enqueue(Some(user), cost, work).await
+    }
+
+    async fn enqueue<T: Send + 'static>(
+        &self,
+        key: Key,
         cost: usize,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -207,29 +249,18 @@ impl Writer {
             cost,
         };
         let queued = Instant::now();
-        let sent = {
-            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            match jobs.as_ref() {
-                None => Err(StoreError::Unavailable("the writer is closed".into())),
-                Some(tx) => {
-                    // Counted before sending: the writer decrements on receipt.
-                    let depth = self.stats.depth.fetch_add(1, Relaxed) + 1;
-                    metrics::gauge!("tidesync_writer_queue_depth").set(depth as f64);
-                    self.stats.queued_bytes.fetch_add(cost, Relaxed);
-                    tx.try_send(Box::new(task)).map_err(|e| {
-                        self.stats.depth.fetch_sub(1, Relaxed);
-                        self.stats.queued_bytes.fetch_sub(cost, Relaxed);
-                        match e {
-                            mpsc::TrySendError::Full(_) => busy("the write queue is full"),
-                            mpsc::TrySendError::Disconnected(_) => {
-                                StoreError::Unavailable("the writer stopped".into())
-                            }
-                        }
-                    })
-                }
-            }
-        };
-        sent?;
+        // Counted before queueing: the writer decrements when it takes it.
+        let depth = self.stats.depth.fetch_add(1, Relaxed) + 1;
+        metrics::gauge!("tidesync_writer_queue_depth").set(depth as f64);
+        self.stats.queued_bytes.fetch_add(cost, Relaxed);
+        if let Err((why, _)) = self.queue.push(key, Box::new(task)) {
+            self.stats.depth.fetch_sub(1, Relaxed);
+            self.stats.queued_bytes.fetch_sub(cost, Relaxed);
+            return Err(match why {
+                Refused::Full => busy("the write queue is full"),
+                Refused::Closed => StoreError::Unavailable("the writer is closed".into()),
+            });
+        }
         let answer = answer.await;
         metrics::histogram!("tidesync_writer_job_seconds").record(queued.elapsed().as_secs_f64());
         answer.unwrap_or_else(|_| Err(StoreError::Unavailable("the writer restarted".into())))
@@ -252,7 +283,7 @@ impl Writer {
 
     /// Runs the queued jobs, then stops the thread and closes the connection.
     pub async fn close(&self) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.queue.close();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -266,7 +297,7 @@ fn supervise(
     first: Connection,
     file: PathBuf,
     config: WriterConfig,
-    jobs: mpsc::Receiver<Box<dyn Job>>,
+    jobs: &Queue,
     stats: Arc<Stats>,
     epoch: Instant,
 ) {
@@ -286,7 +317,7 @@ fn supervise(
         };
         stats.alive.store(true, Relaxed);
         let mut c = c;
-        match catch_unwind(AssertUnwindSafe(|| serve(&mut c, &jobs, &stats, epoch))) {
+        match catch_unwind(AssertUnwindSafe(|| serve(&mut c, jobs, &stats, epoch))) {
             Ok(()) => break,
             Err(p) => {
                 stats.restarts.fetch_add(1, Relaxed);
@@ -300,20 +331,8 @@ fn supervise(
     stats.alive.store(false, Relaxed);
 }
 
-fn serve(
-    conn: &mut Connection,
-    jobs: &mpsc::Receiver<Box<dyn Job>>,
-    stats: &Stats,
-    epoch: Instant,
-) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match jobs.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
-            }
-        }
+fn serve(conn: &mut Connection, jobs: &Queue, stats: &Stats, epoch: Instant) {
+    while let Some(mut group) = jobs.take_group(GROUP, GROUP_BYTES) {
         let depth = stats.depth.fetch_sub(group.len(), Relaxed) - group.len();
         metrics::gauge!("tidesync_writer_queue_depth").set(depth as f64);
         metrics::histogram!("tidesync_writer_group_jobs").record(group.len() as f64);

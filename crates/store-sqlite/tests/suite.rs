@@ -22,12 +22,15 @@ async fn open() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
 
 tidesync_store::backend_suite!(open());
 
-/// The same suite with cascades in steps of two records, so that every
-/// cascade it makes runs through the steps (`CASCADE_STEP`).
+/// The same suite with cascades in steps of two records and pushes in
+/// steps of a few records, so that every cascade and every push of more
+/// than one change it makes runs through the steps (`CASCADE_STEP`,
+/// `PUSH_STEP_BYTES`).
 mod stepped {
     async fn open() -> Option<(std::sync::Arc<dyn tidesync_store::Store>, tempfile::TempDir)> {
         let options = tidesync_store_sqlite::SqliteOptions {
             cascade_step: 2,
+            push_step_bytes: 64,
             ..Default::default()
         };
         let (store, dir) = super::open_with(options).await;
@@ -240,4 +243,111 @@ const OLD: &[(i64, &str, &str)] = &[
 
 fn rusqlite_open(file: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(file).unwrap()
+}
+
+/// One user's backlog of pushes does not sit ahead of another user's
+/// single push: the writer takes the users' jobs in turns.
+#[tokio::test]
+async fn another_users_push_goes_before_a_users_backlog() {
+    use tidesync_protocol::cursor::CursorStart;
+    use tidesync_store::testsuite::{change, input, new_user};
+    let (store, _dir) = open_with(SqliteOptions::default()).await;
+    let flooder = new_user(&*store, "flood@example.com").await;
+    let other = new_user(&*store, "other@example.com").await;
+    let release = hold_writer(&store).await;
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // Queued first: 20 pushes of the flooder, each costed 1 MiB, so that a
+    // group holds four of them.
+    let mut tasks = Vec::new();
+    for k in 0..20u128 {
+        let (s, order) = (store.clone(), order.clone());
+        let c = change(
+            &format!("f{k}"),
+            1000 + k,
+            "space",
+            "create",
+            serde_json::json!({"name": "F"}),
+        );
+        tasks.push(tokio::spawn(async move {
+            s.push(flooder, input(CursorStart::Scratch, vec![c]), 1 << 20)
+                .await
+                .unwrap();
+            order.lock().unwrap().push("flood");
+        }));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let (s, o) = (store.clone(), order.clone());
+    let c = change("o", 1, "space", "create", serde_json::json!({"name": "O"}));
+    let mine = tokio::spawn(async move {
+        s.push(other, input(CursorStart::Scratch, vec![c]), 100)
+            .await
+            .unwrap();
+        o.lock().unwrap().push("other");
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    release.send(()).unwrap();
+    mine.await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let order = order.lock().unwrap();
+    let at = order.iter().position(|w| *w == "other").unwrap();
+    assert!(
+        at < 8,
+        "the other user's push came after {at} of the backlog: {order:?}"
+    );
+}
+
+/// Deleting an account of more records than one job deletes: every row
+/// goes, in several jobs.
+#[tokio::test]
+async fn an_account_of_many_records_is_deleted_whole() {
+    use tidesync_protocol::cursor::CursorStart;
+    use tidesync_store::testsuite::{change, input, new_user};
+    let (store, _dir) = open_with(SqliteOptions::default()).await;
+    let user = new_user(&*store, "many@example.com").await;
+    let keep = new_user(&*store, "keep@example.com").await;
+    for b in 0..6u128 {
+        let changes = (0..1000u128)
+            .map(|k| {
+                let n = 1 + b * 1000 + k;
+                change(
+                    &format!("c{n}"),
+                    n,
+                    "space",
+                    "create",
+                    serde_json::json!({"name": "S"}),
+                )
+            })
+            .collect();
+        let out = store
+            .push(user, input(CursorStart::Scratch, changes), 0)
+            .await
+            .unwrap();
+        assert!(out.acks.iter().all(|a| a.success));
+    }
+    let c = change(
+        "k",
+        9_999_999,
+        "space",
+        "create",
+        serde_json::json!({"name": "K"}),
+    );
+    store
+        .push(keep, input(CursorStart::Scratch, vec![c]), 0)
+        .await
+        .unwrap();
+    store.delete_user(user).await.unwrap();
+    let left = store
+        .write(move |c| {
+            let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+            Ok((
+                count("SELECT COUNT(*) FROM records"),
+                count("SELECT COUNT(*) FROM sync_log"),
+                count("SELECT COUNT(*) FROM users"),
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, (1, 1, 1), "only the other user's rows are left");
 }

@@ -56,11 +56,12 @@ impl Batch {
                 .working
                 .get(&root)
                 .is_some_and(|r| r.entity == EntityType::Space);
+            let records = self.limits.cascade_step.map_or(usize::MAX, |s| s.records);
             return Some(Need::Descendants {
                 scope: cascade.scope,
                 root,
                 space,
-                limit: self.step_limit.unwrap_or(usize::MAX).saturating_add(1),
+                limit: records.saturating_add(1),
             });
         }
         let (mut spaces, mut categories) = (Vec::new(), Vec::new());
@@ -137,11 +138,12 @@ impl Batch {
     }
 
     /// The live descendants of the cascade's root, leaves first, up to the
-    /// step limit and one. Within the limit, the cascade runs whole;
-    /// beyond it, the first `limit` become this run's step, but for the
-    /// records this push changed before the cascade and the categories
-    /// those hang under: they are left to the run that ends the cascade,
-    /// which sees this push's changes to them. Items all come before
+    /// step's count and one. Within the step's count and bytes, the cascade
+    /// runs whole; beyond either, the first that fit become this run's
+    /// step (at least one), but for the records this push changed before
+    /// the cascade and the categories those hang under: they are left to
+    /// the run that ends the cascade, which sees this push's changes to
+    /// them. Items all come before
     /// categories, so a category in the step has every live item under it
     /// in the step too: no step leaves a live item under a deleted category.
     pub fn add_descendants(&mut self, found: Vec<StoredRecord>) {
@@ -149,10 +151,24 @@ impl Batch {
             return;
         };
         c.probed = true;
-        let limit = self.step_limit.unwrap_or(usize::MAX);
-        if found.len() <= limit {
+        let Some(size) = self.limits.cascade_step else {
+            return;
+        };
+        let bytes: usize = found.iter().map(|r| r.bytes).sum();
+        if found.len() <= size.records && bytes <= size.bytes {
             return;
         }
+        // The longest prefix within both bounds, and at least one record.
+        let mut total = 0;
+        let limit = found
+            .iter()
+            .take(size.records)
+            .take_while(|r| {
+                total += r.bytes;
+                total <= size.bytes
+            })
+            .count()
+            .max(1);
         let changed = &self.dirty_set;
         let blocked: HashSet<RecordId> = found
             .iter()

@@ -1,14 +1,16 @@
 //! What a push is given, what it asks for and is fed, and the log rows it
 //! writes.
 
+use std::collections::{BTreeMap, HashMap};
+
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::entity::EntityType;
-use tidesync_protocol::sync::ChangeInput;
+use tidesync_protocol::sync::{Ack, ChangeInput};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId};
 
 use crate::page::FirstSince;
-use crate::record::{PulledRecord, StoredRecord};
+use crate::record::StoredRecord;
 use crate::view::View;
 
 /// What a push is given.
@@ -24,21 +26,60 @@ pub struct PushInput {
     pub now: Millis,
     /// Client timestamps further ahead than this are clamped to `now`.
     pub max_skew: Millis,
-    /// Most records one transaction of a cascade may delete; `None`: no
-    /// limit, every cascade is atomic. Beyond it the push ends in a step
-    /// ([`crate::Plan::again`]): a part of the cascade to commit alone
-    /// before the push runs again, so that one large delete does not hold a
-    /// single writer (SQLite's) for its whole length.
-    pub cascade_step: Option<usize>,
 }
 
-/// What a push that ended in a step of a cascade goes on from
-/// ([`crate::Push::resume`]): its input, and (for a from-scratch cursor) the
-/// records its steps deleted, which the device must still be sent.
+/// How much one transaction of a push may do: the backend's own settings
+/// (never a request's). Beyond them the transaction ends in a step
+/// ([`crate::Plan::again`]): what it did commits alone, and the push goes
+/// on in a new one ([`crate::Push::resume`]), so that one large request
+/// does not hold a single writer (SQLite's), and the memory of its loads,
+/// for its whole length. `Default`: no limit, one transaction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushLimits {
+    /// A cascade whose live descendants are more than this many records,
+    /// or more than this many bytes as stored, deletes them in steps of at
+    /// most that much before the delete itself. `None`: atomic.
+    pub cascade_step: Option<StepSize>,
+    /// Most bytes of stored records one transaction loads (and so may
+    /// rewrite). Once its loads reach them, the transaction ends before the
+    /// next change that needs more, and the push goes on with the changes
+    /// left. `None`: no limit.
+    pub run_bytes: Option<usize>,
+}
+
+/// A step of a large cascade: at most this many records and bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepSize {
+    pub records: usize,
+    pub bytes: usize,
+}
+
+/// What a push whose transaction ended in a step goes on from
+/// ([`crate::Push::resume`]).
 #[derive(Clone, Debug)]
 pub struct Again {
+    /// The changes still to apply (all of them after a cascade's step,
+    /// which applies none).
     pub(crate) input: PushInput,
-    pub(crate) stepped: Vec<RecordId>,
+    pub(crate) limits: PushLimits,
+    pub(crate) carried: Carried,
+}
+
+/// What the earlier transactions of a push answered and owe the device.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Carried {
+    /// Their acks, in order.
+    pub acks: Vec<Ack>,
+    /// Per record they wrote: written exactly as the device sent it (no
+    /// echo). A later transaction's verdict replaces it.
+    pub as_sent: HashMap<RecordId, bool>,
+    /// Records the device must receive, as `(scope, id, version)`: those
+    /// whose write lost or was merged, and, for a from-scratch cursor, the
+    /// tombstones they wrote. The answer sends them by its page or by
+    /// moving its cursor back before them.
+    pub owed: Vec<(ScopeId, RecordId, i64)>,
+    /// The scopes they wrote, with their new counters.
+    pub wrote: BTreeMap<ScopeId, i64>,
 }
 
 /// Rows the push needs before it can go on. Every list is deduplicated and sorted.
@@ -55,25 +96,32 @@ pub enum Need {
     /// First take the write locks of `lock`, in this order, and read each
     /// one's counter and the user's role in it under the lock. Then: stored
     /// acks of these operation ids; the records with these ids in these
-    /// scopes; and, for a date cursor, per scope the smallest version
-    /// written at or after this server time.
+    /// scopes (see [`Need::Records`] for `max_bytes`); and, for a date
+    /// cursor, per scope the smallest version written at or after this
+    /// server time.
     Batch {
         lock: Vec<ScopeId>,
         operation_ids: Vec<String>,
         ids: Vec<RecordId>,
         scopes: Vec<ScopeId>,
         first_since: Option<Millis>,
+        max_bytes: Option<usize>,
     },
-    /// More records by id, in these scopes (one a change needs that the
-    /// batch did not name).
+    /// Records by id, in these scopes, looked up in the order of `ids`
+    /// (the order the changes need them). With `max_bytes`, the backend
+    /// may stop once the records it loaded hold that many bytes as stored,
+    /// and answers how many of `ids` (a prefix, at least one) it looked up.
     Records {
         ids: Vec<RecordId>,
         scopes: Vec<ScopeId>,
+        max_bytes: Option<usize>,
     },
     /// Live records of `scope` whose `spaceId` is one of `spaces`, and those
     /// whose `categoryId` is one of `categories` unless their `spaceId` is
     /// one of `loaded_spaces` (read already): a cascade, one level at a
-    /// time, each row read once.
+    /// time, each row read once. Every one of them is deleted, so their
+    /// content need not be loaded ([`StoredRecord::light`]): only what a
+    /// tombstone keeps, and each one's size as stored.
     Children {
         scope: ScopeId,
         spaces: Vec<RecordId>,
@@ -84,20 +132,13 @@ pub enum Need {
     /// space when `space`, else a category), leaves first: every live item
     /// under it (by `spaceId`, or by `categoryId` through one of the
     /// space's live categories), then its live categories. Asked before a
-    /// cascade when [`PushInput::cascade_step`] is set, to learn whether it
-    /// fits in one step.
+    /// cascade when [`PushLimits::cascade_step`] is set, to learn whether it
+    /// fits in one step. Like [`Need::Children`], loaded without content.
     Descendants {
         scope: ScopeId,
         root: RecordId,
         space: bool,
         limit: usize,
-    },
-    /// These records as a pull reads them, in these scopes: the tombstones
-    /// earlier steps of this push wrote, which a device pushing from
-    /// scratch must be sent (its page holds no tombstones).
-    Sent {
-        ids: Vec<RecordId>,
-        scopes: Vec<ScopeId>,
     },
 }
 
@@ -113,12 +154,17 @@ pub enum Loaded {
         acks: Vec<(String, String)>,
         records: Vec<StoredRecord>,
         first_since: FirstSince,
+        /// How many of the ids asked for were looked up (see [`Need::Records`]).
+        looked_up: usize,
     },
-    Records(Vec<StoredRecord>),
+    Records {
+        records: Vec<StoredRecord>,
+        looked_up: usize,
+    },
+    /// Records a cascade deletes: their content need not be loaded (a
+    /// tombstone keeps only references, [`StoredRecord::light`]).
     Children(Vec<StoredRecord>),
     Descendants(Vec<StoredRecord>),
-    /// With the scope each was read in.
-    Sent(Vec<(ScopeId, PulledRecord)>),
 }
 
 /// One row of the sync log: the idempotency key, the answer, the audit trail.

@@ -12,7 +12,8 @@ use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use crate::page::{self, FirstSince, PageQuery};
 use crate::view::{ScopeView, View};
 use crate::{
-    EngineError, Loaded, Need, Page, Push, PushInput, RecordWrite, StoredRecord, SyncOutput,
+    EngineError, Loaded, Need, Page, Push, PushInput, PushLimits, RecordWrite, StoredRecord,
+    SyncOutput,
 };
 
 pub const NOW: i64 = 1_735_689_600_000 + 86_400_000;
@@ -42,8 +43,11 @@ pub struct MemDb {
     pub needs: Vec<Need>,
     /// Rows the last push loaded, in all.
     pub rows_loaded: usize,
-    /// The step limit pushes run with (see `PushInput::cascade_step`).
-    pub cascade_step: Option<usize>,
+    /// Bytes (as stored) of the records each transaction of the last push
+    /// loaded with their content.
+    pub run_loads: Vec<usize>,
+    /// What one transaction of a push may do (see `PushLimits`).
+    pub limits: PushLimits,
     /// Steps the last push committed before it ended.
     pub steps: usize,
     /// Between the transactions of a push in steps, what another client
@@ -151,18 +155,52 @@ impl MemDb {
             version: row.version,
             state: merge::decode_state(&row.data, &row.clocks).expect("stored state decodes"),
             created_by: row.created_by,
+            bytes: row.data.len(),
         }
     }
 
-    fn by_ids(&mut self, ids: &[RecordId], scopes: &[ScopeId]) -> Vec<StoredRecord> {
-        let out: Vec<StoredRecord> = self
-            .rows
-            .values()
-            .filter(|r| scopes.contains(&r.scope) && ids.contains(&r.id))
-            .map(Self::stored)
-            .collect();
+    /// A record as a cascade reads it: without its content.
+    fn light(row: &RecordWrite) -> StoredRecord {
+        StoredRecord::light(
+            row.scope,
+            row.id,
+            row.entity,
+            row.version,
+            row.space_id,
+            row.category_id,
+            &row.clocks,
+            row.created_by,
+            row.data.len(),
+        )
+        .expect("stored clocks decode")
+    }
+
+    /// Looks the ids up in order, as PostgreSQL does: once the records
+    /// loaded hold `max_bytes`, the rest are left (the first always read).
+    fn by_ids(
+        &mut self,
+        ids: &[RecordId],
+        scopes: &[ScopeId],
+        max_bytes: Option<usize>,
+    ) -> (Vec<StoredRecord>, usize) {
+        let (mut out, mut bytes, mut looked_up) = (Vec::new(), 0, 0);
+        for id in ids {
+            if looked_up > 0 && max_bytes.is_some_and(|m| bytes >= m) {
+                break;
+            }
+            looked_up += 1;
+            for r in self.rows.values() {
+                if r.id == *id && scopes.contains(&r.scope) {
+                    bytes += r.data.len();
+                    out.push(Self::stored(r));
+                    if let Some(last) = self.run_loads.last_mut() {
+                        *last += r.data.len();
+                    }
+                }
+            }
+        }
         self.rows_loaded += out.len();
-        out
+        (out, looked_up)
     }
 
     fn first_since(&self, u: UserId, ms: Option<i64>) -> FirstSince {
@@ -200,6 +238,7 @@ impl MemDb {
                 ids,
                 scopes,
                 first_since,
+                max_bytes,
             } => {
                 assert!(
                     lock.windows(2).all(|w| w[0] < w[1]),
@@ -223,15 +262,23 @@ impl MemDb {
                             .map(|a| (op.clone(), a.clone()))
                     })
                     .collect();
-                let records = self.by_ids(ids, scopes);
+                let (records, looked_up) = self.by_ids(ids, scopes, *max_bytes);
                 Loaded::Batch {
                     locked,
                     acks,
                     records,
                     first_since: self.first_since(u, *first_since),
+                    looked_up,
                 }
             }
-            Need::Records { ids, scopes } => Loaded::Records(self.by_ids(ids, scopes)),
+            Need::Records {
+                ids,
+                scopes,
+                max_bytes,
+            } => {
+                let (records, looked_up) = self.by_ids(ids, scopes, *max_bytes);
+                Loaded::Records { records, looked_up }
+            }
             Need::Children {
                 scope,
                 spaces,
@@ -247,7 +294,7 @@ impl MemDb {
                             || (r.category_id.is_some_and(|c| categories.contains(&c))
                                 && !r.space_id.is_some_and(|s| loaded_spaces.contains(&s)))
                     })
-                    .map(Self::stored)
+                    .map(Self::light)
                     .collect();
                 self.rows_loaded += records.len();
                 Loaded::Children(records)
@@ -280,17 +327,10 @@ impl MemDb {
                     .filter(live)
                     .filter(|r| *space && categories.contains(&r.id));
                 let records: Vec<StoredRecord> =
-                    items.chain(cats).take(*limit).map(Self::stored).collect();
+                    items.chain(cats).take(*limit).map(Self::light).collect();
                 self.rows_loaded += records.len();
                 Loaded::Descendants(records)
             }
-            Need::Sent { ids, scopes } => Loaded::Sent(
-                self.rows
-                    .values()
-                    .filter(|r| scopes.contains(&r.scope) && ids.contains(&r.id))
-                    .map(|r| (r.scope, r.to_pulled()))
-                    .collect(),
-            ),
         }
     }
 
@@ -335,11 +375,11 @@ impl MemDb {
             max_page_bytes,
             now: NOW,
             max_skew: SKEW,
-            cascade_step: self.cascade_step,
         };
         self.needs.clear();
         self.rows_loaded = 0;
-        let mut push = Push::new(u, input);
+        self.run_loads.clear();
+        let mut push = Push::new(u, input, self.limits);
         let mut steps = 0;
         loop {
             let mut plan = self.run_push(u, push)?;
@@ -349,10 +389,7 @@ impl MemDb {
                 return Ok(plan.respond(page));
             };
             push = Push::resume(u, again);
-            assert!(
-                plan.acks.is_empty() && plan.logs.is_empty(),
-                "a step answers nothing"
-            );
+            assert!(plan.acks.is_empty(), "a step answers nothing");
             assert!(steps < 1000, "steps make progress");
             steps += 1;
             // (The hook's own pushes run without it.)
@@ -365,6 +402,7 @@ impl MemDb {
 
     /// One transaction of a push: load what it asks, write its plan.
     fn run_push(&mut self, u: UserId, mut push: Push) -> Result<crate::Plan, EngineError> {
+        self.run_loads.push(0);
         while let Some(need) = push.need() {
             self.needs.push(need.clone());
             let loaded = self.load(u, &need);

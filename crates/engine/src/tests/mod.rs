@@ -6,6 +6,7 @@ mod mem;
 mod paging;
 mod props;
 mod rules;
+mod runs;
 mod sharing;
 mod steps;
 

@@ -1,6 +1,7 @@
 //! Property: the same operations on existing records, delivered in any
-//! order, split into any batches, with any duplicates, leave the server in
-//! the same state (fields, deletion, creation times).
+//! order, split into any batches, with any duplicates, each push in one
+//! transaction or in many (tiny load budgets, cascades in steps), leave the
+//! server in the same state (fields, deletion, creation times).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use tidesync_protocol::sync::ChangeInput;
 
 use super::mem::MemDb;
 use super::*;
+use crate::{PushLimits, StepSize};
 
 const SPACE: u128 = 1;
 const CATEGORY: u128 = 2;
@@ -93,9 +95,10 @@ fn state(db: &MemDb) -> BTreeMap<u128, (String, bool, i64)> {
         .collect()
 }
 
-fn deliver(ops: &[ChangeInput], order: &[usize], cuts: &[usize]) -> MemDb {
+fn deliver(ops: &[ChangeInput], order: &[usize], cuts: &[usize], limits: PushLimits) -> MemDb {
     let mut db = MemDb::new();
     db.push("seed", CursorStart::Scratch, seed());
+    db.limits = limits;
     let mut batch = Vec::new();
     for (k, &i) in order.iter().enumerate() {
         batch.push(ops[i % ops.len()].clone());
@@ -121,6 +124,8 @@ proptest! {
         dups in prop::collection::vec(any::<u16>(), 0..10),
         cuts_a in prop::collection::vec(0usize..40, 0..6),
         cuts_b in prop::collection::vec(0usize..40, 0..6),
+        run_bytes in prop::option::of(1usize..400),
+        step in prop::option::of(1usize..4),
     ) {
         let ops: Vec<ChangeInput> = raw.iter().enumerate().map(|(n, o)| to_change(n, *o)).collect();
         let in_order: Vec<usize> = (0..ops.len()).collect();
@@ -132,8 +137,12 @@ proptest! {
         keyed.sort();
         let mut other: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
         other.extend(dups.iter().map(|d| *d as usize % ops.len()));
-        let a = deliver(&ops, &in_order, &cuts_a);
-        let b = deliver(&ops, &other, &cuts_b);
+        let a = deliver(&ops, &in_order, &cuts_a, PushLimits::default());
+        let limits = PushLimits {
+            run_bytes,
+            cascade_step: step.map(|records| StepSize { records, bytes: 150 }),
+        };
+        let b = deliver(&ops, &other, &cuts_b, limits);
         prop_assert_eq!(state(&a), state(&b));
     }
 }

@@ -745,11 +745,11 @@ fn feeding_what_was_not_asked_for_is_an_error_not_a_panic() {
         max_page_bytes: 100,
         now: NOW,
         max_skew: SKEW,
-        cascade_step: None,
     };
-    let mut push = crate::Push::new(super::mem::alice(), input());
+    let limits = crate::PushLimits::default();
+    let mut push = crate::Push::new(super::mem::alice(), input(), limits);
     assert!(push.feed(crate::Loaded::Children(vec![])).is_err());
-    let push = crate::Push::new(super::mem::alice(), input());
+    let push = crate::Push::new(super::mem::alice(), input(), limits);
     assert!(
         push.finish().is_err(),
         "finish before the first need is fed"

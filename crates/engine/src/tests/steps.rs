@@ -1,4 +1,4 @@
-//! Large cascades in steps (`PushInput::cascade_step`): each step commits
+//! Large cascades in steps (`PushLimits::cascade_step`): each step commits
 //! part of the children alone, and the end state is the atomic cascade's.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use tidesync_protocol::RecordId;
 
 use super::mem::MemDb;
 use super::*;
-use crate::{Need, RecordWrite};
+use crate::{Need, RecordWrite, StepSize};
 
 const SCRATCH: CursorStart = CursorStart::Scratch;
 const SPACE: u128 = 1;
@@ -56,12 +56,34 @@ fn tree() -> Vec<ChangeInput> {
     changes
 }
 
+/// Steps of at most `records` records, whatever their bytes.
+fn by_count(records: usize) -> Option<StepSize> {
+    Some(StepSize {
+        records,
+        bytes: usize::MAX,
+    })
+}
+
 fn seeded(step: Option<usize>) -> MemDb {
     let mut db = MemDb::new();
     let out = db.push("dev-a", SCRATCH, tree());
     assert!(out.acks.iter().all(|a| a.success));
-    db.cascade_step = step;
+    db.limits.cascade_step = step.and_then(by_count);
     db
+}
+
+/// Pulls from `cursor` to the end; every record received, by id.
+fn received(db: &MemDb, out: &crate::SyncOutput) -> BTreeMap<RecordId, crate::PulledRecord> {
+    let mut got: BTreeMap<RecordId, crate::PulledRecord> =
+        out.records.iter().map(|r| (r.id, r.clone())).collect();
+    let (mut cursor, mut more) = (CursorStart::At(out.cursor.clone()), out.has_more);
+    while more {
+        let page = db.pull(cursor, 1000, usize::MAX);
+        got.extend(page.records.iter().map(|r| (r.id, r.clone())));
+        cursor = CursorStart::At(page.cursor);
+        more = page.has_more;
+    }
+    got
 }
 
 fn delete_space() -> ChangeInput {
@@ -186,7 +208,7 @@ fn a_category_cascade_steps_too() {
         ));
     }
     db.push("dev-a", SCRATCH, changes);
-    db.cascade_step = Some(3);
+    db.limits.cascade_step = by_count(3);
     let out = db.push(
         "dev-a",
         version_cursor(9),
@@ -276,26 +298,25 @@ fn a_retried_delete_after_its_steps_is_a_duplicate() {
 #[test]
 fn a_from_scratch_push_in_steps_receives_every_tombstone() {
     // A from-scratch page holds no tombstones: the device is sent those its
-    // delete made, the earlier steps' included.
+    // delete made, the earlier steps' included, by the answer or by the
+    // pulls it says are owed (`hasMore`).
     let mut whole = seeded(None);
     let atomic = whole.push("dev-a", SCRATCH, vec![delete_space()]);
     let mut db = seeded(Some(5));
     let stepped = db.push("dev-a", SCRATCH, vec![delete_space()]);
     assert!(db.steps > 0);
-    let sorted = |out: &crate::SyncOutput| {
-        let mut v = super::mem::ids(&out.records);
-        v.sort();
-        v
-    };
-    assert!(sorted(&atomic).len() >= 16, "{:?}", atomic.records);
-    assert_eq!(sorted(&stepped), sorted(&atomic));
+    assert!(stepped.has_more, "the earlier steps' tombstones are owed");
+    let atomic_ids: Vec<RecordId> = received(&whole, &atomic).into_keys().collect();
+    assert!(atomic_ids.len() >= 16, "{:?}", atomic.records);
+    let got = received(&db, &stepped);
+    assert!(atomic_ids.iter().all(|id| got[id].deleted_at.is_some()));
 }
 
 #[test]
 fn a_stepped_tombstone_the_batch_refers_to_is_sent_once() {
     // The batch names a category the steps delete (a create under it after
     // the space's delete): the last run holds it, deleted, and must send it
-    // once, as the atomic cascade does.
+    // once in its answer.
     let batch = || {
         vec![
             delete_space(),
@@ -317,9 +338,58 @@ fn a_stepped_tombstone_the_batch_refers_to_is_sent_once() {
     let ids = super::mem::ids(&stepped.records);
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a record sent twice: {ids:?}");
-    let mut a = super::mem::ids(&atomic.records);
-    let mut b = ids.clone();
-    a.sort();
-    b.sort();
+    let a: Vec<RecordId> = received(&whole, &atomic).into_keys().collect();
+    let b: Vec<RecordId> = received(&db, &stepped).into_keys().collect();
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_cascade_of_big_records_steps_by_bytes_too() {
+    // Few records, but big ones: a step holds at most `bytes` of them.
+    let big = |db: &mut MemDb| {
+        let changes = (0..6u128)
+            .map(|i| {
+                change(
+                    &format!("big{i}"),
+                    3000 + i,
+                    "item",
+                    "update",
+                    json!({"notes": "n".repeat(1_000)}),
+                    3,
+                )
+            })
+            .collect::<Vec<_>>();
+        let ids: Vec<u128> = (0..6).map(|i| 3000 + i).collect();
+        let creates = ids
+            .iter()
+            .map(|n| {
+                change(
+                    &format!("c{n}"),
+                    *n,
+                    "item",
+                    "create",
+                    json!({"title": "B", "spaceId": id(SPACE).to_string()}),
+                    3,
+                )
+            })
+            .collect();
+        db.push("dev-a", version_cursor(17), creates);
+        db.push("dev-a", version_cursor(23), changes);
+    };
+    let mut whole = seeded(None);
+    big(&mut whole);
+    let atomic = whole.push("dev-a", version_cursor(29), vec![delete_space()]);
+    let mut db = seeded(None);
+    big(&mut db);
+    db.limits.cascade_step = Some(StepSize {
+        records: 1000,
+        bytes: 2_500,
+    });
+    db.between_steps = Some(Box::new(|db: &mut MemDb| no_orphans(db)));
+    let stepped = db.push("dev-a", version_cursor(29), vec![delete_space()]);
+    assert!(db.steps >= 2, "{} steps", db.steps);
+    assert_eq!(stepped.acks, atomic.acks);
+    assert_eq!(contents(&db), contents(&whole));
+    // Tombstones keep no content: a cascade never loaded the notes.
+    assert!(db.rows.values().all(|r| !r.data.contains("nnn")));
 }

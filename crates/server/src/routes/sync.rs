@@ -84,8 +84,6 @@ pub async fn sync(
             max_page_bytes: state.sync.max_page_bytes,
             now: now_millis(),
             max_skew: state.sync.max_clock_skew_ms,
-            // The backend decides (SQLite steps large cascades).
-            cascade_step: None,
         };
         state.store.push(user.id, input, req.changes_bytes).await?
     };

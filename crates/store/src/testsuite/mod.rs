@@ -115,7 +115,6 @@ pub fn input(cursor: CursorStart, changes: Vec<ChangeInput>) -> PushInput {
         max_page_bytes: 4 << 20,
         now: now_millis(),
         max_skew: 300_000,
-        cascade_step: None,
     }
 }
 
