@@ -25,6 +25,25 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Users with a data export streaming (routes::export).
     pub exports: Arc<crate::routes::export::Exports>,
+    /// Turns for the pulls of long-polls woken by a change: one write can
+    /// wake many at once, and they must not take every database connection
+    /// from other requests (routes::sync).
+    pub woken_pulls: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// After a revocation (logout, password change, account deletion) has
+    /// committed: this instance forgets the user's cached auth state at
+    /// once, and, where the store announces nothing itself (SQLite), the
+    /// user's open streams and long-polls recheck their tokens. On
+    /// PostgreSQL the notice committed with the revocation does the same on
+    /// every instance (app.rs).
+    pub fn revoked(&self, user: tidesync_protocol::UserId) {
+        self.auth.cache.invalidate(user);
+        if self.announce_locally {
+            self.notifier.revoked(user);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -196,7 +196,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
             now_millis(),
         )
         .await?;
-    state.auth.cache.invalidate(auth.user.id);
+    state.revoked(auth.user.id);
     Ok(ok(StatusCode::OK, LoggedOut { logged_out: true }))
 }
 
@@ -221,7 +221,7 @@ pub async fn change_password(
     confirm_password(&state, &user, req.current_password).await?;
     let hash = hash_password(req.new_password).await?;
     let generation = state.store.change_password(user.id, &hash).await?;
-    state.auth.cache.invalidate(user.id);
+    state.revoked(user.id);
     signed_in(&state, &user, generation, StatusCode::OK)
 }
 
@@ -244,6 +244,6 @@ pub async fn delete_account(
 ) -> Result<Response, ApiError> {
     confirm_password(&state, &user, req.password).await?;
     state.store.delete_user(user.id).await?;
-    state.auth.cache.invalidate(user.id);
+    state.revoked(user.id);
     Ok(ok(StatusCode::OK, Deleted { deleted: true }))
 }

@@ -21,6 +21,7 @@ mod openapi;
 mod ops;
 mod outage;
 mod realtime;
+mod revocation;
 mod sharing;
 mod sharing_sim;
 mod sync;
@@ -51,6 +52,7 @@ fn main() {
         ops::tests,
         outage::tests,
         realtime::tests,
+        revocation::tests,
         sharing::tests,
         sharing_sim::tests,
         sync::tests,
