@@ -83,7 +83,7 @@ impl App {
             store: store.clone(),
             auth,
             dummy_hash: Arc::new(dummy_hash),
-            health_ok: Arc::default(),
+            health: Arc::default(),
             notifier,
             announce_locally,
             stopping: stopping_rx,
@@ -92,6 +92,7 @@ impl App {
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
                 auth: RateLimiter::new(args.auth_rate_limit_per_minute),
+                health: RateLimiter::new(args.health_rate_limit_per_minute),
                 trust_proxy: args.trust_proxy,
             }),
             sync: SyncLimits {

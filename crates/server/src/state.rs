@@ -20,8 +20,8 @@ pub struct AppState {
     pub announce_locally: bool,
     /// Turns true when shutdown begins: open event streams end at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
-    /// The last healthy answer of the store and when (see routes::health).
-    pub health_ok: Arc<std::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
+    /// The store's last answer to `/health` and when (see routes::health).
+    pub health: Arc<tokio::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
     pub limits: Arc<Limits>,
     /// Users with a data export streaming (routes::export).
     pub exports: Arc<crate::routes::export::Exports>,
