@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod cascade;
 mod casts;
+mod commands;
 mod crash;
 mod cursor_race;
 mod errors;
@@ -40,6 +41,7 @@ fn main() {
         binary::tests,
         cascade::tests,
         casts::tests,
+        commands::tests,
         crash::tests,
         cursor_race::tests,
         errors::tests,
