@@ -178,13 +178,14 @@ async fn confirm_password(state: &AppState, user: &User, password: String) -> Re
     Ok(())
 }
 
-/// Revokes the token the request carries (and only it).
+/// Revokes the token the request carries (and only it): its open
+/// long-polls answer 401, its streams (and those its tickets opened) end.
 #[utoipa::path(
     post,
     path = "/api/auth/logout",
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, description = "`{loggedOut: true}`: the token is revoked", body = Envelope<LoggedOut>))
+    responses((status = 200, description = "`{loggedOut: true}`: the token is revoked, with the stream tickets it minted; its open long-polls answer 401 and its streams end, on every instance", body = Envelope<LoggedOut>))
 )]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ApiError> {
     state
@@ -208,7 +209,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
-        (status = 200, description = "`{token, user}`: a new token; every earlier token is revoked", body = Envelope<AuthResponse>),
+        (status = 200, description = "`{token, user}`: a new token; every earlier token is revoked, and their open long-polls and streams end", body = Envelope<AuthResponse>),
         (status = 401, description = "`invalid_credentials`: wrong current password; `unauthorized`: bad token", body = ErrorBody),
     )
 )]
