@@ -11,7 +11,7 @@ use crate::state::AppState;
 
 /// A database that does not answer within this counts as down.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long an answer of the store is reused.
+/// How long a healthy answer of the store is reused.
 const REUSE: Duration = Duration::from_secs(1);
 
 /// `/health`: 200 when the database answers and the backend can take work
@@ -22,7 +22,7 @@ const REUSE: Duration = Duration::from_secs(1);
     path = "/health",
     tag = "meta",
     description = "Not an envelope: `{success, status, version, database, backend}`, and \
-        `writer` (its queue and restarts) on SQLite. The store's answer is reused for a second. \
+        `writer` (its queue and restarts) on SQLite. A healthy answer is reused for a second. \
         Limited per client IP by `HEALTH_RATE_LIMIT_PER_MINUTE` (600 by default), not by the \
         API's limit.",
     responses(
@@ -32,13 +32,18 @@ const REUSE: Duration = Duration::from_secs(1);
     )
 )]
 pub async fn health(State(state): State<AppState>) -> Response {
-    // The store is asked at most once a second, and by one request at a
-    // time (the others wait for its answer): a flood of probes costs the
-    // database nothing per request, even while it is down and each probe
-    // waits for its timeout.
+    // One request at a time asks the store; those that arrive meanwhile
+    // wait and take its answer, and a healthy answer serves for a second.
+    // So a flood of probes costs the database at most one query in flight,
+    // even while it is down and each probe waits for its timeout; and a
+    // failure is not kept, so recovery shows at the next probe.
+    let arrived = Instant::now();
     let health = {
         let mut last = state.health.lock().await;
-        match last.as_ref().filter(|(at, _)| at.elapsed() < REUSE) {
+        let usable = last
+            .as_ref()
+            .filter(|(answered, h)| *answered >= arrived || (h.ok() && answered.elapsed() < REUSE));
+        match usable {
             Some((_, h)) => h.clone(),
             None => {
                 let h = tokio::time::timeout(PING_TIMEOUT, state.store.health())
