@@ -62,48 +62,37 @@ impl App {
             .map_err(|e| StartError::Other(e.to_string()))?;
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let notifier: Arc<crate::notify::Notifier> = Arc::default();
+        let auth = Arc::new(Authenticator {
+            tokens,
+            cache: AuthCache::new(Duration::from_secs(5)),
+            store: store.clone(),
+        });
         // PostgreSQL announces every instance's commits (LISTEN/NOTIFY):
         // relay them to this instance's streams and long-polls.
         let notes = store.change_notes();
         let announce_locally = notes.is_none();
-        if let Some(mut notes) = notes {
-            let notifier = notifier.clone();
-            tokio::spawn(async move {
-                use tokio::sync::broadcast::error::RecvError;
-                loop {
-                    match notes.recv().await {
-                        Ok(Announcement::Change(n)) => notifier.publish(crate::notify::Poke {
-                            scope: n.scope,
-                            version: n.version,
-                            user: n.user,
-                            device: n.device,
-                            membership: n.membership,
-                            gap: false,
-                        }),
-                        // Pokes were lost, here or in the database's
-                        // notices: every stream rereads its heads.
-                        Ok(Announcement::Gap) | Err(RecvError::Lagged(_)) => notifier.gap(),
-                        Err(RecvError::Closed) => return,
-                    }
-                }
-            });
+        if let Some(notes) = notes {
+            tokio::spawn(relay(notes, notifier.clone(), auth.clone()));
         }
+        let woken_pulls = match store.backend() {
+            // Half of SQLite's 4 readers.
+            tidesync_store::Backend::Sqlite => 2,
+            tidesync_store::Backend::Postgres => (args.database.db_pool_size as usize / 2).max(1),
+        };
         let state = AppState {
             store: store.clone(),
-            auth: Arc::new(Authenticator {
-                tokens,
-                cache: AuthCache::new(Duration::from_secs(5)),
-                store: store.clone(),
-            }),
+            auth,
             dummy_hash: Arc::new(dummy_hash),
-            health_ok: Arc::default(),
+            health: Arc::default(),
             notifier,
             announce_locally,
             stopping: stopping_rx,
             exports: Arc::default(),
+            woken_pulls: Arc::new(tokio::sync::Semaphore::new(woken_pulls)),
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
                 auth: RateLimiter::new(args.auth_rate_limit_per_minute),
+                health: RateLimiter::new(args.health_rate_limit_per_minute),
                 trust_proxy: args.trust_proxy,
             }),
             sync: SyncLimits {
@@ -202,6 +191,40 @@ impl App {
         self.store.close().await;
         tracing::info!("database closed");
         Ok(())
+    }
+}
+
+/// Relays what the database announces from every instance to this one:
+/// changes become pokes; a revocation drops the user's cached auth state
+/// and has their open requests recheck their tokens; a gap (notices lost)
+/// does both for everyone.
+async fn relay(
+    mut notes: tokio::sync::broadcast::Receiver<Announcement>,
+    notifier: Arc<crate::notify::Notifier>,
+    auth: Arc<Authenticator>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match notes.recv().await {
+            Ok(Announcement::Change(n)) => notifier.publish(crate::notify::Poke {
+                scope: n.scope,
+                version: n.version,
+                user: n.user,
+                device: n.device,
+                membership: n.membership,
+                gap: false,
+            }),
+            // The cache first: a recheck woken here must read afresh.
+            Ok(Announcement::Revoked(user)) => {
+                auth.cache.invalidate(user);
+                notifier.revoked(user);
+            }
+            Ok(Announcement::Gap) | Err(RecvError::Lagged(_)) => {
+                auth.cache.clear();
+                notifier.gap();
+            }
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 

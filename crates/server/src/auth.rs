@@ -1,7 +1,8 @@
 //! Tokens (JWT HS256), the authentication layer that turns a Bearer token
 //! into an [`Identity`], and the [`AuthUser`] extractor.
 
-use std::collections::HashMap;
+mod cache;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,10 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tidesync_protocol::time::now_millis;
 use tidesync_protocol::UserId;
 use tidesync_store::{AuthState, Store, User};
+
+pub use cache::AuthCache;
 
 use crate::error::ApiError;
 
@@ -30,6 +32,13 @@ struct Claims {
     /// is accepted where the other is expected.
     #[serde(default, skip_serializing_if = "TokenKind::is_access")]
     typ: TokenKind,
+    /// A stream ticket's parent: the id and expiry of the access token that
+    /// minted it. The ticket, and the stream it opens, live only as long
+    /// as that token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pjti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pexp: Option<i64>,
 }
 
 /// What a token may be used for.
@@ -85,14 +94,19 @@ impl Tokens {
     }
 
     pub fn issue(&self, user: UserId, generation: i64) -> Result<String, ApiError> {
-        self.sign(user, generation, self.lifetime, TokenKind::Access)
+        self.sign(user, generation, self.lifetime, None)
     }
 
     /// A single-use ticket for `GET /api/sync/stream?ticket=…`, for browsers'
     /// EventSource, which cannot send an Authorization header: short-lived,
-    /// and useless as an access token.
-    pub fn issue_ticket(&self, user: UserId, generation: i64) -> Result<String, ApiError> {
-        self.sign(user, generation, TICKET_LIFETIME, TokenKind::Stream)
+    /// useless as an access token, and bound to the token that minted it.
+    pub fn issue_ticket(&self, parent: &TokenInfo) -> Result<String, ApiError> {
+        self.sign(
+            parent.user,
+            parent.generation,
+            TICKET_LIFETIME,
+            Some(parent),
+        )
     }
 
     fn sign(
@@ -100,7 +114,7 @@ impl Tokens {
         user: UserId,
         generation: i64,
         lifetime: Duration,
-        typ: TokenKind,
+        parent: Option<&TokenInfo>,
     ) -> Result<String, ApiError> {
         let iat = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
@@ -109,7 +123,13 @@ impl Tokens {
             exp: iat.saturating_add(lifetime.as_secs() as i64),
             generation,
             jti: uuid::Uuid::new_v4().simple().to_string(),
-            typ,
+            typ: if parent.is_some() {
+                TokenKind::Stream
+            } else {
+                TokenKind::Access
+            },
+            pjti: parent.map(|p| p.jti.clone()),
+            pexp: parent.map(|p| p.exp),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(format!("jwt encode: {e}")))
@@ -118,21 +138,7 @@ impl Tokens {
     /// What a valid token says; `None` for anything else. Revocation is
     /// checked by [`AuthUser`], against the store.
     pub fn verify(&self, token: &str) -> Option<TokenInfo> {
-        self.decode(token, TokenKind::Access)
-    }
-
-    /// A valid, unexpired stream ticket (single use is checked by the caller).
-    pub fn verify_ticket(&self, ticket: &str) -> Option<TokenInfo> {
-        self.decode(ticket, TokenKind::Stream)
-    }
-
-    fn decode(&self, token: &str, typ: TokenKind) -> Option<TokenInfo> {
-        let c = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()?
-            .claims;
-        if c.typ != typ {
-            return None;
-        }
+        let c = self.decode(token, TokenKind::Access)?;
         Some(TokenInfo {
             user: c.sub.parse().ok()?,
             generation: c.generation,
@@ -140,56 +146,42 @@ impl Tokens {
             exp: c.exp,
         })
     }
+
+    /// A valid, unexpired stream ticket (single use, and whether its parent
+    /// still holds, are checked by the caller). A ticket without a parent
+    /// (minted by an older version) is refused: the client asks for another.
+    pub fn verify_ticket(&self, ticket: &str) -> Option<Ticket> {
+        let c = self.decode(ticket, TokenKind::Stream)?;
+        let user = c.sub.parse().ok()?;
+        Some(Ticket {
+            parent: TokenInfo {
+                user,
+                generation: c.generation,
+                jti: c.pjti?,
+                exp: c.pexp?,
+            },
+            id: c.jti,
+            exp: c.exp,
+        })
+    }
+
+    fn decode(&self, token: &str, typ: TokenKind) -> Option<Claims> {
+        let c = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        (c.typ == typ).then_some(c)
+    }
 }
 
-/// Recently read auth states, so the hot path does not query the database
-/// on every request. A logout, password change or deletion through this
-/// instance takes effect at once; through another instance, within the TTL.
-pub struct AuthCache {
-    ttl: Duration,
-    entries: std::sync::Mutex<HashMap<UserId, (Instant, Arc<AuthState>)>>,
-}
-
-const AUTH_CACHE_MAX: usize = 50_000;
-
-impl AuthCache {
-    pub fn new(ttl: Duration) -> Self {
-        AuthCache {
-            ttl,
-            entries: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Instant, Arc<AuthState>)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn invalidate(&self, user: UserId) {
-        self.lock().remove(&user);
-    }
-
-    pub async fn get(
-        &self,
-        store: &dyn Store,
-        user: UserId,
-    ) -> Result<Option<Arc<AuthState>>, ApiError> {
-        if let Some((at, state)) = self.lock().get(&user) {
-            if at.elapsed() < self.ttl {
-                return Ok(Some(state.clone()));
-            }
-        }
-        let Some(state) = store.auth_state(user, now_millis()).await? else {
-            self.invalidate(user);
-            return Ok(None);
-        };
-        let state = Arc::new(state);
-        let mut entries = self.lock();
-        if entries.len() >= AUTH_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(user, (Instant::now(), state.clone()));
-        Ok(Some(state))
-    }
+/// What a valid stream ticket says.
+#[derive(Clone, Debug)]
+pub struct Ticket {
+    /// The access token that minted it.
+    pub parent: TokenInfo,
+    /// The ticket's own id, spent when it is used.
+    pub id: String,
+    /// The ticket's expiry, Unix seconds.
+    pub exp: i64,
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme in any case).
@@ -236,18 +228,32 @@ impl Authenticator {
             .tokens
             .verify(bearer_token(headers)?)
             .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        let auth = self
-            .cache
-            .get(self.store.as_ref(), info.user)
-            .await?
-            .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        if info.generation != auth.token_generation || auth.revoked.contains(&info.jti) {
-            return Err(ApiError::Unauthorized("token revoked; log in again"));
-        }
+        let auth = self.check(&info, None).await?;
         Ok(AuthUser {
             user: auth.user.clone(),
             token: info,
         })
+    }
+
+    /// Whether a verified token still holds: its user exists, its generation
+    /// is current and it is not revoked. With `since`, against a state read
+    /// at or after that moment (not an older cached one). `Unauthorized`
+    /// when it does not hold; another error when the database cannot say.
+    pub async fn check(
+        &self,
+        token: &TokenInfo,
+        since: Option<Instant>,
+    ) -> Result<Arc<AuthState>, ApiError> {
+        let store = self.store.as_ref();
+        let state = match since {
+            None => self.cache.get(store, token.user).await?,
+            Some(at) => self.cache.get_since(store, token.user, at).await?,
+        }
+        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        if token.generation != state.token_generation || state.revoked.contains(&token.jti) {
+            return Err(ApiError::Unauthorized("token revoked; log in again"));
+        }
+        Ok(state)
     }
 }
 

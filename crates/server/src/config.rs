@@ -224,6 +224,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_limit_per_minute: u32,
 
+    /// `/health` requests per minute per client IP (load balancers and
+    /// orchestrator probes stay far below it).
+    #[arg(long, env = "HEALTH_RATE_LIMIT_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub health_rate_limit_per_minute: u32,
+
     /// Take the client IP from the last X-Forwarded-For entry. Set only behind
     /// a reverse proxy that appends it; otherwise clients could pick their IP.
     #[arg(long, env = "TRUST_PROXY", default_value_t = false)]
@@ -309,6 +314,7 @@ impl ServeArgs {
             max_changes_per_sync: 1000,
             rate_limit_per_minute: 100,
             auth_rate_limit_per_minute: 10,
+            health_rate_limit_per_minute: 600,
             trust_proxy: false,
             request_timeout: parse_duration("30s").expect("valid default"),
             header_read_timeout: parse_duration("10s").expect("valid default"),

@@ -138,14 +138,29 @@ pub fn backup(db: &std::path::Path, dest: &std::path::Path) -> Result<u64, Store
     }
 }
 
-/// `tidesync restore`: puts a backup in place; refuses while a server has
-/// the database open.
-pub fn restore(src: &std::path::Path, db: &std::path::Path) -> Result<(), StoreError> {
+#[cfg(feature = "sqlite")]
+pub use tidesync_store_sqlite::backup::RestoreStep;
+
+/// What a restore is doing, for a progress display.
+#[cfg(not(feature = "sqlite"))]
+#[derive(Clone, Copy, Debug)]
+pub enum RestoreStep {
+    Copying { done: u64, total: u64 },
+    Preparing,
+}
+
+/// `tidesync restore`: puts a backup in place (creating the database's
+/// folder on a fresh machine); refuses while a server has the database open.
+pub fn restore(
+    src: &std::path::Path,
+    db: &std::path::Path,
+    progress: &mut dyn FnMut(RestoreStep),
+) -> Result<(), StoreError> {
     #[cfg(feature = "sqlite")]
-    return tidesync_store_sqlite::backup::restore(src, db);
+    return tidesync_store_sqlite::backup::restore_with(src, db, progress);
     #[cfg(not(feature = "sqlite"))]
     {
-        let _ = (src, db);
+        let _ = (src, db, progress);
         Err(StoreError::Config(
             "this tidesync was built without SQLite".into(),
         ))

@@ -71,9 +71,20 @@ pub async fn mongo(args: &MongoImportArgs) -> anyhow::Result<Summary> {
     tidesync_store::create_private_dir(&work.0)
         .with_context(|| format!("cannot create {}", work.0.display()))?;
     let spool_dir = work.0.clone();
-    let (mut summary, buckets) =
-        tokio::task::spawn_blocking(move || spool(&dir, &spool_dir)).await??;
+    let reading = crate::progress::counter("documents");
+    reading.set_message("reading the export");
+    let (mut summary, buckets) = {
+        let reading = reading.clone();
+        tokio::task::spawn_blocking(move || spool(&dir, &spool_dir, &reading)).await??
+    };
+    reading.finish_and_clear();
     summary.dry_run = args.dry_run;
+    let importing = crate::progress::steps(buckets.len() as u64, "parts");
+    importing.set_message(if args.dry_run {
+        "checking"
+    } else {
+        "importing"
+    });
     for (i, bucket) in buckets.iter().enumerate() {
         let path = bucket.clone();
         let (users, part) = tokio::task::spawn_blocking(move || map_bucket(&path)).await??;
@@ -89,9 +100,17 @@ pub async fn mongo(args: &MongoImportArgs) -> anyhow::Result<Summary> {
                 }
             }
         }
-        tracing::info!(bucket = i + 1, of = buckets.len(), users = n, "imported");
+        if importing.is_hidden() {
+            tracing::info!(bucket = i + 1, of = buckets.len(), users = n, "imported");
+        } else {
+            let users = summary.count(Collection::Users);
+            let done = users.imported + users.present;
+            importing.set_message(format!("{done} users done"));
+        }
+        importing.inc(1);
         let _ = std::fs::remove_file(bucket);
     }
+    importing.finish_and_clear();
     if let Some(store) = store {
         store.close().await;
     }
@@ -100,7 +119,11 @@ pub async fn mongo(args: &MongoImportArgs) -> anyhow::Result<Summary> {
 
 /// Reads every collection file and writes each document to its owner's
 /// bucket as `collection \t where \t json`. Returns the bucket files.
-fn spool(dir: &Path, work: &Path) -> anyhow::Result<(Summary, Vec<PathBuf>)> {
+fn spool(
+    dir: &Path,
+    work: &Path,
+    reading: &indicatif::ProgressBar,
+) -> anyhow::Result<(Summary, Vec<PathBuf>)> {
     let mut summary = Summary::default();
     let total: u64 = Collection::ALL
         .iter()
@@ -127,6 +150,7 @@ fn spool(dir: &Path, work: &Path) -> anyhow::Result<(Summary, Vec<PathBuf>)> {
         let mut failed: Option<std::io::Error> = None;
         let format = read::documents(&path, |loc, doc| {
             n += 1;
+            reading.inc(1);
             let at = format!("{name} {loc}");
             let doc = match doc {
                 Ok(d) => d,

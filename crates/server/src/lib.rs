@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod background;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -11,6 +12,7 @@ pub mod import;
 pub mod limits;
 pub mod notify;
 pub mod password;
+pub mod progress;
 pub mod router;
 pub mod routes;
 pub mod state;

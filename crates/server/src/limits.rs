@@ -95,6 +95,8 @@ pub struct Limits {
     pub general: RateLimiter,
     /// Login and register, per client IP and per email.
     pub auth: RateLimiter,
+    /// `/health`, per client IP.
+    pub health: RateLimiter,
     pub trust_proxy: bool,
 }
 
@@ -137,6 +139,20 @@ pub async fn auth_rate_limit(
 ) -> Response {
     if let Err(wait) = limits.auth.check(&format!("ip:{}", limits.ip(&req))) {
         crate::telemetry::rate_limited("auth");
+        return ApiError::RateLimited(wait).into_response();
+    }
+    next.run(req).await
+}
+
+/// `/health`'s own limit, per client IP: generous (probes come often),
+/// but a flood gets `429` before it costs anything.
+pub async fn health_rate_limit(
+    State(limits): State<Arc<Limits>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Err(wait) = limits.health.check(&format!("ip:{}", limits.ip(&req))) {
+        crate::telemetry::rate_limited("health");
         return ApiError::RateLimited(wait).into_response();
     }
     next.run(req).await

@@ -1,11 +1,27 @@
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::Parser;
+use tidesync::commands;
 use tidesync::config::{Cli, Command, LogFormat};
 use tidesync::App;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        // One line an operator can act on: what failed and why, the causes
+        // joined, never a backtrace or a debug dump.
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     // A missing .env is normal; a malformed one is worth a warning.
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
@@ -21,57 +37,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     match command {
-        Command::Migrate(db) => {
-            let store = tidesync::db::connect(
-                &db.database_url,
-                &tidesync::db::DbOptions::from_database(&db),
-            )
-            .await?;
-            store.migrate().await.context("applying migrations")?;
-            store.close().await;
-            tracing::info!(backend = store.backend().name(), "migrations applied");
-        }
-        Command::Gc(gc) => {
-            let store = tidesync::db::connect(
-                &gc.database.database_url,
-                &tidesync::db::DbOptions::from_database(&gc.database),
-            )
-            .await?;
-            store.migrate().await.context("applying migrations")?;
-            let now = tidesync_protocol::time::now_millis();
-            let report = store
-                .collect_garbage(gc.retention.horizon(now))
-                .await
-                .context("collecting history")?;
-            store.close().await;
-            tracing::info!(
-                tombstones = report.tombstones,
-                log_rows = report.log_rows,
-                revoked_tokens = report.revoked_tokens,
-                "history collected"
-            );
-        }
-        Command::Backup(b) => {
-            let db = sqlite_only(&b.database.database_url, "backup")?;
-            let bytes = tidesync::db::backup(&db, &b.file)?;
-            tracing::info!(file = %b.file.display(), bytes, "backup written");
-        }
-        Command::Restore(b) => {
-            let db = sqlite_only(&b.database.database_url, "restore")?;
-            tidesync::db::restore(&b.file, &db)?;
-            tracing::info!(from = %b.file.display(), to = %db.display(), "database restored; start the server");
-        }
-        Command::ForgetCursors(db) => {
-            let store = tidesync::db::connect(
-                &db.database_url,
-                &tidesync::db::DbOptions::from_database(&db),
-            )
-            .await?;
-            store.migrate().await.context("applying migrations")?;
-            let scopes = store.forget_cursors().await.context("forgetting cursors")?;
-            store.close().await;
-            tracing::info!(scopes, "every device will resync once");
-        }
+        Command::Migrate(db) => commands::migrate(&db).await?,
+        Command::Gc(gc) => commands::gc(&gc).await?,
+        Command::Backup(b) => commands::backup(&b).await?,
+        Command::Restore(b) => commands::restore(&b).await?,
+        Command::ForgetCursors(db) => commands::forget_cursors(&db).await?,
         Command::Import(tidesync::config::ImportArgs {
             source: tidesync::config::ImportSource::Mongo(args),
         }) => {
@@ -99,15 +69,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The SQLite file a URL names; PostgreSQL has its own tools.
-fn sqlite_only(url: &str, what: &str) -> anyhow::Result<std::path::PathBuf> {
-    tidesync_store::sqlite_file(url).ok_or_else(|| {
-        anyhow::anyhow!(
-            "`tidesync {what}` is for SQLite; for PostgreSQL use pg_dump / pg_restore (docs/OPERATIONS.md)"
-        )
-    })
 }
 
 fn init_tracing(format: LogFormat) {

@@ -6,12 +6,16 @@
 //! so a change written through any instance reaches streams on all of them.
 //! A membership change is a poke on the affected user's personal scope with
 //! `membership` set: their streams reread their scopes.
+//!
+//! Revocations travel beside the pokes: a logout, password change or
+//! account deletion of a user wakes every stream and long-poll of that user
+//! here, and each rechecks its own token ([`Notifier::revoked`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tidesync_protocol::{ScopeId, UserId};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Poke {
@@ -30,10 +34,17 @@ pub struct Poke {
 /// Pokes buffered per user before a slow subscriber is told it lagged.
 const BUFFER: usize = 64;
 
+/// A user's channels, while the user has subscribers here.
+struct Channels {
+    pokes: broadcast::Sender<Arc<Poke>>,
+    /// Counts revocations: a watch, so a burst is never "lagged" and a
+    /// subscriber sees that something happened since it last looked.
+    revocations: watch::Sender<u64>,
+}
+
 #[derive(Default)]
 struct Inner {
-    /// One channel per user with subscribers here.
-    users: HashMap<UserId, broadcast::Sender<Arc<Poke>>>,
+    users: HashMap<UserId, Channels>,
     /// Scope → its readers here, with how many subscriptions each has.
     scopes: HashMap<ScopeId, HashMap<UserId, usize>>,
 }
@@ -49,6 +60,8 @@ pub struct Subscription {
     user: UserId,
     scopes: Vec<ScopeId>,
     pub pokes: broadcast::Receiver<Arc<Poke>>,
+    /// Changes when a token of the user may have been revoked.
+    pub revocations: watch::Receiver<u64>,
 }
 
 impl Notifier {
@@ -58,11 +71,11 @@ impl Notifier {
 
     pub fn subscribe(self: &Arc<Self>, user: UserId, scopes: Vec<ScopeId>) -> Subscription {
         let mut inner = self.lock();
-        let pokes = inner
-            .users
-            .entry(user)
-            .or_insert_with(|| broadcast::channel(BUFFER).0)
-            .subscribe();
+        let channels = inner.users.entry(user).or_insert_with(|| Channels {
+            pokes: broadcast::channel(BUFFER).0,
+            revocations: watch::channel(0).0,
+        });
+        let (pokes, revocations) = (channels.pokes.subscribe(), channels.revocations.subscribe());
         for s in &scopes {
             *inner.scopes.entry(*s).or_default().entry(user).or_default() += 1;
         }
@@ -71,6 +84,15 @@ impl Notifier {
             user,
             scopes,
             pokes,
+            revocations,
+        }
+    }
+
+    /// A token of `user` may have been revoked: every stream and long-poll
+    /// of the user here rechecks its own.
+    pub fn revoked(&self, user: UserId) {
+        if let Some(c) = self.lock().users.get(&user) {
+            c.revocations.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 
@@ -83,8 +105,8 @@ impl Notifier {
         let poke = Arc::new(poke);
         let mut sent = 0;
         for u in readers {
-            if let Some(tx) = inner.users.get(&u) {
-                match tx.send(poke.clone()) {
+            if let Some(c) = inner.users.get(&u) {
+                match c.pokes.send(poke.clone()) {
                     Ok(n) => sent += n,
                     // Nobody listens any more.
                     Err(_) => {
@@ -99,8 +121,8 @@ impl Notifier {
     /// Tells every subscriber here that pokes may have been lost.
     pub fn gap(&self) {
         let inner = self.lock();
-        for (user, tx) in &inner.users {
-            let _ = tx.send(Arc::new(Poke {
+        for (user, c) in &inner.users {
+            let _ = c.pokes.send(Arc::new(Poke {
                 scope: ScopeId::new(0),
                 version: 0,
                 user: *user,
@@ -129,7 +151,7 @@ impl Notifier {
         if inner
             .users
             .get(&user)
-            .is_some_and(|tx| tx.receiver_count() <= 1)
+            .is_some_and(|c| c.pokes.receiver_count() <= 1)
             && !inner.scopes.values().any(|r| r.contains_key(&user))
         {
             inner.users.remove(&user);
@@ -197,6 +219,26 @@ mod tests {
         drop(sa);
         drop(sb);
         assert!(n.lock().scopes.is_empty() && n.lock().users.is_empty());
+    }
+
+    #[test]
+    fn a_revocation_wakes_the_users_subscribers_only() {
+        let n = Arc::new(Notifier::default());
+        let (a, b) = (UserId::random(), UserId::random());
+        let mut sa = n.subscribe(a, vec![ScopeId::new(1)]);
+        let sa2 = n.subscribe(a, vec![]);
+        let mut sb = n.subscribe(b, vec![ScopeId::new(1)]);
+        n.revoked(a);
+        n.revoked(a);
+        assert!(sa.revocations.has_changed().unwrap());
+        assert!(sa2.revocations.has_changed().unwrap());
+        assert!(!sb.revocations.has_changed().unwrap(), "not b's");
+        sa.revocations.mark_unchanged();
+        assert!(!sa.revocations.has_changed().unwrap(), "two count as one");
+        assert!(sa.pokes.try_recv().is_err() && sb.pokes.try_recv().is_err());
+        n.revoked(UserId::random());
+        drop((sa, sa2, sb));
+        assert!(n.lock().users.is_empty());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!   ├─ API, bounded by REQUEST_TIMEOUT: timeout ─ identify ─ rate_limit ─ catch panic ─ body limit ─ handler
 //!   │    (login and register also pass auth_rate_limit; unknown paths land here too)
 //!   ├─ the event stream: the same without the timeout (long-lived by design)
-//!   └─ /health and the demo app: timeout ─ catch panic ─ handler (not rate limited)
+//!   └─ /health and the demo app: timeout ─ catch panic ─ handler (/health has its own
+//!      generous per-IP limit, HEALTH_RATE_LIMIT_PER_MINUTE; the demo's files none)
 //! ```
 
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ use crate::app::StartError;
 use crate::auth::identify;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
-use crate::limits::{auth_rate_limit, rate_limit};
+use crate::limits::{auth_rate_limit, health_rate_limit, rate_limit};
 use crate::routes::{self, auth, health, openapi, spaces, stream, sync};
 use crate::state::AppState;
 
@@ -83,6 +84,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/spaces/{space_id}/owner"),
 ];
 
+/// The demo app's files (not API, so not in [`ROUTES`]).
+pub const DEMO_ROUTES: &[&str] = &["/", "/app.js", "/app.css"];
+
 pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     let auth_limit = middleware::from_fn_with_state(state.limits.clone(), auth_rate_limit);
     // Routes are registered through `routes!`, which takes each path and
@@ -107,8 +111,11 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     let (streams, streams_doc) = OpenApiRouter::new()
         .routes(routes!(stream::stream))
         .split_for_parts();
+    // Probes of load balancers and orchestrators: a generous limit of its
+    // own, per client IP, so a flood cannot make the server busy with them.
+    let health_limit = middleware::from_fn_with_state(state.limits.clone(), health_rate_limit);
     let (public, public_doc) = OpenApiRouter::new()
-        .routes(routes!(health::health))
+        .routes(routes!(health::health).layer(health_limit))
         .routes(routes!(openapi::openapi_json))
         .split_for_parts();
     let mut doc = openapi::ApiDoc::openapi();
@@ -224,16 +231,18 @@ async fn log_request(req: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "<unmatched>".to_owned());
+    // The matched pattern, never the raw path: nothing a client puts in a
+    // path reaches the log or a metric label.
+    let route = crate::telemetry::route_label(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
     let span = tracing::info_span!("request", id = %request_id);
     let mut res = next.run(req).instrument(span).await;
     let status = res.status();
     let elapsed = start.elapsed();
-    crate::telemetry::request(&route, method.as_str(), status.as_u16(), elapsed);
+    crate::telemetry::request(route, &method, status.as_u16(), elapsed);
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         tracing::error!(%method, %route, status = status.as_u16(), latency_ms, request_id = %request_id, "request");

@@ -20,11 +20,30 @@ pub struct AppState {
     pub announce_locally: bool,
     /// Turns true when shutdown begins: open event streams end at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
-    /// The last healthy answer of the store and when (see routes::health).
-    pub health_ok: Arc<std::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
+    /// The store's last answer to `/health` and when (see routes::health).
+    pub health: Arc<tokio::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
     pub limits: Arc<Limits>,
     /// Users with a data export streaming (routes::export).
     pub exports: Arc<crate::routes::export::Exports>,
+    /// Turns for the pulls of long-polls woken by a change: one write can
+    /// wake many at once, and they must not take every database connection
+    /// from other requests (routes::sync).
+    pub woken_pulls: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// After a revocation (logout, password change, account deletion) has
+    /// committed: this instance forgets the user's cached auth state at
+    /// once, and, where the store announces nothing itself (SQLite), the
+    /// user's open streams and long-polls recheck their tokens. On
+    /// PostgreSQL the notice committed with the revocation does the same on
+    /// every instance (app.rs).
+    pub fn revoked(&self, user: tidesync_protocol::UserId) {
+        self.auth.cache.invalidate(user);
+        if self.announce_locally {
+            self.notifier.revoked(user);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::http::Method;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tidesync_protocol::sync::Ack;
@@ -53,14 +54,48 @@ async fn render(handle: PrometheusHandle) -> impl axum::response::IntoResponse {
     )
 }
 
-/// One request: by matched route, method and status; its latency by route.
-pub fn request(route: &str, method: &str, status: u16, latency: Duration) {
-    let (route, method) = (route.to_owned(), method.to_owned());
-    counter!("tidesync_http_requests_total", "route" => route.clone(), "method" => method,
+/// One request: by route ([`route_label`]), method and status; its latency
+/// by route. Every label comes from a closed set, so no client can add
+/// series: the route is one the router serves (else `unmatched`), the
+/// method a standard one (else `other`), the status a number below 1000.
+pub fn request(route: &'static str, method: &Method, status: u16, latency: Duration) {
+    counter!("tidesync_http_requests_total", "route" => route, "method" => method_label(method),
              "status" => status.to_string())
     .increment(1);
     histogram!("tidesync_http_request_duration_seconds", "route" => route)
         .record(latency.as_secs_f64());
+}
+
+/// The route a request matched, if the router serves it.
+pub fn route_label(matched: Option<&str>) -> &'static str {
+    matched
+        .and_then(|m| {
+            crate::router::ROUTES
+                .iter()
+                .map(|(_, path)| *path)
+                .chain(crate::router::DEMO_ROUTES.iter().copied())
+                .find(|p| *p == m)
+        })
+        .unwrap_or("unmatched")
+}
+
+/// The method's name if it is one of HTTP's standard methods.
+pub fn method_label(method: &Method) -> &'static str {
+    const STANDARD: &[Method] = &[
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    STANDARD
+        .iter()
+        .find(|m| *m == method)
+        .map_or("other", Method::as_str)
 }
 
 /// The outcome of every operation of a push.
@@ -110,7 +145,7 @@ pub fn pokes_sent(n: usize) {
     counter!("tidesync_pokes_sent_total").increment(n as u64);
 }
 
-/// `general` (per user or IP) or `auth` (login and register).
+/// `general` (per user or IP), `auth` (login and register) or `health`.
 pub fn rate_limited(limit: &'static str) {
     counter!("tidesync_rate_limited_total", "limit" => limit).increment(1);
 }
@@ -123,4 +158,24 @@ pub fn sign_in_failed() {
 /// `busy`, `internal`, `corrupt`.
 pub fn database_error(class: &'static str) {
     counter!("tidesync_database_errors_total", "class" => class).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_closed_sets() {
+        assert_eq!(route_label(Some("/api/sync")), "/api/sync");
+        assert_eq!(
+            route_label(Some("/api/spaces/{space_id}/members")),
+            "/api/spaces/{space_id}/members"
+        );
+        assert_eq!(route_label(Some("/app.js")), "/app.js");
+        assert_eq!(route_label(Some("/made/up")), "unmatched");
+        assert_eq!(route_label(None), "unmatched");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let invented = Method::from_bytes(b"FROBNICATE").unwrap();
+        assert_eq!(method_label(&invented), "other");
+    }
 }

@@ -84,6 +84,20 @@ impl Store for Traced {
         )
     }
 
+    async fn spend_ticket(
+        &self,
+        user: UserId,
+        jti: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        traced!(
+            "store.spend_ticket",
+            self.0.spend_ticket(user, jti, expires_at, now),
+            user = user
+        )
+    }
+
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
         traced!(
             "store.change_password",

@@ -46,7 +46,8 @@ pub struct PostgresStore {
 }
 
 /// The channel every instance LISTENs on. Payload: `scope:version:user:device`
-/// for a change, `m:scope:user` for a membership change.
+/// for a change, `m:scope:user` for a membership change, `r:user` for a
+/// revocation (logout, password change, account deletion).
 pub(crate) const CHANNEL: &str = "tidesync_changes";
 
 pub(crate) fn note_payload(n: &ChangeNote) -> String {
@@ -66,6 +67,19 @@ async fn notify(c: &mut sqlx::PgConnection, notes: &[ChangeNote]) -> Result<(), 
     stmt::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
         .bind(CHANNEL)
         .bind(notes.iter().map(note_payload).collect::<Vec<_>>())
+        .execute(c)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Queues the notice that a token of `user` was revoked: every instance
+/// forgets its cached auth state and its open requests of the user recheck
+/// their tokens, once (and only if) the caller's transaction commits.
+async fn notify_revoked(c: &mut sqlx::PgConnection, user: UserId) -> Result<(), StoreError> {
+    stmt::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("r:{user}"))
         .execute(c)
         .await
         .map_err(db)?;
@@ -164,6 +178,25 @@ impl Store for PostgresStore {
         self.scoped(async {
             let mut tx = self.begin().await?;
             let fresh = accounts::revoke_token(&mut tx, user, jti, expires_at, now).await?;
+            if fresh {
+                notify_revoked(&mut tx, user).await?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(fresh)
+        })
+        .await
+    }
+
+    async fn spend_ticket(
+        &self,
+        user: UserId,
+        jti: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let fresh = accounts::revoke_token(&mut tx, user, jti, expires_at, now).await?;
             tx.commit().await.map_err(db)?;
             Ok(fresh)
         })
@@ -175,6 +208,7 @@ impl Store for PostgresStore {
             let mut tx = self.begin().await?;
             let generation =
                 accounts::change_password(&mut tx, user, password_hash, now_millis()).await?;
+            notify_revoked(&mut tx, user).await?;
             tx.commit().await.map_err(db)?;
             Ok(generation)
         })
@@ -214,6 +248,7 @@ impl Store for PostgresStore {
         self.scoped(async {
             let mut tx = self.begin().await?;
             accounts::delete_user(&mut tx, user, now_millis()).await?;
+            notify_revoked(&mut tx, user).await?;
             tx.commit().await.map_err(db)
         })
         .await

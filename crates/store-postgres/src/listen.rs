@@ -18,8 +18,15 @@ const PROBE_AFTER: Duration = Duration::from_secs(5);
 /// How long that question, or one attempt to connect again, may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The inverse of `note_payload` (lib.rs).
-pub(crate) fn parse_note(payload: &str) -> Option<ChangeNote> {
+/// The inverse of `note_payload` and `notify_revoked` (lib.rs).
+pub(crate) fn parse(payload: &str) -> Option<Announcement> {
+    if let Some(user) = payload.strip_prefix("r:") {
+        return Some(Announcement::Revoked(user.parse().ok()?));
+    }
+    parse_note(payload).map(Announcement::Change)
+}
+
+fn parse_note(payload: &str) -> Option<ChangeNote> {
     if let Some(rest) = payload.strip_prefix("m:") {
         let (scope, user) = rest.split_once(':')?;
         return Some(ChangeNote {
@@ -66,8 +73,8 @@ pub(crate) async fn listen(
         }
         let lost = match tokio::time::timeout(PROBE_AFTER, l.try_recv()).await {
             Ok(Ok(Some(n))) => {
-                if let Some(note) = parse_note(n.payload()) {
-                    let _ = notes.send(Announcement::Change(note));
+                if let Some(a) = parse(n.payload()) {
+                    let _ = notes.send(a);
                 }
                 continue;
             }

@@ -5,8 +5,12 @@
 //! server goes on writing (WAL). `restore` refuses while any server has the
 //! database open: each `SqliteStore` holds a shared lock on `<db>.lock`
 //! from open to close, and restore needs it exclusively.
+//!
+//! Errors are meant for an operator at a prompt: each says what is wrong
+//! and what to do, in one line.
 
 use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -56,6 +60,22 @@ pub fn backup(db: &Path, dest: &Path) -> Result<u64, StoreError> {
             dest.display()
         )));
     }
+    if !db.exists() {
+        return Err(StoreError::Config(format!(
+            "{} does not exist: nothing to back up (set DATABASE_URL to the server's database)",
+            db.display()
+        )));
+    }
+    if let Some(dir) = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        return Err(StoreError::Config(format!(
+            "cannot write {}: the folder {} does not exist",
+            dest.display(),
+            dir.display()
+        )));
+    }
     let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", db.display())))?;
     c.busy_timeout(std::time::Duration::from_secs(30))
@@ -73,13 +93,35 @@ pub fn backup(db: &Path, dest: &Path) -> Result<u64, StoreError> {
     Ok(size)
 }
 
-/// Checks that `file` is a sound tidesync database.
-fn check(file: &Path) -> Result<(), StoreError> {
-    let c = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", file.display())))?;
+/// Checks that `file` is a sound tidesync database; returns its size.
+fn check(file: &Path) -> Result<u64, StoreError> {
+    let meta = std::fs::metadata(file).map_err(|e| {
+        StoreError::Config(if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{} does not exist: give the path of a file written by `tidesync backup`",
+                file.display()
+            )
+        } else {
+            format!("cannot read {}: {e}", file.display())
+        })
+    })?;
+    if !meta.is_file() {
+        return Err(StoreError::Config(format!(
+            "{} is not a file: give the path of a file written by `tidesync backup`",
+            file.display()
+        )));
+    }
+    let not_ours = |e: rusqlite::Error| {
+        StoreError::Config(format!(
+            "{} is not a readable SQLite database ({e}): give the path of a file written by `tidesync backup`",
+            file.display()
+        ))
+    };
+    let c =
+        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(not_ours)?;
     let ok: String = c
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(driver)?;
+        .map_err(not_ours)?;
     if ok != "ok" {
         return Err(StoreError::Corrupt(format!("{}: {ok}", file.display())));
     }
@@ -97,14 +139,85 @@ fn check(file: &Path) -> Result<(), StoreError> {
             file.display()
         )));
     }
-    Ok(())
+    Ok(meta.len())
+}
+
+/// What a restore is doing, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub enum RestoreStep {
+    /// Copying the backup beside the database.
+    Copying { done: u64, total: u64 },
+    /// Migrating the copy and making every cursor stale.
+    Preparing,
+}
+
+/// The backup copied to `tmp`, migrated, with every cursor made stale.
+fn prepare(
+    src: &Path,
+    tmp: &Path,
+    total: u64,
+    progress: &mut dyn FnMut(RestoreStep),
+) -> Result<(), StoreError> {
+    copy(src, tmp, total, progress).map_err(|e| io("cannot copy to", tmp, e))?;
+    progress(RestoreStep::Preparing);
+    {
+        // Devices may hold cursors past the backup: they must resync, not
+        // trust positions that the restored history will reuse.
+        let c = crate::open_connection(tmp, std::time::Duration::from_secs(5))?;
+        crate::migrate::run(&c)?;
+        crate::history::forget_cursors(&c)?;
+        c.close().map_err(|(_, e)| driver(e))?;
+    }
+    File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot sync", tmp, e))
+}
+
+/// Bytes copied between two progress reports.
+const COPY_CHUNK: usize = 4 << 20;
+
+fn copy(
+    src: &Path,
+    dest: &Path,
+    total: u64,
+    progress: &mut dyn FnMut(RestoreStep),
+) -> std::io::Result<()> {
+    let mut from = File::open(src)?;
+    let mut to = File::create(dest)?;
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut done = 0u64;
+    progress(RestoreStep::Copying { done, total });
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n])?;
+        done += n as u64;
+        progress(RestoreStep::Copying { done, total });
+    }
 }
 
 /// Replaces `db` with the backup `src`, migrated to this version, with
 /// every device's cursor made stale (`Store::forget_cursors`). Refuses
 /// while a server has `db` open. The old file's write-ahead log goes with it.
+/// On a fresh machine the database's folder is created (private, as the
+/// server creates it).
 pub fn restore(src: &Path, db: &Path) -> Result<(), StoreError> {
-    check(src)?;
+    restore_with(src, db, &mut |_| {})
+}
+
+/// [`restore`], telling `progress` what it is doing.
+pub fn restore_with(
+    src: &Path,
+    db: &Path,
+    progress: &mut dyn FnMut(RestoreStep),
+) -> Result<(), StoreError> {
+    let total = check(src)?;
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tidesync_store::create_private_dir(dir)
+            .map_err(|e| io("cannot create the folder", dir, e))?;
+    }
     let lock = open_lock(db)?;
     lock.try_lock().map_err(|_| {
         StoreError::Config(format!("{} is in use: stop the server first", db.display()))
@@ -114,18 +227,11 @@ pub fn restore(src: &Path, db: &Path) -> Result<(), StoreError> {
         name.push(".restoring");
         PathBuf::from(name)
     };
-    std::fs::copy(src, &tmp).map_err(|e| io("cannot copy to", &tmp, e))?;
-    {
-        // Devices may hold cursors past the backup: they must resync, not
-        // trust positions that the restored history will reuse.
-        let c = crate::open_connection(&tmp, std::time::Duration::from_secs(5))?;
-        crate::migrate::run(&c)?;
-        crate::history::forget_cursors(&c)?;
-        c.close().map_err(|(_, e)| driver(e))?;
+    if let Err(e) = prepare(src, &tmp, total, progress) {
+        // Nothing was replaced: leave no half-made copy behind either.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("cannot sync", &tmp, e))?;
     for suffix in ["-wal", "-shm"] {
         let mut name = db.as_os_str().to_owned();
         name.push(suffix);

@@ -93,8 +93,12 @@ pub enum Announcement {
     Change(ChangeNote),
     /// Announcements may have been lost (the connection that receives them
     /// was replaced, e.g. after a partition): whoever waits for them should
-    /// reread what it follows.
+    /// reread what it follows, and recheck tokens.
     Gap,
+    /// A token of this user was revoked (logout, password change, account
+    /// deletion), by any instance: its cached auth state is stale, and its
+    /// open streams and long-polls must recheck their tokens.
+    Revoked(UserId),
 }
 
 /// A member of a space, as the members endpoints show it.
@@ -253,8 +257,10 @@ pub trait Store: Send + Sync + 'static {
     async fn auth_state(&self, id: UserId, now: Millis) -> Result<Option<AuthState>, StoreError>;
 
     /// Records a token as revoked until `expires_at`; forgets expired ones.
-    /// False when it was revoked already (a stream ticket used twice);
-    /// [`StoreError::UserGone`] when the user no longer exists.
+    /// False when it was revoked already; [`StoreError::UserGone`] when the
+    /// user no longer exists. A backend that reaches other instances
+    /// announces [`Announcement::Revoked`] with the commit, as it does for
+    /// [`Store::change_password`] and [`Store::delete_user`].
     async fn revoke_token(
         &self,
         user: UserId,
@@ -262,6 +268,19 @@ pub trait Store: Send + Sync + 'static {
         expires_at: Millis,
         now: Millis,
     ) -> Result<bool, StoreError>;
+
+    /// Spends a single-use stream ticket: recorded like a revoked token until
+    /// `expires_at`, but announced to no one (no open request depends on a
+    /// ticket's own id). False when it was spent already.
+    async fn spend_ticket(
+        &self,
+        user: UserId,
+        jti: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.revoke_token(user, jti, expires_at, now).await
+    }
 
     /// Sets a new password hash and bumps the token generation, which
     /// invalidates every token issued before. Returns the new generation.

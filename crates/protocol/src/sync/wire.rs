@@ -32,7 +32,9 @@ pub struct SyncBody {
     #[schema(minimum = 1, maximum = 5000)]
     pub limit: Option<usize>,
     /// Long-poll: with nothing to return, wait up to this many seconds
-    /// (0 to 60) for a change; absent, `null` or 0: answer at once.
+    /// (0 to 60) for a change; absent, `null` or 0: answer at once. If the
+    /// token is revoked meanwhile (logout, password change, account
+    /// deletion), the answer is `401 unauthorized`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0, maximum = 60)]
     pub wait_seconds: Option<u64>,

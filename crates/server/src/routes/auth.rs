@@ -178,13 +178,14 @@ async fn confirm_password(state: &AppState, user: &User, password: String) -> Re
     Ok(())
 }
 
-/// Revokes the token the request carries (and only it).
+/// Revokes the token the request carries (and only it): its open
+/// long-polls answer 401, its streams (and those its tickets opened) end.
 #[utoipa::path(
     post,
     path = "/api/auth/logout",
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, description = "`{loggedOut: true}`: the token is revoked", body = Envelope<LoggedOut>))
+    responses((status = 200, description = "`{loggedOut: true}`: the token is revoked, with the stream tickets it minted; its open long-polls answer 401 and its streams end, on every instance", body = Envelope<LoggedOut>))
 )]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ApiError> {
     state
@@ -196,7 +197,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
             now_millis(),
         )
         .await?;
-    state.auth.cache.invalidate(auth.user.id);
+    state.revoked(auth.user.id);
     Ok(ok(StatusCode::OK, LoggedOut { logged_out: true }))
 }
 
@@ -208,7 +209,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
-        (status = 200, description = "`{token, user}`: a new token; every earlier token is revoked", body = Envelope<AuthResponse>),
+        (status = 200, description = "`{token, user}`: a new token; every earlier token is revoked, and their open long-polls and streams end", body = Envelope<AuthResponse>),
         (status = 401, description = "`invalid_credentials`: wrong current password; `unauthorized`: bad token", body = ErrorBody),
     )
 )]
@@ -221,7 +222,7 @@ pub async fn change_password(
     confirm_password(&state, &user, req.current_password).await?;
     let hash = hash_password(req.new_password).await?;
     let generation = state.store.change_password(user.id, &hash).await?;
-    state.auth.cache.invalidate(user.id);
+    state.revoked(user.id);
     signed_in(&state, &user, generation, StatusCode::OK)
 }
 
@@ -244,6 +245,6 @@ pub async fn delete_account(
 ) -> Result<Response, ApiError> {
     confirm_password(&state, &user, req.password).await?;
     state.store.delete_user(user.id).await?;
-    state.auth.cache.invalidate(user.id);
+    state.revoked(user.id);
     Ok(ok(StatusCode::OK, Deleted { deleted: true }))
 }

@@ -39,10 +39,7 @@ pub async fn stream_ticket(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<Response, ApiError> {
-    let ticket = state
-        .auth
-        .tokens
-        .issue_ticket(auth.user.id, auth.token.generation)?;
+    let ticket = state.auth.tokens.issue_ticket(&auth.token)?;
     Ok(ok(
         StatusCode::OK,
         StreamTicket {
@@ -52,42 +49,42 @@ pub async fn stream_ticket(
     ))
 }
 
-/// The user a stream ticket names; spends the ticket (through the revoked
-/// tokens table, so it is single-use across instances too).
+/// The user a stream ticket names, bound to the token that minted it
+/// (which must still hold); spends the ticket (through the revoked tokens
+/// table, so it is single-use across instances too).
 async fn ticket_user(state: &AppState, ticket: &str) -> Result<AuthUser, ApiError> {
-    let info = state
+    const INVALID: ApiError = ApiError::Unauthorized("invalid or expired stream ticket");
+    let t = state.auth.tokens.verify_ticket(ticket).ok_or(INVALID)?;
+    let auth = state
         .auth
-        .tokens
-        .verify_ticket(ticket)
-        .ok_or(ApiError::Unauthorized("invalid or expired stream ticket"))?;
+        .check(&t.parent, None)
+        .await
+        .map_err(|e| match e {
+            ApiError::Unauthorized(_) => INVALID,
+            e => e,
+        })?;
     let fresh = state
         .store
-        .revoke_token(
-            info.user,
-            &info.jti,
-            info.exp.saturating_mul(1000),
+        .spend_ticket(
+            t.parent.user,
+            &t.id,
+            t.exp.saturating_mul(1000),
             now_millis(),
         )
         .await?;
     if !fresh {
         return Err(ApiError::Unauthorized("stream ticket already used"));
     }
-    let auth = state
-        .auth
-        .cache
-        .get(state.store.as_ref(), info.user)
-        .await?
-        .filter(|a| a.token_generation == info.generation)
-        .ok_or(ApiError::Unauthorized("invalid or expired stream ticket"))?;
     Ok(AuthUser {
         user: auth.user.clone(),
-        token: info,
+        token: t.parent,
     })
 }
 
-/// How often an open stream rechecks its token (a revoked token or a
-/// deleted account ends the stream).
-const STREAM_RECHECK: Duration = Duration::from_secs(2);
+/// How often an open stream rechecks its token even without a revocation
+/// notice: a safety net for a notice that was lost. Through the auth cache,
+/// so at most one query per user per cache lifetime.
+const STREAM_RECHECK: Duration = Duration::from_secs(30);
 /// Comment lines that keep proxies from closing an idle stream.
 const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -137,10 +134,9 @@ struct StreamState {
     told: Positions,
     /// Send an event at once (the device reconnected behind).
     first: bool,
-    /// Opened with a ticket, whose id is spent: recheck the user and the
-    /// token generation, not the ticket's id.
-    by_ticket: bool,
     recheck: tokio::time::Interval,
+    /// When the token (a ticket's parent) expires: the stream ends then.
+    expires: std::pin::Pin<Box<tokio::time::Sleep>>,
     stopping: tokio::sync::watch::Receiver<bool>,
     /// Counts this stream in `tidesync_event_streams_open` while it lives.
     _open: crate::telemetry::OpenStream,
@@ -184,17 +180,22 @@ pub async fn stream(
                 .into(),
         )
     })?;
-    let (auth, by_ticket) = match (identity.0, &q.ticket) {
-        (Identity::Anonymous, Some(ticket)) => (ticket_user(&state, ticket).await?, true),
-        (Identity::User(u), _) => (u, false),
+    // The stream is bound to the token that opened it (for a ticket, the
+    // token that minted the ticket): its revocation ends the stream.
+    let auth = match (identity.0, &q.ticket) {
+        (Identity::Anonymous, Some(ticket)) => ticket_user(&state, ticket).await?,
+        (Identity::User(u), _) => u,
         (Identity::Rejected(e), _) => return Err(e),
         (Identity::Anonymous, None) => {
             return Err(ApiError::Unauthorized("missing Authorization header"))
         }
     };
     // Subscribe before reading the heads, so a change committed in between
-    // still reaches the stream.
+    // still reaches the stream; and before checking the token again, so
+    // a revocation since the first check is seen (its cached state is
+    // gone) or announced to the stream.
     let mut sub = state.notifier.subscribe(auth.user.id, vec![]);
+    state.auth.check(&auth.token, None).await?;
     let view = state.store.view(auth.user.id).await?;
     sub.set_scopes(super::sync::readable(&view));
     let told = heads(&view);
@@ -206,10 +207,12 @@ pub async fn stream(
             _ => None,
         })
         .is_some_and(|seen| behind(&seen, &told));
-    let mut recheck = tokio::time::interval(STREAM_RECHECK);
+    let mut recheck =
+        tokio::time::interval_at(tokio::time::Instant::now() + STREAM_RECHECK, STREAM_RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let left = auth.token.exp.saturating_sub(now_millis() / 1000).max(0) as u64;
     let start = StreamState {
-        by_ticket,
+        expires: Box::pin(tokio::time::sleep(Duration::from_secs(left))),
         stopping: state.stopping.clone(),
         personal: view.personal,
         state,
@@ -236,8 +239,12 @@ pub async fn stream(
                         s.told = heads(&view);
                         return Some((Ok(change_event(&s.told)), s));
                     }
-                    // The instance lost the database's notices for a while.
+                    // The instance lost the database's notices for a
+                    // while, revocations among them maybe.
                     Ok(p) if p.gap => {
+                        if !token_holds(&s).await {
+                            return None;
+                        }
                         if reread(&mut s).await? {
                             return Some((Ok(change_event(&s.told)), s));
                         }
@@ -255,13 +262,20 @@ pub async fn stream(
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
-                // The server is shutting down: end the stream so it can stop.
-                _ = s.stopping.changed() => return None,
-                _ = s.recheck.tick() => {
-                    if !token_still_valid(&s.state, &s.auth, s.by_ticket).await {
+                // A token of the user was revoked: this one?
+                Ok(()) = s.sub.revocations.changed() => {
+                    if !token_holds(&s).await {
                         return None;
                     }
                 }
+                // The server is shutting down: end the stream so it can stop.
+                _ = s.stopping.changed() => return None,
+                _ = s.recheck.tick() => {
+                    if !token_holds(&s).await {
+                        return None;
+                    }
+                }
+                _ = &mut s.expires => return None,
             }
         }
     });
@@ -281,19 +295,11 @@ async fn reread(s: &mut StreamState) -> Option<bool> {
     Some(true)
 }
 
-async fn token_still_valid(state: &AppState, auth: &AuthUser, by_ticket: bool) -> bool {
-    match state
-        .auth
-        .cache
-        .get(state.store.as_ref(), auth.user.id)
-        .await
-    {
-        Ok(Some(a)) => {
-            a.token_generation == auth.token.generation
-                && (by_ticket || !a.revoked.contains(&auth.token.jti))
-        }
-        Ok(None) => false,
-        // The database is away: keep the stream; the next check decides.
-        Err(_) => true,
-    }
+/// Whether the stream's token still holds. While the database cannot say,
+/// the stream stays; the next check decides.
+async fn token_holds(s: &StreamState) -> bool {
+    !matches!(
+        s.state.auth.check(&s.auth.token, None).await,
+        Err(ApiError::Unauthorized(_))
+    )
 }

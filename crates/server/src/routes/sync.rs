@@ -1,8 +1,7 @@
 //! `POST /api/sync` (push and pull) and `GET /api/sync/initial` (pull).
 //! Thin: parse, authorize, one store call (one transaction), respond.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,7 +23,7 @@ use tidesync_protocol::sync::SyncBody;
 use super::{ok, ApiQuery, JsonBytes};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::notify::Poke;
+use crate::notify::{Poke, Subscription};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -42,9 +41,10 @@ use crate::state::AppState;
 )]
 pub async fn sync(
     State(state): State<AppState>,
-    AuthUser { user, .. }: AuthUser,
+    auth: AuthUser,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
+    let user = &auth.user;
     let req = parse_request(&body, state.sync.max_changes)?;
     drop(body);
     let device = req.device_id.clone();
@@ -53,28 +53,11 @@ pub async fn sync(
         limit: req.limit,
         max_bytes: state.sync.max_page_bytes,
     };
-    let out = if req.changes.is_empty() {
-        // Subscribe before pulling, so a change committed in between still wakes us.
-        let mut sub = if req.wait_seconds > 0 {
-            let view = state.store.view(user.id).await?;
-            Some((
-                state.notifier.subscribe(user.id, readable(&view)),
-                view.personal,
-            ))
-        } else {
-            None
-        };
-        let mut out = state.store.pull(user.id, pull.clone()).await?;
-        if let Some((sub, personal)) = sub.as_mut() {
-            if out.records.is_empty() && !out.has_more && out.removed_spaces.is_empty() {
-                let wait = Duration::from_secs(req.wait_seconds).min(state.sync.max_wait);
-                let at = (&out.cursor, *personal);
-                if wait_for_change(&mut sub.pokes, user.id, &device, at, wait).await {
-                    out = state.store.pull(user.id, pull).await?;
-                }
-            }
-        }
-        out
+    let out = if req.changes.is_empty() && req.wait_seconds > 0 {
+        let wait = Duration::from_secs(req.wait_seconds).min(state.sync.max_wait);
+        long_poll(&state, &auth, &device, pull, wait).await?
+    } else if req.changes.is_empty() {
+        state.store.pull(user.id, pull).await?
     } else {
         let input = PushInput {
             device_id: req.device_id,
@@ -125,35 +108,100 @@ pub fn readable(view: &View) -> Vec<ScopeId> {
     view.readable().iter().map(|s| s.id).collect()
 }
 
-/// Waits until another device commits something past `cursor`, or `wait`
-/// passes. True when there is something to pull.
+/// A pull that, when it finds nothing new, waits until another device
+/// commits something or `wait` passes, then pulls again. It is bound to the
+/// token that opened it: a revocation of that token (logout, password
+/// change, account deletion) answers `401`, never data.
+async fn long_poll(
+    state: &AppState,
+    auth: &AuthUser,
+    device: &str,
+    pull: PullInput,
+    wait: Duration,
+) -> Result<SyncOutput, ApiError> {
+    let user = auth.user.id;
+    let deadline = Instant::now() + wait;
+    // Subscribe before checking the token and pulling, so that a revocation
+    // or a change committed in between still reaches us. A revocation since
+    // the request's own check has invalidated the cached state already.
+    let mut sub = state.notifier.subscribe(user, vec![]);
+    state.auth.check(&auth.token, None).await?;
+    let view = state.store.view(user).await?;
+    sub.set_scopes(readable(&view));
+    let first = state.store.pull(user, pull.clone()).await?;
+    if has_news(&first) {
+        return Ok(first);
+    }
+    loop {
+        match wait_for_change(
+            &mut sub,
+            user,
+            device,
+            (&first.cursor, view.personal),
+            deadline,
+        )
+        .await
+        {
+            Woken::Timeout => return Ok(first),
+            // A token of the user was revoked: this one? (Its cached state
+            // was dropped before we were told, so this reads afresh.)
+            Woken::Revocation => {
+                state.auth.check(&auth.token, None).await?;
+            }
+            Woken::Change => break,
+        }
+    }
+    // One write can wake many long-polls: they take turns, so that other
+    // requests still find free database connections.
+    let _turn = state.woken_pulls.acquire().await;
+    let out = state.store.pull(user, pull).await?;
+    if has_news(&out) {
+        // Revoked while we pulled: its notice may not have been handled
+        // yet, so check against a state read after the pull.
+        state.auth.check(&auth.token, Some(Instant::now())).await?;
+    }
+    Ok(out)
+}
+
+/// Whether a pull has something for the device.
+fn has_news(out: &SyncOutput) -> bool {
+    !out.records.is_empty() || out.has_more || !out.removed_spaces.is_empty()
+}
+
+enum Woken {
+    /// Something to pull.
+    Change,
+    /// A token of the user may have been revoked.
+    Revocation,
+    Timeout,
+}
+
+/// Waits until another device commits something past `cursor`, a token of
+/// the user is revoked, or `deadline` passes.
 async fn wait_for_change(
-    pokes: &mut broadcast::Receiver<Arc<Poke>>,
+    sub: &mut Subscription,
     user: UserId,
     device: &str,
     (cursor, personal): (&Positions, ScopeId),
-    wait: Duration,
-) -> bool {
-    let poked = async {
-        loop {
-            match pokes.recv().await {
-                Ok(p) if p.membership || p.gap => return true,
+    deadline: Instant,
+) -> Woken {
+    loop {
+        tokio::select! {
+            poke = sub.pokes.recv() => match poke {
+                Ok(p) if p.membership || p.gap => return Woken::Change,
                 Ok(p) if p.user == user && p.device == device => continue,
-                Ok(p)
-                    if cursor
-                        .get(p.scope, personal)
-                        .is_none_or(|at| p.version > at) =>
-                {
-                    return true
+                Ok(p) if cursor.get(p.scope, personal).is_none_or(|at| p.version > at) => {
+                    return Woken::Change
                 }
                 Ok(_) => continue,
                 // Missed some pokes: there is news, pull to find out.
-                Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                Err(broadcast::error::RecvError::Closed) => return false,
-            }
+                Err(broadcast::error::RecvError::Lagged(_)) => return Woken::Change,
+                Err(broadcast::error::RecvError::Closed) => return Woken::Timeout,
+            },
+            Ok(()) = sub.revocations.changed() => return Woken::Revocation,
+            _ = tokio::time::sleep_until(deadline.into()) => return Woken::Timeout,
         }
-    };
-    tokio::time::timeout(wait, poked).await.unwrap_or(false)
+    }
 }
 
 /// The query of `GET /api/sync/initial`, as text: its rules are the cursor's

@@ -226,7 +226,7 @@ async fn rate_limits_answer_429_with_retry_after(db: Db) {
         statuses.push(app.get("/nope", None).await.status.as_u16());
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
-    // /health is never limited.
+    // /health has a limit of its own (HEALTH_RATE_LIMIT_PER_MINUTE).
     for _ in 0..10 {
         assert_eq!(app.get("/health", None).await.status, 200);
     }

@@ -53,7 +53,41 @@ async fn the_demo_app_is_served_at_the_root(db: Db) {
     app.stop().await;
 }
 
+/// `/health` has a limit of its own per client IP, generous enough for
+/// probes: over it, `429` with `Retry-After`; another client is not
+/// affected, and the refilled budget serves a normal rate again.
+async fn health_is_limited_per_client_ip(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let mut args = test_args(&tdb);
+    args.health_rate_limit_per_minute = 120;
+    args.trust_proxy = true;
+    let app = spawn_with(args).await;
+    let probe = |ip: &'static str| {
+        let req = app
+            .http
+            .get(app.url("/health"))
+            .header("x-forwarded-for", ip);
+        app.send(req)
+    };
+    for _ in 0..120 {
+        assert_eq!(probe("10.0.0.1").await.status, 200);
+    }
+    let over = probe("10.0.0.1").await;
+    over.assert_error(429, "rate_limited");
+    let wait: u64 = over.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert_eq!(probe("10.0.0.2").await.status, 200, "another client");
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(probe("10.0.0.1").await.status, 200, "refilled");
+    app.stop().await;
+}
+
 backend_tests!(
+    health_is_limited_per_client_ip,
     health_reports_ok,
     health_is_503_when_database_is_gone,
     the_demo_app_is_served_at_the_root

@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod cascade;
 mod casts;
+mod commands;
 mod crash;
 mod cursor_race;
 mod errors;
@@ -22,6 +23,7 @@ mod openapi;
 mod ops;
 mod outage;
 mod realtime;
+mod revocation;
 mod sharing;
 mod sharing_sim;
 mod sync;
@@ -40,6 +42,7 @@ fn main() {
         binary::tests,
         cascade::tests,
         casts::tests,
+        commands::tests,
         crash::tests,
         cursor_race::tests,
         errors::tests,
@@ -53,6 +56,7 @@ fn main() {
         ops::tests,
         outage::tests,
         realtime::tests,
+        revocation::tests,
         sharing::tests,
         sharing_sim::tests,
         sync::tests,

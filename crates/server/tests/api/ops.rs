@@ -17,6 +17,7 @@ backend_tests! {
     plain_async: [
         backup_under_load_restores_every_acknowledged_operation,
         metrics_are_served_on_their_own_address,
+        metric_labels_come_from_closed_sets,
     ],
 }
 
@@ -369,6 +370,109 @@ async fn metrics_are_served_on_their_own_address() {
     // Not on the public address.
     let res = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 404);
+    let (ok, _) = proc.terminate();
+    assert!(ok);
+}
+
+/// The binary with metrics on: (process, API base, metrics URL).
+fn serve_with_metrics(tdb: &TestDb) -> (Proc, String, String) {
+    let dir = tdb.dir().unwrap().to_owned();
+    let mut cmd = Proc::command(std::path::Path::new(BIN), &dir, &tdb.url, TEST_SECRET);
+    cmd.env("METRICS_ADDR", "127.0.0.1:0");
+    let mut proc = Proc::start(&mut cmd);
+    let line = proc.wait_for("metrics at /metrics");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let metrics = format!(
+        "http://{}/metrics",
+        v["fields"]["address"].as_str().unwrap()
+    );
+    let base = format!("http://{}", proc.address());
+    (proc, base, metrics)
+}
+
+/// Invented methods and paths add no series: methods outside HTTP's
+/// standard ones are `other`, unknown routes `unmatched`. And a flood of
+/// `/health` asks the database at most about once a second.
+async fn metric_labels_come_from_closed_sets() {
+    let tdb = TestDb::sqlite();
+    let (proc, base, metrics) = serve_with_metrics(&tdb);
+    let http = reqwest::Client::new();
+    let scrape = || async {
+        http.get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let odd = |i: usize| reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+    // Every series the flood will touch, once.
+    http.get(format!("{base}/health")).send().await.unwrap();
+    http.get(format!("{base}/made-up")).send().await.unwrap();
+    for path in ["/health", "/made-up"] {
+        http.request(odd(0), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let before = scrape().await;
+    let probes = |text: &str| {
+        sample(
+            text,
+            "tidesync_db_acquire_seconds_count",
+            &[r#"pool="sqlite-readers""#],
+        )
+        .unwrap_or(0.0)
+    };
+    let started = Instant::now();
+    for i in 1..=300 {
+        let path = if i % 2 == 0 {
+            "/health".to_owned()
+        } else {
+            format!("/made-up/{i}")
+        };
+        let res = http
+            .request(odd(i), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{path}: {}", res.status());
+    }
+    // A flood of /health, 20 at a time.
+    for _ in 0..10 {
+        let mut all = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            all.spawn(http.get(format!("{base}/health")).send());
+        }
+        while let Some(res) = all.join_next().await {
+            assert_eq!(res.unwrap().unwrap().status(), 200);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let after = scrape().await;
+    assert!(
+        after.len() <= before.len() + 1024,
+        "the exposition grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+    assert!(!after.contains("INVENTED") && !after.contains("made-up"));
+    let count = |t: &str, labels: &[&str]| sample(t, "tidesync_http_requests_total", labels);
+    assert_eq!(
+        count(&after, &[r#"route="unmatched""#, r#"method="other""#]),
+        Some(151.0),
+        "{after}"
+    );
+    assert_eq!(
+        count(&after, &[r#"route="/health""#, r#"method="other""#]),
+        Some(151.0)
+    );
+    let asked = probes(&after) - probes(&before);
+    assert!(
+        asked <= seconds.ceil() + 1.0,
+        "the database was asked {asked} times in {seconds:.1} s of /health"
+    );
     let (ok, _) = proc.terminate();
     assert!(ok);
 }

@@ -8,14 +8,19 @@ use tidesync_client::{Client, ErrorCode, EventStream, SyncBody};
 use tidesync_testkit::*;
 
 /// An open event stream, read event by event.
-struct Events(EventStream);
+pub(crate) struct Events(pub(crate) EventStream);
 
 impl Events {
-    async fn open(app: &TestApp, token: &str, device: &str, last_id: Option<&str>) -> Events {
+    pub(crate) async fn open(
+        app: &TestApp,
+        token: &str,
+        device: &str,
+        last_id: Option<&str>,
+    ) -> Events {
         Events::open_with(&app.client(token), device, last_id).await
     }
 
-    async fn open_with(client: &Client, device: &str, last_id: Option<&str>) -> Events {
+    pub(crate) async fn open_with(client: &Client, device: &str, last_id: Option<&str>) -> Events {
         let mut req = client.stream(device);
         if let Some(id) = last_id {
             req = req.last_event_id(id);
@@ -24,7 +29,7 @@ impl Events {
     }
 
     /// The cursor of the next `change` event, or None when the stream ends.
-    async fn next_change(&mut self) -> Option<String> {
+    pub(crate) async fn next_change(&mut self) -> Option<String> {
         let next = tokio::time::timeout(Duration::from_secs(20), self.0.next_event())
             .await
             .expect("no event within 20 s");
@@ -43,7 +48,7 @@ impl Events {
     }
 }
 
-fn create(op: &str, device: &str) -> (String, Value) {
+pub(crate) fn create(op: &str, device: &str) -> (String, Value) {
     let id = new_id();
     let c = change(
         op,

@@ -82,6 +82,49 @@ pub async fn revoking_needs_a_live_user(store: &Arc<dyn Store>) {
     assert!(matches!(r, Err(StoreError::UserGone)), "{r:?}");
 }
 
+/// A stream ticket is spent once. A backend that reaches other instances
+/// announces each revocation with its commit (so they all drop the user's
+/// cached auth state and recheck its open requests), but not a spent ticket.
+pub async fn revocations_are_announced_and_spent_tickets_are_not(store: &Arc<dyn Store>) {
+    let id = new_user(&**store, "notice@example.com").await;
+    let mut notes = store.change_notes();
+    let now = now_millis();
+    assert!(store
+        .spend_ticket(id, "t1", now + 60_000, now)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .spend_ticket(id, "t1", now + 60_000, now)
+            .await
+            .unwrap(),
+        "a ticket is spent once"
+    );
+    let s = store.auth_state(id, now).await.unwrap().unwrap();
+    assert_eq!(s.revoked, vec!["t1".to_owned()]);
+    store
+        .revoke_token(id, "j1", now + 60_000, now)
+        .await
+        .unwrap();
+    store.change_password(id, "$new").await.unwrap();
+    store.delete_user(id).await.unwrap();
+    let Some(notes) = notes.as_mut() else {
+        return; // This process is the only writer: the server announces.
+    };
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), notes.recv()).await {
+            Ok(Ok(a)) => got.push(a),
+            other => panic!("announcements so far {got:?}, then {other:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        vec![crate::Announcement::Revoked(id); 3],
+        "the ticket is not announced"
+    );
+}
+
 pub async fn deleting_a_user_removes_everything(store: &Arc<dyn Store>) {
     let user = new_user(&**store, "del@example.com").await;
     push(

@@ -28,6 +28,7 @@ macro_rules! backend_suite {
             accounts::accounts_round_trip,
             accounts::emails_are_unique,
             accounts::revoking_needs_a_live_user,
+            accounts::revocations_are_announced_and_spent_tickets_are_not,
             sync::pushes_number_versions_in_commit_order,
             sync::pulls_page_by_count_and_bytes,
             cascades::cascades_load_each_level_with_indexes,
