@@ -2,18 +2,16 @@
 //! 10,000 items while other users push, and pulling pages of the largest
 //! records the protocol allows while watching the server's memory.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use serde_json::json;
 use tidesync_client::{new_record_id, ChangeBody, Client, EntityType, OpKind, RecordId};
 use tidesync_protocol::entity::NOTES_MAX;
 
+use crate::others::Others;
 use crate::server::{rss_mib, Server, Target};
-use crate::stats::Latencies;
-use crate::tidesync::{client, count_items, fig, item_create, push_body, register};
+use crate::tidesync::{client, count_items, fig, push_body, register};
 use crate::{secs, Args, Figure};
 
 /// Requests of at most this many changes (the server's default limit).
@@ -75,28 +73,7 @@ pub async fn cascade(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     );
 
     // Other users push one item at a time, before, during and after.
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for u in 0..OTHERS {
-        let c = register(&base, &format!("other{u}@example.com")).await?;
-        let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut out: Vec<(Instant, Duration)> = Vec::new();
-            let mut k = 0;
-            while !stop.load(Ordering::Relaxed) && k < 100_000 {
-                let body = push_body(
-                    "other",
-                    vec![item_create(&format!("o-{k}"), new_record_id(), k, "other")],
-                );
-                let t = Instant::now();
-                c.sync(&body).await?;
-                out.push((t, t.elapsed()));
-                k += 1;
-            }
-            anyhow::Ok(out)
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let others = Others::start(&base, OTHERS).await?;
     let delete = ChangeBody::new("del", EntityType::Space, OpKind::Delete, space, None)
         .at("2025-01-02T00:00:00.000Z")
         .by("bench-a");
@@ -109,25 +86,13 @@ pub async fn cascade(args: &Args, target: &Target) -> Result<Vec<Figure>> {
         "the delete failed: {:?}",
         d.acknowledged[0]
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut during = Latencies::default();
-    let mut all = 0;
-    for t in tasks {
-        for (at, lat) in t.await?? {
-            all += 1;
-            // A push that overlapped the delete's request.
-            if at < end && at + lat > start {
-                during.0.push(lat);
-            }
-        }
-    }
-    ensure!(!during.0.is_empty(), "no other push overlapped the delete");
-    let (overlapped, p50, p99, max) = (
-        during.0.len(),
-        during.quantile_ms(0.5),
-        during.quantile_ms(0.99),
-        during.quantile_ms(1.0),
+    let mut during = others.stop(start, end).await?;
+    let (overlapped, all, p50, p99, max) = (
+        during.overlapped(),
+        during.all,
+        during.latencies.quantile_ms(0.5),
+        during.latencies.quantile_ms(0.99),
+        during.latencies.quantile_ms(1.0),
     );
     // Every record became a tombstone: a pull of the owner's other device
     // from scratch sees nothing live.

@@ -5,8 +5,10 @@
 //! figures don't leak between scenarios, and server memory is read from
 //! /proc for that process alone. Every loop is bounded in count and time.
 
+mod bytes;
 mod heavy;
 mod live;
+mod others;
 mod peer;
 mod raw;
 mod server;
@@ -37,6 +39,12 @@ pub enum Scenario {
     Sharing,
     /// PostgreSQL only: 1, 2, 3 instances on one database.
     Instances,
+    /// Deleting a space of items of 300 kB.
+    BigCascade,
+    /// One push editing one field of each of many items of 300 kB.
+    BigUpdates,
+    /// Four pushes at once of losing edits of items of 300 kB.
+    Stale,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -91,6 +99,10 @@ pub struct Args {
     /// Items of the largest size (50,000-character notes) in the big-pages scenario.
     #[arg(long, default_value_t = 2_000)]
     pub big_records: usize,
+    /// Items of 300 kB in the big-cascade, big-updates and stale scenarios
+    /// (the last two use at most 1,000: one request).
+    #[arg(long, default_value_t = 1_200)]
+    pub big_items: usize,
     /// Members of the shared space in the sharing scenario (owner included).
     #[arg(long, default_value_t = 100)]
     pub space_members: usize,

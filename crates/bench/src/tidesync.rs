@@ -13,7 +13,7 @@ use tidesync_client::{
 
 use crate::server::{rss_mib, Server, Target};
 use crate::stats::Latencies;
-use crate::{heavy, live, secs, sharing, wants, Args, Figure, Scenario};
+use crate::{bytes, heavy, live, secs, sharing, wants, Args, Figure, Scenario};
 
 pub const PASSWORD: &str = "bench password";
 /// A bound on every paging loop (far above any scenario's page count).
@@ -137,6 +137,15 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     }
     if wants(args, Scenario::BigPages) {
         out.extend(heavy::big_pages(args, target).await?);
+    }
+    if wants(args, Scenario::BigCascade) {
+        out.extend(bytes::big_cascade(args, target).await?);
+    }
+    if wants(args, Scenario::BigUpdates) {
+        out.extend(bytes::big_updates(args, target).await?);
+    }
+    if wants(args, Scenario::Stale) {
+        out.extend(bytes::stale(args, target).await?);
     }
     if wants(args, Scenario::Sharing) {
         out.extend(sharing::run(args, target).await?);
