@@ -13,6 +13,7 @@ pub mod notify;
 pub mod password;
 pub mod router;
 pub mod routes;
+pub mod stall;
 pub mod state;
 pub mod telemetry;
 pub mod traced;

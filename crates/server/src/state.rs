@@ -23,7 +23,7 @@ pub struct AppState {
     /// The last healthy answer of the store and when (see routes::health).
     pub health_ok: Arc<std::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
     pub limits: Arc<Limits>,
-    /// Users with a data export streaming (routes::export).
+    /// The data exports streaming, and their limits (routes::export).
     pub exports: Arc<crate::routes::export::Exports>,
 }
 

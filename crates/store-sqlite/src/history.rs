@@ -4,11 +4,9 @@
 
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection};
-use tidesync_engine::PulledRecord;
-use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::{RecordId, ScopeId};
-use tidesync_store::StoreError;
+use tidesync_protocol::ScopeId;
+use tidesync_store::{ExportPage, ExportQuery, StoreError};
 
 use crate::error::driver;
 use crate::sql::{marks, pulled_from, scope_list, text, CHUNK};
@@ -88,15 +86,15 @@ pub fn forget_expired_tokens(c: &Connection, now: Millis) -> Result<u64, StoreEr
     )
 }
 
-/// A page of the data export (see `Store::export`).
+/// A page of the data export (see `Store::export`): rows are stepped one
+/// at a time and the first that does not fit ends the page (it is read, as
+/// a pull's look-ahead row is, to learn that there is more), so neither
+/// SQLite nor this process holds more than a page.
 pub fn export(
     c: &Connection,
     scopes: &[ScopeId],
-    kind: EntityType,
-    tombstones: bool,
-    after: Option<(ScopeId, RecordId)>,
-    limit: usize,
-) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
+    q: ExportQuery,
+) -> Result<ExportPage, StoreError> {
     let sql = format!(
         "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
          FROM records
@@ -104,24 +102,29 @@ pub fn export(
          ORDER BY scope_id, id LIMIT ?",
         marks(scopes.len())
     );
-    let (after_scope, after_id) = after.map_or((i64::MIN, String::new()), |(s, id)| {
+    let (after_scope, after_id) = q.after.map_or((i64::MIN, String::new()), |(s, id)| {
         (s.get(), id.to_string())
     });
     let args = scope_list(scopes).into_iter().chain([
-        text(kind.as_str()),
-        Sql::Integer(tombstones as i64),
+        text(q.kind.as_str()),
+        Sql::Integer(q.tombstones as i64),
         Sql::Integer(after_scope),
         Sql::Text(after_id),
-        Sql::Integer(limit as i64),
+        Sql::Integer(q.limit.saturating_add(1).min(i64::MAX as usize) as i64),
     ]);
     let mut st = c.prepare_cached(&sql).map_err(driver)?;
     let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
-    let mut out = Vec::new();
+    let mut page = ExportPage::default();
+    let mut bytes = 0usize;
     while let Some(row) = rows.next().map_err(driver)? {
-        out.push((
-            ScopeId::new(row.get(0).map_err(driver)?),
-            pulled_from(row, 1)?,
-        ));
+        let rec = pulled_from(row, 1)?;
+        if !q.fits(page.records.len(), bytes, rec.size()) {
+            page.more = true;
+            break;
+        }
+        bytes += rec.size();
+        page.records
+            .push((ScopeId::new(row.get(0).map_err(driver)?), rec));
     }
-    Ok(out)
+    Ok(page)
 }

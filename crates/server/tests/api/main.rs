@@ -13,6 +13,7 @@ mod crash;
 mod cursor_race;
 mod errors;
 mod export;
+mod export_bounds;
 mod health;
 mod history;
 mod hostile;
@@ -43,6 +44,7 @@ fn main() {
         cursor_race::tests,
         errors::tests,
         export::tests,
+        export_bounds::tests,
         health::tests,
         history::tests,
         hostile::tests,

@@ -156,3 +156,90 @@ pub async fn the_sync_log_is_pruned_past_its_horizon(store: &Arc<dyn Store>) {
     assert!(again.acks[1].duplicate);
     assert!(again.wrote.is_empty(), "the same write again is no change");
 }
+
+/// The export's pages stop at `limit` records or `max_bytes` of record
+/// text, the first record always taken, and say whether more follow: every
+/// record comes exactly once, tombstones only when asked.
+pub async fn exports_page_by_count_and_bytes(store: &Arc<dyn Store>) {
+    use crate::ExportQuery;
+    use tidesync_protocol::entity::EntityType;
+
+    let user = new_user(&**store, "export@example.com").await;
+    let notes = "n".repeat(20_000);
+    let mut changes: Vec<_> = (0..30u128)
+        .map(|i| {
+            change(
+                &format!("c{i}"),
+                100 + i,
+                "item",
+                "create",
+                json!({"title": "t", "notes": notes}),
+            )
+        })
+        .collect();
+    changes.push(change("g", 200, "item", "create", json!({"title": "gone"})));
+    changes.push(change("d", 200, "item", "delete", serde_json::Value::Null));
+    super::push(&**store, user, changes).await;
+    for (tombstones, limit, max_bytes, expect_pages) in [
+        (false, 7, 1 << 30, 5),
+        (false, 1000, 3 * 20_400, 10),
+        (false, 1000, 1, 30),
+        (true, 1000, 1, 31),
+    ] {
+        let mut after = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut pages = 0;
+        loop {
+            let page = store
+                .export(
+                    user,
+                    ExportQuery {
+                        kind: EntityType::Item,
+                        tombstones,
+                        after,
+                        limit,
+                        max_bytes,
+                    },
+                )
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(!page.records.is_empty(), "an empty page");
+            assert!(page.records.len() <= limit);
+            let bytes: usize = page.records.iter().map(|(_, r)| r.size()).sum();
+            assert!(
+                page.records.len() == 1 || bytes <= max_bytes,
+                "{bytes} > {max_bytes}"
+            );
+            for (_, r) in &page.records {
+                assert!(seen.insert(r.id), "{:?} twice", r.id);
+                assert_eq!(r.deleted_at.is_some(), r.id == rid(200));
+            }
+            after = page.records.last().map(|(s, r)| (*s, r.id));
+            if !page.more {
+                break;
+            }
+            assert!(pages < 100);
+        }
+        assert_eq!(seen.len(), if tombstones { 31 } else { 30 });
+        assert_eq!(
+            pages, expect_pages,
+            "limit {limit}, max_bytes {max_bytes}, tombstones {tombstones}"
+        );
+    }
+    // Nothing of a kind: one empty page, and no more.
+    let page = store
+        .export(
+            user,
+            ExportQuery {
+                kind: EntityType::Category,
+                tombstones: true,
+                after: None,
+                limit: 10,
+                max_bytes: 1 << 20,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.records.is_empty() && !page.more);
+}
