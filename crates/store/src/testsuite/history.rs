@@ -166,20 +166,32 @@ pub async fn exports_page_by_count_and_bytes(store: &Arc<dyn Store>) {
 
     let user = new_user(&**store, "export@example.com").await;
     let notes = "n".repeat(20_000);
-    let mut changes: Vec<_> = (0..30u128)
-        .map(|i| {
-            change(
-                &format!("c{i}"),
-                100 + i,
-                "item",
-                "create",
-                json!({"title": "t", "notes": notes}),
-            )
-        })
-        .collect();
+    // Half of the items in a space shared with another user (a scope of
+    // its own), half personal: pages run on from one scope into the next.
+    let mut changes = vec![change("s", 1, "space", "create", json!({"name": "S"}))];
+    changes.extend((0..30u128).map(|i| {
+        let data = if i % 2 == 0 {
+            json!({"title": "t", "notes": notes, "spaceId": rid(1)})
+        } else {
+            json!({"title": "t", "notes": notes})
+        };
+        change(&format!("c{i}"), 100 + i, "item", "create", data)
+    }));
     changes.push(change("g", 200, "item", "create", json!({"title": "gone"})));
     changes.push(change("d", 200, "item", "delete", serde_json::Value::Null));
     super::push(&**store, user, changes).await;
+    new_user(&**store, "export-friend@example.com").await;
+    store
+        .change_members(
+            user,
+            rid(1),
+            crate::MemberOp::Add {
+                email: "export-friend@example.com".into(),
+                role: tidesync_protocol::Role::Editor,
+            },
+        )
+        .await
+        .unwrap();
     for (tombstones, limit, max_bytes, expect_pages) in [
         (false, 7, 1 << 30, 5),
         (false, 1000, 3 * 20_400, 10),
@@ -188,7 +200,7 @@ pub async fn exports_page_by_count_and_bytes(store: &Arc<dyn Store>) {
     ] {
         let mut after = None;
         let mut seen = std::collections::BTreeSet::new();
-        let mut pages = 0;
+        let (mut pages, mut scopes) = (0, std::collections::BTreeSet::new());
         loop {
             let page = store
                 .export(
@@ -211,7 +223,8 @@ pub async fn exports_page_by_count_and_bytes(store: &Arc<dyn Store>) {
                 page.records.len() == 1 || bytes <= max_bytes,
                 "{bytes} > {max_bytes}"
             );
-            for (_, r) in &page.records {
+            for (scope, r) in &page.records {
+                scopes.insert(*scope);
                 assert!(seen.insert(r.id), "{:?} twice", r.id);
                 assert_eq!(r.deleted_at.is_some(), r.id == rid(200));
             }
@@ -222,6 +235,7 @@ pub async fn exports_page_by_count_and_bytes(store: &Arc<dyn Store>) {
             assert!(pages < 100);
         }
         assert_eq!(seen.len(), if tombstones { 31 } else { 30 });
+        assert_eq!(scopes.len(), 2);
         assert_eq!(
             pages, expect_pages,
             "limit {limit}, max_bytes {max_bytes}, tombstones {tombstones}"
