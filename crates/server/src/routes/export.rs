@@ -10,6 +10,10 @@
 
 mod slots;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
 use axum::http::{header, StatusCode};
@@ -155,6 +159,11 @@ pub async fn export(
     // written. A client that leaves (or is cut) drops the receiver, which
     // ends the task and frees its slot.
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    // Set once the last byte is queued: a body that ends without it (a
+    // shutdown, a panic) ends with an error, so that the connection is
+    // aborted rather than the response ended as if complete.
+    let finished = Arc::new(AtomicBool::new(false));
+    let done = finished.clone();
     let store = state.store.clone();
     let mut stopping = state.stopping.clone();
     let tombstones = q.tombstones;
@@ -225,6 +234,7 @@ pub async fn export(
                 }
             }
             if let Ok(room) = tx.reserve().await {
+                done.store(true, Ordering::Release);
                 room.send(Ok(Bytes::from_static(b"]}}")));
             }
         };
@@ -239,7 +249,16 @@ pub async fn export(
     // encoders do (`unfold` panics then; a closed receiver keeps answering
     // `None`).
     let mut rx = rx;
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut cut = false;
+    let body = futures_util::stream::poll_fn(move |cx| match rx.poll_recv(cx) {
+        Poll::Ready(None) if !cut && !finished.load(Ordering::Acquire) => {
+            cut = true;
+            Poll::Ready(Some(Err(std::io::Error::other(
+                "the export stopped before its end",
+            ))))
+        }
+        other => other,
+    });
     Ok((
         StatusCode::OK,
         [

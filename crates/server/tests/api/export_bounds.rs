@@ -248,6 +248,31 @@ async fn big_records_export_whole_and_only_as_fast_as_the_client_reads(db: Db) {
     }
     assert_eq!(items[last]["title"], "Late");
     assert_eq!(doc["data"]["spaces"].as_array().unwrap().len(), 1);
+
+    // A shutdown midway aborts the body: it never ends as if complete.
+    let mut res = app
+        .http
+        .get(app.url("/api/auth/me/export"))
+        .bearer_auth(&s.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.chunk().await.unwrap().expect("a first chunk");
+    let mut app = app;
+    app.signal_shutdown();
+    let end = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match res.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+    .expect("the body ends");
+    assert!(end.is_err(), "the body ended as if complete");
     app.stop().await;
 }
 
