@@ -8,23 +8,15 @@
 //! stops reading is cut after `EXPORT_IDLE_TIMEOUT` (see `crate::stall`),
 //! and the number of exports at once is bounded ([`slots`]).
 
+mod body;
 mod slots;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::Poll;
-
-use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tidesync_protocol::entity::EntityType;
-use tidesync_protocol::sync::write_record;
 use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::{RecordId, Role, ScopeId};
-use tidesync_store::ExportQuery;
-use tokio::sync::mpsc;
 
 use serde_json::value::RawValue;
 use tidesync_protocol::error::{Envelope, ErrorBody};
@@ -36,13 +28,8 @@ use crate::error::ApiError;
 use crate::stall::StallLimit;
 use crate::state::AppState;
 
+pub use body::{PAGE, PAGE_BYTES};
 pub use slots::{ExportLimits, Exports};
-
-/// Most records read per store call.
-const PAGE: usize = 500;
-/// Most bytes of records read per store call (the first record of a page is
-/// taken whatever its size): what one page, and one chunk of the body, cost.
-pub const PAGE_BYTES: usize = 1 << 20;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,112 +140,14 @@ pub async fn export(
         head.strip_suffix('}').unwrap_or(&head)
     );
 
-    // One chunk in the channel at most, and the next page is read only
-    // once there is room for it (`reserve`): the export runs as fast as its
-    // client reads, holding about a page in the channel and one being
-    // written. A client that leaves (or is cut) drops the receiver, which
-    // ends the task and frees its slot.
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(1);
-    // Set once the last byte is queued: a body that ends without it (a
-    // shutdown, a panic) ends with an error, so that the connection is
-    // aborted rather than the response ended as if complete.
-    let finished = Arc::new(AtomicBool::new(false));
-    let done = finished.clone();
-    let store = state.store.clone();
-    let mut stopping = state.stopping.clone();
-    let tombstones = q.tombstones;
-    let uid = user.id;
-    tokio::spawn(async move {
-        let _slot = slot;
-        let work = async {
-            let Ok(room) = tx.reserve().await else { return };
-            room.send(Ok(Bytes::from(opening)));
-            let mut chunk = String::new();
-            for (i, kind) in [EntityType::Space, EntityType::Category, EntityType::Item]
-                .into_iter()
-                .enumerate()
-            {
-                chunk.push_str(if i == 0 { "" } else { "]," });
-                chunk.push('"');
-                chunk.push_str(match kind {
-                    EntityType::Space => "spaces",
-                    EntityType::Category => "categories",
-                    EntityType::Item => "items",
-                });
-                chunk.push_str("\":[");
-                let mut first = true;
-                let mut after: Option<(ScopeId, RecordId)> = None;
-                loop {
-                    let Ok(room) = tx.reserve().await else {
-                        return; // the client went away
-                    };
-                    let query = ExportQuery {
-                        kind,
-                        tombstones,
-                        after,
-                        limit: PAGE,
-                        max_bytes: PAGE_BYTES,
-                    };
-                    let page = match store.export(uid, query).await {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::warn!(user = %uid, error = %e, "export failed; body cut short");
-                            room.send(Err(std::io::Error::other(e.to_string())));
-                            return;
-                        }
-                    };
-                    after = page.records.last().map(|(s, r)| (*s, r.id));
-                    let size: usize = page.records.iter().map(|(_, r)| r.size()).sum();
-                    chunk.reserve(size);
-                    // Each record's text is freed once written.
-                    for (_, r) in page.records {
-                        match write_record(r.entity, &r.meta(), &r.data) {
-                            Ok(raw) => {
-                                if !first {
-                                    chunk.push(',');
-                                }
-                                first = false;
-                                chunk.push_str(raw.get());
-                            }
-                            Err(e) => {
-                                tracing::error!(record = %r.id, error = %e, "stored record is not JSON");
-                                room.send(Err(std::io::Error::other(e.to_string())));
-                                return;
-                            }
-                        }
-                    }
-                    room.send(Ok(Bytes::from(std::mem::take(&mut chunk))));
-                    if !page.more {
-                        break;
-                    }
-                }
-            }
-            if let Ok(room) = tx.reserve().await {
-                done.store(true, Ordering::Release);
-                room.send(Ok(Bytes::from_static(b"]}}")));
-            }
-        };
-        tokio::select! {
-            () = work => {}
-            // Shutdown does not wait for a slow reader: the client retries.
-            _ = stopping.wait_for(|s| *s) => {}
-        }
-    });
-
-    // A stream that may be polled again after its end: compression
-    // encoders do (`unfold` panics then; a closed receiver keeps answering
-    // `None`).
-    let mut rx = rx;
-    let mut cut = false;
-    let body = futures_util::stream::poll_fn(move |cx| match rx.poll_recv(cx) {
-        Poll::Ready(None) if !cut && !finished.load(Ordering::Acquire) => {
-            cut = true;
-            Poll::Ready(Some(Err(std::io::Error::other(
-                "the export stopped before its end",
-            ))))
-        }
-        other => other,
-    });
+    let body = body::stream(
+        state.store.clone(),
+        user.id,
+        q.tombstones,
+        opening,
+        slot,
+        state.stopping.clone(),
+    );
     Ok((
         StatusCode::OK,
         [
@@ -269,7 +158,7 @@ pub async fn export(
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        Body::from_stream(body),
+        body,
     )
         .into_response())
 }
