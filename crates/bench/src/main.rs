@@ -6,6 +6,7 @@
 //! /proc for that process alone. Every loop is bounded in count and time.
 
 mod bytes;
+mod export;
 mod heavy;
 mod live;
 mod others;
@@ -37,6 +38,9 @@ pub enum Scenario {
     Cascade,
     BigPages,
     Sharing,
+    /// A shared space of big items exported by six members at once, and by
+    /// clients that stop reading.
+    Export,
     /// PostgreSQL only: 1, 2, 3 instances on one database.
     Instances,
     /// Deleting a space of items of 300 kB.
@@ -109,12 +113,19 @@ pub struct Args {
     /// Items in that shared space.
     #[arg(long, default_value_t = 10_000)]
     pub space_items: usize,
+    /// Items of about 250 KB in the shared space of the export scenario
+    /// (a handful for a quick smoke run).
+    #[arg(long, default_value_t = 1_000)]
+    pub export_items: usize,
+    /// EXPORT_IDLE_TIMEOUT of the export scenario's server, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub export_idle_secs: u64,
     /// Scenarios to run (comma-separated).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "push,update,pull,initial,steady,streams,scale,raw,cascade,big-pages,sharing,instances"
+        default_value = "push,update,pull,initial,steady,streams,scale,raw,cascade,big-pages,sharing,export,instances"
     )]
     pub only: Vec<Scenario>,
     /// Print the results as JSON instead of a table.

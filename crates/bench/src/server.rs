@@ -53,11 +53,16 @@ impl Server {
     /// Starts tidesync on `db` (e.g. a stopped server's, to restart on the
     /// same data).
     pub fn on(bin: &Path, db: TestDb) -> Result<Server> {
+        Server::on_with(bin, db, &[])
+    }
+
+    /// The same with settings of the scenario's own (environment variables).
+    pub fn on_with(bin: &Path, db: TestDb, env: &[(&str, String)]) -> Result<Server> {
         let dir = tempfile::Builder::new()
             .prefix("tidesync-bench-")
             .tempdir()
             .context("temporary folder")?;
-        let (proc, base) = spawn(bin, dir.path(), &db.url);
+        let (proc, base) = spawn(bin, dir.path(), &db.url, env);
         Ok(Server {
             base,
             proc,
@@ -73,7 +78,7 @@ impl Server {
         let dir = tempfile::Builder::new()
             .prefix("tidesync-bench-")
             .tempdir()?;
-        let (proc, base) = spawn(bin, dir.path(), url);
+        let (proc, base) = spawn(bin, dir.path(), url, &[]);
         Ok(Server {
             base,
             proc,
@@ -96,8 +101,9 @@ impl Server {
 }
 
 /// `tidesync` on `url`, as the bench runs it; its process and base URL.
-fn spawn(bin: &Path, dir: &Path, url: &str) -> (Proc, String) {
+fn spawn(bin: &Path, dir: &Path, url: &str, env: &[(&str, String)]) -> (Proc, String) {
     let mut cmd: Command = Proc::command(bin, dir, url, SECRET);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     // Startup lines only: a log line per request would measure the terminal.
     cmd.env("RUST_LOG", "warn,tidesync=info,tidesync::app=warn")
         // Room for the idle-streams scenario (the fd limit is 20,000 here).

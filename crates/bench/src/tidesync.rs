@@ -13,7 +13,7 @@ use tidesync_client::{
 
 use crate::server::{rss_mib, Server, Target};
 use crate::stats::Latencies;
-use crate::{bytes, heavy, live, secs, sharing, wants, Args, Figure, Scenario};
+use crate::{bytes, export, heavy, live, secs, sharing, wants, Args, Figure, Scenario};
 
 pub const PASSWORD: &str = "bench password";
 /// A bound on every paging loop (far above any scenario's page count).
@@ -149,6 +149,9 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     }
     if wants(args, Scenario::Sharing) {
         out.extend(sharing::run(args, target).await?);
+    }
+    if wants(args, Scenario::Export) {
+        out.extend(export::run(args, target).await?);
     }
     if wants(args, Scenario::Instances) {
         if let Target::Postgres(_) = target {

@@ -22,6 +22,8 @@ use crate::config::{data_dir, Secret, ServeArgs};
 use crate::db::DbOptions;
 use crate::limits::{Limits, RateLimiter};
 use crate::password::hash_password;
+use crate::routes::export::{ExportLimits, Exports};
+use crate::stall::{Guarded, StallLimit};
 use crate::state::{AppState, SyncLimits};
 
 /// A configured server, connected to its database and ready to serve.
@@ -87,7 +89,11 @@ impl App {
             notifier,
             announce_locally,
             stopping: stopping_rx,
-            exports: Arc::default(),
+            exports: Arc::new(Exports::new(ExportLimits {
+                max: args.max_exports as usize,
+                per_space: args.max_exports_per_space as usize,
+                idle: args.export_idle_timeout,
+            })),
             woken_pulls: Arc::new(tokio::sync::Semaphore::new(woken_pulls)),
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
@@ -168,8 +174,12 @@ impl App {
             };
             let _ = stream.set_nodelay(true);
             let router = self.router.clone();
+            // Off unless a route arms it (the export): see `stall`.
+            let stall = StallLimit::default();
+            let stream = Guarded::new(stream, stall.clone());
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(stall.clone());
                 router.clone().call(req)
             });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

@@ -258,6 +258,22 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_PAGE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
     pub max_page_bytes: u64,
 
+    /// A data export whose client accepts no bytes of it for this long is
+    /// cut: the connection closes and the export's memory is freed. The
+    /// export's body is not bounded by REQUEST_TIMEOUT (s, m, h or d).
+    #[arg(long, env = "EXPORT_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub export_idle_timeout: Duration,
+
+    /// Most data exports streaming at once on this instance; beyond, 503
+    /// `busy` with Retry-After.
+    #[arg(long, env = "MAX_EXPORTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_exports: u32,
+
+    /// Most data exports at once that read one shared space (one per member
+    /// exporting it); beyond, 503 `busy` with Retry-After.
+    #[arg(long, env = "MAX_EXPORTS_PER_SPACE", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_exports_per_space: u32,
+
     /// SQLite: most requests waiting for the writer; beyond, 503 `busy`.
     #[arg(long, env = "WRITER_QUEUE_DEPTH", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub writer_queue_depth: u64,
@@ -321,6 +337,9 @@ impl ServeArgs {
             max_connections: 10_000,
             max_clock_skew: parse_duration("5m").expect("valid default"),
             max_page_bytes: 4 * 1024 * 1024,
+            export_idle_timeout: parse_duration("30s").expect("valid default"),
+            max_exports: 4,
+            max_exports_per_space: 2,
             writer_queue_depth: 256,
             writer_queue_bytes: 64 * 1024 * 1024,
             cascade_step: 2_500,

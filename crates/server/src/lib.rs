@@ -15,6 +15,7 @@ pub mod password;
 pub mod progress;
 pub mod router;
 pub mod routes;
+pub mod stall;
 pub mod state;
 pub mod telemetry;
 pub mod traced;

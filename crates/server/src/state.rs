@@ -23,7 +23,7 @@ pub struct AppState {
     /// The store's last answer to `/health` and when (see routes::health).
     pub health: Arc<tokio::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
     pub limits: Arc<Limits>,
-    /// Users with a data export streaming (routes::export).
+    /// The data exports streaming, and their limits (routes::export).
     pub exports: Arc<crate::routes::export::Exports>,
     /// Turns for the pulls of long-polls woken by a change: one write can
     /// wake many at once, and they must not take every database connection

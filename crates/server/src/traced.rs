@@ -195,16 +195,13 @@ impl Store for Traced {
     async fn export(
         &self,
         user: UserId,
-        kind: tidesync_protocol::entity::EntityType,
-        tombstones: bool,
-        after: Option<(tidesync_protocol::ScopeId, RecordId)>,
-        limit: usize,
-    ) -> Result<Vec<(tidesync_protocol::ScopeId, tidesync_store::PulledRecord)>, StoreError> {
+        q: tidesync_store::ExportQuery,
+    ) -> Result<tidesync_store::ExportPage, StoreError> {
         traced!(
             "store.export",
-            self.0.export(user, kind, tombstones, after, limit),
+            self.0.export(user, q),
             user = user,
-            kind = kind.as_str()
+            kind = q.kind.as_str()
         )
     }
 

@@ -4,12 +4,10 @@
 
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
-use tidesync_engine::PulledRecord;
-use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
-use tidesync_protocol::{RecordId, ScopeId};
-use tidesync_store::StoreError;
+use tidesync_protocol::ScopeId;
+use tidesync_store::{ExportPage, ExportQuery, StoreError};
 
 use crate::error::db;
 use crate::sql::{pulled_from, scope_ids};
@@ -118,38 +116,57 @@ pub async fn collected(
         .collect())
 }
 
-/// A page of the data export (see `Store::export`).
+/// A page of the data export (see `Store::export`), cut by bytes in the
+/// query itself as a pull's page is (`sql::page`): a row is sent while the
+/// bytes up to and including it are within the budget, and the first row
+/// always. Lengths come from the stored sizes (`octet_length`), without
+/// decompressing the text, and the rows beyond the cut are counted, not
+/// sent (`total`), so PostgreSQL never sends more than the page.
 pub async fn export(
     c: &mut PgConnection,
     scopes: &[ScopeId],
-    kind: EntityType,
-    tombstones: bool,
-    after: Option<(ScopeId, RecordId)>,
-    limit: usize,
-) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
-    let (after_scope, after_id) =
-        after.map_or((i64::MIN, Uuid::nil()), |(s, id)| (s.get(), id.as_uuid()));
+    q: ExportQuery,
+) -> Result<ExportPage, StoreError> {
+    let (after_scope, after_id) = q
+        .after
+        .map_or((i64::MIN, Uuid::nil()), |(s, id)| (s.get(), id.as_uuid()));
     let rows = stmt::query(
-        "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
-         FROM records
-         WHERE scope_id = ANY($1) AND kind = $2 AND ($3 OR deleted_at IS NULL) AND (scope_id, id) > ($4, $5)
-         ORDER BY scope_id, id LIMIT $6",
+        "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id,
+                created_by, total
+         FROM (
+             SELECT *, sum(len) OVER (ORDER BY scope_id, id) AS upto,
+                    row_number() OVER (ORDER BY scope_id, id) AS n,
+                    count(*) OVER () AS total
+             FROM (SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at,
+                          device_id, created_by,
+                          octet_length(data) + octet_length(device_id) + $8 AS len
+                   FROM records
+                   WHERE scope_id = ANY($1) AND kind = $2 AND ($3 OR deleted_at IS NULL)
+                     AND (scope_id, id) > ($4, $5)
+                   ORDER BY scope_id, id LIMIT $6 + 1) page
+         ) cut
+         WHERE n = 1 OR (n <= $6 AND upto <= $7)
+         ORDER BY scope_id, id",
     )
     .bind(scope_ids(scopes))
-    .bind(kind.as_str())
-    .bind(tombstones)
+    .bind(q.kind.as_str())
+    .bind(q.tombstones)
     .bind(after_scope)
     .bind(after_id)
-    .bind(limit as i64)
+    .bind(q.limit.min(i64::MAX as usize - 1) as i64)
+    .bind(q.max_bytes.min(i64::MAX as usize) as i64)
+    .bind(tidesync_engine::record::RECORD_OVERHEAD as i64)
     .fetch_all(c)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                ScopeId::new(row.try_get("scope_id").map_err(db)?),
-                pulled_from(row)?,
-            ))
-        })
-        .collect()
+    let mut page = ExportPage::default();
+    for row in &rows {
+        let total: i64 = row.try_get("total").map_err(db)?;
+        page.more = total > rows.len() as i64;
+        page.records.push((
+            ScopeId::new(row.try_get("scope_id").map_err(db)?),
+            pulled_from(row)?,
+        ));
+    }
+    Ok(page)
 }

@@ -20,7 +20,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
 use tidesync_engine::{Again, Push, PushInput, PushLimits, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
-use tidesync_protocol::{RecordId, ScopeId, UserId};
+use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{
     Announcement, AuthState, Backend, ChangeNote, Credentials, GcHorizon, GcReport, Health, Member,
     MemberOp, MembersChanged, NewUser, PullInput, Store, StoreError, User, GC_BATCH,
@@ -364,18 +364,17 @@ impl Store for PostgresStore {
     async fn export(
         &self,
         user: UserId,
-        kind: tidesync_protocol::entity::EntityType,
-        tombstones: bool,
-        after: Option<(ScopeId, RecordId)>,
-        limit: usize,
-    ) -> Result<Vec<(ScopeId, tidesync_engine::PulledRecord)>, StoreError> {
+        q: tidesync_store::ExportQuery,
+    ) -> Result<tidesync_store::ExportPage, StoreError> {
+        // One short transaction per page, committed before the page goes
+        // to the client: none stays open while the export waits for it.
         self.scoped(async {
             let mut tx = self.begin().await?;
             let view = sync::view(&mut tx, user).await?;
             let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
-            let rows = history::export(&mut tx, &scopes, kind, tombstones, after, limit).await?;
+            let page = history::export(&mut tx, &scopes, q).await?;
             tx.commit().await.map_err(db)?;
-            Ok(rows)
+            Ok(page)
         })
         .await
     }

@@ -2,16 +2,13 @@
 //! cursor reset after a restore, and the user's export (issue 14). Split
 //! from `sql.rs` and `write.rs`, which hold the sync path.
 
-use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection};
-use tidesync_engine::PulledRecord;
-use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::{RecordId, ScopeId};
-use tidesync_store::StoreError;
+use tidesync_protocol::ScopeId;
+use tidesync_store::{ExportPage, ExportQuery, StoreError};
 
 use crate::error::driver;
-use crate::sql::{marks, pulled_from, scope_list, text, CHUNK};
+use crate::sql::{marks, pulled_from, CHUNK, PULLED};
 
 /// One batch of garbage collection (see `Store::collect_garbage`): removes
 /// up to `batch` old tombstones, raising each scope's `collected` to the
@@ -88,40 +85,55 @@ pub fn forget_expired_tokens(c: &Connection, now: Millis) -> Result<u64, StoreEr
     )
 }
 
-/// A page of the data export (see `Store::export`).
+/// A page of the data export (see `Store::export`): scope by scope in id
+/// order, each an index range from where the last page ended (a seek, not
+/// a scan from the scope's start, however far the export has come). Rows
+/// are stepped one at a time and the first that does not fit ends the
+/// page (it is read, as a pull's look-ahead row is, to learn that there is
+/// more), so neither SQLite nor this process holds more than a page.
 pub fn export(
     c: &Connection,
     scopes: &[ScopeId],
-    kind: EntityType,
-    tombstones: bool,
-    after: Option<(ScopeId, RecordId)>,
-    limit: usize,
-) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError> {
-    let sql = format!(
-        "SELECT scope_id, id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by
-         FROM records
-         WHERE scope_id IN ({}) AND kind = ? AND (? OR deleted_at IS NULL) AND (scope_id, id) > (?, ?)
-         ORDER BY scope_id, id LIMIT ?",
-        marks(scopes.len())
-    );
-    let (after_scope, after_id) = after.map_or((i64::MIN, String::new()), |(s, id)| {
-        (s.get(), id.to_string())
-    });
-    let args = scope_list(scopes).into_iter().chain([
-        text(kind.as_str()),
-        Sql::Integer(tombstones as i64),
-        Sql::Integer(after_scope),
-        Sql::Text(after_id),
-        Sql::Integer(limit as i64),
-    ]);
-    let mut st = c.prepare_cached(&sql).map_err(driver)?;
-    let mut rows = st.query(params_from_iter(args)).map_err(driver)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(driver)? {
-        out.push((
-            ScopeId::new(row.get(0).map_err(driver)?),
-            pulled_from(row, 1)?,
-        ));
+    q: ExportQuery,
+) -> Result<ExportPage, StoreError> {
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT {PULLED} FROM records
+             WHERE scope_id = ? AND id > ? AND kind = ? AND (? OR deleted_at IS NULL)
+             ORDER BY id LIMIT ?"
+        ))
+        .map_err(driver)?;
+    let mut scopes = scopes.to_vec();
+    scopes.sort();
+    let mut page = ExportPage::default();
+    let mut bytes = 0usize;
+    for scope in scopes {
+        let after = match q.after {
+            Some((s, _)) if s > scope => continue,
+            Some((s, id)) if s == scope => id.to_string(),
+            _ => String::new(),
+        };
+        // One row past the room left: a full page still learns whether
+        // there is more.
+        let room = q.limit.saturating_sub(page.records.len()).saturating_add(1);
+        let mut rows = st
+            .query(params![
+                scope.get(),
+                after,
+                q.kind.as_str(),
+                q.tombstones,
+                room.min(i64::MAX as usize) as i64
+            ])
+            .map_err(driver)?;
+        while let Some(row) = rows.next().map_err(driver)? {
+            let rec = pulled_from(row, 0)?;
+            if !q.fits(page.records.len(), bytes, rec.size()) {
+                page.more = true;
+                return Ok(page);
+            }
+            bytes += rec.size();
+            page.records.push((scope, rec));
+        }
     }
-    Ok(out)
+    Ok(page)
 }

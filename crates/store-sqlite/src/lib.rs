@@ -367,15 +367,15 @@ impl Store for SqliteStore {
     async fn export(
         &self,
         user: UserId,
-        kind: tidesync_protocol::entity::EntityType,
-        tombstones: bool,
-        after: Option<(tidesync_protocol::ScopeId, RecordId)>,
-        limit: usize,
-    ) -> Result<Vec<(tidesync_protocol::ScopeId, tidesync_engine::PulledRecord)>, StoreError> {
+        q: tidesync_store::ExportQuery,
+    ) -> Result<tidesync_store::ExportPage, StoreError> {
+        // On a reader, one read transaction per page: none stays open while
+        // the export waits for its client (a long one would hold back WAL
+        // checkpoints).
         self.read(move |c| {
             let view = sync::view(c, user)?;
             let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
-            history::export(c, &scopes, kind, tombstones, after, limit)
+            history::export(c, &scopes, q)
         })
         .await
     }

@@ -204,6 +204,7 @@ macro_rules! pulled_columns {
         "id, kind, version, data, created_at, updated_at, deleted_at, device_id, created_by"
     };
 }
+pub(crate) const PULLED: &str = pulled_columns!();
 
 pub(crate) const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
 

@@ -164,6 +164,37 @@ pub struct PullInput {
     pub max_bytes: usize,
 }
 
+/// One page of the data export (see [`Store::export`]): the user's records
+/// of one kind, in (scope, id) order after `after`.
+#[derive(Clone, Copy, Debug)]
+pub struct ExportQuery {
+    pub kind: EntityType,
+    /// Include tombstones.
+    pub tombstones: bool,
+    pub after: Option<(ScopeId, RecordId)>,
+    /// Most records in the page.
+    pub limit: usize,
+    /// Most bytes of record text ([`PulledRecord::size`]); the first record
+    /// is always taken, however large, so that every page makes progress.
+    pub max_bytes: usize,
+}
+
+impl ExportQuery {
+    /// Whether a record of `size` bytes still fits a page that holds
+    /// `taken` records of `bytes` bytes.
+    pub fn fits(&self, taken: usize, bytes: usize, size: usize) -> bool {
+        taken == 0 || (taken < self.limit && bytes.saturating_add(size) <= self.max_bytes)
+    }
+}
+
+/// A page of the data export.
+#[derive(Clone, Debug, Default)]
+pub struct ExportPage {
+    pub records: Vec<(ScopeId, PulledRecord)>,
+    /// More records follow: ask again after the last one.
+    pub more: bool,
+}
+
 /// What one garbage collection removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -339,16 +370,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<MembersChanged, StoreError>;
 
     /// A page of the user's records of one kind, in every scope they read,
-    /// in (scope, id) order after `after`, tombstones included if asked: the
-    /// data export, read page by page so it streams in bounded memory.
-    async fn export(
-        &self,
-        user: UserId,
-        kind: EntityType,
-        tombstones: bool,
-        after: Option<(ScopeId, RecordId)>,
-        limit: usize,
-    ) -> Result<Vec<(ScopeId, PulledRecord)>, StoreError>;
+    /// in (scope, id) order after `q.after`, tombstones included if asked:
+    /// the data export, read page by page so it streams in bounded memory.
+    /// A page stops at `q.limit` records or `q.max_bytes` of record text,
+    /// whichever comes first, and the backend reads no further (SQLite
+    /// stops stepping; PostgreSQL cuts the page in the query). Each page is
+    /// a short read of its own: no transaction stays open between pages.
+    async fn export(&self, user: UserId, q: ExportQuery) -> Result<ExportPage, StoreError>;
 
     /// Removes history older than the horizon, in batches of [`GC_BATCH`]
     /// rows per transaction so that other requests interleave.

@@ -36,6 +36,25 @@ fn defaults_need_no_configuration() {
         cli.serve.database.db_idle_tx_timeout,
         Duration::from_secs(10)
     );
+    assert_eq!(cli.serve.export_idle_timeout, Duration::from_secs(30));
+    assert_eq!(
+        (cli.serve.max_exports, cli.serve.max_exports_per_space),
+        (4, 2)
+    );
+    let w = ServeArgs::with_database("sqlite://x.db");
+    assert_eq!(
+        (
+            w.export_idle_timeout,
+            w.max_exports,
+            w.max_exports_per_space
+        ),
+        (
+            cli.serve.export_idle_timeout,
+            cli.serve.max_exports,
+            cli.serve.max_exports_per_space
+        )
+    );
+    assert!(Cli::try_parse_from(["tidesync", "--max-exports", "0"]).is_err());
     let cli = Cli::try_parse_from([
         "tidesync",
         "--db-named-statements",

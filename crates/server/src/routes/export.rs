@@ -1,20 +1,22 @@
 //! `GET /api/auth/me/export`: all of the user's data as one JSON document,
 //! streamed page by page so that neither the server nor the database holds
 //! it whole.
+//!
+//! Memory per export is about two pages: a page is read only once the body
+//! has taken the previous chunk (the client reads as fast as it likes, and
+//! the export goes no faster), pages stop at [`PAGE_BYTES`], a client that
+//! stops reading is cut after `EXPORT_IDLE_TIMEOUT` (see `crate::stall`),
+//! and the number of exports at once is bounded ([`slots`]).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+mod body;
+mod slots;
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tidesync_protocol::entity::EntityType;
-use tidesync_protocol::sync::write_record;
 use tidesync_protocol::time::{now_millis, to_iso};
-use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
-use tokio::sync::mpsc;
+use tidesync_protocol::{RecordId, Role, ScopeId};
 
 use serde_json::value::RawValue;
 use tidesync_protocol::error::{Envelope, ErrorBody};
@@ -23,14 +25,15 @@ use utoipa::ToSchema;
 use super::ApiQuery;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::stall::StallLimit;
 use crate::state::AppState;
 
-/// Records read per store call.
-const PAGE: usize = 500;
+pub use body::{PAGE, PAGE_BYTES};
+pub use slots::{ExportLimits, Exports};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExportQuery {
+pub struct ExportParams {
     /// Include deleted records (tombstones still within the history horizon).
     #[serde(default)]
     tombstones: bool,
@@ -72,57 +75,48 @@ struct ExportData {
     items: Vec<Box<RawValue>>,
 }
 
-/// Users with an export running: one at a time each, so that an export,
-/// which reads everything, counts once against the rate limits however
-/// long it streams.
-#[derive(Default)]
-pub struct Exports(Mutex<HashSet<UserId>>);
-
-struct Running(Arc<Exports>, UserId);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0
-             .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.1);
-    }
-}
-
-impl Exports {
-    fn start(self: &Arc<Self>, user: UserId) -> Option<Running> {
-        let mut running = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        running.insert(user).then(|| Running(self.clone(), user))
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/api/auth/me/export",
     tag = "auth",
-    description = "Everything the account holds, as one JSON document (streamed). One export \
-        at a time per user.",
+    description = "Everything the account holds, as one JSON document, streamed in chunks of \
+        about 1 MiB of records, each read only once the client has taken the previous one. \
+        One export at a time per user, at most MAX_EXPORTS (default 4) on a server and \
+        MAX_EXPORTS_PER_SPACE (default 2) that read one shared space; beyond, the answer \
+        says when to retry (Retry-After). A client that reads nothing of the body for \
+        EXPORT_IDLE_TIMEOUT (default 30 s) is disconnected, and a failure after the first \
+        byte cuts the body short: a truncated document is never valid JSON.",
     security(("bearer" = [])),
     params(("tombstones" = Option<bool>, Query, description = "Include deleted records still \
         within the history horizon; absent: false. No other parameter is accepted.")),
     responses(
         (status = 200, description = "The export", body = Envelope<ExportData>),
-        (status = 429, description = "`rate_limited`: an export of this user is already running", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: an export of this user is already running; \
+            `Retry-After` says when to retry", body = ErrorBody),
+        (status = 503, description = "`busy`: MAX_EXPORTS exports are running, or \
+            MAX_EXPORTS_PER_SPACE exports read one of the user's shared spaces; `Retry-After` \
+            says when to retry (also `database_unavailable`, `timeout`)", body = ErrorBody),
     )
 )]
 pub async fn export(
     State(state): State<AppState>,
     AuthUser { user, .. }: AuthUser,
-    ApiQuery(q): ApiQuery<ExportQuery>,
+    stall: Option<Extension<StallLimit>>,
+    ApiQuery(q): ApiQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let running = state
-        .exports
-        .start(user.id)
-        .ok_or(ApiError::RateLimited(std::time::Duration::from_secs(5)))?;
     // Errors before the first byte still get a status; after it, the body
     // is cut short, which no JSON parser mistakes for a whole document.
     let view = state.store.view(user.id).await?;
+    let shared: Vec<ScopeId> = view
+        .readable()
+        .iter()
+        .filter(|s| s.id != view.personal)
+        .map(|s| s.id)
+        .collect();
+    let slot = state.exports.start(user.id, shared)?;
+    if let Some(Extension(stall)) = stall {
+        stall.arm(state.exports.limits.idle);
+    }
     let head = Head {
         exported_at: to_iso(now_millis()),
         account: super::auth::view(&user),
@@ -146,86 +140,14 @@ pub async fn export(
         head.strip_suffix('}').unwrap_or(&head)
     );
 
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    let store = state.store.clone();
-    let mut stopping = state.stopping.clone();
-    let tombstones = q.tombstones;
-    let uid = user.id;
-    tokio::spawn(async move {
-        let _running = running;
-        let work = async {
-            if tx.send(Ok(Bytes::from(opening))).await.is_err() {
-                return;
-            }
-            for (i, kind) in [EntityType::Space, EntityType::Category, EntityType::Item]
-                .into_iter()
-                .enumerate()
-            {
-                let mut chunk = format!(
-                    r#"{}"{}":["#,
-                    if i == 0 { "" } else { "]," },
-                    match kind {
-                        EntityType::Space => "spaces",
-                        EntityType::Category => "categories",
-                        EntityType::Item => "items",
-                    }
-                );
-                let mut first = true;
-                let mut after: Option<(ScopeId, RecordId)> = None;
-                loop {
-                    let page = match store.export(uid, kind, tombstones, after, PAGE).await {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::warn!(user = %uid, error = %e, "export failed; body cut short");
-                            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                            return;
-                        }
-                    };
-                    let done = page.len() < PAGE;
-                    after = page.last().map(|(s, r)| (*s, r.id));
-                    for (_, r) in page {
-                        let meta = r.meta();
-                        match write_record(r.entity, &meta, &r.data) {
-                            Ok(raw) => {
-                                if !first {
-                                    chunk.push(',');
-                                }
-                                first = false;
-                                chunk.push_str(raw.get());
-                            }
-                            Err(e) => {
-                                tracing::error!(record = %r.id, error = %e, "stored record is not JSON");
-                                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                                return;
-                            }
-                        }
-                    }
-                    if tx
-                        .send(Ok(Bytes::from(std::mem::take(&mut chunk))))
-                        .await
-                        .is_err()
-                    {
-                        return; // the client went away
-                    }
-                    if done {
-                        break;
-                    }
-                }
-            }
-            let _ = tx.send(Ok(Bytes::from_static(b"]}}"))).await;
-        };
-        tokio::select! {
-            () = work => {}
-            // Shutdown does not wait for a slow reader: the client retries.
-            _ = stopping.wait_for(|s| *s) => {}
-        }
-    });
-
-    // A stream that may be polled again after its end: compression
-    // encoders do (`unfold` panics then; a closed receiver keeps answering
-    // `None`).
-    let mut rx = rx;
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let body = body::stream(
+        state.store.clone(),
+        (user.id, view.personal),
+        q.tombstones,
+        opening,
+        slot,
+        state.stopping.clone(),
+    );
     Ok((
         StatusCode::OK,
         [
@@ -236,7 +158,7 @@ pub async fn export(
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        Body::from_stream(body),
+        body,
     )
         .into_response())
 }

@@ -14,6 +14,7 @@ mod crash;
 mod cursor_race;
 mod errors;
 mod export;
+mod export_bounds;
 mod health;
 mod heavy;
 mod history;
@@ -47,6 +48,7 @@ fn main() {
         cursor_race::tests,
         errors::tests,
         export::tests,
+        export_bounds::tests,
         health::tests,
         heavy::tests,
         history::tests,

@@ -156,3 +156,104 @@ pub async fn the_sync_log_is_pruned_past_its_horizon(store: &Arc<dyn Store>) {
     assert!(again.acks[1].duplicate);
     assert!(again.wrote.is_empty(), "the same write again is no change");
 }
+
+/// The export's pages stop at `limit` records or `max_bytes` of record
+/// text, the first record always taken, and say whether more follow: every
+/// record comes exactly once, tombstones only when asked.
+pub async fn exports_page_by_count_and_bytes(store: &Arc<dyn Store>) {
+    use crate::ExportQuery;
+    use tidesync_protocol::entity::EntityType;
+
+    let user = new_user(&**store, "export@example.com").await;
+    let notes = "n".repeat(20_000);
+    // Half of the items in a space shared with another user (a scope of
+    // its own), half personal: pages run on from one scope into the next.
+    let mut changes = vec![change("s", 1, "space", "create", json!({"name": "S"}))];
+    changes.extend((0..30u128).map(|i| {
+        let data = if i % 2 == 0 {
+            json!({"title": "t", "notes": notes, "spaceId": rid(1)})
+        } else {
+            json!({"title": "t", "notes": notes})
+        };
+        change(&format!("c{i}"), 100 + i, "item", "create", data)
+    }));
+    changes.push(change("g", 200, "item", "create", json!({"title": "gone"})));
+    changes.push(change("d", 200, "item", "delete", serde_json::Value::Null));
+    super::push(&**store, user, changes).await;
+    new_user(&**store, "export-friend@example.com").await;
+    store
+        .change_members(
+            user,
+            rid(1),
+            crate::MemberOp::Add {
+                email: "export-friend@example.com".into(),
+                role: tidesync_protocol::Role::Editor,
+            },
+        )
+        .await
+        .unwrap();
+    for (tombstones, limit, max_bytes, expect_pages) in [
+        (false, 7, 1 << 30, 5),
+        (false, 1000, 3 * 20_400, 10),
+        (false, 1000, 1, 30),
+        (true, 1000, 1, 31),
+    ] {
+        let mut after = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let (mut pages, mut scopes) = (0, std::collections::BTreeSet::new());
+        loop {
+            let page = store
+                .export(
+                    user,
+                    ExportQuery {
+                        kind: EntityType::Item,
+                        tombstones,
+                        after,
+                        limit,
+                        max_bytes,
+                    },
+                )
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(!page.records.is_empty(), "an empty page");
+            assert!(page.records.len() <= limit);
+            let bytes: usize = page.records.iter().map(|(_, r)| r.size()).sum();
+            assert!(
+                page.records.len() == 1 || bytes <= max_bytes,
+                "{bytes} > {max_bytes}"
+            );
+            for (scope, r) in &page.records {
+                scopes.insert(*scope);
+                assert!(seen.insert(r.id), "{:?} twice", r.id);
+                assert_eq!(r.deleted_at.is_some(), r.id == rid(200));
+            }
+            after = page.records.last().map(|(s, r)| (*s, r.id));
+            if !page.more {
+                break;
+            }
+            assert!(pages < 100);
+        }
+        assert_eq!(seen.len(), if tombstones { 31 } else { 30 });
+        assert_eq!(scopes.len(), 2);
+        assert_eq!(
+            pages, expect_pages,
+            "limit {limit}, max_bytes {max_bytes}, tombstones {tombstones}"
+        );
+    }
+    // Nothing of a kind: one empty page, and no more.
+    let page = store
+        .export(
+            user,
+            ExportQuery {
+                kind: EntityType::Category,
+                tombstones: true,
+                after: None,
+                limit: 10,
+                max_bytes: 1 << 20,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.records.is_empty() && !page.more);
+}

@@ -42,6 +42,7 @@ macro_rules! backend_suite {
             sharing::deleting_an_owner_hands_shared_spaces_on,
             history::old_tombstones_are_collected_and_stale_cursors_must_resync,
             history::the_sync_log_is_pruned_past_its_horizon,
+            history::exports_page_by_count_and_bytes,
             import::importing_twice_changes_nothing,
             import::imported_records_pull_in_change_order_with_their_dates,
             import::a_legacy_date_cursor_gets_exactly_what_changed_after_it,
