@@ -23,6 +23,8 @@ pub struct AppState {
     /// The last healthy answer of the store and when (see routes::health).
     pub health_ok: Arc<std::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
     pub limits: Arc<Limits>,
+    /// How many invitations to shared spaces may be sent.
+    pub invite_limits: tidesync_store::InviteLimits,
     /// Users with a data export streaming (routes::export).
     pub exports: Arc<crate::routes::export::Exports>,
 }

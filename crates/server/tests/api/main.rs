@@ -17,6 +17,7 @@ mod health;
 mod history;
 mod hostile;
 mod import;
+mod invitations;
 mod openapi;
 mod ops;
 mod outage;
@@ -47,6 +48,7 @@ fn main() {
         history::tests,
         hostile::tests,
         import::tests,
+        invitations::tests,
         openapi::tests,
         ops::tests,
         outage::tests,
