@@ -37,9 +37,11 @@ source "$root/tools/fresh-server.sh"
 # timeout.
 start_fresh_server "$bin" RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 REQUEST_TIMEOUT=7s
 
-# Test data: user A owns a space shared with user B, so the members endpoints
-# act on a real space and member (their ids are given to schemathesis as the
-# path parameters' values). Schemathesis sends A's token.
+# Test data: user A owns a space shared with user B (A invited B, B
+# accepted), and a pending invitation to an email without an account, so the
+# members and invitation endpoints act on a real space, member and
+# invitation (their ids are given to schemathesis as the path parameters'
+# values). Schemathesis sends A's token.
 api() { # METHOD PATH [TOKEN] [BODY]
   curl -fsS -X "$1" "$base$2" -H 'Content-Type: application/json' \
     ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}
@@ -52,15 +54,20 @@ print(d)' "$1"
 }
 token="$(api POST /api/auth/register "" \
   '{"email":"contract@example.com","password":"contract-password-1","name":"Contract"}' | field token)"
-member="$(api POST /api/auth/register "" \
-  '{"email":"member@example.com","password":"member-password-1","name":"Member"}' | field user.id)"
+member_auth="$(api POST /api/auth/register "" \
+  '{"email":"member@example.com","password":"member-password-1","name":"Member"}')"
+member="$(field user.id <<<"$member_auth")"
+member_token="$(field token <<<"$member_auth")"
 space="$(python3 -c 'import uuid; print(uuid.uuid4())')"
 api POST /api/sync "$token" "{\"deviceId\":\"seed\",\"changes\":[{\"operationId\":\"seed-space\",\"id\":\"$space\",\"entityType\":\"space\",\"operation\":\"create\",\"data\":{\"name\":\"Shared\"},\"timestamp\":\"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\",\"deviceId\":\"seed\"}]}" >/dev/null
-api POST "/api/spaces/$space/members" "$token" '{"email":"member@example.com","role":"editor"}' >/dev/null
+invited="$(api POST "/api/spaces/$space/members" "$token" '{"email":"member@example.com","role":"editor"}' | field invitation.id)"
+api POST "/api/invitations/$invited/accept" "$member_token" >/dev/null
+invitation="$(api POST "/api/spaces/$space/members" "$token" '{"email":"someone@example.com","role":"viewer"}' | field invitation.id)"
 cat >"$tmp/schemathesis.toml" <<TOML
 [parameters]
 "path.space_id" = "$space"
 "path.user_id" = "$member"
+"path.invitation_id" = "$invitation"
 TOML
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance

@@ -6,6 +6,7 @@
 
 import type { Category, Client, Item, Role, Space, SyncStatus } from '@tidesync/client';
 import { clear, field, h } from './dom.js';
+import { inbox } from './inbox.js';
 import { membersPanel, type Me, type MembersPanel } from './members.js';
 
 const KINDS = {
@@ -88,9 +89,21 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
     h('input', { name: 'name', placeholder: 'New space', maxlength: 200, 'aria-label': 'New space name' }),
     h('button', { type: 'submit' }, 'Add'),
   );
-  const side = h('aside', { class: 'sidebar' }, h('h2', {}, 'Spaces'), spaceList, spaceForm);
+  // An accepted invitation's space is shown as soon as it arrives (the sync round that follows).
+  let arriving: string | null = null;
+  const invitations = inbox(client, (id) => {
+    arriving = id;
+    renderSpaces();
+  });
+  unsubs.push(invitations.dispose);
+  const side = h('aside', { class: 'sidebar' }, invitations.el, h('h2', {}, 'Spaces'), spaceList, spaceForm);
   let spaces: Space[] = [];
   const renderSpaces = () => {
+    if (arriving && spaces.some((s) => s.id === arriving)) {
+      spaceId = arriving;
+      arriving = null;
+      localStorage.setItem('tidesync.demo.space', spaceId);
+    }
     if (spaceId && !spaces.some((s) => s.id === spaceId)) spaceId = null;
     if (!spaceId && spaces[0]) spaceId = spaces[0].id;
     clear(

@@ -1,9 +1,10 @@
-// The Members panel of a space: who is in it with which role; the owner adds
-// people by email, changes roles and removes members; anyone else may leave.
-// The members calls need the network (they are not queued like record
+// The Members panel of a space: who is in it with which role; the owner
+// invites people by email (they join when they accept), sees and withdraws the
+// pending invitations, changes roles and removes members; anyone else may
+// leave. The members calls need the network (they are not queued like record
 // writes), so the last list seen is kept in localStorage and shown offline.
 
-import { SyncError, type Client, type Member, type Role, type Space } from '@tidesync/client';
+import { SyncError, type Client, type Member, type Role, type SentInvitation, type Space } from '@tidesync/client';
 import { clear, field, h } from './dom.js';
 
 export interface Me {
@@ -26,6 +27,7 @@ const ROLE_TEXT: Record<Role, string> = { owner: 'Owner', editor: 'Editor', view
 
 function message(e: unknown): string {
   if (e instanceof SyncError && (e.code === 'network' || e.code === 'timeout')) return 'You are offline: sharing needs the network.';
+  if (e instanceof SyncError && e.code === 'rate_limited') return 'Too many invitations for now: try again later.';
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -39,7 +41,9 @@ export function membersPanel(client: Client, initial: Space, me: Me, onRole: (ro
     members = null;
   }
   let note = '';
+  let sentTo = ''; // the last invitation's email, until the next action
   let busy = false;
+  let pending: SentInvitation[] = [];
   let asked = 0; // answers to older requests are ignored
 
   const list = h('ul', { class: 'member-list', 'data-testid': 'member-list' });
@@ -56,19 +60,23 @@ export function membersPanel(client: Client, initial: Space, me: Me, onRole: (ro
         const email = field(shareForm, 'email');
         if (!email) return;
         void act(async () => {
-          await client.share(space.id, email, roleSel.value as 'editor' | 'viewer');
+          const sent = await client.invite(space.id, email, roleSel.value as 'editor' | 'viewer');
           shareForm.reset();
+          // Said the same whether or not the email has an account: the server does not tell.
+          sentTo = sent.email;
+          refreshPending();
         });
       },
     },
     h('input', { name: 'email', type: 'email', required: true, placeholder: 'Email', 'aria-label': 'Email to share with', 'data-testid': 'share-email', autocomplete: 'off' }),
     roleSel,
-    h('button', { type: 'submit', class: 'primary', 'data-testid': 'share-submit' }, 'Share'),
+    h('button', { type: 'submit', class: 'primary', 'data-testid': 'share-submit' }, 'Invite'),
   );
+  const invited = h('ul', { class: 'member-list invited', 'data-testid': 'pending-invitations' });
   const leave = h('button', { class: 'ghost danger', 'data-testid': 'leave-space', onclick: () => {
     if (confirm(`Leave “${space.name}”? It disappears from your devices.`)) void act(() => client.leave(space.id));
   } }, 'Leave space');
-  const el = h('aside', { class: 'panel members', 'data-testid': 'members' }, h('h3', {}, 'Members'), list, info, shareForm, leave, error);
+  const el = h('aside', { class: 'panel members', 'data-testid': 'members' }, h('h3', {}, 'Members'), list, info, shareForm, invited, leave, error);
 
   const role = (): Role | null => {
     const mine = members?.find((m) => m.userId === me.id)?.role;
@@ -82,6 +90,7 @@ export function membersPanel(client: Client, initial: Space, me: Me, onRole: (ro
     if (busy) return;
     busy = true;
     error.textContent = '';
+    sentTo = '';
     render();
     try {
       const got = await call();
@@ -130,15 +139,42 @@ export function membersPanel(client: Client, initial: Space, me: Me, onRole: (ro
         ? members.map(row)
         : h('li', { class: 'member' }, h('div', { class: 'member-who' }, h('span', { class: 'member-name' }, `${me.name || me.email} (you)`)), r ? h('span', { class: `role-badge ${r}` }, ROLE_TEXT[r]) : null),
     );
-    info.textContent = unsynced ? 'Share this space once it has synced.' : note;
+    info.textContent = unsynced ? 'Share this space once it has synced.' : sentTo ? `Invitation sent to ${sentTo}.` : note;
     shareForm.classList.toggle('hidden', !owner);
+    clear(
+      invited,
+      owner
+        ? pending.map((i) =>
+            h('li', { class: 'member', 'data-testid': 'pending-invitation', 'data-email': i.email },
+              h('div', { class: 'member-who' }, h('span', { class: 'member-name' }, i.email), h('span', { class: 'muted small' }, `invited as ${ROLE_TEXT[i.role].toLowerCase()}`)),
+              h('div', { class: 'member-actions' }, h('button', { class: 'icon danger', title: 'Withdraw', 'aria-label': `Withdraw the invitation to ${i.email}`, 'data-testid': 'invitation-revoke', disabled: busy, onclick: () =>
+                void act(async () => {
+                  await client.revokeInvitation(space.id, i.id);
+                  refreshPending();
+                }) }, '✕'))),
+          )
+        : [],
+    );
     for (const c of shareForm.elements) (c as HTMLInputElement).disabled = busy || unsynced;
     leave.classList.toggle('hidden', owner || !members);
     leave.disabled = busy;
   }
 
+  /** The owner's pending invitations (others may not list them). */
+  const refreshPending = () => {
+    if (role() !== 'owner' || space._pending) return;
+    client.spaceInvitations(space.id).then(
+      (list) => {
+        pending = list;
+        render();
+      },
+      () => undefined, // offline, or no longer the owner: the list stays as it was
+    );
+  };
+
   const refresh = () => {
     if (space._pending && !members) return render(); // the server does not know the space yet
+    refreshPending();
     const n = ++asked;
     client.members(space.id).then(
       (m) => n === asked && set(m),

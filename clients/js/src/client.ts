@@ -8,9 +8,24 @@ import { Local, type Changed } from './local.js';
 import { compare, FIELDS, matches, sameValue, TYPES, type Rec, type Row } from './model.js';
 import { memoryStorage, type Storage } from './storage.js';
 import { SyncError } from './errors.js';
+import { InvitationWatch } from './invitations.js';
 import { Engine } from './sync.js';
 import { Tabs, type TabMessage } from './tabs.js';
-import type { Clock, CreateData, EntityType, Filter, Member, Patch, RecordOf, RejectedOp, Role, SyncStatus } from './types.js';
+import type {
+  AcceptedInvitation,
+  Clock,
+  CreateData,
+  EntityType,
+  Filter,
+  Invitation,
+  Member,
+  MemberRole,
+  Patch,
+  RecordOf,
+  RejectedOp,
+  SentInvitation,
+  SyncStatus,
+} from './types.js';
 
 export interface ClientOptions {
   /** Server base URL, e.g. `https://sync.example.com` or `''` for the page's own origin. */
@@ -37,7 +52,7 @@ export interface ClientOptions {
   random?: () => number;
   /** Per request (default 30 000). */
   requestTimeoutMs?: number;
-  /** Pull at least this often while idle (default 300 000; pokes make it rarely matter). */
+  /** Pull at least this often while idle (default 300 000; pokes make it rarely matter). Invitations are read again as often while watched. */
   pollIntervalMs?: number;
   /** For tests: an EventSource implementation. */
   EventSource?: EventSourceCtor;
@@ -58,16 +73,37 @@ export interface Client {
   close(): Promise<void>;
   readonly deviceId: string;
 
-  // Members of shared spaces. Online only: each is one request, never queued;
-  // it rejects with a `SyncError` (code `network`/`timeout` without the
-  // network, else the server's: `not_found`, `forbidden`, `conflict`,
-  // `validation_failed`, with `status`). After a success a sync round starts.
+  // Members of shared spaces and invitations. Online only: each is one
+  // request, never queued; it rejects with a `SyncError` (code
+  // `network`/`timeout` without the network, else the server's: `not_found`,
+  // `forbidden`, `conflict`, `validation_failed`, `rate_limited`, with
+  // `status`). After a change of members a sync round starts.
   /** The members of a space, owner first (an unshared space: its owner alone). */
   members(spaceId: string): Promise<Member[]>;
-  /** Owner only: adds an existing user by email (`404 not_found` if there is none, `409 conflict` if a member already). */
-  share(spaceId: string, email: string, role?: Exclude<Role, 'owner'>): Promise<Member[]>;
+  /**
+   * Owner only: invites an email (`409 conflict` if a member already, `429 rate_limited` beyond the server's
+   * limits). The answer is the same whether or not the email has an account; the invitee becomes a member
+   * when they accept. Inviting again refreshes the pending invitation (same id, new role and expiry).
+   */
+  invite(spaceId: string, email: string, role?: MemberRole): Promise<SentInvitation>;
+  /** Owner only: the space's pending invitations, oldest first. */
+  spaceInvitations(spaceId: string): Promise<SentInvitation[]>;
+  /** Owner only: withdraws a pending invitation. */
+  revokeInvitation(spaceId: string, invitationId: string): Promise<SentInvitation>;
+  /** Your pending invitations, oldest first. */
+  invitations(): Promise<Invitation[]>;
+  /**
+   * Calls `cb` with your pending invitations, and again whenever they change: read at once, after the event
+   * stream's pokes (an invitation arriving pokes it), on the poll timer and after an answer. Returns the
+   * unsubscribe function. A failed read keeps the last list.
+   */
+  onInvitations(cb: (list: Invitation[]) => void): () => void;
+  /** Accepts one of your invitations: you become a member, and the space arrives at the sync round that starts. */
+  acceptInvitation(invitationId: string): Promise<AcceptedInvitation>;
+  /** Declines one of your invitations; with `block`, later invitations to that space are never shown to you. */
+  declineInvitation(invitationId: string, opts?: { block?: boolean }): Promise<void>;
   /** Owner only: changes a member's role. */
-  setRole(spaceId: string, userId: string, role: Exclude<Role, 'owner'>): Promise<Member[]>;
+  setRole(spaceId: string, userId: string, role: MemberRole): Promise<Member[]>;
   /** Owner only (or the member themself): removes a member; their devices then drop the space. */
   removeMember(spaceId: string, userId: string): Promise<Member[]>;
   /** Leaves a space shared with you (the owner cannot: `409 conflict`); this device drops it at the sync that follows. */
@@ -196,6 +232,8 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
       for (const cb of rejectedSubs) cb(r);
     },
   });
+  // Read only while the app watches (onInvitations); `listInvitations` is defined with the members calls below.
+  const invites = new InvitationWatch({ list: () => listInvitations(), clock });
   const leaderStatus = () => ({ syncing: status.syncing, online: status.online, lastError: status.lastError, lastSyncedAt: status.lastSyncedAt });
   const ES = opts.EventSource ?? g.EventSource;
   const live =
@@ -204,7 +242,12 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
           url,
           deviceId: local.deviceId,
           ticket: async () => String((await engine.call('POST', '/api/sync/stream-ticket', {})).ticket),
-          poke: () => void engine.round(),
+          poke: () => {
+            void engine.round();
+            // A poke without data may be an invitation: tell this tab's and the others' watchers.
+            invites.poked();
+            tabs.post({ k: 'poked' });
+          },
           onState: () => undefined,
           clock,
           random,
@@ -218,6 +261,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     if (pollTimer !== null) clock.clearTimeout(pollTimer);
     pollTimer = clock.setTimeout(() => {
       if (tabs.leader) void engine.round();
+      invites.poked();
       poll();
     }, pollMs);
   };
@@ -240,6 +284,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
           if (m.outbox && tabs.leader && local.outbox.length) engine.afterWrite();
         });
       } else if (m.k === 'kick' && tabs.leader) engine.afterWrite();
+      else if (m.k === 'poked') invites.poked();
       else if (m.k === 'hb' && !tabs.leader) setStatus(m.status as Partial<SyncStatus>);
     },
   });
@@ -276,6 +321,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
   offs.push(on(g, 'online', () => {
     setStatus({ online: true });
     live?.nudge();
+    invites.poked();
     if (tabs.leader) void engine.now();
   }));
   offs.push(on(g, 'offline', () => setStatus({ online: false })));
@@ -330,6 +376,13 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     const data = await api(method, path, body);
     pullSoon();
     return (data.members ?? []) as Member[];
+  };
+  const invitationsAt = (id: string, what: string) => `/api/invitations/${encodeURIComponent(id)}/${what}`;
+  const listInvitations = async () => ((await api('GET', '/api/invitations')).invitations ?? []) as Invitation[];
+  /** An invitation was answered: this tab's and the other tabs' lists change. */
+  const answered = () => {
+    void invites.refresh();
+    tabs.post({ k: 'poked' });
   };
 
   const client: Client = {
@@ -396,7 +449,28 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     async members(spaceId) {
       return ((await api('GET', membersAt(spaceId))).members ?? []) as Member[];
     },
-    share: (spaceId, email, role = 'editor') => change('POST', membersAt(spaceId), { email, role }),
+    async invite(spaceId, email, role = 'editor') {
+      return (await api('POST', membersAt(spaceId), { email, role })).invitation as SentInvitation;
+    },
+    async spaceInvitations(spaceId) {
+      return ((await api('GET', membersAt(spaceId, 'invitations'))).invitations ?? []) as SentInvitation[];
+    },
+    async revokeInvitation(spaceId, invitationId) {
+      const path = membersAt(spaceId, `invitations/${encodeURIComponent(invitationId)}`);
+      return (await api('DELETE', path)).invitation as SentInvitation;
+    },
+    invitations: listInvitations,
+    onInvitations: (cb) => invites.subscribe(cb),
+    async acceptInvitation(invitationId) {
+      const data = await api('POST', invitationsAt(invitationId, 'accept'));
+      pullSoon();
+      answered();
+      return data as unknown as AcceptedInvitation;
+    },
+    async declineInvitation(invitationId, opts = {}) {
+      await api('POST', invitationsAt(invitationId, 'decline'), { block: opts.block === true });
+      answered();
+    },
     setRole: (spaceId, userId, role) => change('PATCH', membersAt(spaceId, `members/${encodeURIComponent(userId)}`), { role }),
     removeMember: (spaceId, userId) => change('DELETE', membersAt(spaceId, `members/${encodeURIComponent(userId)}`)),
     async leave(spaceId) {
@@ -413,6 +487,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
       closed = true;
       for (const off of offs) off();
       if (pollTimer !== null) clock.clearTimeout(pollTimer);
+      invites.stop();
       engine.close();
       live?.stop();
       // Let writes and the round in flight finish before the database goes.

@@ -12,6 +12,7 @@
 export type TabMessage =
   | { k: 'changed'; ids: string[]; outbox: boolean; all?: boolean }
   | { k: 'kick' } // a follower wrote: the sender should send
+  | { k: 'poked' } // the stream poked the sender, or an invitation was answered: invitations may have changed
   | { k: 'hb'; status: unknown }; // leader heartbeat, with its sync status
 
 interface LockManagerLike {

@@ -100,6 +100,41 @@ export interface Member {
   since: string;
 }
 
+/** The role an invitation offers. */
+export type MemberRole = Exclude<Role, 'owner'>;
+
+/** An invitation you sent, as the owner sees it: the same whether or not the email has an account. */
+export interface SentInvitation {
+  id: string;
+  spaceId: string;
+  /** The invitee's email, normalized (trimmed, lower-case). */
+  email: string;
+  role: MemberRole;
+  status: 'pending' | 'accepted' | 'declined' | 'revoked';
+  /** ISO-8601. */
+  createdAt: string;
+  /** ISO-8601: after this it can no longer be accepted. */
+  expiresAt: string;
+}
+
+/** An invitation you received (`invitations()`): what you would accept, nothing else of the space. */
+export interface Invitation {
+  id: string;
+  spaceId: string;
+  spaceName: string;
+  inviter: { name: string; email: string };
+  role: MemberRole;
+  createdAt: string;
+  expiresAt: string;
+}
+
+/** The answer to `acceptInvitation`: the space arrives at the sync round that follows. */
+export interface AcceptedInvitation {
+  spaceId: string;
+  role: MemberRole;
+  members: Member[];
+}
+
 /** A local operation the server refused for good (a "dead letter"); it was dropped and the local copy rolled back. */
 export interface RejectedOp {
   operationId: string;

@@ -4,8 +4,9 @@
 // fewer records than `limit`, as a byte-capped server may), and injectable
 // request-level failures. Shared spaces, seen from one member: spaces where
 // the user is a viewer (writes answer `forbidden`), removals (`removedSpaces`
-// once per cursor, the space's records no longer sent), and the members
-// endpoints. The real server is exercised by the browser tests.
+// once per cursor, the space's records no longer sent), the members
+// endpoints and invitations (sent by this user as an owner, and received).
+// The real server is exercised by the browser tests.
 
 type Rec = Record<string, unknown> & { id: string; deletedAt: string | null };
 type Kind = 'space' | 'category' | 'item';
@@ -50,6 +51,12 @@ export class FakeServer {
   removals: { space: string; version: number }[] = [];
   /** Members per space, for the members endpoints (an unknown space answers 404). */
   members = new Map<string, { userId: string; email: string; name: string; role: string; since: string }[]>();
+  /** Invitations this user sent, per space (`POST /api/spaces/{id}/members`). */
+  sent = new Map<string, SentInvitation[]>();
+  /** Invitations to this user; `GET /api/invitations` lists those of spaces not blocked. */
+  received: ReceivedInvitation[] = [];
+  /** Spaces whose invitations this user blocked. */
+  blocked = new Set<string>();
   /** Runs after a sync is computed and before it is answered (a write "while the request is in flight"). */
   beforeReply: (() => Promise<void>) | null = null;
 
@@ -69,6 +76,7 @@ export class FakeServer {
     if (path === '/api/sync/stream-ticket') return json(200, { success: true, data: { ticket: 'tk', expiresIn: 60 } });
     if (path === '/api/auth/me') return json(200, { success: true, data: { user: { id: 'u1', email: 'me@example.com', name: 'me' } } });
     if (path.startsWith('/api/spaces/')) return this.membersCall(init?.method ?? 'GET', path, body);
+    if (path.startsWith('/api/invitations')) return this.invitationsCall(path, body);
     const data = this.sync(body);
     await this.beforeReply?.();
     if (fault?.kind === 'lost') throw new TypeError('Failed to fetch (response lost)');
@@ -83,14 +91,44 @@ export class FakeServer {
     if (method === 'GET' && what === 'members' && !who) return reply();
     if (method === 'POST' && what === 'members') {
       if (list.some((m) => m.email === body.email)) return json(409, { success: false, error: { code: 'conflict', message: 'already a member' } });
-      list.push({ userId: `user-${list.length + 1}`, email: String(body.email), name: String(body.email).split('@')[0]!, role: String(body.role), since: new Date().toISOString() });
-      return reply(201);
+      // An invitation, whether or not the email has an account; a pending one is refreshed.
+      const sent = this.sent.get(space!) ?? [];
+      this.sent.set(space!, sent);
+      let inv = sent.find((i) => i.email === body.email && i.status === 'pending');
+      if (!inv) sent.push((inv = { id: crypto.randomUUID(), spaceId: space!, email: String(body.email), role: '', status: 'pending', createdAt: now(), expiresAt: now() }));
+      inv.role = String(body.role);
+      return json(202, { success: true, data: { invitation: inv } });
+    }
+    if (what === 'invitations') {
+      const pending = (this.sent.get(space!) ?? []).filter((i) => i.status === 'pending');
+      if (method === 'GET') return json(200, { success: true, data: { invitations: pending } });
+      const inv = pending.find((i) => i.id === who);
+      if (!inv) return notFound('no such invitation');
+      inv.status = 'revoked';
+      return json(200, { success: true, data: { invitation: inv } });
     }
     const m = list.find((x) => x.userId === who);
     if (!m) return json(404, { success: false, error: { code: 'not_found', message: 'no such member' } });
     if (method === 'PATCH') m.role = String(body.role);
     else if (method === 'DELETE') list.splice(list.indexOf(m), 1);
     return reply();
+  }
+
+  private invitationsCall(path: string, body: Record<string, unknown>): Response {
+    const [, , , id, what] = path.split('/');
+    const visible = this.received.filter((i) => !this.blocked.has(i.spaceId));
+    if (!id) return json(200, { success: true, data: { invitations: visible } });
+    const inv = visible.find((i) => i.id === id);
+    if (!inv) return notFound('no such invitation');
+    this.received.splice(this.received.indexOf(inv), 1);
+    if (what === 'decline') {
+      if (body.block === true) this.blocked.add(inv.spaceId);
+      return json(200, { success: true, data: { id, spaceId: inv.spaceId, status: 'declined', blocked: body.block === true } });
+    }
+    const members = this.members.get(inv.spaceId) ?? [{ userId: 'u2', email: inv.inviter.email, name: inv.inviter.name, role: 'owner', since: now() }];
+    members.push({ userId: 'u1', email: 'me@example.com', name: 'me', role: inv.role, since: now() });
+    this.members.set(inv.spaceId, members);
+    return json(200, { success: true, data: { spaceId: inv.spaceId, role: inv.role, members } });
   }
 
   /** Opaque to the client: `v1.u.N`, with a shared-scope part once anything is shared. */
@@ -224,6 +262,30 @@ export class FakeServer {
     return this.requests.filter((r) => r.path === '/api/sync');
   }
 }
+
+export interface SentInvitation {
+  id: string;
+  spaceId: string;
+  email: string;
+  role: string;
+  status: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface ReceivedInvitation {
+  id: string;
+  spaceId: string;
+  spaceName: string;
+  inviter: { name: string; email: string };
+  role: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+const now = () => new Date().toISOString();
+
+const notFound = (message: string) => json(404, { success: false, error: { code: 'not_found', message } });
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });

@@ -1,5 +1,6 @@
 // Shared spaces, client side: removals (`removedSpaces`) applied with the page
-// and the cursor in one transaction, `forbidden` acks, the members calls.
+// and the cursor in one transaction, `forbidden` acks, the members calls and
+// invitations.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SyncError, type RejectedOp, type Storage } from '../src/index.js';
@@ -220,21 +221,125 @@ test('members calls: paths, bodies, the members returned, and a sync round after
   const { c, S } = await sharedSetup(e);
   const path = (p: string) => e.server.requests.filter((r) => r.path === p).length;
   assert.deepEqual((await c.members(S)).map((m) => [m.email, m.role]), [['owner@example.com', 'owner']]);
+  // Bob accepted an invitation meanwhile (see the invitation tests).
+  e.server.members.get(S)!.push({ userId: 'u3', email: 'bob@example.com', name: 'bob', role: 'viewer', since: '' });
   const syncsBefore = path('/api/sync');
-  const after = await c.share(S, 'bob@example.com', 'viewer');
-  assert.deepEqual(after.map((m) => m.role), ['owner', 'viewer']);
-  assert.deepEqual(e.server.requests.filter((r) => r.path === `/api/spaces/${S}/members`).at(-1)!.body, { email: 'bob@example.com', role: 'viewer' });
-  await until(() => path('/api/sync') > syncsBefore, 'a sync round after share');
-  const bob = after[1]!.userId;
-  assert.equal((await c.setRole(S, bob, 'editor'))[1]!.role, 'editor');
-  await assert.rejects(c.share(S, 'bob@example.com'), (err: unknown) => err instanceof SyncError && err.code === 'conflict' && err.status === 409);
-  assert.equal((await c.removeMember(S, bob)).length, 1);
+  const after = await c.setRole(S, 'u3', 'editor');
+  assert.deepEqual(after.map((m) => m.role), ['owner', 'editor']);
+  assert.deepEqual(e.server.requests.at(-1)!.body, { role: 'editor' });
+  await until(() => path('/api/sync') > syncsBefore, 'a sync round after a change of members');
+  await assert.rejects(c.invite(S, 'bob@example.com'), (err: unknown) => err instanceof SyncError && err.code === 'conflict' && err.status === 409);
+  assert.equal((await c.removeMember(S, 'u3')).length, 1);
   // leave(): the user id from GET /api/auth/me (no userId option), then DELETE of that member.
   e.server.members.get(S)!.push({ userId: 'u1', email: 'me@example.com', name: 'me', role: 'editor', since: '' });
   await c.leave(S);
   assert.ok(e.server.requests.some((r) => r.path === '/api/auth/me'));
   assert.deepEqual(e.server.members.get(S)!.map((m) => m.userId), ['u2']);
   await assert.rejects(c.members(uuid()), (err: unknown) => err instanceof SyncError && err.code === 'not_found' && err.status === 404);
+  await closeAll(e);
+});
+
+test('invite answers a pending invitation and adds no member; the owner lists and revokes', async () => {
+  const e = env();
+  const { c, S } = await sharedSetup(e);
+  const sent = await c.invite(S, 'bob@example.com', 'viewer');
+  assert.equal(sent.status, 'pending');
+  assert.equal(sent.role, 'viewer');
+  assert.deepEqual(e.server.requests.at(-1)!.body, { email: 'bob@example.com', role: 'viewer' });
+  assert.equal(e.server.requests.at(-1)!.path, `/api/spaces/${S}/members`);
+  assert.equal((await c.members(S)).length, 1, 'not a member before accepting');
+  const again = await c.invite(S, 'bob@example.com', 'editor');
+  assert.equal(again.id, sent.id, 'inviting again refreshes it');
+  assert.deepEqual((await c.spaceInvitations(S)).map((i) => [i.email, i.role]), [['bob@example.com', 'editor']]);
+  assert.equal((await c.revokeInvitation(S, sent.id)).status, 'revoked');
+  assert.deepEqual(await c.spaceInvitations(S), []);
+  await assert.rejects(c.revokeInvitation(S, sent.id), (err: unknown) => err instanceof SyncError && err.code === 'not_found');
+  await closeAll(e);
+});
+
+function received(spaceId: string, name = 'FREE GIFT') {
+  return {
+    id: uuid(),
+    spaceId,
+    spaceName: name,
+    inviter: { name: 'Ann', email: 'ann@example.com' },
+    role: 'editor',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    expiresAt: '2026-01-15T00:00:00.000Z',
+  };
+}
+
+test('invitations: listed, accepted (a sync round follows), declined with or without a block', async () => {
+  const e = env();
+  const c = await e.client();
+  await c.sync();
+  const [a, b, d] = [received(uuid()), received(uuid()), received(uuid())];
+  e.server.received.push(a, b, d);
+  assert.deepEqual((await c.invitations()).map((i) => i.id), [a.id, b.id, d.id]);
+  const syncs = e.server.syncRequests().length;
+  const accepted = await c.acceptInvitation(a.id);
+  assert.equal(accepted.spaceId, a.spaceId);
+  assert.deepEqual(accepted.members.map((m) => m.role), ['owner', 'editor']);
+  await until(() => e.server.syncRequests().length > syncs, 'the space is pulled at once');
+  await c.declineInvitation(b.id);
+  assert.deepEqual(e.server.requests.at(-1)!.body, { block: false });
+  await c.declineInvitation(d.id, { block: true });
+  assert.deepEqual(e.server.requests.at(-1)!.body, { block: true });
+  e.server.received.push(received(d.spaceId));
+  assert.deepEqual(await c.invitations(), [], 'the blocked space invites in vain');
+  await assert.rejects(c.acceptInvitation(b.id), (err: unknown) => err instanceof SyncError && err.code === 'not_found' && err.status === 404);
+  await closeAll(e);
+});
+
+/** A stand-in EventSource the test fires `change` events on. */
+class FakeEventSource {
+  static last: FakeEventSource | null = null;
+  onopen: ((e: Event) => void) | null = null;
+  onerror: ((e: Event) => void) | null = null;
+  private listeners: ((e: MessageEvent) => void)[] = [];
+  constructor(readonly url: string) {
+    FakeEventSource.last = this;
+    queueMicrotask(() => this.onopen?.(new Event('open')));
+  }
+  addEventListener(_type: string, cb: (e: MessageEvent) => void) {
+    this.listeners.push(cb);
+  }
+  close() {}
+  poke() {
+    for (const cb of this.listeners) cb(new MessageEvent('change', { data: '{}' }));
+  }
+}
+
+test('onInvitations reads at once, after stream pokes (at most every 10 s), and after an answer; nothing without a subscriber', async () => {
+  const e = env();
+  const c = await e.client({ live: true, EventSource: FakeEventSource });
+  await until(() => FakeEventSource.last !== null, 'the stream is open');
+  const reads = () => e.server.requests.filter((r) => r.path === '/api/invitations').length;
+  FakeEventSource.last!.poke();
+  await settle();
+  assert.equal(reads(), 0, 'nobody watches: no request');
+  const heard: string[][] = [];
+  const off = c.onInvitations((l) => heard.push(l.map((i) => i.spaceName)));
+  await until(() => heard.length === 1, 'the first read');
+  assert.deepEqual(heard, [[]]);
+  // An invitation arrives: the server pokes the stream.
+  e.server.received.push(received(uuid(), 'Movies'));
+  FakeEventSource.last!.poke();
+  FakeEventSource.last!.poke();
+  await settle();
+  assert.equal(reads(), 1, 'within 10 s of the last read: later, once');
+  e.clock.advance(10_000);
+  await until(() => heard.length === 2, 'the read after the pokes');
+  assert.deepEqual(heard[1], ['Movies']);
+  assert.equal(reads(), 2);
+  await c.declineInvitation(e.server.received[0]!.id);
+  await until(() => heard.length === 3, 'the read after the answer');
+  assert.deepEqual(heard[2], []);
+  off();
+  e.clock.advance(20_000);
+  FakeEventSource.last!.poke();
+  await settle();
+  assert.equal(reads(), 3, 'unsubscribed: no more reads');
   await closeAll(e);
 });
 
@@ -252,7 +357,7 @@ test('members calls are online only: offline they reject with a SyncError and qu
   assert.equal((await c.members(S)).length, 1, 'after a 401 the call is retried with a fresh token');
   assert.equal(asked, askedBefore + 1);
   e.server.offline = true;
-  await assert.rejects(c.share(S, 'x@example.com'), (err: unknown) => err instanceof SyncError && err.code === 'network' && err.status === undefined);
+  await assert.rejects(c.invite(S, 'x@example.com'), (err: unknown) => err instanceof SyncError && err.code === 'network' && err.status === undefined);
   await assert.rejects(c.leave(S), (err: unknown) => err instanceof SyncError && err.code === 'network');
   e.server.offline = false;
   assert.equal(c.status.pending, 0, 'a members call is never queued');

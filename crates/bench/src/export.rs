@@ -24,7 +24,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::server::{rss_mib, Server, Target};
 use crate::stats::Latencies;
-use crate::tidesync::{client, fig, item_create, push_body, register};
+use crate::tidesync::{client, fig, item_create, push_body, register, share};
 use crate::{secs, Args, Figure};
 
 /// Members exporting the space together (the owner among them).
@@ -220,8 +220,9 @@ pub async fn run(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     let mut members = vec![owner.clone()];
     for m in 1..MEMBERS {
         let email = format!("member{m}@example.com");
-        members.push(register(&base, &email).await?);
-        owner.add_member(space, &email, Role::Editor).await?;
+        let member = register(&base, &email).await?;
+        share(&owner, &member, space, &email, Role::Editor).await?;
+        members.push(member);
     }
     let t = Instant::now();
     for from in (0..n).step_by(PER_PUSH) {

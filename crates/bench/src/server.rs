@@ -107,7 +107,10 @@ fn spawn(bin: &Path, dir: &Path, url: &str, env: &[(&str, String)]) -> (Proc, St
     // Startup lines only: a log line per request would measure the terminal.
     cmd.env("RUST_LOG", "warn,tidesync=info,tidesync::app=warn")
         // Room for the idle-streams scenario (the fd limit is 20,000 here).
-        .env("MAX_CONNECTIONS", "15000");
+        .env("MAX_CONNECTIONS", "15000")
+        // The sharing scenario's owner invites a hundred members at once.
+        .env("INVITATIONS_PER_HOUR", "100000")
+        .env("PENDING_INVITATIONS_PER_SPACE", "100000");
     let mut proc = Proc::start_echoing(&mut cmd);
     let addr = proc.address();
     (proc, format!("http://{addr}"))

@@ -16,6 +16,40 @@ use crate::stats::Latencies;
 use crate::{bytes, export, heavy, live, secs, sharing, wants, Args, Figure, Scenario};
 
 pub const PASSWORD: &str = "bench password";
+
+/// Shares `space` with `member` (whose account is `email`) on a server with
+/// invitations (the owner invites, the member accepts) and on one without
+/// (the old immediate add), so one bench measures builds from before and
+/// after them side by side.
+pub async fn share(
+    owner: &Client,
+    member: &Client,
+    space: RecordId,
+    email: &str,
+    role: tidesync_protocol::scope::Role,
+) -> Result<()> {
+    let res = owner
+        .http()
+        .post(format!("{}/api/spaces/{space}/members", owner.base_url()))
+        .bearer_auth(owner.token().context("token")?)
+        .json(&json!({"email": email, "role": role}))
+        .send()
+        .await?;
+    match res.status().as_u16() {
+        201 => Ok(()),
+        202 => {
+            let v: serde_json::Value = res.json().await?;
+            let id = v["data"]["invitation"]["id"]
+                .as_str()
+                .context("an invitation id")?
+                .parse()
+                .map_err(|_| anyhow::anyhow!("a bad invitation id"))?;
+            member.accept_invitation(id).await?;
+            Ok(())
+        }
+        s => anyhow::bail!("sharing answered {s}: {}", res.text().await?),
+    }
+}
 /// A bound on every paging loop (far above any scenario's page count).
 const MAX_PAGES: usize = 100_000;
 

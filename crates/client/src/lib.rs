@@ -61,6 +61,7 @@
 //! [`reqwest::Client`] with [`Client::with_http`].
 
 mod error;
+mod invitations;
 mod pager;
 mod spaces;
 pub mod sse;

@@ -1,5 +1,6 @@
 //! The members of shared spaces (`/api/spaces/{spaceId}/…`): online calls,
-//! each answering the members after the change, owner first.
+//! each answering the members after the change, owner first. A member is
+//! added by an invitation the invitee accepts (`invitations.rs`).
 
 use reqwest::Method;
 use tidesync_protocol::spaces::{MemberView, MembersResponse};
@@ -22,23 +23,6 @@ impl Client {
     pub async fn members(&self, space: RecordId) -> Result<Vec<MemberView>> {
         self.members_call(Method::GET, format!("/api/spaces/{space}/members"), None)
             .await
-    }
-
-    /// `POST /api/spaces/{spaceId}/members`: the owner adds an existing user
-    /// as editor or viewer (the first member shares the space).
-    pub async fn add_member(
-        &self,
-        space: RecordId,
-        email: &str,
-        role: Role,
-    ) -> Result<Vec<MemberView>> {
-        let body = serde_json::json!({"email": email, "role": role});
-        self.members_call(
-            Method::POST,
-            format!("/api/spaces/{space}/members"),
-            Some(body),
-        )
-        .await
     }
 
     /// `PATCH /api/spaces/{spaceId}/members/{userId}`: the owner changes a role.

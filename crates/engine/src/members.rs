@@ -1,5 +1,10 @@
 //! Who may change a space's members, and how: pure rules, so both
 //! backends apply exactly the same ones (and tests need no database).
+//! Adding a member takes an invitation the invitee accepts
+//! ([`invitations`]); the addition itself is [`Request::Add`], decided
+//! at acceptance.
+
+pub mod invitations;
 
 use tidesync_protocol::Role;
 
@@ -45,6 +50,9 @@ pub enum Refusal {
     Conflict(&'static str),
     /// Answered 400: the request itself is wrong.
     Invalid(&'static str),
+    /// Answered 429: too many invitations; retry after this many
+    /// milliseconds.
+    RateLimited(i64),
 }
 
 fn member_role(role: Role) -> Result<Role, Refusal> {

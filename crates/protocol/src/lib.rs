@@ -8,13 +8,14 @@ pub mod cursor;
 pub mod entity;
 pub mod error;
 pub mod ids;
+pub mod invitations;
 pub mod merge;
 pub mod scope;
 pub mod spaces;
 pub mod sync;
 pub mod time;
 
-pub use ids::{RecordId, UserId};
+pub use ids::{InvitationId, RecordId, UserId};
 pub use scope::{Role, ScopeId};
 /// The `uuid` crate this one's ids are made of.
 pub use uuid;

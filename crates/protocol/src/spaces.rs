@@ -25,7 +25,8 @@ pub struct MembersResponse {
     pub members: Vec<MemberView>,
 }
 
-/// `POST /api/spaces/{spaceId}/members`.
+/// `POST /api/spaces/{spaceId}/members`: invites an email (the invitee
+/// accepts to become a member).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddMemberRequest {
     pub email: String,

@@ -101,6 +101,10 @@ impl App {
                 health: RateLimiter::new(args.health_rate_limit_per_minute),
                 trust_proxy: args.trust_proxy,
             }),
+            invite_limits: tidesync_store::InviteLimits {
+                per_hour: args.invitations_per_hour,
+                pending_per_space: args.pending_invitations_per_space,
+            },
             sync: SyncLimits {
                 max_changes: args.max_changes_per_sync as usize,
                 max_wait: args.request_timeout.saturating_sub(Duration::from_secs(5)),

@@ -229,6 +229,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HEALTH_RATE_LIMIT_PER_MINUTE", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub health_rate_limit_per_minute: u32,
 
+    /// Invitations to shared spaces one user may send per hour (counted in
+    /// the database, so across instances); beyond, 429 `rate_limited`.
+    #[arg(long, env = "INVITATIONS_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub invitations_per_hour: u32,
+
+    /// Pending, unexpired invitations one space may have; beyond, 429.
+    #[arg(long, env = "PENDING_INVITATIONS_PER_SPACE", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pending_invitations_per_space: u32,
+
     /// Take the client IP from the last X-Forwarded-For entry. Set only behind
     /// a reverse proxy that appends it; otherwise clients could pick their IP.
     #[arg(long, env = "TRUST_PROXY", default_value_t = false)]
@@ -331,6 +340,8 @@ impl ServeArgs {
             rate_limit_per_minute: 100,
             auth_rate_limit_per_minute: 10,
             health_rate_limit_per_minute: 600,
+            invitations_per_hour: 20,
+            pending_invitations_per_space: 50,
             trust_proxy: false,
             request_timeout: parse_duration("30s").expect("valid default"),
             header_read_timeout: parse_duration("10s").expect("valid default"),

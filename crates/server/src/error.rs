@@ -171,6 +171,7 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden(m) => ApiError::Forbidden(m),
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::Invalid(m) => ApiError::Validation(m),
+            StoreError::RateLimited(wait) => ApiError::RateLimited(wait),
             StoreError::Retry => ApiError::Unavailable,
             other => ApiError::Internal(other.to_string()),
         }

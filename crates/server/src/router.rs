@@ -30,7 +30,7 @@ use crate::auth::identify;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
 use crate::limits::{auth_rate_limit, health_rate_limit, rate_limit};
-use crate::routes::{self, auth, health, openapi, spaces, stream, sync};
+use crate::routes::{self, auth, health, invitations, openapi, spaces, stream, sync};
 use crate::state::AppState;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -82,6 +82,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/spaces/{space_id}/members/{user_id}"),
     ("DELETE", "/api/spaces/{space_id}/members/{user_id}"),
     ("POST", "/api/spaces/{space_id}/owner"),
+    ("GET", "/api/spaces/{space_id}/invitations"),
+    (
+        "DELETE",
+        "/api/spaces/{space_id}/invitations/{invitation_id}",
+    ),
+    ("GET", "/api/invitations"),
+    ("POST", "/api/invitations/{invitation_id}/accept"),
+    ("POST", "/api/invitations/{invitation_id}/decline"),
 ];
 
 /// The demo app's files (not API, so not in [`ROUTES`]).
@@ -105,6 +113,11 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .routes(routes!(spaces::list, spaces::add))
         .routes(routes!(spaces::set_role, spaces::remove))
         .routes(routes!(spaces::transfer))
+        .routes(routes!(invitations::sent))
+        .routes(routes!(invitations::revoke))
+        .routes(routes!(invitations::list))
+        .routes(routes!(invitations::accept))
+        .routes(routes!(invitations::decline))
         .split_for_parts();
     // Unknown paths are rate limited like the API: scanners pay too.
     let bounded = bounded.fallback(routes::not_found);

@@ -23,6 +23,8 @@ pub struct AppState {
     /// The store's last answer to `/health` and when (see routes::health).
     pub health: Arc<tokio::sync::Mutex<Option<(std::time::Instant, tidesync_store::Health)>>>,
     pub limits: Arc<Limits>,
+    /// How many invitations to shared spaces may be sent.
+    pub invite_limits: tidesync_store::InviteLimits,
     /// The data exports streaming, and their limits (routes::export).
     pub exports: Arc<crate::routes::export::Exports>,
     /// Turns for the pulls of long-polls woken by a change: one write can

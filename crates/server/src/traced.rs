@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::{RecordId, UserId};
+use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
-    Announcement, AuthState, Backend, Credentials, GcHorizon, GcReport, Health, Member, MemberOp,
-    MembersChanged, NewUser, PullInput, PushInput, Store, StoreError, SyncOutput, User, View,
+    Accepted, Announcement, AuthState, Backend, Credentials, Declined, GcHorizon, GcReport, Health,
+    Invitation, InvitationChanged, InviteLimits, Member, MemberOp, MembersChanged, NewUser,
+    PullInput, PushInput, ReceivedInvitation, Store, StoreError, SyncOutput, User, View,
 };
 use tracing::{debug_span, field::Empty, Instrument};
 
@@ -189,6 +190,93 @@ impl Store for Traced {
             self.0.change_members(user, space, op),
             user = user,
             space = space
+        )
+    }
+
+    async fn invite(
+        &self,
+        user: UserId,
+        space: RecordId,
+        email: &str,
+        role: Role,
+        limits: InviteLimits,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError> {
+        traced!(
+            "store.invite",
+            self.0.invite(user, space, email, role, limits, now),
+            user = user,
+            space = space
+        )
+    }
+
+    async fn invitations(
+        &self,
+        user: UserId,
+        now: Millis,
+    ) -> Result<Vec<ReceivedInvitation>, StoreError> {
+        traced!(
+            "store.invitations",
+            self.0.invitations(user, now),
+            user = user
+        )
+    }
+
+    async fn accept_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<Accepted, StoreError> {
+        traced!(
+            "store.accept_invitation",
+            self.0.accept_invitation(user, id, now),
+            user = user,
+            invitation = id
+        )
+    }
+
+    async fn decline_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        block: bool,
+        now: Millis,
+    ) -> Result<Declined, StoreError> {
+        traced!(
+            "store.decline_invitation",
+            self.0.decline_invitation(user, id, block, now),
+            user = user,
+            invitation = id
+        )
+    }
+
+    async fn space_invitations(
+        &self,
+        user: UserId,
+        space: RecordId,
+        now: Millis,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        traced!(
+            "store.space_invitations",
+            self.0.space_invitations(user, space, now),
+            user = user,
+            space = space
+        )
+    }
+
+    async fn revoke_invitation(
+        &self,
+        user: UserId,
+        space: RecordId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError> {
+        traced!(
+            "store.revoke_invitation",
+            self.0.revoke_invitation(user, space, id, now),
+            user = user,
+            invitation = id
         )
     }
 

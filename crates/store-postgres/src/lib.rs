@@ -7,6 +7,7 @@ mod error;
 mod gate;
 mod history;
 mod import;
+mod invitations;
 mod listen;
 mod members;
 mod pool;
@@ -20,10 +21,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
 use tidesync_engine::{Again, Push, PushInput, PushLimits, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
-use tidesync_protocol::{RecordId, UserId};
+use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
 use tidesync_store::{
-    Announcement, AuthState, Backend, ChangeNote, Credentials, GcHorizon, GcReport, Health, Member,
-    MemberOp, MembersChanged, NewUser, PullInput, Store, StoreError, User, GC_BATCH,
+    Accepted, Announcement, AuthState, Backend, ChangeNote, Credentials, Declined, GcHorizon,
+    GcReport, Health, Invitation, InvitationChanged, InviteLimits, Member, MemberOp,
+    MembersChanged, NewUser, PullInput, ReceivedInvitation, Store, StoreError, User, GC_BATCH,
 };
 use tokio::sync::broadcast;
 
@@ -84,6 +86,21 @@ async fn notify_revoked(c: &mut sqlx::PgConnection, user: UserId) -> Result<(), 
         .await
         .map_err(db)?;
     Ok(())
+}
+
+/// Membership pokes on these users' personal scopes: their streams reread
+/// their scopes (and, for an invitation, their invitations).
+fn membership_notes(users: &[(UserId, ScopeId)]) -> Vec<ChangeNote> {
+    users
+        .iter()
+        .map(|(u, personal)| ChangeNote {
+            scope: *personal,
+            version: 0,
+            user: *u,
+            device: String::new(),
+            membership: true,
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -343,20 +360,106 @@ impl Store for PostgresStore {
         self.scoped(async {
             let mut tx = self.begin().await?;
             let changed = members::change(&mut tx, user, space, op, now_millis()).await?;
-            let notes: Vec<ChangeNote> = changed
-                .affected
-                .iter()
-                .map(|(u, personal)| ChangeNote {
-                    scope: *personal,
-                    version: 0,
-                    user: *u,
-                    device: String::new(),
-                    membership: true,
-                })
-                .collect();
-            notify(&mut tx, &notes).await?;
+            notify(&mut tx, &membership_notes(&changed.affected)).await?;
             tx.commit().await.map_err(db)?;
             Ok(changed)
+        })
+        .await
+    }
+
+    async fn invite(
+        &self,
+        user: UserId,
+        space: RecordId,
+        email: &str,
+        role: Role,
+        limits: InviteLimits,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let out = invitations::invite(&mut tx, user, space, email, role, limits, now).await?;
+            notify(&mut tx, &membership_notes(&out.notify)).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn invitations(
+        &self,
+        user: UserId,
+        now: Millis,
+    ) -> Result<Vec<ReceivedInvitation>, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let out = invitations::received(&mut tx, user, now).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn accept_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<Accepted, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let out = invitations::accept(&mut tx, user, id, now).await?;
+            notify(&mut tx, &membership_notes(&out.changed.affected)).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn decline_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        block: bool,
+        now: Millis,
+    ) -> Result<Declined, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let out = invitations::decline(&mut tx, user, id, block, now).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn space_invitations(
+        &self,
+        user: UserId,
+        space: RecordId,
+        now: Millis,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let out = invitations::sent(&mut tx, user, space, now).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        user: UserId,
+        space: RecordId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let out = invitations::revoke(&mut tx, user, space, id, now).await?;
+            notify(&mut tx, &membership_notes(&out.notify)).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(out)
         })
         .await
     }

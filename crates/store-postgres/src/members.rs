@@ -1,9 +1,10 @@
 //! The members of shared spaces: the statements, and sharing a space (its
 //! records move from the owner's personal scope into a scope of their own).
-//! Who may do what is decided by `tidesync_engine::members`.
+//! Who may do what is decided by `tidesync_engine::members`; adding a
+//! member is accepting an invitation (`invitations.rs`).
 
 use sqlx::postgres::PgConnection;
-use tidesync_engine::members::{self, Access, Refusal, Request};
+use tidesync_engine::members::{self, Access, Decision, Request};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
@@ -13,14 +14,14 @@ use crate::error::db;
 use crate::sql::role;
 use crate::stmt;
 
-fn not_found() -> StoreError {
+pub(crate) fn not_found() -> StoreError {
     StoreError::NotFound("no such space".into())
 }
 
 /// The space as the user sees it: its scope (locked, when `lock`), whether
 /// that scope is its own (shared), and the user's role. `None`: not
 /// visible, or deleted.
-async fn find_space(
+pub(crate) async fn find_space(
     c: &mut PgConnection,
     user: UserId,
     space: RecordId,
@@ -44,7 +45,7 @@ async fn find_space(
         .transpose()
 }
 
-async fn personal(c: &mut PgConnection, user: UserId) -> Result<ScopeId, StoreError> {
+pub(crate) async fn personal(c: &mut PgConnection, user: UserId) -> Result<ScopeId, StoreError> {
     stmt::query_scalar(
         "SELECT m.scope_id FROM members m JOIN scopes s ON s.id = m.scope_id
          WHERE m.user_id = $1 AND m.role = 'owner' AND s.space_id IS NULL",
@@ -57,7 +58,7 @@ async fn personal(c: &mut PgConnection, user: UserId) -> Result<ScopeId, StoreEr
     .ok_or(StoreError::UserGone)
 }
 
-async fn list(c: &mut PgConnection, scope: ScopeId) -> Result<Vec<Member>, StoreError> {
+pub(crate) async fn list(c: &mut PgConnection, scope: ScopeId) -> Result<Vec<Member>, StoreError> {
     let rows: Vec<(Uuid, String, String, String, i64)> = stmt::query_as(
         "SELECT m.user_id, u.email, u.name, m.role, m.since FROM members m
          JOIN users u ON u.id = m.user_id
@@ -111,7 +112,7 @@ pub async fn members(
     }
 }
 
-async fn role_in(
+pub(crate) async fn role_in(
     c: &mut PgConnection,
     scope: ScopeId,
     user: UserId,
@@ -194,15 +195,6 @@ async fn share(
     Ok(scope)
 }
 
-fn refusal(r: Refusal) -> StoreError {
-    match r {
-        Refusal::NotFound(m) => StoreError::NotFound(m.into()),
-        Refusal::Forbidden(m) => StoreError::Forbidden(m.into()),
-        Refusal::Conflict(m) => StoreError::Conflict(m.into()),
-        Refusal::Invalid(m) => StoreError::Invalid(m.into()),
-    }
-}
-
 /// A change to a space's members, inside the caller's transaction. The
 /// space's scope is locked first, so membership changes and pushes into the
 /// space take turns.
@@ -217,15 +209,6 @@ pub async fn change(
         .await?
         .ok_or_else(not_found)?;
     let (target, request) = match &op {
-        MemberOp::Add { email, role } => {
-            let target: Uuid = stmt::query_scalar("SELECT id FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(&mut *c)
-                .await
-                .map_err(db)?
-                .ok_or_else(|| StoreError::NotFound("no user with this email".into()))?;
-            (UserId::from_uuid(target), Request::Add(*role))
-        }
         MemberOp::SetRole { member, role } => (*member, Request::SetRole(*role)),
         MemberOp::Remove { member } => (*member, Request::Remove),
         MemberOp::Transfer { to } => (*to, Request::Transfer),
@@ -245,8 +228,25 @@ pub async fn change(
             target: target_role,
             target_is_actor: target == user,
         },
-    )
-    .map_err(refusal)?;
+    )?;
+    apply(c, user, target, space, scope, d, false, now).await
+}
+
+/// Carries out a decision of the rules, `user` acting on `target`: shares
+/// the space first if asked, sets the roles, and says whose view changed.
+/// A target `joining` (an acceptance) must not hold records with the
+/// space's ids. The caller holds the lock of the space's scope.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn apply(
+    c: &mut PgConnection,
+    user: UserId,
+    target: UserId,
+    space: RecordId,
+    scope: ScopeId,
+    d: Decision,
+    joining: bool,
+    now: Millis,
+) -> Result<MembersChanged, StoreError> {
     let mut affected = vec![target];
     let scope = if d.share_first {
         affected.push(user);
@@ -254,7 +254,7 @@ pub async fn change(
     } else {
         scope
     };
-    if matches!(op, MemberOp::Add { .. }) {
+    if joining {
         // Ids are the client's: the same id in the newcomer's own data and
         // in the space would make one of them unreachable for them.
         let mine = personal(&mut *c, target).await?;

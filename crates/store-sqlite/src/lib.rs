@@ -14,6 +14,7 @@ mod cascade;
 mod error;
 mod history;
 mod import;
+mod invitations;
 mod members;
 mod migrate;
 pub mod raw;
@@ -31,10 +32,11 @@ use rusqlite::{Connection, OpenFlags};
 use tidesync_engine::View;
 use tidesync_engine::{Push, PushInput, PushLimits, StepSize, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
-use tidesync_protocol::{RecordId, UserId};
+use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
-    create_private_dir, sqlite_file, AuthState, Backend, Credentials, GcHorizon, GcReport, Health,
-    Member, MemberOp, MembersChanged, NewUser, PullInput, Store, StoreError, User, GC_BATCH,
+    create_private_dir, sqlite_file, Accepted, AuthState, Backend, Credentials, Declined,
+    GcHorizon, GcReport, Health, Invitation, InvitationChanged, InviteLimits, Member, MemberOp,
+    MembersChanged, NewUser, PullInput, ReceivedInvitation, Store, StoreError, User, GC_BATCH,
 };
 
 use crate::error::driver;
@@ -361,6 +363,77 @@ impl Store for SqliteStore {
             .run_for(user, 0, move |c| {
                 members::change(c, user, space, op, now_millis())
             })
+            .await
+    }
+
+    async fn invite(
+        &self,
+        user: UserId,
+        space: RecordId,
+        email: &str,
+        role: Role,
+        limits: InviteLimits,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError> {
+        let email = email.to_owned();
+        self.writer
+            .run(0, move |c| {
+                invitations::invite(c, user, space, &email, role, limits, now)
+            })
+            .await
+    }
+
+    async fn invitations(
+        &self,
+        user: UserId,
+        now: Millis,
+    ) -> Result<Vec<ReceivedInvitation>, StoreError> {
+        self.read(move |c| invitations::received(c, user, now))
+            .await
+    }
+
+    async fn accept_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<Accepted, StoreError> {
+        self.writer
+            .run(0, move |c| invitations::accept(c, user, id, now))
+            .await
+    }
+
+    async fn decline_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        block: bool,
+        now: Millis,
+    ) -> Result<Declined, StoreError> {
+        self.writer
+            .run(0, move |c| invitations::decline(c, user, id, block, now))
+            .await
+    }
+
+    async fn space_invitations(
+        &self,
+        user: UserId,
+        space: RecordId,
+        now: Millis,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        self.read(move |c| invitations::sent(c, user, space, now))
+            .await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        user: UserId,
+        space: RecordId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError> {
+        self.writer
+            .run(0, move |c| invitations::revoke(c, user, space, id, now))
             .await
     }
 

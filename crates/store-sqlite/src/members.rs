@@ -1,9 +1,10 @@
 //! The members of shared spaces: the statements, and sharing a space (its
 //! records move from the owner's personal scope into a scope of their own).
-//! Who may do what is decided by `tidesync_engine::members`.
+//! Who may do what is decided by `tidesync_engine::members`; adding a
+//! member is accepting an invitation (`invitations.rs`).
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tidesync_engine::members::{self, Access, Refusal, Request};
+use tidesync_engine::members::{self, Access, Decision, Request};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::{Member, MemberOp, MembersChanged, StoreError};
@@ -13,7 +14,7 @@ use crate::sql::{role, user_id};
 
 /// The space as the user sees it: its scope, whether that scope is its own
 /// (shared), and the user's role there. `None`: not visible, or deleted.
-fn find_space(
+pub(crate) fn find_space(
     c: &Connection,
     user: UserId,
     space: RecordId,
@@ -38,11 +39,11 @@ fn find_space(
     .transpose()
 }
 
-fn not_found() -> StoreError {
+pub(crate) fn not_found() -> StoreError {
     StoreError::NotFound("no such space".into())
 }
 
-fn personal(c: &Connection, user: UserId) -> Result<ScopeId, StoreError> {
+pub(crate) fn personal(c: &Connection, user: UserId) -> Result<ScopeId, StoreError> {
     c.prepare_cached(
         "SELECT m.scope_id FROM members m JOIN scopes s ON s.id = m.scope_id
          WHERE m.user_id = ? AND m.role = 'owner' AND s.space_id IS NULL",
@@ -55,7 +56,7 @@ fn personal(c: &Connection, user: UserId) -> Result<ScopeId, StoreError> {
     .ok_or(StoreError::UserGone)
 }
 
-fn list(c: &Connection, scope: ScopeId) -> Result<Vec<Member>, StoreError> {
+pub(crate) fn list(c: &Connection, scope: ScopeId) -> Result<Vec<Member>, StoreError> {
     let mut st = c
         .prepare_cached(
             "SELECT m.user_id, u.email, u.name, m.role, m.since FROM members m
@@ -104,7 +105,11 @@ pub fn members(c: &Connection, user: UserId, space: RecordId) -> Result<Vec<Memb
     }
 }
 
-fn role_in(c: &Connection, scope: ScopeId, user: UserId) -> Result<Option<Role>, StoreError> {
+pub(crate) fn role_in(
+    c: &Connection,
+    scope: ScopeId,
+    user: UserId,
+) -> Result<Option<Role>, StoreError> {
     c.prepare_cached("SELECT role FROM members WHERE scope_id = ? AND user_id = ?")
         .map_err(driver)?
         .query_row(params![scope.get(), user.to_string()], |r| {
@@ -182,15 +187,6 @@ fn share(
     Ok(scope)
 }
 
-fn refusal(r: Refusal) -> StoreError {
-    match r {
-        Refusal::NotFound(m) => StoreError::NotFound(m.into()),
-        Refusal::Forbidden(m) => StoreError::Forbidden(m.into()),
-        Refusal::Conflict(m) => StoreError::Conflict(m.into()),
-        Refusal::Invalid(m) => StoreError::Invalid(m.into()),
-    }
-}
-
 pub fn change(
     c: &Connection,
     user: UserId,
@@ -200,16 +196,6 @@ pub fn change(
 ) -> Result<MembersChanged, StoreError> {
     let (scope, shared, actor) = find_space(c, user, space)?.ok_or_else(not_found)?;
     let (target, request) = match &op {
-        MemberOp::Add { email, role } => {
-            let target = c
-                .prepare_cached("SELECT id FROM users WHERE email = ?")
-                .map_err(driver)?
-                .query_row([email], |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(driver)?
-                .ok_or_else(|| StoreError::NotFound("no user with this email".into()))?;
-            (user_id(&target)?, Request::Add(*role))
-        }
         MemberOp::SetRole { member, role } => (*member, Request::SetRole(*role)),
         MemberOp::Remove { member } => (*member, Request::Remove),
         MemberOp::Transfer { to } => (*to, Request::Transfer),
@@ -229,8 +215,25 @@ pub fn change(
             target: target_role,
             target_is_actor: target == user,
         },
-    )
-    .map_err(refusal)?;
+    )?;
+    apply(c, user, target, space, scope, d, false, now)
+}
+
+/// Carries out a decision of the rules, `user` acting on `target`: shares
+/// the space first if asked, sets the roles, and says whose view changed.
+/// A target `joining` (an acceptance) must not hold records with the
+/// space's ids.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply(
+    c: &Connection,
+    user: UserId,
+    target: UserId,
+    space: RecordId,
+    scope: ScopeId,
+    d: Decision,
+    joining: bool,
+    now: Millis,
+) -> Result<MembersChanged, StoreError> {
     let mut affected = vec![target];
     let scope = if d.share_first {
         affected.push(user);
@@ -238,7 +241,7 @@ pub fn change(
     } else {
         scope
     };
-    if matches!(op, MemberOp::Add { .. }) {
+    if joining {
         // Ids are the client's: the same id in the newcomer's own data and
         // in the space would make one of them unreachable for them.
         let clash: Option<i64> = c

@@ -23,6 +23,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_shared_spaces.sql"),
     ),
     (5, "history", include_str!("../migrations/0005_history.sql")),
+    (
+        6,
+        "invitations",
+        include_str!("../migrations/0006_invitations.sql"),
+    ),
 ];
 
 fn table_exists(c: &Connection, name: &str) -> Result<bool, StoreError> {

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use thiserror::Error;
+use tidesync_engine::members::Refusal;
 use tidesync_engine::EngineError;
 
 /// Storage failures, classified so the server can answer each correctly:
@@ -42,6 +43,9 @@ pub enum StoreError {
     /// The request itself is wrong (a role that cannot be given, ...).
     #[error("{0}")]
     Invalid(String),
+    /// Too many invitations: retry after the pause.
+    #[error("too many invitations; retry later")]
+    RateLimited(Duration),
     #[error("configuration: {0}")]
     Config(String),
     #[error("corrupt data in the database: {0}")]
@@ -84,11 +88,27 @@ impl StoreError {
             StoreError::Forbidden(m) => StoreError::Forbidden(m.clone()),
             StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
             StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
+            StoreError::RateLimited(d) => StoreError::RateLimited(*d),
             StoreError::Config(m) => StoreError::Config(m.clone()),
             StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
             StoreError::Migrate(m) => StoreError::Migrate(m.clone()),
             StoreError::Internal(m) => StoreError::Internal(m.clone()),
             StoreError::Retry => StoreError::Retry,
+        }
+    }
+}
+
+/// A refusal of the membership and invitation rules, as the store reports it.
+impl From<Refusal> for StoreError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotFound(m) => StoreError::NotFound(m.into()),
+            Refusal::Forbidden(m) => StoreError::Forbidden(m.into()),
+            Refusal::Conflict(m) => StoreError::Conflict(m.into()),
+            Refusal::Invalid(m) => StoreError::Invalid(m.into()),
+            Refusal::RateLimited(ms) => {
+                StoreError::RateLimited(Duration::from_millis(ms.max(0) as u64))
+            }
         }
     }
 }

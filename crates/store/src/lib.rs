@@ -6,6 +6,7 @@
 
 mod error;
 mod import;
+mod invitations;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
@@ -16,11 +17,15 @@ use async_trait::async_trait;
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
-use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
+use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
 
 pub use error::StoreError;
 pub use import::{
     entity_index, ImportOutcome, ImportedAccount, ImportedLog, ImportedRecord, ImportedUser,
+};
+pub use invitations::{
+    space_name, Accepted, Declined, Invitation, InvitationChanged, InviteLimits,
+    ReceivedInvitation, INVITATION_TTL_MS, RATE_WINDOW_MS,
 };
 pub use tidesync_engine::{PulledRecord, PushInput, ScopeView, SyncOutput, View};
 
@@ -112,12 +117,10 @@ pub struct Member {
     pub since: Millis,
 }
 
-/// A change to a space's members.
+/// A change to a space's members. Adding one takes an invitation the
+/// invitee accepts ([`Store::invite`], [`Store::accept_invitation`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberOp {
-    /// Owner only: an existing user, as editor or viewer (shares the space
-    /// on its first member).
-    Add { email: String, role: Role },
     /// Owner only: editor or viewer.
     SetRole { member: UserId, role: Role },
     /// The owner removes anyone but themself; any member removes themself.
@@ -368,6 +371,67 @@ pub trait Store: Send + Sync + 'static {
         space: RecordId,
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError>;
+
+    /// The owner invites `email` (normalized) to a space as editor or
+    /// viewer, in one transaction: a new pending invitation, or the one
+    /// pending for that email refreshed (same id, new role and expiry).
+    /// Shares nothing. Rules and limits: `tidesync_engine::members::invitations`;
+    /// beyond the limits, [`StoreError::RateLimited`].
+    async fn invite(
+        &self,
+        user: UserId,
+        space: RecordId,
+        email: &str,
+        role: Role,
+        limits: InviteLimits,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError>;
+
+    /// The user's pending, unexpired invitations (to their account's
+    /// email) whose inviter still owns a live space, except those to spaces
+    /// the user blocked; oldest first.
+    async fn invitations(
+        &self,
+        user: UserId,
+        now: Millis,
+    ) -> Result<Vec<ReceivedInvitation>, StoreError>;
+
+    /// Accepts one of [`Store::invitations`], in one transaction: adds the
+    /// user to the space as a member was added before invitations (the
+    /// first member shares it). Anything else: [`StoreError::NotFound`].
+    async fn accept_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<Accepted, StoreError>;
+
+    /// Declines one of [`Store::invitations`]; with `block`, later
+    /// invitations to that space are stored but never shown to the user.
+    async fn decline_invitation(
+        &self,
+        user: UserId,
+        id: InvitationId,
+        block: bool,
+        now: Millis,
+    ) -> Result<Declined, StoreError>;
+
+    /// The owner's pending, unexpired invitations to a space, oldest first.
+    async fn space_invitations(
+        &self,
+        user: UserId,
+        space: RecordId,
+        now: Millis,
+    ) -> Result<Vec<Invitation>, StoreError>;
+
+    /// The owner withdraws a pending invitation to a space.
+    async fn revoke_invitation(
+        &self,
+        user: UserId,
+        space: RecordId,
+        id: InvitationId,
+        now: Millis,
+    ) -> Result<InvitationChanged, StoreError>;
 
     /// A page of the user's records of one kind, in every scope they read,
     /// in (scope, id) order after `q.after`, tombstones included if asked:

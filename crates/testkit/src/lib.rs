@@ -7,6 +7,7 @@
 //!   created and dropped through an admin URL);
 //! * [`pull_everything`]: paging to the end, bounded;
 //! * builders ([`change`], [`at`], [`new_id`], …);
+//! * [`share`]: an invitation sent and accepted;
 //! * with `in-process`: [`TestApp`], the server in this process;
 //! * with `harness`: the test binary's harness ([`harness::main`] and the
 //!   [`backend_tests!`] registry macro).
@@ -17,6 +18,7 @@ pub mod mongo;
 mod proc;
 mod pull;
 mod rng;
+mod share;
 
 #[cfg(feature = "in-process")]
 mod app;
@@ -28,6 +30,7 @@ pub use db::{postgres_url, with_database, Db, TestDb, PG_ENV};
 pub use proc::Proc;
 pub use pull::{pull_everything, Everything, MAX_PAGES};
 pub use rng::Rng;
+pub use share::share;
 
 #[cfg(feature = "in-process")]
 pub use app::*;

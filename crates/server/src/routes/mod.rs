@@ -1,6 +1,7 @@
 pub mod auth;
 pub mod export;
 pub mod health;
+pub mod invitations;
 pub mod openapi;
 pub mod spaces;
 pub mod stream;
@@ -26,20 +27,51 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => ApiError::Validation(if path == "." {
-                    inner.to_string()
-                } else {
-                    format!("{path}: {inner}")
-                }),
-                _ => ApiError::MalformedJson(format!("malformed JSON: {inner}")),
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::Validation(if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            }),
+            _ => ApiError::MalformedJson(format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+/// An optional JSON body: none at all (empty, with or without a JSON
+/// content type) is `T::default()`; anything else is read as [`ApiJson`].
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(T::default()));
             }
-        })?;
-        Ok(ApiJson(value))
+            return parse_json(&bytes).map(OptionalJson);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::MalformedJson(e.body_text()))?;
+        if bytes.is_empty() {
+            Ok(OptionalJson(T::default()))
+        } else {
+            Err(ApiError::UnsupportedMediaType(
+                "expected no body, or a JSON body with Content-Type: application/json".into(),
+            ))
+        }
     }
 }
 

@@ -1,17 +1,19 @@
 //! The members of shared spaces. Thin: parse, authorize (the store applies
 //! the engine's rules in one transaction), poke whoever's view changed.
+//! Adding a member is an invitation the invitee accepts (`invitations.rs`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use tidesync_protocol::auth::normalize_email;
 use tidesync_protocol::entity::parse_uuid;
+use tidesync_protocol::invitations::InvitationResponse;
 use tidesync_protocol::spaces::{
     AddMemberRequest, MemberView, MembersResponse, SetRoleRequest, TransferRequest,
 };
-use tidesync_protocol::time::to_iso;
-use tidesync_protocol::{RecordId, UserId};
-use tidesync_store::{Member, MemberOp, MembersChanged};
+use tidesync_protocol::time::{now_millis, to_iso};
+use tidesync_protocol::{RecordId, ScopeId, UserId};
+use tidesync_store::{Member, MemberOp};
 
 use tidesync_protocol::error::{Envelope, ErrorBody};
 
@@ -21,7 +23,7 @@ use crate::error::ApiError;
 use crate::notify::Poke;
 use crate::state::AppState;
 
-fn view(m: &Member) -> MemberView {
+pub(crate) fn view(m: &Member) -> MemberView {
     MemberView {
         user_id: m.user,
         email: m.email.clone(),
@@ -40,7 +42,7 @@ fn respond(status: StatusCode, members: &[Member]) -> Response {
     )
 }
 
-fn space_id(s: &str) -> Result<RecordId, ApiError> {
+pub(crate) fn space_id(s: &str) -> Result<RecordId, ApiError> {
     parse_uuid(s)
         .map(RecordId::from_uuid)
         .ok_or_else(|| ApiError::Validation("spaceId must be a UUID".into()))
@@ -53,12 +55,14 @@ fn user_id(s: &str) -> Result<UserId, ApiError> {
 }
 
 /// Tells every affected user's streams on this instance (SQLite; on
-/// PostgreSQL the store's NOTIFY does it for every instance).
-fn announce(state: &AppState, changed: &MembersChanged) {
+/// PostgreSQL the store's NOTIFY does it for every instance): a membership
+/// poke on their personal scope, after which streams reread their scopes
+/// and send an event, and long-polls answer.
+pub(crate) fn announce(state: &AppState, affected: &[(UserId, ScopeId)]) {
     if !state.announce_locally {
         return;
     }
-    for (user, personal) in &changed.affected {
+    for (user, personal) in affected {
         state.notifier.publish(Poke {
             scope: *personal,
             version: 0,
@@ -78,7 +82,7 @@ async fn change(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let changed = state.store.change_members(user, space, op).await?;
-    announce(state, &changed);
+    announce(state, &changed.affected);
     Ok(respond(status, &changed.members))
 }
 
@@ -104,20 +108,27 @@ pub async fn list(
     Ok(respond(StatusCode::OK, &members))
 }
 
-/// `POST /api/spaces/{spaceId}/members {email, role}`: the owner adds an
-/// existing user; the first member shares the space.
+/// `POST /api/spaces/{spaceId}/members {email, role}`: the owner invites
+/// an email. Nothing is shared until the invitee accepts; the answer is
+/// the same whether or not the email has an account.
 #[utoipa::path(
     post,
     path = "/api/spaces/{space_id}/members",
     tag = "spaces",
+    description = "Invites an email to the space (owner only). Creates a pending invitation, or \
+        refreshes the one pending for this email (same id, new role and expiry). Nothing of the \
+        space reaches the invitee before they accept (`POST /api/invitations/{invitation_id}/accept`). \
+        The answer is the same whether or not the email has an account, and names no one. \
+        At most `INVITATIONS_PER_HOUR` (20) invitations per hour per inviter and \
+        `PENDING_INVITATIONS_PER_SPACE` (50) pending per space: beyond, 429 with `Retry-After`.",
     security(("bearer" = [])),
     params(("space_id" = uuid::Uuid, Path, description = "The space's id (UUID)")),
     request_body = AddMemberRequest,
     responses(
-        (status = 201, description = "Added: the members after the change", body = Envelope<MembersResponse>),
+        (status = 202, description = "Invited: the pending invitation", body = Envelope<InvitationResponse>),
         (status = 403, description = "`forbidden`: only the owner may do this", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such space or member visible to the user", body = ErrorBody),
-        (status = 409, description = "`conflict`: the state does not allow it (e.g. already a member)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such space visible to the user", body = ErrorBody),
+        (status = 409, description = "`conflict`: the email is a member already", body = ErrorBody),
     )
 )]
 pub async fn add(
@@ -128,11 +139,24 @@ pub async fn add(
 ) -> Result<Response, ApiError> {
     let space = space_id(&space)?;
     let email = normalize_email(&req.email)?;
-    let op = MemberOp::Add {
-        email,
-        role: req.role,
-    };
-    change(&state, user.id, space, op, StatusCode::CREATED).await
+    let sent = state
+        .store
+        .invite(
+            user.id,
+            space,
+            &email,
+            req.role,
+            state.invite_limits,
+            now_millis(),
+        )
+        .await?;
+    announce(&state, &sent.notify);
+    Ok(ok(
+        StatusCode::ACCEPTED,
+        InvitationResponse {
+            invitation: super::invitations::sent_view(&sent.invitation),
+        },
+    ))
 }
 
 /// `PATCH /api/spaces/{spaceId}/members/{userId} {role}`: the owner changes a role.

@@ -1,6 +1,7 @@
 //! Account safety, rate limits and response headers.
 
 use serde_json::{json, Value};
+use tidesync_client::protocol::Role;
 use tidesync_client::{Client, ErrorCode};
 
 use tidesync_testkit::*;
@@ -89,6 +90,8 @@ async fn table_counts(tdb: &TestDb, db: Db) -> Vec<(String, i64)> {
         "records",
         "sync_log",
         "revoked_tokens",
+        "invitations",
+        "invitation_blocks",
     ];
     let mut out = vec![];
     for t in tables {
@@ -151,13 +154,14 @@ async fn deleting_the_account_removes_every_row(db: Db) {
     .await;
     // Another user's data must survive.
     let other = app.register("stays@example.com").await;
+    let theirs = new_id();
     app.sync(
         &other,
         "B",
         Value::Null,
         vec![change(
             "o1",
-            &new_id(),
+            &theirs,
             "space",
             "create",
             json!({"name": "z"}),
@@ -166,6 +170,18 @@ async fn deleting_the_account_removes_every_row(db: Db) {
         )],
     )
     .await;
+    // An invitation Gone sends, and one to Gone, declined with a block.
+    gone.invite(s.parse().unwrap(), "stays@example.com", Role::Viewer)
+        .await
+        .expect("invite");
+    let to_gone = app
+        .client(&other)
+        .invite(theirs.parse().unwrap(), "gone@example.com", Role::Viewer)
+        .await
+        .expect("invite Gone");
+    gone.decline_invitation(to_gone.id, true)
+        .await
+        .expect("decline and block");
     let before = table_counts(&tdb, db).await;
     assert!(before.iter().all(|(_, n)| *n > 0), "{before:?}");
 
@@ -191,7 +207,11 @@ async fn deleting_the_account_removes_every_row(db: Db) {
             ("members".into(), 1),
             ("records".into(), 1),
             ("sync_log".into(), 1),
-            ("revoked_tokens".into(), 0)
+            ("revoked_tokens".into(), 0),
+            // Keyed by email, the one to Gone stays: harmless, and a new
+            // account with that email could not see it (it was declined).
+            ("invitations".into(), 1),
+            ("invitation_blocks".into(), 0)
         ],
         "only the other user's rows remain (its personal scope and membership included)"
     );

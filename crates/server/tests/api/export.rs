@@ -128,7 +128,7 @@ async fn the_export_has_all_of_the_users_data_and_nothing_else(db: Db) {
     )
     .await;
     let alice_id = alice.me().await.unwrap().id;
-    bob.add_member(shared.parse().unwrap(), "alice@example.com", Role::Editor)
+    share(&bob, &alice, shared.parse().unwrap(), Role::Editor)
         .await
         .unwrap();
     let carols = new_id();

@@ -62,10 +62,14 @@ async fn big_shared_space(app: &TestApp) -> Shared {
         )],
     )
     .await;
-    owner
-        .add_member(space.parse().unwrap(), "member@example.com", Role::Editor)
-        .await
-        .unwrap();
+    share(
+        &owner,
+        &app.client(&member),
+        space.parse().unwrap(),
+        Role::Editor,
+    )
+    .await
+    .unwrap();
     let items: Vec<String> = (0..ITEMS).map(|_| new_id()).collect();
     let description = "😀".repeat(5_000);
     for (b, chunk) in items.chunks(PER_PUSH).enumerate() {

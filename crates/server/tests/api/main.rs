@@ -20,6 +20,7 @@ mod heavy;
 mod history;
 mod hostile;
 mod import;
+mod invitations;
 mod openapi;
 mod ops;
 mod outage;
@@ -54,6 +55,7 @@ fn main() {
         history::tests,
         hostile::tests,
         import::tests,
+        invitations::tests,
         openapi::tests,
         ops::tests,
         outage::tests,

@@ -192,14 +192,8 @@ async fn shared_spaces_converge_under_random_delivery(db: Db) {
     )
     .await;
     let sid = space.parse().unwrap();
-    alice
-        .add_member(sid, "bob@example.com", Role::Editor)
-        .await
-        .unwrap();
-    alice
-        .add_member(sid, "carol@example.com", Role::Viewer)
-        .await
-        .unwrap();
+    share(&alice, &bob, sid, Role::Editor).await.unwrap();
+    share(&alice, &carol, sid, Role::Viewer).await.unwrap();
     let device = |name: &str, token: &str, writes: bool| Device {
         name: name.into(),
         token: token.into(),

@@ -181,17 +181,15 @@ pub async fn exports_page_by_count_and_bytes(store: &Arc<dyn Store>) {
     changes.push(change("d", 200, "item", "delete", serde_json::Value::Null));
     super::push(&**store, user, changes).await;
     new_user(&**store, "export-friend@example.com").await;
-    store
-        .change_members(
-            user,
-            rid(1),
-            crate::MemberOp::Add {
-                email: "export-friend@example.com".into(),
-                role: tidesync_protocol::Role::Editor,
-            },
-        )
-        .await
-        .unwrap();
+    super::share_with(
+        &**store,
+        user,
+        rid(1),
+        "export-friend@example.com",
+        tidesync_protocol::Role::Editor,
+    )
+    .await
+    .unwrap();
     for (tombstones, limit, max_bytes, expect_pages) in [
         (false, 7, 1 << 30, 5),
         (false, 1000, 3 * 20_400, 10),

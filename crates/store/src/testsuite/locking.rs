@@ -9,8 +9,8 @@ use serde_json::json;
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::{Role, UserId};
 
-use super::{change, input, new_user, push, rid};
-use crate::{MemberOp, PullInput, Store};
+use super::{change, input, new_user, push, rid, share_with};
+use crate::{PullInput, Store};
 
 /// One push of `user`: an item into space 1 and one of their own.
 async fn push_both(store: Arc<dyn Store>, user: UserId, tag: String, n: u128) {
@@ -54,28 +54,12 @@ pub async fn members_newer_than_a_space_write_to_it_beside_its_owner(store: &Arc
     )
     .await;
     // Sharing gives the space a scope of its own, newer than both accounts.
-    store
-        .change_members(
-            alice,
-            rid(1),
-            MemberOp::Add {
-                email: "bob@example.com".into(),
-                role: Role::Editor,
-            },
-        )
+    share_with(&**store, alice, rid(1), "bob@example.com", Role::Editor)
         .await
         .expect("share");
     // Dave's account, and so his personal scope, is newer than the space's.
     let dave = new_user(&**store, "dave@example.com").await;
-    store
-        .change_members(
-            alice,
-            rid(1),
-            MemberOp::Add {
-                email: "dave@example.com".into(),
-                role: Role::Editor,
-            },
-        )
+    share_with(&**store, alice, rid(1), "dave@example.com", Role::Editor)
         .await
         .expect("add dave");
     let mut tasks = Vec::new();

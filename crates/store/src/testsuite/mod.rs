@@ -8,14 +8,17 @@ use serde_json::{json, Value};
 use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::sync::{parse_change, ChangeInput};
 use tidesync_protocol::time::now_millis;
-use tidesync_protocol::{RecordId, UserId};
+use tidesync_protocol::{RecordId, Role, UserId};
 
-use crate::{NewUser, PullInput, PushInput, Store, StoreError, SyncOutput};
+use crate::{
+    InviteLimits, MembersChanged, NewUser, PullInput, PushInput, Store, StoreError, SyncOutput,
+};
 
 pub mod accounts;
 pub mod cascades;
 pub mod history;
 pub mod import;
+pub mod invitations;
 pub mod locking;
 pub mod sharing;
 pub mod sync;
@@ -40,6 +43,11 @@ macro_rules! backend_suite {
             sharing::viewers_and_former_members_are_refused_and_removed_members_drop_the_space,
             sharing::only_owners_manage_members_and_non_members_get_404,
             sharing::deleting_an_owner_hands_shared_spaces_on,
+            invitations::an_invitation_shares_nothing_until_it_is_accepted,
+            invitations::the_owner_is_answered_the_same_whatever_the_email,
+            invitations::invitations_others_may_not_answer_are_all_not_found,
+            invitations::an_inviter_who_no_longer_owns_the_space_is_not_followed,
+            invitations::invitations_are_limited_per_inviter_and_per_space,
             history::old_tombstones_are_collected_and_stale_cursors_must_resync,
             history::the_sync_log_is_pruned_past_its_horizon,
             history::exports_page_by_count_and_bytes,
@@ -87,6 +95,31 @@ pub async fn new_user(store: &dyn Store, email: &str) -> UserId {
         .await
         .expect("create user");
     id
+}
+
+/// Shares `space` with the account of `email` as a member used to be
+/// added: `owner` invites, the invitee accepts.
+pub async fn share_with(
+    store: &dyn Store,
+    owner: UserId,
+    space: RecordId,
+    email: &str,
+    role: Role,
+) -> Result<MembersChanged, StoreError> {
+    let now = now_millis();
+    let invited = store
+        .invite(owner, space, email, role, InviteLimits::DEFAULT, now)
+        .await?;
+    let invitee = store
+        .credentials_by_email(email)
+        .await?
+        .expect("the invitee has an account")
+        .user
+        .id;
+    Ok(store
+        .accept_invitation(invitee, invited.invitation.id, now)
+        .await?
+        .changed)
 }
 
 /// The user's personal counter.

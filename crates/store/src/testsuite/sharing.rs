@@ -7,8 +7,10 @@ use tidesync_protocol::cursor::{CursorStart, Positions};
 use tidesync_protocol::sync::OpErrorCode;
 use tidesync_protocol::{RecordId, Role, UserId};
 
-use super::{change, input, new_user, push, rid};
-use crate::{MemberOp, PullInput, Store, StoreError, SyncOutput};
+use tidesync_protocol::time::now_millis;
+
+use super::{change, input, new_user, push, rid, share_with};
+use crate::{InviteLimits, MemberOp, PullInput, Store, StoreError, SyncOutput};
 
 fn pull_from(cursor: CursorStart) -> PullInput {
     PullInput {
@@ -63,21 +65,24 @@ async fn alice_with_space(store: &Arc<dyn Store>) -> (UserId, UserId, UserId) {
     (alice, bob, carol)
 }
 
+/// Invites to space 1, and the invitee accepts.
 async fn add(
     store: &Arc<dyn Store>,
     by: UserId,
     email: &str,
     role: Role,
 ) -> Result<crate::MembersChanged, StoreError> {
+    share_with(&**store, by, rid(1), email, role).await
+}
+
+async fn invite(
+    store: &Arc<dyn Store>,
+    by: UserId,
+    email: &str,
+    role: Role,
+) -> Result<crate::InvitationChanged, StoreError> {
     store
-        .change_members(
-            by,
-            rid(1),
-            MemberOp::Add {
-                email: email.into(),
-                role,
-            },
-        )
+        .invite(by, rid(1), email, role, InviteLimits::DEFAULT, now_millis())
         .await
 }
 
@@ -255,26 +260,25 @@ pub async fn only_owners_manage_members_and_non_members_get_404(store: &Arc<dyn 
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        add(store, carol, "bob@example.com", Role::Editor).await,
+        invite(store, carol, "bob@example.com", Role::Editor).await,
         Err(StoreError::NotFound(_))
     ));
+    invite(store, alice, "nobody@example.com", Role::Editor)
+        .await
+        .expect("an email without an account is invited like any other");
     assert!(matches!(
-        add(store, alice, "nobody@example.com", Role::Editor).await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(matches!(
-        add(store, alice, "bob@example.com", Role::Owner).await,
+        invite(store, alice, "bob@example.com", Role::Owner).await,
         Err(StoreError::Invalid(_))
     ));
     add(store, alice, "bob@example.com", Role::Editor)
         .await
         .unwrap();
     assert!(matches!(
-        add(store, alice, "bob@example.com", Role::Viewer).await,
+        invite(store, alice, "bob@example.com", Role::Viewer).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        add(store, bob, "carol@example.com", Role::Viewer).await,
+        invite(store, bob, "carol@example.com", Role::Viewer).await,
         Err(StoreError::Forbidden(_))
     ));
     let leave = store
