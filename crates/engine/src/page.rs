@@ -212,10 +212,13 @@ pub fn plan(
                     }
                     (v, true, false, Some(v.max(floor)), floor)
                 }
-                // Moving in: everything, tombstones too, since the device
-                // may hold records of this space from before (its owner's
-                // devices, when it was first shared): it needs them all.
-                None => (0, false, false, Some(0), s.head),
+                // Moving in. The devices of the user who shared the space
+                // may hold its records from before: they need everything,
+                // tombstones too. Anyone else's hold nothing of it, and get
+                // its live records only: nothing of what was deleted before
+                // they joined (as a from-scratch pull).
+                None if s.founder => (0, false, false, Some(0), s.head),
+                None => (0, false, true, None, s.head),
             },
         };
         // Tombstones up to `collected` are gone: a device that needs one of

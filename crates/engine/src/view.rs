@@ -13,6 +13,10 @@ pub struct ScopeView {
     /// The highest version whose tombstone was collected (history
     /// retention): a position below it may have missed a deletion.
     pub collected: i64,
+    /// The user created the shared space in their personal scope before it
+    /// was shared: their devices may hold its records from then, so moving
+    /// in they need its tombstones too. Other members get live records only.
+    pub founder: bool,
 }
 
 /// A user's memberships: the personal scope, shared scopes, and the scopes
@@ -36,6 +40,7 @@ impl View {
                 space: None,
                 head,
                 collected: 0,
+                founder: false,
             }],
         }
     }
@@ -55,6 +60,7 @@ impl View {
                 space: None,
                 head,
                 collected: 0,
+                founder: false,
             }),
         }
     }

@@ -31,8 +31,11 @@ pub(crate) fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
     scopes.iter().map(|s| s.get()).collect()
 }
 
-/// The columns of a view row (`m`: members, `s`: scopes).
-pub(crate) const VIEW_COLUMNS: &str = "s.id, m.role, s.space_id, s.version, s.collected";
+/// The columns of a view row (`m`: members, `s`: scopes); `founder`: the
+/// user created the shared space (see `ScopeView::founder`).
+pub(crate) const VIEW_COLUMNS: &str = "s.id, m.role, s.space_id, s.version, s.collected, \
+     (s.space_id IS NOT NULL AND EXISTS (SELECT 1 FROM records r \
+         WHERE r.scope_id = s.id AND r.id = s.space_id AND r.created_by = m.user_id)) AS founder";
 
 /// The user's memberships with each scope's counter; `None` when the user
 /// (and so their personal scope) no longer exists.
@@ -64,6 +67,7 @@ pub(crate) fn view_from_rows(user: UserId, rows: &[PgRow]) -> Result<Option<View
             space: space.map(RecordId::from_uuid),
             head: r.try_get("version").map_err(db)?,
             collected: r.try_get("collected").map_err(db)?,
+            founder: r.try_get("founder").map_err(db)?,
         });
     }
     Ok(personal.map(|personal| View {

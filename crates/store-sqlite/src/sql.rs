@@ -58,8 +58,11 @@ pub(crate) fn scope_list(scopes: &[ScopeId]) -> Vec<Sql> {
 pub fn view(c: &Connection, user: UserId) -> Result<Option<View>, StoreError> {
     let mut st = c
         .prepare_cached(
-            "SELECT s.id, m.role, s.space_id, s.version, s.collected FROM members m
-             JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = ?",
+            "SELECT s.id, m.role, s.space_id, s.version, s.collected,
+                    s.space_id IS NOT NULL AND EXISTS (
+                        SELECT 1 FROM records r
+                        WHERE r.scope_id = s.id AND r.id = s.space_id AND r.created_by = m.user_id)
+             FROM members m JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = ?",
         )
         .map_err(driver)?;
     let mut rows = st.query([user.to_string()]).map_err(driver)?;
@@ -81,6 +84,7 @@ pub fn view(c: &Connection, user: UserId) -> Result<Option<View>, StoreError> {
             space,
             head: r.get(3).map_err(driver)?,
             collected: r.get(4).map_err(driver)?,
+            founder: r.get(5).map_err(driver)?,
         });
     }
     Ok(personal.map(|personal| View {

@@ -91,6 +91,8 @@ fn view(removed: bool) -> View {
         )),
         head: 4,
         collected: 0,
+        // The user created the space: moving in, it needs tombstones too.
+        founder: true,
     });
     v
 }
@@ -112,6 +114,20 @@ fn pages_run_across_scopes_and_a_scope_moves_in_whole() {
         (r[1].scope, r[1].after, r[1].listed, r[1].live_only),
         (S, 0, false, false)
     );
+    // Any other member moves in with live records only: nothing of what
+    // was deleted before they joined.
+    let mut member = view(false);
+    member.scopes[1].founder = false;
+    let joined = super::plan(
+        &CursorStart::personal(9),
+        &member,
+        &FirstSince::new(),
+        3,
+        usize::MAX,
+    )
+    .unwrap();
+    let r1 = &joined.page.ranges[1];
+    assert_eq!((r1.after, r1.live_only, r1.needs_after), (0, true, None));
     // Two of the shared scope's four rows fit: its position is the second.
     let mut b = plan.page.clone().builder();
     b.begin(0);
@@ -278,20 +294,23 @@ fn a_pull_part_way_from_scratch_or_moving_in_is_not_stale() {
         ),
         Err(EngineError::CursorAhead)
     );
-    // Moving into a scope with collected history: the device may hold its
-    // records from before, and cannot learn of deletions collected.
+    // Moving into a scope with collected history: the founder's device may
+    // hold its records from before, and cannot learn of deletions
+    // collected; another member's holds nothing and needs no tombstone.
     let mut v = view(false);
     v.scopes[1].collected = 1;
-    assert_eq!(
+    let plan = |v: &View| {
         super::plan(
             &CursorStart::personal(9),
-            &v,
+            v,
             &FirstSince::new(),
             2,
-            usize::MAX
-        ),
-        Err(EngineError::ResyncRequired)
-    );
+            usize::MAX,
+        )
+    };
+    assert_eq!(plan(&v), Err(EngineError::ResyncRequired));
+    v.scopes[1].founder = false;
+    assert!(plan(&v).is_ok());
 }
 
 #[test]

@@ -142,6 +142,12 @@ impl MemDb {
                     space: self.scopes[s].1,
                     head: self.scopes[s].0,
                     collected: 0,
+                    // The user created the space record the scope holds.
+                    founder: self.scopes[s].1.is_some_and(|space| {
+                        self.rows
+                            .get(&(*s, space))
+                            .is_some_and(|r| r.created_by == u)
+                    }),
                 })
                 .collect(),
         }

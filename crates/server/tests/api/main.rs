@@ -21,6 +21,7 @@ mod history;
 mod hostile;
 mod import;
 mod invitations;
+mod no_history;
 mod openapi;
 mod ops;
 mod outage;
@@ -56,6 +57,7 @@ fn main() {
         hostile::tests,
         import::tests,
         invitations::tests,
+        no_history::tests,
         openapi::tests,
         ops::tests,
         outage::tests,
