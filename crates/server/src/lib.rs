@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod import;
 pub mod limits;
+pub mod memory;
 pub mod notify;
 pub mod password;
 pub mod progress;

@@ -160,10 +160,12 @@ async fn share(
     now: Millis,
 ) -> Result<ScopeId, StoreError> {
     let scope: i64 = stmt::query_scalar(
-        "INSERT INTO scopes (space_id, version, created_at) VALUES ($1, 0, $2) RETURNING id",
+        "INSERT INTO scopes (space_id, version, created_at, founder) VALUES ($1, 0, $2, $3)
+         RETURNING id",
     )
     .bind(space.as_uuid())
     .bind(now)
+    .bind(owner.as_uuid())
     .fetch_one(&mut *c)
     .await
     .map_err(db)?;

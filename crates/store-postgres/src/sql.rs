@@ -33,9 +33,8 @@ pub(crate) fn scope_ids(scopes: &[ScopeId]) -> Vec<i64> {
 
 /// The columns of a view row (`m`: members, `s`: scopes); `founder`: the
 /// user created the shared space (see `ScopeView::founder`).
-pub(crate) const VIEW_COLUMNS: &str = "s.id, m.role, s.space_id, s.version, s.collected, \
-     (s.space_id IS NOT NULL AND EXISTS (SELECT 1 FROM records r \
-         WHERE r.scope_id = s.id AND r.id = s.space_id AND r.created_by = m.user_id)) AS founder";
+pub(crate) const VIEW_COLUMNS: &str =
+    "s.id, m.role, s.space_id, s.version, s.collected, coalesce(s.founder = m.user_id, false) AS founder";
 
 /// The user's memberships with each scope's counter; `None` when the user
 /// (and so their personal scope) no longer exists.
@@ -188,27 +187,36 @@ pub async fn load_records(
     if ids.is_empty() {
         return Ok((vec![], 0));
     }
-    let rows = stmt::query(sqlx::AssertSqlSafe(format!(
-        "SELECT * FROM (
-             SELECT k.ord, r.*, coalesce(sum(octet_length(r.data)) OVER (ORDER BY k.ord
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-             FROM UNNEST($2::uuid[]) WITH ORDINALITY AS k(id, ord), LATERAL (
-                 SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r
-         ) x WHERE $3::int8 IS NULL OR x.before < $3"
-    )))
+    // As the batch's reads: a few ids are read whole.
+    let cut = max_bytes.filter(|_| ids.len() > crate::push::UNCUT_IDS);
+    let query = match cut {
+        None => stmt::query(sqlx::AssertSqlSafe(format!(
+            "SELECT k.ord, r.* FROM UNNEST($2::uuid[]) WITH ORDINALITY AS k(id, ord), LATERAL (
+                 SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r"
+        ))),
+        Some(_) => stmt::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM (
+                 SELECT k.ord, r.*, coalesce(sum(octet_length(r.data)) OVER (ORDER BY k.ord
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+                 FROM UNNEST($2::uuid[]) WITH ORDINALITY AS k(id, ord), LATERAL (
+                     SELECT {STORED} FROM records WHERE scope_id = ANY($1) AND id = k.id OFFSET 0) r
+             ) x WHERE x.before < $3"
+        ))),
+    }
     .bind(scope_ids(scopes))
-    .bind(uuids(ids))
-    .bind(max_bytes.map(|m| m.min(i64::MAX as usize) as i64))
-    .fetch_all(c)
-    .await
-    .map_err(db)?;
+    .bind(uuids(ids));
+    let query = match cut {
+        None => query,
+        Some(m) => query.bind(m.min(i64::MAX as usize) as i64),
+    };
+    let rows = query.fetch_all(c).await.map_err(db)?;
     let (mut out, mut read) = (Vec::with_capacity(rows.len()), Vec::new());
     for r in &rows {
         let rec = stored_from(r)?;
         read.push((r.try_get::<i64, _>("ord").map_err(db)?, rec.bytes));
         out.push(rec);
     }
-    let looked_up = crate::push::cut(ids.len(), max_bytes, &read);
+    let looked_up = crate::push::cut_at(ids.len(), cut, &read);
     Ok((out, looked_up))
 }
 

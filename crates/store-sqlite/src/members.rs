@@ -150,10 +150,13 @@ fn share(
 ) -> Result<ScopeId, StoreError> {
     let scope: i64 = c
         .prepare_cached(
-            "INSERT INTO scopes (space_id, version, created_at) VALUES (?, 0, ?) RETURNING id",
+            "INSERT INTO scopes (space_id, version, created_at, founder) VALUES (?, 0, ?, ?)
+             RETURNING id",
         )
         .map_err(driver)?
-        .query_row(params![space.to_string(), now], |r| r.get(0))
+        .query_row(params![space.to_string(), now, owner.to_string()], |r| {
+            r.get(0)
+        })
         .map_err(driver)?;
     let s = space.to_string();
     let ids: Vec<String> = {

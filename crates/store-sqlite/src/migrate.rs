@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "invitations",
         include_str!("../migrations/0006_invitations.sql"),
     ),
+    (
+        7,
+        "scope founder",
+        include_str!("../migrations/0007_scope_founder.sql"),
+    ),
 ];
 
 fn table_exists(c: &Connection, name: &str) -> Result<bool, StoreError> {

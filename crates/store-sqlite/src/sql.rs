@@ -59,9 +59,7 @@ pub fn view(c: &Connection, user: UserId) -> Result<Option<View>, StoreError> {
     let mut st = c
         .prepare_cached(
             "SELECT s.id, m.role, s.space_id, s.version, s.collected,
-                    s.space_id IS NOT NULL AND EXISTS (
-                        SELECT 1 FROM records r
-                        WHERE r.scope_id = s.id AND r.id = s.space_id AND r.created_by = m.user_id)
+                    coalesce(s.founder = m.user_id, 0)
              FROM members m JOIN scopes s ON s.id = m.scope_id WHERE m.user_id = ?",
         )
         .map_err(driver)?;

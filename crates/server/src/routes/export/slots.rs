@@ -130,6 +130,11 @@ impl Drop for Slot {
                 }
             }
         }
+        // The last export gone: what the exports held goes back to the
+        // system, not only to the allocator.
+        if r.users.is_empty() {
+            crate::memory::give_back();
+        }
     }
 }
 
