@@ -290,3 +290,130 @@ pub async fn stale(args: &Args, target: &Target) -> Result<Vec<Figure>> {
         ),
     ])
 }
+
+/// Deleting an account of `account_records` small records while others push.
+pub async fn account_delete(args: &Args, target: &Target) -> Result<Vec<Figure>> {
+    let n = args.account_records;
+    let server = Server::start(&args.server_bin, target).await?;
+    let base = client(&server.base)?;
+    let c = register(&base, "leaving@example.com").await?;
+    let ids: Vec<RecordId> = (0..n).map(|_| new_record_id()).collect();
+    for (b, chunk) in ids.chunks(1000).enumerate() {
+        let items = chunk
+            .iter()
+            .enumerate()
+            .map(|(k, id)| {
+                let data = json!({"title": format!("item {b}-{k}")});
+                change(
+                    format!("c{b}-{k}"),
+                    EntityType::Item,
+                    OpKind::Create,
+                    *id,
+                    data,
+                    "2025-01-01T00:00:01.000Z",
+                )
+            })
+            .collect();
+        let d = c.sync(&push_body("bench-a", items)).await?;
+        ensure!(d.acknowledged.iter().all(|a| a.success), "a create failed");
+    }
+    let others = Others::start(&base, OTHERS).await?;
+    let start = Instant::now();
+    c.delete_account(crate::tidesync::PASSWORD).await?;
+    let end = Instant::now();
+    let mut during = others.stop(start, end).await?;
+    let took = (end - start).as_secs_f64() * 1e3;
+    eprintln!(
+        "  account delete: {took:.0} ms; others: {}",
+        during.summary()
+    );
+    let max = during.latencies.quantile_ms(1.0);
+    Ok(vec![
+        fig(
+            "account delete",
+            target,
+            took,
+            "ms",
+            format!("an account of {n} records (and their {n} log rows)"),
+        ),
+        fig(
+            "account delete: others' push",
+            target,
+            max,
+            "ms max",
+            format!("{OTHERS} users: {}", during.summary()),
+        ),
+    ])
+}
+
+/// One user sending pushes of ~5 MiB back to back from 4 connections for
+/// `flood_secs`, while others push one item at a time.
+pub async fn flood(args: &Args, target: &Target) -> Result<Vec<Figure>> {
+    let server = Server::start(&args.server_bin, target).await?;
+    let base = client(&server.base)?;
+    let c = register(&base, "flood@example.com").await?;
+    let others = Others::start(&base, OTHERS).await?;
+    // 1,000 creates with notes of 4,700 characters: just under 5 MiB.
+    let notes = "n".repeat(4_700);
+    let deadline = Instant::now() + std::time::Duration::from_secs(args.flood_secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (c, notes) = (c.clone(), notes.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0usize;
+            while Instant::now() < deadline {
+                let items = (0..1000)
+                    .map(|k| {
+                        let data = json!({"title": "flood", "notes": notes});
+                        change(
+                            format!("f{w}-{sent}-{k}"),
+                            EntityType::Item,
+                            OpKind::Create,
+                            new_record_id(),
+                            data,
+                            "2025-01-01T00:00:01.000Z",
+                        )
+                    })
+                    .collect();
+                // A 503 busy is the queue's bound at work: go on.
+                let _ = c.sync(&push_body(&format!("flood-{w}"), items)).await;
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    let mut pushes = 0;
+    for t in tasks {
+        pushes += t.await?;
+    }
+    let end = Instant::now();
+    let mut during = others.stop(start, end).await?;
+    eprintln!(
+        "  flood: {pushes} pushes of ~5 MiB; others: {}",
+        during.summary()
+    );
+    let (p99, max) = (
+        during.latencies.quantile_ms(0.99),
+        during.latencies.quantile_ms(1.0),
+    );
+    Ok(vec![
+        fig(
+            "flood: others' push p99",
+            target,
+            p99,
+            "ms",
+            format!(
+                "one user sent {pushes} pushes of ~5 MiB in {} s from 4 connections",
+                args.flood_secs
+            ),
+        ),
+        fig(
+            "flood: others' push max",
+            target,
+            max,
+            "ms",
+            format!("{OTHERS} users: {}", during.summary()),
+        ),
+    ])
+}

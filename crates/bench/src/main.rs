@@ -49,6 +49,10 @@ pub enum Scenario {
     BigUpdates,
     /// Four pushes at once of losing edits of items of 300 kB.
     Stale,
+    /// Deleting an account of many records.
+    AccountDelete,
+    /// One user's pushes of 5 MiB back to back.
+    Flood,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -107,6 +111,12 @@ pub struct Args {
     /// (the last two use at most 1,000: one request).
     #[arg(long, default_value_t = 1_200)]
     pub big_items: usize,
+    /// Records of the account the account-delete scenario deletes.
+    #[arg(long, default_value_t = 50_000)]
+    pub account_records: usize,
+    /// Seconds the flood scenario lasts.
+    #[arg(long, default_value_t = 10)]
+    pub flood_secs: u64,
     /// Members of the shared space in the sharing scenario (owner included).
     #[arg(long, default_value_t = 100)]
     pub space_members: usize,

@@ -181,6 +181,12 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     if wants(args, Scenario::Stale) {
         out.extend(bytes::stale(args, target).await?);
     }
+    if wants(args, Scenario::AccountDelete) {
+        out.extend(bytes::account_delete(args, target).await?);
+    }
+    if wants(args, Scenario::Flood) {
+        out.extend(bytes::flood(args, target).await?);
+    }
     if wants(args, Scenario::Sharing) {
         out.extend(sharing::run(args, target).await?);
     }
