@@ -182,6 +182,31 @@ impl Batch {
         *e &= clean && prior_known;
     }
 
+    /// The timestamp a write takes: a create or update of a record the
+    /// device had received as it stands (its version is within the device's
+    /// cursor, or this push made it) comes after everything in it, whatever
+    /// the device's clock says, so it takes a timestamp after the record's
+    /// newest one (true in the second place when it was moved). A write to
+    /// a record changed since the cursor is concurrent with that change:
+    /// per-field last-writer-wins by its own timestamp decides.
+    fn causal(&self, c: &Change, ts: Millis) -> (Millis, bool) {
+        if c.op == OpKind::Delete {
+            return (ts, false);
+        }
+        let Some(rec) = self.working.get(&c.id) else {
+            return (ts, false);
+        };
+        let since = self.since(rec.scope);
+        let seen = self.prior.get(&c.id).is_none_or(|p| *p <= since)
+            || self.earlier.get(&c.id) == Some(&true);
+        let newest = rec.state.last().ts;
+        if seen && since > 0 && ts <= newest && !rec.is_deleted() {
+            (newest.saturating_add(1), true)
+        } else {
+            (ts, false)
+        }
+    }
+
     /// Records the change needs that were never asked for: those it
     /// targets or names (`ids`; a load may have stopped before them), then
     /// the category an item keeps when only its `spaceId` changes (it must
@@ -213,6 +238,7 @@ impl Batch {
 
     /// Applies one valid change at timestamp `ts` (clamped already).
     pub fn apply(&mut self, c: &Change, ts: Millis) -> Ack {
+        let (ts, after_seen) = self.causal(c, ts);
         let v = Version {
             ts,
             device: c.device_id.clone(),
@@ -336,8 +362,9 @@ impl Batch {
             });
         }
         // A delete of a deleted record keeps the earlier tombstone, which the
-        // device (having written its own) must receive, like a conflict.
-        let differs = out.conflict || out.already_deleted;
+        // device (having written its own) must receive, like a conflict; so
+        // must a write whose timestamp was moved after what it overwrote.
+        let differs = out.conflict || out.already_deleted || after_seen;
         self.mark(c.id, scope, !differs);
         if differs {
             self.conflicted.insert(c.id);

@@ -154,9 +154,11 @@ fn an_older_write_of_a_field_loses_and_brings_the_server_state() {
             20,
         )],
     );
+    // dev-b had not received dev-a's write (its cursor is before it): the
+    // two are concurrent, and the later timestamp wins.
     let out = db.push(
         "dev-b",
-        version_cursor(4),
+        version_cursor(3),
         vec![change_by(
             "b",
             3,
@@ -567,6 +569,62 @@ fn an_operation_id_has_one_effect_whatever_comes_with_it() {
 }
 
 #[test]
+fn a_write_made_after_its_device_received_the_value_wins_whatever_its_clock() {
+    let mut db = seeded();
+    // dev-b edits the title at 20 s.
+    db.push(
+        "dev-b",
+        version_cursor(3),
+        vec![change_by(
+            "b",
+            3,
+            "item",
+            "update",
+            json!({"title": "B"}),
+            20,
+            "dev-b",
+        )],
+    );
+    // dev-a, whose clock is a day behind, pulled that (cursor 4), then
+    // edits the same field: its write came after, and wins.
+    let out = db.push(
+        "dev-a",
+        version_cursor(4),
+        vec![change(
+            "a",
+            3,
+            "item",
+            "update",
+            json!({"title": "A"}),
+            -86_400,
+        )],
+    );
+    let ack = &out.acks[0];
+    assert!(ack.success && !ack.conflict, "{ack:?}");
+    assert_eq!(db.field(3, "title"), json!("A"));
+    // Its timestamp moved just after what it overwrote; the device is sent
+    // the record, whose updatedAt it did not write.
+    assert_eq!(db.record(3).updated_at, at(20) + 1);
+    assert_eq!(ids(&out.records), vec![id(3)]);
+    // A later concurrent write (a cursor before dev-a's) still goes by its
+    // own timestamp: dev-c, at 30 s, wins; at 10 s it would lose.
+    db.push(
+        "dev-c",
+        version_cursor(4),
+        vec![change_by(
+            "c",
+            3,
+            "item",
+            "update",
+            json!({"title": "C"}),
+            30,
+            "dev-c",
+        )],
+    );
+    assert_eq!(db.field(3, "title"), json!("C"));
+}
+
+#[test]
 fn a_retried_write_that_lost_brings_the_server_state_again() {
     let mut db = seeded();
     db.push(
@@ -590,10 +648,11 @@ fn a_retried_write_that_lost_brings_the_server_state_again() {
         10,
         "dev-b",
     )];
-    let first = db.push("dev-b", version_cursor(4), lost.clone());
+    // (Concurrent: dev-b's cursor is before dev-a's write.)
+    let first = db.push("dev-b", version_cursor(3), lost.clone());
     assert!(first.acks[0].conflict);
     // The answer was lost; the retry (same cursor) must bring the record again.
-    let retry = db.push("dev-b", version_cursor(4), lost);
+    let retry = db.push("dev-b", version_cursor(3), lost);
     assert!(retry.acks[0].duplicate && retry.acks[0].conflict);
     assert_eq!(ids(&retry.records), vec![id(3)]);
 }

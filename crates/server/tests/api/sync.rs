@@ -228,27 +228,28 @@ async fn an_older_write_loses_and_gets_the_server_state(db: Db) {
     let token = app.register("older@example.com").await;
     let (_, _, i, first) = seed(&app, &token, "A").await;
     let cursor = first["syncTimestamp"].clone();
-    let a = app
-        .sync(
-            &token,
+    app.sync(
+        &token,
+        "A",
+        cursor.clone(),
+        vec![change(
+            "op-a",
+            &i,
+            "item",
+            "update",
+            json!({"title": "Newer"}),
+            &at(20),
             "A",
-            cursor.clone(),
-            vec![change(
-                "op-a",
-                &i,
-                "item",
-                "update",
-                json!({"title": "Newer"}),
-                &at(20),
-                "A",
-            )],
-        )
-        .await;
+        )],
+    )
+    .await;
+    // B had not received A's write (its cursor is from before it): the
+    // two writes are concurrent, and the later timestamp wins.
     let b = app
         .sync(
             &token,
             "B",
-            a["syncTimestamp"].clone(),
+            cursor.clone(),
             vec![change(
                 "op-b",
                 &i,
@@ -267,12 +268,13 @@ async fn an_older_write_loses_and_gets_the_server_state(db: Db) {
     assert_eq!(it["title"], json!("Newer"));
     assert_eq!(it["notes"], json!("B notes"), "the field it won is kept");
 
-    // A tie on the timestamp is decided by deviceId, the same on every server.
+    // A tie on the timestamp is decided by deviceId, the same on every
+    // server (between concurrent writes: Z had not received A's either).
     let t = app
         .sync(
             &token,
             "Z",
-            b["syncTimestamp"].clone(),
+            cursor.clone(),
             vec![change(
                 "op-z",
                 &i,
@@ -287,6 +289,74 @@ async fn an_older_write_loses_and_gets_the_server_state(db: Db) {
     assert_eq!(acks(&t)[0]["conflict"], Value::Null);
     let all = app.sync(&token, "C", Value::Null, vec![]).await;
     assert_eq!(item(&all, &i).unwrap()["title"], json!("Z wins the tie"));
+    app.stop().await;
+}
+
+/// The case: device B edits a note; device A, whose clock is a day
+/// behind, pulls it, then edits the same field. A's edit came after B's: it
+/// wins on both devices (it lost, silently, by its older timestamp).
+async fn a_later_edit_wins_whatever_the_device_clock(db: Db) {
+    let tdb = TestDb::new(db).await;
+    let app = spawn_app(&tdb).await;
+    let token = app.register("clock@example.com").await;
+    let (_, _, i, first) = seed(&app, &token, "A").await;
+    let b = app
+        .sync(
+            &token,
+            "B",
+            first["syncTimestamp"].clone(),
+            vec![change(
+                "b1",
+                &i,
+                "item",
+                "update",
+                json!({"notes": "B's note"}),
+                &at(100),
+                "B",
+            )],
+        )
+        .await;
+    assert_eq!(acks(&b)[0]["success"], json!(true));
+    // A pulls B's edit, then edits the note with its clock a day behind.
+    let pulled = app
+        .sync(&token, "A", first["syncTimestamp"].clone(), vec![])
+        .await;
+    assert_eq!(item(&pulled, &i).unwrap()["notes"], json!("B's note"));
+    let a = app
+        .sync(
+            &token,
+            "A",
+            pulled["syncTimestamp"].clone(),
+            vec![change(
+                "a1",
+                &i,
+                "item",
+                "update",
+                json!({"notes": "A's later note"}),
+                &at(100 - 86_400),
+                "A",
+            )],
+        )
+        .await;
+    let ack = &acks(&a)[0];
+    assert_eq!(ack["success"], json!(true));
+    assert!(ack["conflict"].is_null(), "{ack}");
+    // Both devices end with A's note.
+    for (device, cursor) in [
+        ("A", pulled["syncTimestamp"].clone()),
+        ("B", b["syncTimestamp"].clone()),
+    ] {
+        let got = app.sync(&token, device, cursor, vec![]).await;
+        let all = app.sync(&token, "fresh", Value::Null, vec![]).await;
+        assert_eq!(
+            item(&all, &i).unwrap()["notes"],
+            json!("A's later note"),
+            "{device}"
+        );
+        if let Some(r) = item(&got, &i) {
+            assert_eq!(r["notes"], json!("A's later note"), "{device}");
+        }
+    }
     app.stop().await;
 }
 
@@ -358,5 +428,6 @@ backend_tests!(
     field_updates_keep_other_fields,
     concurrent_edits_of_different_fields_both_survive,
     an_older_write_loses_and_gets_the_server_state,
+    a_later_edit_wins_whatever_the_device_clock,
     the_writer_gets_no_echo_unless_something_else_changed,
 );

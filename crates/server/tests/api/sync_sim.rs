@@ -39,6 +39,13 @@ async fn pull_to_end(
 // Test 1: randomized devices converge.
 // ---------------------------------------------------------------------------
 
+/// Seconds after `at(0)` of an ISO date-time a record carries.
+fn secs_of(v: &Value) -> i64 {
+    let ms = |s: &str| tidesync_client::protocol::time::parse_iso(s).expect("an ISO date-time");
+    v.as_str()
+        .map_or(i64::MIN / 2, |s| (ms(s) - ms(&at(0))) / 1000)
+}
+
 /// The item fields the simulation writes and compares.
 const FIELDS: [&str; 4] = ["title", "notes", "order", "isCompleted"];
 /// Seeds `SEED_BASE + 1 ..= SEED_BASE + SEED_COUNT`, each one user with its
@@ -76,8 +83,15 @@ struct Device {
     queue: Vec<Value>,
     /// `null` or the last `syncTimestamp` received.
     cursor: Value,
-    /// How far this device's clock is off (seconds); each op adds jitter.
+    /// How far this device's clock is off (seconds, up to a day either
+    /// way); each op adds jitter.
     clock_offset: i64,
+    /// The newest timestamp the device has seen (its own writes and the
+    /// `updatedAt` of every record it received), in seconds after `at(0)`:
+    /// like `@tidesync/client`, it never writes a timestamp behind it (a
+    /// hybrid logical clock), so an edit made after receiving another comes
+    /// after it whatever the device's clock says.
+    newest: i64,
     /// Per item, the last exchange about it that the device received (for
     /// failure messages).
     last_exchange: BTreeMap<String, String>,
@@ -93,6 +107,8 @@ struct Stats {
     conflicts: usize,
     replayed_acks: usize,
     ops: usize,
+    /// Operations whose device clock was behind what the device had seen.
+    clock_behind: usize,
 }
 
 impl Stats {
@@ -105,6 +121,7 @@ impl Stats {
         self.conflicts += o.conflicts;
         self.replayed_acks += o.replayed_acks;
         self.ops += o.ops;
+        self.clock_behind += o.clock_behind;
     }
 }
 
@@ -137,7 +154,12 @@ impl Sim<'_> {
     /// Makes an operation on device `d`: applies it to the local copy at once
     /// (optimistic UI) and queues it.
     fn make_op(&mut self, d: usize, item: String, kind: OpKind, fields: Map<String, Value>) {
-        let ts = self.clock + self.devices[d].clock_offset + self.rng.between(-5, 5);
+        let raw = self.clock + self.devices[d].clock_offset + self.rng.between(-5, 5);
+        let ts = raw.max(self.devices[d].newest + 1);
+        if ts > raw {
+            self.stats.clock_behind += 1;
+        }
+        self.devices[d].newest = ts;
         let device = self.devices[d].id.clone();
         let op_id = format!("s{:x}-{}-op{:04}", self.seed, device, self.sent.len());
         let operation = match kind {
@@ -303,7 +325,11 @@ impl Sim<'_> {
     /// settled operations leave the queue, the cursor moves.
     fn receive(&mut self, d: usize, data: &Value) {
         let dev = &mut self.devices[d];
-        dev.local.extend(records_by_id(&data["serverUpdates"]));
+        let received = records_by_id(&data["serverUpdates"]);
+        for r in received.values() {
+            dev.newest = dev.newest.max(secs_of(&r["updatedAt"]));
+        }
+        dev.local.extend(received);
         let settled: HashSet<&str> = data["acknowledged"]
             .as_array()
             .expect("acknowledged")
@@ -459,7 +485,13 @@ async fn run_simulation(app: &TestApp, seed: u64) -> (Stats, Option<String>) {
             local: BTreeMap::new(),
             queue: Vec::new(),
             cursor: Value::Null,
-            clock_offset: rng.between(-30, 30),
+            // Half the devices are off by up to a day, the others by 30 s.
+            clock_offset: if rng.below(2) == 0 {
+                rng.between(-86_400, 86_400)
+            } else {
+                rng.between(-30, 30)
+            },
+            newest: i64::MIN / 2,
             last_exchange: BTreeMap::new(),
         })
         .collect();
@@ -619,11 +651,14 @@ async fn run_simulation(app: &TestApp, seed: u64) -> (Stats, Option<String>) {
     (sim.stats, report)
 }
 
-/// Random offline devices of one user, faulty network, skewed clocks (each
-/// device off by up to 30 s, plus 5 s of jitter per operation, so writes
-/// collide and arrive out of order): all devices converge on the server's
-/// state, and that state is the per-field last-writer-wins merge (deletes
-/// win) of the acknowledged operations. Every seed runs; the failure lists
+/// Random offline devices of one user, faulty network, skewed clocks (half
+/// the devices off by up to a day either way, the others by up to 30 s, plus
+/// 5 s of jitter per operation, so writes collide and arrive out of order;
+/// each device's timestamps never go behind what it has seen, as the SDK's):
+/// all devices converge on the server's state, and that state is the
+/// per-field last-writer-wins merge (deletes win) of the acknowledged
+/// operations — so an edit a device made after receiving another wins over
+/// it, even from a clock a day behind. Every seed runs; the failure lists
 /// each seed that diverged, with the last exchange the device had about each
 /// differing item.
 async fn randomized_devices_converge(db: Db) {
@@ -650,6 +685,10 @@ async fn randomized_devices_converge(db: Db) {
         ("replayed acks", total.replayed_acks),
         ("conflicts", total.conflicts),
         ("later pages", total.later_pages),
+        (
+            "device clocks behind what they had seen",
+            total.clock_behind,
+        ),
     ];
     for (what, n) in exercised {
         assert!(n > 0, "{SEED_COUNT} seeds: no {what} in {total:?}");
