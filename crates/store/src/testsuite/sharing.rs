@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tidesync_protocol::cursor::{CursorStart, Positions};
+use tidesync_protocol::sync::parse_change;
 use tidesync_protocol::sync::OpErrorCode;
 use tidesync_protocol::{RecordId, Role, UserId};
 
@@ -127,14 +128,19 @@ pub async fn sharing_moves_the_space_in_whole_and_members_write_to_it(store: &Ar
         .await
         .unwrap();
     assert_eq!(all.records.len(), 5);
-    // Bob edits an item of the space; Alice receives it; Bob gets no echo.
+    // Bob edits an item of the space (later than it was written: an edit
+    // in the same millisecond would come back, moved after it); Alice
+    // receives it; Bob gets no echo.
+    let edit = parse_change(
+        &json!({"operationId": "b1", "id": rid(3).to_string(), "entityType": "item",
+                "operation": "update", "data": {"notes": "IMAX"},
+                "timestamp": "2025-01-01T00:00:05.000Z"}),
+        "suite-device",
+    );
     let out = store
         .push(
             bob,
-            input(
-                CursorStart::At(bob_in.cursor.clone()),
-                vec![change("b1", 3, "item", "update", json!({"notes": "IMAX"}))],
-            ),
+            input(CursorStart::At(bob_in.cursor.clone()), vec![edit]),
             100,
         )
         .await
