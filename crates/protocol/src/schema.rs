@@ -170,6 +170,27 @@ impl Schema {
             .map(|(n, c)| (n.as_str(), c))
     }
 
+    /// The collections' names, each after the collections its `x-parent`s
+    /// point to (ties by name): the order to apply a pull's records in, as
+    /// spaces come before categories before items today.
+    pub fn parents_first(&self) -> Vec<&str> {
+        let mut placed: Vec<&str> = Vec::with_capacity(self.collections.len());
+        while placed.len() < self.collections.len() {
+            // A checked schema has no x-parent cycle, so one is always ready.
+            let next = self
+                .collections
+                .iter()
+                .find(|(name, c)| {
+                    !placed.contains(&name.as_str())
+                        && c.parents().all(|(_, target)| placed.contains(&target))
+                })
+                .map(|(name, _)| name.as_str())
+                .expect("a checked schema has no x-parent cycle");
+            placed.push(next);
+        }
+        placed
+    }
+
     /// The document, pretty-printed: keywords in a fixed order, properties
     /// in the order of the file it was read from.
     pub fn to_json_pretty(&self) -> String {

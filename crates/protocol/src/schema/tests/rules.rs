@@ -62,6 +62,18 @@ fn the_notes_example_checks() {
 }
 
 #[test]
+fn parents_come_first() {
+    assert_eq!(
+        Schema::parse(NOTES).unwrap().parents_first(),
+        ["notebook", "note", "checkItem"]
+    );
+    assert_eq!(
+        Schema::builtin().parents_first(),
+        ["space", "category", "item"]
+    );
+}
+
+#[test]
 fn printing_reads_back_the_same_schema() {
     for text in [NOTES, crate::schema::BUILTIN_JSON] {
         let s = Schema::parse(text).unwrap();
