@@ -235,15 +235,18 @@ impl Checker {
             }
             None => self.report(path, P::Missing("properties")),
         }
-        // Without readable properties every required name would look unknown.
-        let properties_read = matches!(properties, Some((Json::Object(_), _)));
-        if let Some((v, rpath)) = required.filter(|_| properties_read) {
-            self.required(v, &rpath, &mut c);
+        // Names as declared, also of properties with problems of their own:
+        // without readable properties every required name would look unknown.
+        if let Some((Json::Object(declared), _)) = &properties {
+            let declared: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+            if let Some((v, rpath)) = required {
+                self.required(v, &rpath, &declared, &mut c);
+            }
         }
         Some(c)
     }
 
-    fn required(&mut self, v: &Json, path: &Path, c: &mut Collection) {
+    fn required(&mut self, v: &Json, path: &Path, declared: &[&str], c: &mut Collection) {
         let Json::Array(names) = v else {
             self.wrong(path, "an array of property names", v);
             return;
@@ -255,7 +258,7 @@ impl Checker {
             };
             if c.is_required(name) {
                 self.report(&npath, P::ListedTwice);
-            } else if c.property(name).is_none() {
+            } else if !declared.contains(&name) {
                 self.report(&npath, P::RequiredUnknown);
             } else {
                 c.required.push(name.to_owned());
@@ -420,7 +423,12 @@ impl Checker {
         let has = |t: Type| p.types.contains(&t);
         let numeric = has(Type::Number) || has(Type::Integer);
         let rules: [(&str, bool, &'static str); 7] = [
-            ("maxLength", has(Type::String), "string"),
+            // A format fixes the form (and the stored length) itself.
+            (
+                "maxLength",
+                has(Type::String) && p.format.is_none(),
+                "string, without a format",
+            ),
             (
                 "format",
                 p.types == [Type::String],

@@ -303,6 +303,15 @@ fn required() {
         "/collections/checkItem/required/2",
         P::ListedTwice,
     );
+    // A property with a problem of its own is still declared: one problem, not two.
+    only(
+        |d| *prop(d, "checkItem", "text") = json!("string"),
+        "/collections/checkItem/properties/text",
+        P::WrongType {
+            expected: "an object",
+            found: "a string",
+        },
+    );
     only(
         |d| d["collections"]["checkItem"]["required"] = json!("text"),
         "/collections/checkItem/required",
@@ -425,7 +434,12 @@ fn keywords_fit_the_type() {
     only(
         |d| prop(d, "note", "rank")["maxLength"] = json!(3),
         &format!("{p}/rank/maxLength"),
-        P::NotApplicable("string"),
+        P::NotApplicable("string, without a format"),
+    );
+    only(
+        |d| prop(d, "note", "dueAt")["maxLength"] = json!(10),
+        &format!("{p}/dueAt/maxLength"),
+        P::NotApplicable("string, without a format"),
     );
     only(
         |d| prop(d, "note", "body")["minimum"] = json!(3),
