@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod invitations;
 pub mod merge;
+pub mod schema;
 pub mod scope;
 pub mod spaces;
 pub mod sync;

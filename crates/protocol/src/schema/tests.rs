@@ -1,0 +1,3 @@
+mod builtin;
+mod records;
+mod rules;
