@@ -3,7 +3,7 @@
 // first (the SDK syncs it in the background), so nothing here waits for the
 // network.
 
-import { memo, useEffect, useRef, useState, type FormEvent } from 'react';
+import { memo, startTransition, useEffect, useOptimistic, useRef, useState, type FormEvent } from 'react';
 import type { Client, Item } from '@tidesync/client';
 import { useQuery, useSyncStatus } from '@tidesync/client/react';
 import { SyncStatusLine } from './SyncStatusLine.js';
@@ -74,7 +74,7 @@ function NewList({ client, onCreated }: { client: Client; onCreated: (id: string
     }
   }
   return (
-    <form className="add" onSubmit={create} aria-label="New list">
+    <form className="add" onSubmit={create} aria-label="Create a list">
       <input aria-label="List name" value={name} onChange={(e) => setName(e.target.value)} maxLength={200} required />
       <button type="submit" className="primary">
         Create list
@@ -109,7 +109,7 @@ function Items({ client, spaceId }: { client: Client; spaceId: string }) {
   const todo = items.filter((i) => !i.isCompleted).length;
   return (
     <section aria-label="Items">
-      <form className="add" onSubmit={add} aria-label="New item">
+      <form className="add" onSubmit={add} aria-label="Add an item">
         <input aria-label="New item" placeholder="Something to do one day…" value={title} onChange={(e) => setTitle(e.target.value)} maxLength={500} />
         <button type="submit" className="primary">
           Add
@@ -130,11 +130,19 @@ function Items({ client, spaceId }: { client: Client; spaceId: string }) {
   );
 }
 
-/** Memoised: useQuery keeps an unchanged row the same object, so only changed rows re-render. */
+/**
+ * Memoised: useQuery keeps an unchanged row the same object, so only changed rows re-render. The
+ * checkbox shows the new state at once (useOptimistic) for the few milliseconds the local write takes,
+ * then the stored row's.
+ */
 const Row = memo(function Row({ client, item, onError }: { client: Client; item: Item; onError: (m: string) => void }) {
-  const done = !!item.isCompleted;
+  const [done, setDone] = useOptimistic(!!item.isCompleted);
   const fail = (err: unknown) => onError(`Not saved: ${err instanceof Error ? err.message : String(err)}`);
-  const toggle = () => client.update('item', item.id, { isCompleted: !done, completedAt: done ? null : new Date().toISOString() }).catch(fail);
+  const toggle = () =>
+    startTransition(async () => {
+      setDone(!done);
+      await client.update('item', item.id, { isCompleted: !done, completedAt: done ? null : new Date().toISOString() }).catch(fail);
+    });
   return (
     <li className={done ? 'item done' : 'item'} data-pending={item._pending}>
       <input type="checkbox" checked={done} onChange={toggle} aria-label={`Done: ${item.title}`} />
