@@ -41,7 +41,8 @@ export function BucketList({ client, user, onSignOut }: Props) {
           {user.name} <button type="button" onClick={signOut}>Sign out</button>
         </span>
       </header>
-      <SyncStatusLine client={client} />
+      {/* Signing in again keeps this user's database, and with it the changes waiting. */}
+      <SyncStatusLine client={client} onSignIn={onSignOut} />
       <main>
         {spaces.length > 1 && space && (
           <label className="pick">

@@ -1,10 +1,12 @@
 // The sync state in words, from useSyncStatus (re-rendered only when the
-// status changes), and the changes the server refused, with its reasons.
+// status changes), a button to sign in again when the server no longer takes
+// the session's token (the changes waiting stay on this device and sync
+// after), and the changes the server refused, with its reasons.
 
 import type { Client, SyncStatus } from '@tidesync/client';
 import { useSyncStatus } from '@tidesync/client/react';
 
-export function SyncStatusLine({ client }: { client: Client }) {
+export function SyncStatusLine({ client, onSignIn }: { client: Client; onSignIn: () => void }) {
   const status = useSyncStatus(client);
   const { state, text } = describe(status);
   return (
@@ -12,6 +14,11 @@ export function SyncStatusLine({ client }: { client: Client }) {
       <p className={`status ${state}`} role="status" data-state={state}>
         {text}
       </p>
+      {state === 'signin' && (
+        <button type="button" className="primary" onClick={onSignIn}>
+          Sign in again
+        </button>
+      )}
       {status.rejected.length > 0 && (
         <details className="rejected">
           <summary>
@@ -33,7 +40,7 @@ export function SyncStatusLine({ client }: { client: Client }) {
 export function describe(s: SyncStatus): { state: string; text: string } {
   const n = s.pending;
   const waiting = n === 1 ? '1 change waiting' : `${n} changes waiting`;
-  if (s.lastError?.code === 'unauthorized') return { state: 'signin', text: `Sign in again to sync${n ? ` (${waiting} on this device)` : ''}` };
+  if (s.lastError?.code === 'unauthorized' || s.lastError?.status === 401) return { state: 'signin', text: `Sign in again to sync${n ? ` (${waiting} on this device)` : ''}` };
   if (!s.online) return { state: 'offline', text: n ? `Offline · ${waiting}` : 'Offline' };
   if (s.lastError) {
     const at = s.lastError.retryAt ? ` · retrying at ${new Date(s.lastError.retryAt).toLocaleTimeString()}` : '';
