@@ -1,7 +1,9 @@
 // The React side in real Chromium against the real server:
 // - the React example app (clients/examples/react), built by its own
 //   build.mjs: register, create a list, add, complete, delete, the sync status
-//   line offline and back online, a second device signing in and editing;
+//   line offline and back online, a second device signing in and editing; a
+//   revoked token (Sign in again, then the change that waited syncs); a wrong
+//   password;
 // - the hooks themselves (@tidesync/client/react) in a probe page that counts
 //   renders: useQuery re-renders on a local write and on a change pulled from
 //   another device, only the changed rows re-render, a change elsewhere renders
