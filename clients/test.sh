@@ -2,8 +2,9 @@
 # Everything for the client SDK and the demo, from the repo root or anywhere:
 # npm ci, strict type check, SDK unit tests, library build, npm pack, core
 # bundle size, a reproducible demo rebuild compared with the committed
-# clients/demo/dist, then the Chromium end-to-end tests against the tidesync
-# binary (TIDESYNC_BIN, default target/release/tidesync).
+# clients/demo/dist, the React example's build, then the Chromium end-to-end
+# tests against the tidesync binary (TIDESYNC_BIN, default
+# target/release/tidesync).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -47,6 +48,9 @@ if ! diff -r "$tmp/demo-dist" demo/dist >/dev/null; then
   exit 1
 fi
 echo "clients/demo/dist matches a fresh build"
+
+echo "== React example: build (examples/react/build.mjs; its browser test builds it again)"
+node examples/react/build.mjs "$tmp/react-example"
 
 if [ ! -x "$CHROMIUM" ]; then
   echo "NOTE: browser tests skipped: no Chromium at $CHROMIUM (apt-get install -y chromium)"
