@@ -1,5 +1,5 @@
 //! The operators' subcommands other than `serve` and `import`: `migrate`,
-//! `gc`, `backup`, `restore` and `forget-cursors`. Each ends with one log
+//! `gc`, `backup`, `restore`, `forget-cursors` and `schema`. Each ends with one log
 //! line saying what it did; the long ones show progress on a terminal
 //! (`progress.rs`).
 
@@ -141,4 +141,42 @@ pub async fn restore(b: &BackupArgs) -> anyhow::Result<()> {
     .map_err(plain)?;
     tracing::info!(from = %b.file.display(), to = %db.display(), "database restored; start the server");
     Ok(())
+}
+
+/// `tidesync schema check FILE`: the file's problems on stdout, one per
+/// line with its JSON path (all of them, so one run fixes everything), then
+/// a one-line error; or one line saying it is valid.
+pub fn schema_check(file: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match tidesync_protocol::schema::Schema::parse(&text) {
+        Ok(schema) => {
+            let n = schema.collections.len();
+            println!(
+                "{}: valid, {n} collection{}",
+                file.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            anyhow::bail!(
+                "{}: {} problem{} (each above, with its JSON path)",
+                file.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            )
+        }
+    }
+}
+
+/// `tidesync schema print`: the schema the server runs, as JSON.
+pub fn schema_print() {
+    println!(
+        "{}",
+        tidesync_protocol::schema::Schema::builtin().to_json_pretty()
+    );
 }

@@ -47,6 +47,23 @@ pub enum Command {
     ForgetCursors(DatabaseArgs),
     /// Import another server's data (see docs/MIGRATING.md).
     Import(ImportArgs),
+    /// Check a data-model schema file, or print the built-in one
+    /// (docs/SCHEMA.md).
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum SchemaCommand {
+    /// Report every problem of a schema file, one per line with its JSON
+    /// path; exit 1 when there is any.
+    Check {
+        /// The schema file (JSON).
+        file: PathBuf,
+    },
+    /// Print the schema the server runs: today always the built-in bucket
+    /// list (serving another schema is not wired yet).
+    Print,
 }
 
 #[derive(Args, Debug, Clone)]

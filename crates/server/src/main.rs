@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tidesync::commands;
-use tidesync::config::{Cli, Command, LogFormat};
+use tidesync::config::{Cli, Command, LogFormat, SchemaCommand};
 use tidesync::App;
 use tracing_subscriber::EnvFilter;
 
@@ -48,6 +48,8 @@ async fn run() -> anyhow::Result<()> {
             let summary = tidesync::import::mongo(&args).await?;
             print!("{summary}");
         }
+        Command::Schema(SchemaCommand::Check { file }) => commands::schema_check(&file)?,
+        Command::Schema(SchemaCommand::Print) => commands::schema_print(),
         Command::Serve(args) => {
             if let Some(addr) = args.metrics_addr {
                 tidesync::telemetry::serve_metrics(addr)

@@ -17,6 +17,7 @@ backend_tests! {
         restore_works_on_a_fresh_machine_in_an_empty_directory,
         restore_errors_are_one_line_that_says_what_to_do,
         long_commands_show_progress_on_a_terminal_only,
+        schema_check_reports_every_problem_with_its_path,
     ],
 }
 
@@ -219,4 +220,57 @@ async fn long_commands_show_progress_on_a_terminal_only() {
         assert!(all.contains(bar), "{args:?}: no progress in {all:?}");
         assert!(all.contains(printed), "{args:?}: {all:?}");
     }
+}
+
+/// `schema check` accepts the notes schema and the built-in as
+/// `schema print` prints it; a broken file gets every problem on its own
+/// line with its JSON path, then one error line and a nonzero exit.
+async fn schema_check_reports_every_problem_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/schema/notes.json");
+    let out = run(
+        dir.path(),
+        &["schema", "check", notes.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("valid, 3 collections"));
+
+    let printed = run(dir.path(), &["schema", "print"], &[]);
+    assert!(printed.status.success());
+    let builtin: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(
+        builtin["collections"]["item"]["plural"],
+        json!("items"),
+        "{builtin}"
+    );
+    std::fs::write(dir.path().join("builtin.json"), &printed.stdout).unwrap();
+    let out = run(dir.path(), &["schema", "check", "builtin.json"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+
+    let broken = json!({"collections": {
+        "note": {
+            "plural": "notes",
+            "properties": {
+                "notebookId": {"type": "string", "format": "uuid", "x-references": "notebook"},
+                "rank": {"type": "number", "minimum": "zero"}
+            }
+        }
+    }});
+    std::fs::write(dir.path().join("broken.json"), broken.to_string()).unwrap();
+    let out = run(dir.path(), &["schema", "check", "broken.json"], &[]);
+    assert!(!out.status.success());
+    let report = text(&out.stdout);
+    for path in [
+        "/collections/note/properties/notebookId/x-references",
+        "/collections/note/properties/rank/minimum",
+    ] {
+        assert!(
+            report.lines().any(|l| l.starts_with(path)),
+            "{path} not in {report}"
+        );
+    }
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: broken.json: "), "{err}");
 }
