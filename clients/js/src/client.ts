@@ -333,15 +333,8 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
 
   const write = async (op: 'create' | 'update' | 'delete', type: EntityType, id: string, data: Record<string, unknown> | null) => {
     if (closed) throw new Error('client closed');
-    await local.write({
-      operationId: uuid(),
-      entityType: type,
-      id,
-      operation: op,
-      data,
-      timestamp: new Date(clock.now()).toISOString(),
-      deviceId: local.deviceId,
-    });
+    // The timestamp: the hybrid logical clock's next tick after the wall clock (never behind what was seen).
+    await local.write({ operationId: uuid(), entityType: type, id, operation: op, data, deviceId: local.deviceId }, clock.now());
     kick();
   };
   const checkType = (type: string) => {

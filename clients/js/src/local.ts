@@ -89,6 +89,12 @@ export class Local {
   cursor: string | null = null;
   deviceId = '';
   userId: string | null = null;
+  /**
+   * The hybrid logical clock (epoch ms): the newest timestamp this device has written or seen (records
+   * pulled, acked). A new operation's timestamp is `max(wall clock, hlc + 1)`, so it is never behind what
+   * the device already knew, and each is later than the one before. Kept in `meta.hlc`.
+   */
+  hlc = 0;
   /** Set while a from-scratch resync is under way (persisted: a reload restarts it). */
   resync: { seen: Set<string> } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -121,6 +127,7 @@ export class Local {
           rejected: await tx.getAll<RejectedOp>('rejected'),
           cursor: (await tx.get<string>('meta', 'cursor')) ?? null,
           resync: (await tx.get<boolean>('meta', 'resync')) ?? false,
+          hlc: (await tx.get<number>('meta', 'hlc')) ?? 0,
         };
       });
       this.deviceId = got.deviceId;
@@ -128,7 +135,27 @@ export class Local {
     });
   }
 
-  private install(got: { rows: Row[]; outbox: OutboxRow[]; rejected: RejectedOp[]; cursor: string | null; resync: boolean }) {
+  /** Moves the clock up to a timestamp seen (ISO string or ms); never back. */
+  observe(ts: unknown): void {
+    const t = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : NaN;
+    if (t > this.hlc) this.hlc = t;
+  }
+
+  private observeRec(r: Rec | null | undefined): void {
+    if (!r) return;
+    this.observe(r.updatedAt);
+    this.observe(r.createdAt);
+    this.observe(r.deletedAt);
+  }
+
+  private install(got: { rows: Row[]; outbox: OutboxRow[]; rejected: RejectedOp[]; cursor: string | null; resync: boolean; hlc?: number }) {
+    // Rows stored before the clock existed (or written by another tab) count as seen.
+    this.observe(got.hlc);
+    for (const r of got.rows) {
+      this.observeRec(r.v);
+      this.observeRec(r.s);
+    }
+    for (const o of got.outbox) this.observe(o.timestamp);
     this.rows = new Map(got.rows.map((r) => [r.id, r]));
     this.outbox = got.outbox;
     this.rejected = got.rejected.slice(-MAX_REJECTED);
@@ -148,6 +175,7 @@ export class Local {
           rejected: await tx.getAll<RejectedOp>('rejected'),
           cursor: (await tx.get<string>('meta', 'cursor')) ?? null,
           resync: (await tx.get<boolean>('meta', 'resync')) ?? false,
+          hlc: (await tx.get<number>('meta', 'hlc')) ?? 0,
         }));
         const types = new Set<EntityType>(TYPES);
         this.install(got);
@@ -167,6 +195,7 @@ export class Local {
         if (old) types.add(old.t);
         if (row) types.add(row.t);
         row ? this.rows.set(id, row) : this.rows.delete(id);
+        this.observeRec(row?.v);
       }
       if (got.outbox) this.outbox = got.outbox;
       if (got.rejected) this.rejected = got.rejected.slice(-MAX_REJECTED);
@@ -174,10 +203,18 @@ export class Local {
     });
   }
 
-  /** A local write: the record's new local state and its outbox row, in one transaction. */
-  write(op: Omit<OutboxRow, 'seq'>): Promise<void> {
+  /**
+   * A local write: the record's new local state and its outbox row, in one transaction. Its timestamp is
+   * the hybrid clock's next tick after `wall` (the stored clock is read in the transaction, so tabs
+   * writing at once stay ordered too).
+   */
+  write(o: Omit<OutboxRow, 'seq' | 'timestamp'>, wall: number): Promise<void> {
     return this.serial(async () => {
       const row = await this.storage.run('readwrite', async (tx) => {
+        const stored = (await tx.get<number>('meta', 'hlc')) ?? 0;
+        const t = Math.max(wall, this.hlc + 1, stored + 1);
+        tx.put('meta', t, 'hlc');
+        const op: Omit<OutboxRow, 'seq'> = { ...o, timestamp: new Date(t).toISOString() };
         const cur = await tx.get<Row>('records', op.id);
         if (cur && cur.t !== op.entityType) throw new Error(`${op.id} is a ${cur.t}, not a ${op.entityType}`);
         if (op.operation !== 'create' && !cur?.v) throw new Error(`no ${op.entityType} ${op.id}`);
@@ -188,8 +225,10 @@ export class Local {
         const v = applyOp(base, full, this.userId);
         const next: Row = { id: op.id, t: op.entityType, v: v && !v.deletedAt ? { ...v, _pending: true } : null, s: server };
         tx.put('records', next);
-        return { next, full };
+        return { next, full, t };
       });
+      this.hlc = Math.max(this.hlc, row.t);
+      const op = row.full;
       this.rows.set(op.id, row.next);
       this.outbox.push(row.full);
       this.onChange({ ids: [op.id], outbox: true }, new Set([op.entityType]), true);
@@ -274,6 +313,7 @@ export class Local {
         // writes are applied anyway).
         const takePage = stored === sentCursor;
         const changes = await remoteChanges(page, tx);
+        for (const t of TYPES) for (const rec of page.records[PLURAL[t]] ?? []) this.observeRec(rec);
         for (const c of changes) {
           if (c.rec?.userId && !this.userId) this.userId = c.rec.userId as string;
           if (!takePage && (c.removed || !conflicted.has(c.id))) continue;
@@ -316,7 +356,8 @@ export class Local {
           const all = await tx.getAll<RejectedOp & { seq: number }>('rejected');
           for (const r of all.slice(0, Math.max(0, all.length - MAX_REJECTED))) tx.delete('rejected', r.seq);
         }
-        // 6. The cursor, with the records it covers.
+        // 6. The clock (what was seen), the cursor with the records it covers.
+        if (this.hlc > ((await tx.get<number>('meta', 'hlc')) ?? 0)) tx.put('meta', this.hlc, 'hlc');
         if (takePage) tx.put('meta', page.syncTimestamp, 'cursor');
         if (resyncDone) tx.delete('meta', 'resync');
         return { rows, outbox: outbox.filter((o) => present.has(o.seq)), rejected, cursor: takePage ? page.syncTimestamp : stored, resyncDone };
