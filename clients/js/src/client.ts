@@ -155,6 +155,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     lastSyncedAt: null,
     lastError: null,
     rejected: local.rejected,
+    progress: null,
   };
   const statusSubs = new Set<(s: SyncStatus) => void>();
   const rejectedSubs = new Set<(r: RejectedOp[]) => void>();
@@ -178,27 +179,59 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     }
     return v;
   };
+  /** Candidates from the indexes: by category, else by space, else every record of the type (never a scan of all records). */
   const query = <T extends EntityType>(type: T, filter?: Filter): RecordOf<T>[] => {
+    const ids = local.ids(type, filter?.categoryId ?? filter?.spaceId);
     const out: RecordOf<T>[] = [];
-    for (const row of local.rows.values()) {
-      if (row.t !== type) continue;
-      const v = visible(row);
+    for (const id of ids) {
+      const v = visible(local.rows.get(id));
       if (v && matches(v, filter)) out.push(v as unknown as RecordOf<T>);
     }
     return out.sort(compare);
   };
-  interface Sub { type: EntityType; filter?: Filter; cb: (rows: never[]) => void; last: unknown[] }
+  /** Past this many changed records, a subscription's rows are computed again rather than patched. */
+  const PATCH_MAX = 64;
+  interface Sub { type: EntityType; filter?: Filter; cb: (rows: never[]) => void; last: Rec[] }
   const subs = new Set<Sub>();
   let dirty = new Set<EntityType>();
   let flushing = false;
+  /** Whether a change touches a subscription: its type (or a parent type: the cascade hides children) and, if filtered, its parent. */
+  const affected = (s: Sub, types: Set<EntityType>, keys: Set<string>) => {
+    const typed = types.has(s.type) || (s.type === 'item' && (types.has('space') || types.has('category'))) || (s.type === 'category' && types.has('space'));
+    if (!typed) return false;
+    const f = s.filter;
+    if (f?.categoryId === undefined && f?.spaceId === undefined) return true;
+    return (f.categoryId !== undefined && keys.has(f.categoryId)) || (f.spaceId !== undefined && keys.has(f.spaceId));
+  };
+  /** The new rows of a subscription when only rows of its own type changed: the unchanged rows keep their place. */
+  const patch = (s: Sub, ids: Set<string>): Rec[] => {
+    const out = s.last.filter((r) => !ids.has(r.id));
+    for (const id of ids) {
+      const row = local.rows.get(id);
+      if (row?.t !== s.type) continue;
+      const v = visible(row);
+      if (!v || !matches(v, s.filter)) continue;
+      let lo = 0;
+      let hi = out.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (compare(out[mid]! as never, v as never) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      out.splice(lo, 0, v);
+    }
+    return out;
+  };
   const flush = () => {
     flushing = false;
     const types = dirty;
     dirty = new Set();
+    const ch = local.take();
+    // Rows of parent types changed: children may be shown or hidden, so a full recompute.
+    const parentsMoved = (t: EntityType) => (t === 'item' ? types.has('space') || types.has('category') : t === 'category' && types.has('space'));
     for (const s of subs) {
-      // A category or space change can hide or show items (the cascade), so items re-run on any change.
-      if (!types.has(s.type) && s.type !== 'item' && !(s.type === 'category' && types.has('space'))) continue;
-      const rows = query(s.type, s.filter);
+      if (!ch.all && !affected(s, types, ch.keys)) continue;
+      const rows = !ch.all && ch.ids.size <= PATCH_MAX && !parentsMoved(s.type) ? patch(s, ch.ids) : (query(s.type, s.filter) as unknown as Rec[]);
       if (rows.length === s.last.length && rows.every((r, i) => r === s.last[i])) continue;
       s.last = rows;
       s.cb(rows as never[]);
@@ -234,7 +267,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
   });
   // Read only while the app watches (onInvitations); `listInvitations` is defined with the members calls below.
   const invites = new InvitationWatch({ list: () => listInvitations(), clock });
-  const leaderStatus = () => ({ syncing: status.syncing, online: status.online, lastError: status.lastError, lastSyncedAt: status.lastSyncedAt });
+  const leaderStatus = () => ({ syncing: status.syncing, online: status.online, lastError: status.lastError, lastSyncedAt: status.lastSyncedAt, progress: status.progress });
   const ES = opts.EventSource ?? g.EventSource;
   const live =
     opts.live !== false && ES
@@ -422,7 +455,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     subscribe(type, filter, cb) {
       checkType(type);
       const s: Sub = { type, filter, cb: cb as Sub['cb'], last: [] };
-      s.last = query(type, filter);
+      s.last = query(type, filter) as unknown as Rec[];
       subs.add(s);
       cb(s.last as never[]);
       return () => void subs.delete(s);

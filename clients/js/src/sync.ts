@@ -6,7 +6,8 @@
 import { backoffDelay, classifyResponse, networkError, SyncError } from './errors.js';
 import type { Ack, Local, Page } from './local.js';
 import type { OutboxRow, Rec } from './model.js';
-import type { Clock, RejectedOp, SyncErrorInfo } from './types.js';
+import { SLICE } from './local.js';
+import type { Clock, RejectedOp, SyncErrorInfo, SyncProgress } from './types.js';
 
 export const MAX_OPS_PER_REQUEST = 1000; // the server's default MAX_CHANGES_PER_SYNC
 const MAX_BODY_CHARS = 2_000_000; // well under the server's 5 MiB MAX_BODY_BYTES
@@ -23,7 +24,7 @@ export interface EngineOptions {
   clock: Clock;
   random: () => number;
   requestTimeoutMs: number;
-  onState(s: { syncing?: boolean; online?: boolean; lastError?: SyncErrorInfo | null; lastSyncedAt?: number }): void;
+  onState(s: { syncing?: boolean; online?: boolean; lastError?: SyncErrorInfo | null; lastSyncedAt?: number; progress?: SyncProgress | null }): void;
   onRejected(r: RejectedOp[]): void;
 }
 
@@ -116,6 +117,8 @@ export class Engine {
     let tokenRefreshes = 0;
     let resyncs = 0;
     let sentOps = 0;
+    let received = 0;
+    let big = false;
     try {
       for (let n = 0; n < MAX_REQUESTS_PER_ROUND && !this.closed; n++) {
         try {
@@ -132,7 +135,14 @@ export class Engine {
           const page = toPage(data);
           const acks = Array.isArray(data.acknowledged) ? (data.acknowledged as Ack[]) : [];
           if (acks.length !== ops.length) throw new SyncError('retry', 'bad_response', `expected ${ops.length} acks, got ${acks.length}`);
-          const rejected = await local.applyResponse(ops, acks, page, cursor, this.o.clock.now());
+          const n = page.records.spaces!.length + page.records.categories!.length + page.records.items!.length;
+          const before = received;
+          received += n;
+          big ||= page.hasMore || n > SLICE;
+          if (big) this.o.onState({ progress: { received, applied: before } });
+          const rejected = await local.applyResponse(ops, acks, page, cursor, this.o.clock.now(), (applied) => {
+            if (big) this.o.onState({ progress: { received, applied: before + applied } });
+          });
           this.o.onState({ online: true });
           if (rejected.length) this.o.onRejected(rejected);
           // Loop while the server has more or anything is pending; never by counting records.
@@ -174,7 +184,7 @@ export class Engine {
       this.schedule(delay);
       return false;
     } finally {
-      this.o.onState({ syncing: false });
+      this.o.onState({ syncing: false, progress: null });
     }
   }
 
