@@ -156,6 +156,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     lastError: null,
     rejected: local.rejected,
     progress: null,
+    storage: null,
   };
   const statusSubs = new Set<(s: SyncStatus) => void>();
   const rejectedSubs = new Set<(r: RejectedOp[]) => void>();
@@ -246,6 +247,14 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     setStatus({ pending: local.outbox.length, rejected: local.rejected });
     if (own) tabs.post({ k: 'changed', ids: c.ids, outbox: c.outbox, all: c.all });
   };
+
+  local.onStorage = (e) => {
+    const cur = status.storage;
+    if (!e ? cur !== null : cur?.reason !== e.reason || cur.message !== e.message) setStatus({ storage: e && { reason: e.reason, message: e.message } });
+  };
+
+  // The database was re-created from this tab's memory: the other tabs read it again.
+  local.onRestored = () => tabs.post({ k: 'changed', ids: [], outbox: true, all: true });
 
   // --- the sender, the tabs, the stream ------------------------------------
   const engine = new Engine({

@@ -6,6 +6,7 @@
 // only ever moves forward.
 
 import type { Storage, Tx } from './storage.js';
+import { StorageError, toStorageError } from './errors.js';
 import type { EntityType, RejectedOp } from './types.js';
 import { applyOp, makeRow, refsOf, serverCopy, PLURAL, TYPES } from './model.js';
 import type { OutboxRow, Rec, Row } from './model.js';
@@ -124,7 +125,45 @@ export class Local {
   /** Called after every change of the mirror (this tab's or, through refresh, another's). */
   onChange: (c: Changed, types: Set<EntityType>, own: boolean) => void = () => {};
 
-  constructor(readonly storage: Storage) {}
+  /** Told of storage trouble (a StorageError) and of its end (null, at the next committed write). */
+  onStorage: (e: StorageError | null) => void = () => {};
+  /** Told when the database was re-created and the copy in memory written back. */
+  onRestored: () => void = () => {};
+
+  constructor(readonly storage: Storage) {
+    storage.onRecreated = (tx) => this.restore(tx);
+  }
+
+  /** One storage transaction; a failure of the storage itself becomes a StorageError. */
+  private async run<T>(mode: 'readonly' | 'readwrite', fn: (tx: Tx) => Promise<T>): Promise<T> {
+    let r: T;
+    try {
+      r = await this.storage.run(mode, fn);
+    } catch (e) {
+      const se = toStorageError(e);
+      if (!se) throw e;
+      this.onStorage(se);
+      throw se;
+    }
+    if (mode === 'readwrite') this.onStorage(null);
+    return r;
+  }
+
+  /**
+   * The database was deleted (or its data cleared) under the open app and created again: write back
+   * everything this tab holds in memory, so no record, pending operation or dead letter is lost and
+   * "N pending" stays true.
+   */
+  private async restore(tx: Tx): Promise<void> {
+    tx.put('meta', this.deviceId, 'deviceId');
+    if (this.cursor !== null) tx.put('meta', this.cursor, 'cursor');
+    if (this.resync) tx.put('meta', true, 'resync');
+    if (this.hlc) tx.put('meta', this.hlc, 'hlc');
+    for (const row of this.rows.values()) tx.put('records', row);
+    for (const op of this.outbox) tx.put('outbox', op);
+    for (const r of this.rejected) tx.put('rejected', r);
+    queueMicrotask(() => this.onRestored());
+  }
 
   /** Resolves when everything queued so far has finished. */
   drain(): Promise<void> {
@@ -140,7 +179,7 @@ export class Local {
 
   async load(newDeviceId: () => string): Promise<void> {
     await this.serial(async () => {
-      const got = await this.storage.run('readwrite', async (tx) => {
+      const got = await this.run('readwrite', async (tx) => {
         let deviceId = await tx.get<string>('meta', 'deviceId');
         if (!deviceId) tx.put('meta', (deviceId = newDeviceId()), 'deviceId');
         return {
@@ -245,7 +284,7 @@ export class Local {
   refresh(c: Changed): Promise<void> {
     return this.serial(async () => {
       if (c.all) {
-        const got = await this.storage.run('readonly', async (tx) => ({
+        const got = await this.run('readonly', async (tx) => ({
           rows: await tx.getAll<Row>('records'),
           outbox: await tx.getAll<OutboxRow>('outbox'),
           rejected: await tx.getAll<RejectedOp>('rejected'),
@@ -258,7 +297,7 @@ export class Local {
         this.onChange({ ids: [], outbox: true, all: true }, types, false);
         return;
       }
-      const got = await this.storage.run('readonly', async (tx) => {
+      const got = await this.run('readonly', async (tx) => {
         const rows: [string, Row | undefined][] = [];
         for (const id of c.ids) rows.push([id, await tx.get<Row>('records', id)]);
         const outbox = c.outbox ? await tx.getAll<OutboxRow>('outbox') : null;
@@ -286,7 +325,7 @@ export class Local {
    */
   write(o: Omit<OutboxRow, 'seq' | 'timestamp'>, wall: number): Promise<void> {
     return this.serial(async () => {
-      const row = await this.storage.run('readwrite', async (tx) => {
+      const row = await this.run('readwrite', async (tx) => {
         const stored = (await tx.get<number>('meta', 'hlc')) ?? 0;
         const t = Math.max(wall, this.hlc + 1, stored + 1);
         tx.put('meta', t, 'hlc');
@@ -314,13 +353,13 @@ export class Local {
   /** The first `n` operations of the outbox, read from storage so other tabs' writes are included. */
   peekOutbox(n: number): Promise<OutboxRow[]> {
     // Read-only and not applied to the mirror, so it need not wait in this tab's queue.
-    return this.storage.run('readonly', (tx) => tx.getAll<OutboxRow>('outbox', n));
+    return this.run('readonly', (tx) => tx.getAll<OutboxRow>('outbox', n));
   }
 
   /** Starts a resync (409 resync_required / invalid_cursor): forget the cursor, keep the outbox and, until the new copy is complete, the old rows. */
   startResync(): Promise<void> {
     return this.serial(async () => {
-      await this.storage.run('readwrite', async (tx) => {
+      await this.run('readwrite', async (tx) => {
         tx.delete('meta', 'cursor');
         tx.put('meta', true, 'resync');
       });
@@ -383,7 +422,7 @@ export class Local {
   ): Promise<{ rejected: RejectedOp[]; knownIds: string[] }> {
     const resync = this.resync;
     const knownIds = first && resync && !page.hasMore ? [...this.rows.keys()] : known;
-    const res = await this.storage.run('readwrite', async (tx) => {
+    const res = await this.run('readwrite', async (tx) => {
       const outbox = await tx.getAll<OutboxRow>('outbox');
       const present = new Set(outbox.map((o) => o.seq));
       const stored = (await tx.get<string>('meta', 'cursor')) ?? null;

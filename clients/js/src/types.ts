@@ -170,6 +170,13 @@ export interface SyncStatus {
    * (stored and visible). The server sends no total. `null` otherwise.
    */
   progress: SyncProgress | null;
+  /**
+   * Trouble with the local database, from the last failed transaction of this tab until the next one
+   * that commits: `quota` (full), `closed` (closed or deleted under the app; the client opens it again,
+   * re-creating it from memory if it was deleted), `unknown`. The failed write rejected with a
+   * `StorageError`. `null` when storage works.
+   */
+  storage: { reason: 'quota' | 'closed' | 'unknown'; message: string } | null;
 }
 
 export interface SyncProgress {
