@@ -24,6 +24,8 @@ import type {
   RecordOf,
   RejectedOp,
   SentInvitation,
+  SyncRetry,
+  SyncState,
   SyncStatus,
 } from './types.js';
 
@@ -69,6 +71,13 @@ export interface Client {
   readonly status: SyncStatus;
   onStatus(cb: (s: SyncStatus) => void): () => void;
   onRejected(cb: (ops: RejectedOp[]) => void): () => void;
+  /** Forgets the kept rejected operations (`status.rejected` becomes empty, in every tab and after a reload). */
+  clearRejected(): Promise<void>;
+  /**
+   * Signs in again: the token for every later request (in every tab of this database), e.g. after
+   * `status.state === 'needsSignIn'`. The outbox is kept and a sync round starts at once.
+   */
+  setToken(token: string | null): void;
   sync(): Promise<void>;
   close(): Promise<void>;
   readonly deviceId: string;
@@ -148,7 +157,31 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
   await local.load(() => opts.deviceId ?? uuid());
   if (opts.deviceId && opts.deviceId !== local.deviceId) local.deviceId = opts.deviceId;
 
-  let status: SyncStatus = {
+  /** The state in words, from the other fields; `navigator.onLine` tells "offline" from "server unreachable". */
+  const derive = (st: Omit<SyncStatus, 'state' | 'retry'>): SyncStatus => {
+    const e = st.lastError;
+    const auth = !!e && (e.code === 'unauthorized' || e.status === 401);
+    const retry: SyncRetry | null =
+      e && !auth && e.retryAt !== undefined
+        ? {
+            reason: e.status === 429 || e.code === 'rate_limited' ? 'rateLimited' : e.code === 'network' || e.code === 'timeout' ? 'unreachable' : 'busy',
+            at: e.retryAt,
+          }
+        : null;
+    const state: SyncState = auth
+      ? 'needsSignIn'
+      : g.navigator?.onLine === false
+        ? 'offline'
+        : st.syncing
+          ? 'syncing'
+          : retry
+            ? 'retrying'
+            : st.pending > 0
+              ? 'pending'
+              : 'idle';
+    return { ...st, state, retry };
+  };
+  let status: SyncStatus = derive({
     online: g.navigator?.onLine ?? true,
     pending: local.outbox.length,
     syncing: false,
@@ -157,14 +190,17 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     rejected: local.rejected,
     progress: null,
     storage: null,
-  };
+  });
   const statusSubs = new Set<(s: SyncStatus) => void>();
   const rejectedSubs = new Set<(r: RejectedOp[]) => void>();
   const setStatus = (p: Partial<SyncStatus>) => {
+    const next = derive({ ...status, ...p });
     let changed = false;
-    for (const k of Object.keys(p) as (keyof SyncStatus)[]) if (status[k] !== p[k]) changed = true;
+    for (const k of Object.keys(next) as (keyof SyncStatus)[])
+      if (k === 'retry' ? next.retry?.at !== status.retry?.at || next.retry?.reason !== status.retry?.reason : status[k] !== next[k]) changed = true;
     if (!changed) return;
-    status = { ...status, ...p };
+    if (next.retry && status.retry && next.retry.at === status.retry.at && next.retry.reason === status.retry.reason) next.retry = status.retry;
+    status = next;
     for (const cb of statusSubs) cb(status);
   };
 
@@ -328,6 +364,10 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
       } else if (m.k === 'kick' && tabs.leader) engine.afterWrite();
       else if (m.k === 'poked') invites.poked();
       else if (m.k === 'hb' && !tabs.leader) setStatus(m.status as Partial<SyncStatus>);
+      else if (m.k === 'token') {
+        engine.setToken(m.token);
+        if (tabs.leader) void engine.now();
+      }
     },
   });
 
@@ -476,6 +516,18 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     onRejected(cb) {
       rejectedSubs.add(cb);
       return () => void rejectedSubs.delete(cb);
+    },
+    async clearRejected() {
+      if (closed) throw new Error('client closed');
+      await local.clearRejected();
+    },
+    setToken(token) {
+      if (closed) return;
+      engine.setToken(token);
+      tabs.post({ k: 'token', token });
+      // The sign-in is done: no longer "needs sign-in" while the round with the new token runs.
+      if (status.state === 'needsSignIn') setStatus({ lastError: null });
+      if (tabs.leader) void engine.now();
     },
     async sync() {
       await engine.now();

@@ -350,6 +350,15 @@ export class Local {
     });
   }
 
+  /** Forgets the dead letters (`clearRejected`), in storage too, so other tabs and reloads see none. */
+  clearRejected(): Promise<void> {
+    return this.serial(async () => {
+      await this.run('readwrite', async (tx) => tx.clear('rejected'));
+      this.rejected = [];
+      this.onChange({ ids: [], outbox: true }, new Set(), true);
+    });
+  }
+
   /** The first `n` operations of the outbox, read from storage so other tabs' writes are included. */
   peekOutbox(n: number): Promise<OutboxRow[]> {
     // Read-only and not applied to the mirror, so it need not wait in this tab's queue.

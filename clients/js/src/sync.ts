@@ -199,6 +199,12 @@ export class Engine {
     return this.token ? `Bearer ${this.token}` : null;
   }
 
+  /** A new token from the app (signed in again): used from the next request; the backoff starts over. */
+  setToken(token: string | null): void {
+    this.token = token;
+    this.attempts = 0;
+  }
+
   /** Forgets the token, so the next request asks `getToken` again (after a 401). */
   dropToken(): void {
     if (this.o.getToken) this.token = null;
