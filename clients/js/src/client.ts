@@ -228,7 +228,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
   };
   /** Past this many changed records, a subscription's rows are computed again rather than patched. */
   const PATCH_MAX = 64;
-  interface Sub { type: EntityType; filter?: Filter; cb: (rows: never[]) => void; last: Rec[] }
+  interface Sub { type: EntityType; filter?: Filter; cb: (rows: never[]) => void; last: Rec[]; byId: Map<string, Rec> }
   const subs = new Set<Sub>();
   let dirty = new Set<EntityType>();
   let flushing = false;
@@ -240,23 +240,47 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     if (f?.categoryId === undefined && f?.spaceId === undefined) return true;
     return (f.categoryId !== undefined && keys.has(f.categoryId)) || (f.spaceId !== undefined && keys.has(f.spaceId));
   };
-  /** The new rows of a subscription when only rows of its own type changed: the unchanged rows keep their place. */
-  const patch = (s: Sub, ids: Set<string>): Rec[] => {
-    const out = s.last.filter((r) => !ids.has(r.id));
-    for (const id of ids) {
-      const row = local.rows.get(id);
-      if (row?.t !== s.type) continue;
-      const v = visible(row);
-      if (!v || !matches(v, s.filter)) continue;
-      let lo = 0;
-      let hi = out.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (compare(out[mid]! as never, v as never) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      out.splice(lo, 0, v);
+  /** Where `v` is, or goes, in rows sorted by `compare` (a total order: ids break ties). */
+  const place = (rows: Rec[], v: Rec) => {
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compare(rows[mid]! as never, v as never) < 0) lo = mid + 1;
+      else hi = mid;
     }
+    return lo;
+  };
+  const setRows = (s: Sub, rows: Rec[]) => {
+    s.last = rows;
+    s.byId = new Map(rows.map((r) => [r.id, r]));
+  };
+  /**
+   * A subscription's new rows when only rows of its own type changed: each changed row is taken out
+   * of the previous answer and put back at its place (binary search), the others keep their object
+   * and order. Null when nothing changed.
+   */
+  const patch = (s: Sub, ids: Set<string>): Rec[] | null => {
+    let out: Rec[] | null = null;
+    for (const id of ids) {
+      const old = s.byId.get(id);
+      const row = local.rows.get(id);
+      const cand = row?.t === s.type ? visible(row) : null;
+      const v = cand && matches(cand, s.filter) ? cand : null;
+      if (old === v || (!old && !v)) continue;
+      out ??= s.last.slice();
+      if (old) {
+        let i = place(out, old);
+        if (out[i] !== old) i = out.indexOf(old);
+        out.splice(i, 1);
+        s.byId.delete(id);
+      }
+      if (v) {
+        out.splice(place(out, v), 0, v);
+        s.byId.set(id, v);
+      }
+    }
+    if (out) s.last = out;
     return out;
   };
   const flush = () => {
@@ -268,9 +292,14 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     const parentsMoved = (t: EntityType) => (t === 'item' ? types.has('space') || types.has('category') : t === 'category' && types.has('space'));
     for (const s of subs) {
       if (!ch.all && !affected(s, types, ch.keys)) continue;
-      const rows = !ch.all && ch.ids.size <= PATCH_MAX && !parentsMoved(s.type) ? patch(s, ch.ids) : (query(s.type, s.filter) as unknown as Rec[]);
+      if (!ch.all && ch.ids.size <= PATCH_MAX && !parentsMoved(s.type)) {
+        const rows = patch(s, ch.ids);
+        if (rows) s.cb(rows as never[]);
+        continue;
+      }
+      const rows = query(s.type, s.filter) as unknown as Rec[];
       if (rows.length === s.last.length && rows.every((r, i) => r === s.last[i])) continue;
-      s.last = rows;
+      setRows(s, rows);
       s.cb(rows as never[]);
     }
   };
@@ -503,8 +532,8 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     },
     subscribe(type, filter, cb) {
       checkType(type);
-      const s: Sub = { type, filter, cb: cb as Sub['cb'], last: [] };
-      s.last = query(type, filter) as unknown as Rec[];
+      const s: Sub = { type, filter, cb: cb as Sub['cb'], last: [], byId: new Map() };
+      setRows(s, query(type, filter) as unknown as Rec[]);
       subs.add(s);
       cb(s.last as never[]);
       return () => void subs.delete(s);
