@@ -119,6 +119,7 @@ export class Engine {
     let sentOps = 0;
     let received = 0;
     let big = false;
+    let ahead: { from: string; data: Promise<Record<string, unknown>> } | null = null;
     try {
       for (let n = 0; n < MAX_REQUESTS_PER_ROUND && !this.closed; n++) {
         try {
@@ -126,13 +127,18 @@ export class Engine {
           const ops = local.resync ? [] : fit(await local.peekOutbox(batch));
           sentOps = ops.length;
           const cursor = local.cursor;
-          const data = await this.call('POST', '/api/sync', {
-            deviceId: local.deviceId,
-            lastSyncTimestamp: cursor,
-            changes: ops.map(wire),
-            limit: PAGE_LIMIT,
-          });
+          const pull = (from: string | null, changes: OutboxRow[]) =>
+            this.call('POST', '/api/sync', { deviceId: local.deviceId, lastSyncTimestamp: from, changes: changes.map(wire), limit: PAGE_LIMIT });
+          // The page asked for while the previous one was being applied, if it still fits: nothing
+          // to send, and the cursor it was asked from is the one stored now.
+          const data = ahead && ops.length === 0 && ahead.from === cursor ? await ahead.data : await pull(cursor, ops);
+          ahead = null;
           const page = toPage(data);
+          // More to pull and nothing sent: ask for the next page now, and apply this one meanwhile.
+          if (page.hasMore && ops.length === 0) {
+            ahead = { from: page.syncTimestamp, data: pull(page.syncTimestamp, []) };
+            ahead.data.catch(() => undefined); // unused if it no longer fits; else awaited above
+          }
           const acks = Array.isArray(data.acknowledged) ? (data.acknowledged as Ack[]) : [];
           if (acks.length !== ops.length) throw new SyncError('retry', 'bad_response', `expected ${ops.length} acks, got ${acks.length}`);
           const n = page.records.spaces!.length + page.records.categories!.length + page.records.items!.length;

@@ -139,3 +139,32 @@ test('a small pull shows no progress', async () => {
   assert.ok(seen.every((p) => p === null));
   await closeAll(e);
 });
+
+test('while a page is applied the next one is already asked for; the pages all arrive once, in order', async () => {
+  const e = env();
+  const space = 'space-p';
+  e.server.remote({ operationId: 's', id: space, entityType: 'space', operation: 'create', data: { name: 'P' } });
+  for (let k = 0; k < 2500; k++) {
+    const id = `p-${String(k).padStart(5, '0')}`;
+    const rec = { id, userId: 'u1', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', deletedAt: null, deviceId: 'other', spaceId: space, categoryId: null, title: `#${k}` };
+    e.server.records.set(id, { kind: 'item', rec, version: ++e.server.version, by: 'other' });
+  }
+  const events: string[] = [];
+  const log: { records: number; outbox: boolean; cursor: boolean }[] = [];
+  const storage = counting(e.storage(), log);
+  const run = storage.run;
+  storage.run = (mode, fn) => run(mode, fn).then((r) => (mode === 'readwrite' && events.push('tx'), r));
+  e.server.offline = true;
+  const c = await e.client({ storage, fetch: ((u: string, i?: RequestInit) => (events.push('req'), e.server.fetch(u, i))) as typeof fetch });
+  await until(() => !c.status.syncing, 'first (offline) round over');
+  events.length = 0;
+  e.server.requests.length = 0;
+  e.server.offline = false;
+  await c.sync();
+  assert.equal((await c.list('item', { spaceId: space })).length, 2500);
+  const cursors = e.server.syncRequests().map((r) => r.body.lastSyncTimestamp);
+  assert.equal(cursors.length, 3, `3 pages of 1000, one request each: ${cursors}`);
+  assert.equal(new Set(cursors).size, 3, 'each asked once');
+  assert.deepEqual(events.slice(0, 3), ['req', 'req', 'tx'], `the second page is asked for before the first is stored: ${events.join(' ')}`);
+  await closeAll(e);
+});
