@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Storage, SyncProgress } from '../src/index.js';
+import { SLICE } from '../src/local.js';
 import { closeAll, env, settle, until } from './helpers.js';
 
 test('list by space and by category; subscribers of other parents are not called; a move updates both', async () => {
@@ -82,7 +83,7 @@ function counting(inner: Storage, log: { records: number; outbox: boolean; curso
   };
 }
 
-test('a big pull is applied in slices of at most 500 records, with progress, and a local write goes in between', async () => {
+test('a big pull is applied in slices of at most SLICE (250) records, with progress, and a local write goes in between', async () => {
   const e = env();
   const space = 'space-big';
   e.server.remote({ operationId: 's', id: space, entityType: 'space', operation: 'create', data: { name: 'Big' } });
@@ -100,7 +101,7 @@ test('a big pull is applied in slices of at most 500 records, with progress, and
   c.onStatus((s) => {
     if (s.progress !== progress.at(-1)) progress.push(s.progress);
     // As soon as the first slice is in, the user adds an item.
-    if (s.progress && s.progress.applied === 500 && !wrote) wrote = c.create('item', { spaceId: space, title: 'typed during the pull' });
+    if (s.progress && s.progress.applied === SLICE && !wrote) wrote = c.create('item', { spaceId: space, title: 'typed during the pull' });
   });
   log.length = 0;
   e.server.offline = false;
@@ -112,7 +113,7 @@ test('a big pull is applied in slices of at most 500 records, with progress, and
   assert.ok(e.server.records.has(typed));
 
   const applied = log.filter((t) => t.records > 0 && !t.outbox);
-  assert.ok(applied.every((t) => t.records <= 500 + 1), `records per transaction: ${log.map((t) => t.records)}`);
+  assert.ok(SLICE <= 500 && applied.every((t) => t.records <= SLICE + 1), `records per transaction: ${log.map((t) => t.records)}`);
   assert.ok(applied.length >= 3, `${applied.length} slices`);
   const writeAt = log.findIndex((t) => t.outbox);
   const lastCursor = log.map((t) => t.cursor).lastIndexOf(true);
@@ -121,7 +122,7 @@ test('a big pull is applied in slices of at most 500 records, with progress, and
   assert.ok(!log[0]!.cursor, 'not with the first slice');
 
   const shown = progress.filter((p): p is SyncProgress => p !== null).map((p) => `${p.received}/${p.applied}`);
-  assert.deepEqual(shown.slice(0, 3), ['1000/0', '1000/500', '1000/1000']);
+  assert.deepEqual(shown.slice(0, 3), ['1000/0', `1000/${SLICE}`, `1000/${2 * SLICE}`]);
   assert.equal(shown.at(-1), `${N + 1}/${N + 1}`, 'the space and the items');
   assert.equal(progress.at(-1), null, 'null once the round is over');
   assert.equal(c.status.progress, null);
