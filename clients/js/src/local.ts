@@ -326,20 +326,18 @@ export class Local {
   write(o: Omit<OutboxRow, 'seq' | 'timestamp'>, wall: number): Promise<void> {
     return this.serial(async () => {
       const row = await this.run('readwrite', async (tx) => {
-        const stored = (await tx.get<number>('meta', 'hlc')) ?? 0;
-        const t = Math.max(wall, this.hlc + 1, stored + 1);
-        tx.put('meta', t, 'hlc');
+        // Both reads in one round trip to the database, the writes issued before the outbox key is known.
+        const [stored, cur] = await Promise.all([tx.get<number>('meta', 'hlc'), tx.get<Row>('records', o.id)]);
+        const t = Math.max(wall, this.hlc + 1, (stored ?? 0) + 1);
         const op: Omit<OutboxRow, 'seq'> = { ...o, timestamp: new Date(t).toISOString() };
-        const cur = await tx.get<Row>('records', op.id);
         if (cur && cur.t !== op.entityType) throw new Error(`${op.id} is a ${cur.t}, not a ${op.entityType}`);
         if (op.operation !== 'create' && !cur?.v) throw new Error(`no ${op.entityType} ${op.id}`);
-        const seq = await tx.add('outbox', op);
-        const full = { ...op, seq };
-        const server = serverCopy(cur);
-        const base = cur?.v ?? null;
-        const v = applyOp(base, full, this.userId);
-        const next: Row = { id: op.id, t: op.entityType, v: v && !v.deletedAt ? { ...v, _pending: true } : null, s: server };
+        tx.put('meta', t, 'hlc');
+        const seqP = tx.add('outbox', op);
+        const v = applyOp(cur?.v ?? null, op as OutboxRow, this.userId);
+        const next: Row = { id: op.id, t: op.entityType, v: v && !v.deletedAt ? { ...v, _pending: true } : null, s: serverCopy(cur) };
         tx.put('records', next);
+        const full: OutboxRow = { ...op, seq: await seqP };
         return { next, full, t };
       });
       this.hlc = Math.max(this.hlc, row.t);
@@ -432,9 +430,10 @@ export class Local {
     const resync = this.resync;
     const knownIds = first && resync && !page.hasMore ? [...this.rows.keys()] : known;
     const res = await this.run('readwrite', async (tx) => {
-      const outbox = await tx.getAll<OutboxRow>('outbox');
+      // The reads in one round trip to the database.
+      const [outbox, storedCursor, storedHlc] = await Promise.all([tx.getAll<OutboxRow>('outbox'), tx.get<string>('meta', 'cursor'), tx.get<number>('meta', 'hlc')]);
       const present = new Set(outbox.map((o) => o.seq));
-      const stored = (await tx.get<string>('meta', 'cursor')) ?? null;
+      const stored = storedCursor ?? null;
       const touched = new Map<string, { t: EntityType; s: Rec | null }>();
       const entry = async (id: string, t: EntityType | null) => {
         let e = touched.get(id);
@@ -522,7 +521,7 @@ export class Local {
         for (const r of all.slice(0, Math.max(0, all.length - MAX_REJECTED))) tx.delete('rejected', r.seq);
       }
       // 6. The clock (what was seen); with the last slice, the cursor with the records it covers.
-      if (this.hlc > ((await tx.get<number>('meta', 'hlc')) ?? 0)) tx.put('meta', this.hlc, 'hlc');
+      if (this.hlc > (storedHlc ?? 0)) tx.put('meta', this.hlc, 'hlc');
       const moveCursor = last && takePage;
       if (moveCursor) tx.put('meta', page.syncTimestamp, 'cursor');
       if (resyncDone) tx.delete('meta', 'resync');
