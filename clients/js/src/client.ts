@@ -24,6 +24,8 @@ import type {
   RecordOf,
   RejectedOp,
   SentInvitation,
+  SyncRetry,
+  SyncState,
   SyncStatus,
 } from './types.js';
 
@@ -69,6 +71,13 @@ export interface Client {
   readonly status: SyncStatus;
   onStatus(cb: (s: SyncStatus) => void): () => void;
   onRejected(cb: (ops: RejectedOp[]) => void): () => void;
+  /** Forgets the kept rejected operations (`status.rejected` becomes empty, in every tab and after a reload). */
+  clearRejected(): Promise<void>;
+  /**
+   * Signs in again: the token for every later request (in every tab of this database), e.g. after
+   * `status.state === 'needsSignIn'`. The outbox is kept and a sync round starts at once.
+   */
+  setToken(token: string | null): void;
   sync(): Promise<void>;
   close(): Promise<void>;
   readonly deviceId: string;
@@ -148,21 +157,50 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
   await local.load(() => opts.deviceId ?? uuid());
   if (opts.deviceId && opts.deviceId !== local.deviceId) local.deviceId = opts.deviceId;
 
-  let status: SyncStatus = {
+  /** The state in words, from the other fields; `navigator.onLine` tells "offline" from "server unreachable". */
+  const derive = (st: Omit<SyncStatus, 'state' | 'retry'>): SyncStatus => {
+    const e = st.lastError;
+    const auth = !!e && (e.code === 'unauthorized' || e.status === 401);
+    const retry: SyncRetry | null =
+      e && !auth && e.retryAt !== undefined
+        ? {
+            reason: e.status === 429 || e.code === 'rate_limited' ? 'rateLimited' : e.code === 'network' || e.code === 'timeout' ? 'unreachable' : 'busy',
+            at: e.retryAt,
+          }
+        : null;
+    const state: SyncState = auth
+      ? 'needsSignIn'
+      : g.navigator?.onLine === false
+        ? 'offline'
+        : st.syncing
+          ? 'syncing'
+          : retry
+            ? 'retrying'
+            : st.pending > 0
+              ? 'pending'
+              : 'idle';
+    return { ...st, state, retry };
+  };
+  let status: SyncStatus = derive({
     online: g.navigator?.onLine ?? true,
     pending: local.outbox.length,
     syncing: false,
     lastSyncedAt: null,
     lastError: null,
     rejected: local.rejected,
-  };
+    progress: null,
+    storage: null,
+  });
   const statusSubs = new Set<(s: SyncStatus) => void>();
   const rejectedSubs = new Set<(r: RejectedOp[]) => void>();
   const setStatus = (p: Partial<SyncStatus>) => {
+    const next = derive({ ...status, ...p });
     let changed = false;
-    for (const k of Object.keys(p) as (keyof SyncStatus)[]) if (status[k] !== p[k]) changed = true;
+    for (const k of Object.keys(next) as (keyof SyncStatus)[])
+      if (k === 'retry' ? next.retry?.at !== status.retry?.at || next.retry?.reason !== status.retry?.reason : status[k] !== next[k]) changed = true;
     if (!changed) return;
-    status = { ...status, ...p };
+    if (next.retry && status.retry && next.retry.at === status.retry.at && next.retry.reason === status.retry.reason) next.retry = status.retry;
+    status = next;
     for (const cb of statusSubs) cb(status);
   };
 
@@ -178,29 +216,90 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     }
     return v;
   };
+  /** Candidates from the indexes: by category, else by space, else every record of the type (never a scan of all records). */
   const query = <T extends EntityType>(type: T, filter?: Filter): RecordOf<T>[] => {
+    const ids = local.ids(type, filter?.categoryId ?? filter?.spaceId);
     const out: RecordOf<T>[] = [];
-    for (const row of local.rows.values()) {
-      if (row.t !== type) continue;
-      const v = visible(row);
+    for (const id of ids) {
+      const v = visible(local.rows.get(id));
       if (v && matches(v, filter)) out.push(v as unknown as RecordOf<T>);
     }
     return out.sort(compare);
   };
-  interface Sub { type: EntityType; filter?: Filter; cb: (rows: never[]) => void; last: unknown[] }
+  /** Past this many changed records, a subscription's rows are computed again rather than patched. */
+  const PATCH_MAX = 64;
+  interface Sub { type: EntityType; filter?: Filter; cb: (rows: never[]) => void; last: Rec[]; byId: Map<string, Rec> }
   const subs = new Set<Sub>();
   let dirty = new Set<EntityType>();
   let flushing = false;
+  /** Whether a change touches a subscription: its type (or a parent type: the cascade hides children) and, if filtered, its parent. */
+  const affected = (s: Sub, types: Set<EntityType>, keys: Set<string>) => {
+    const typed = types.has(s.type) || (s.type === 'item' && (types.has('space') || types.has('category'))) || (s.type === 'category' && types.has('space'));
+    if (!typed) return false;
+    const f = s.filter;
+    if (f?.categoryId === undefined && f?.spaceId === undefined) return true;
+    return (f.categoryId !== undefined && keys.has(f.categoryId)) || (f.spaceId !== undefined && keys.has(f.spaceId));
+  };
+  /** Where `v` is, or goes, in rows sorted by `compare` (a total order: ids break ties). */
+  const place = (rows: Rec[], v: Rec) => {
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compare(rows[mid]! as never, v as never) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const setRows = (s: Sub, rows: Rec[]) => {
+    s.last = rows;
+    s.byId = new Map(rows.map((r) => [r.id, r]));
+  };
+  /**
+   * A subscription's new rows when only rows of its own type changed: each changed row is taken out
+   * of the previous answer and put back at its place (binary search), the others keep their object
+   * and order. Null when nothing changed.
+   */
+  const patch = (s: Sub, ids: Set<string>): Rec[] | null => {
+    let out: Rec[] | null = null;
+    for (const id of ids) {
+      const old = s.byId.get(id);
+      const row = local.rows.get(id);
+      const cand = row?.t === s.type ? visible(row) : null;
+      const v = cand && matches(cand, s.filter) ? cand : null;
+      if (old === v || (!old && !v)) continue;
+      out ??= s.last.slice();
+      if (old) {
+        let i = place(out, old);
+        if (out[i] !== old) i = out.indexOf(old);
+        out.splice(i, 1);
+        s.byId.delete(id);
+      }
+      if (v) {
+        out.splice(place(out, v), 0, v);
+        s.byId.set(id, v);
+      }
+    }
+    if (out) s.last = out;
+    return out;
+  };
   const flush = () => {
     flushing = false;
     const types = dirty;
     dirty = new Set();
+    const ch = local.take();
+    // Rows of parent types changed: children may be shown or hidden, so a full recompute.
+    const parentsMoved = (t: EntityType) => (t === 'item' ? types.has('space') || types.has('category') : t === 'category' && types.has('space'));
     for (const s of subs) {
-      // A category or space change can hide or show items (the cascade), so items re-run on any change.
-      if (!types.has(s.type) && s.type !== 'item' && !(s.type === 'category' && types.has('space'))) continue;
-      const rows = query(s.type, s.filter);
+      if (!ch.all && !affected(s, types, ch.keys)) continue;
+      if (!ch.all && ch.ids.size <= PATCH_MAX && !parentsMoved(s.type)) {
+        const rows = patch(s, ch.ids);
+        if (rows) s.cb(rows as never[]);
+        continue;
+      }
+      const rows = query(s.type, s.filter) as unknown as Rec[];
       if (rows.length === s.last.length && rows.every((r, i) => r === s.last[i])) continue;
-      s.last = rows;
+      setRows(s, rows);
       s.cb(rows as never[]);
     }
   };
@@ -213,6 +312,14 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     setStatus({ pending: local.outbox.length, rejected: local.rejected });
     if (own) tabs.post({ k: 'changed', ids: c.ids, outbox: c.outbox, all: c.all });
   };
+
+  local.onStorage = (e) => {
+    const cur = status.storage;
+    if (!e ? cur !== null : cur?.reason !== e.reason || cur.message !== e.message) setStatus({ storage: e && { reason: e.reason, message: e.message } });
+  };
+
+  // The database was re-created from this tab's memory: the other tabs read it again.
+  local.onRestored = () => tabs.post({ k: 'changed', ids: [], outbox: true, all: true });
 
   // --- the sender, the tabs, the stream ------------------------------------
   const engine = new Engine({
@@ -234,7 +341,7 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
   });
   // Read only while the app watches (onInvitations); `listInvitations` is defined with the members calls below.
   const invites = new InvitationWatch({ list: () => listInvitations(), clock });
-  const leaderStatus = () => ({ syncing: status.syncing, online: status.online, lastError: status.lastError, lastSyncedAt: status.lastSyncedAt });
+  const leaderStatus = () => ({ syncing: status.syncing, online: status.online, lastError: status.lastError, lastSyncedAt: status.lastSyncedAt, progress: status.progress });
   const ES = opts.EventSource ?? g.EventSource;
   const live =
     opts.live !== false && ES
@@ -286,6 +393,10 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
       } else if (m.k === 'kick' && tabs.leader) engine.afterWrite();
       else if (m.k === 'poked') invites.poked();
       else if (m.k === 'hb' && !tabs.leader) setStatus(m.status as Partial<SyncStatus>);
+      else if (m.k === 'token') {
+        engine.setToken(m.token);
+        if (tabs.leader) void engine.now();
+      }
     },
   });
 
@@ -333,15 +444,8 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
 
   const write = async (op: 'create' | 'update' | 'delete', type: EntityType, id: string, data: Record<string, unknown> | null) => {
     if (closed) throw new Error('client closed');
-    await local.write({
-      operationId: uuid(),
-      entityType: type,
-      id,
-      operation: op,
-      data,
-      timestamp: new Date(clock.now()).toISOString(),
-      deviceId: local.deviceId,
-    });
+    // The timestamp: the hybrid logical clock's next tick after the wall clock (never behind what was seen).
+    await local.write({ operationId: uuid(), entityType: type, id, operation: op, data, deviceId: local.deviceId }, clock.now());
     kick();
   };
   const checkType = (type: string) => {
@@ -428,8 +532,8 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     },
     subscribe(type, filter, cb) {
       checkType(type);
-      const s: Sub = { type, filter, cb: cb as Sub['cb'], last: [] };
-      s.last = query(type, filter);
+      const s: Sub = { type, filter, cb: cb as Sub['cb'], last: [], byId: new Map() };
+      setRows(s, query(type, filter) as unknown as Rec[]);
       subs.add(s);
       cb(s.last as never[]);
       return () => void subs.delete(s);
@@ -441,6 +545,18 @@ export async function createClient(opts: ClientOptions): Promise<Client> {
     onRejected(cb) {
       rejectedSubs.add(cb);
       return () => void rejectedSubs.delete(cb);
+    },
+    async clearRejected() {
+      if (closed) throw new Error('client closed');
+      await local.clearRejected();
+    },
+    setToken(token) {
+      if (closed) return;
+      engine.setToken(token);
+      tabs.post({ k: 'token', token });
+      // The sign-in is done: no longer "needs sign-in" while the round with the new token runs.
+      if (status.state === 'needsSignIn') setStatus({ lastError: null });
+      if (tabs.leader) void engine.now();
     },
     async sync() {
       await engine.now();

@@ -66,3 +66,37 @@ export function backoffDelay(attempt: number, random: () => number, retryAfterMs
   // Retry-After wins even above the cap (the server knows), within reason (10 min).
   return retryAfterMs !== undefined ? Math.max(d, Math.min(retryAfterMs, 600_000)) : d;
 }
+
+export type StorageErrorReason = 'quota' | 'closed' | 'unknown';
+
+/**
+ * A local write (or the application of a response) that failed in storage: `quota` (the disk or the
+ * browser's quota is full), `closed` (the database was closed or deleted under the app, or the client
+ * was closed), `unknown` (any other IndexedDB failure). Nothing of the failed operation was stored; the
+ * local state is what it was before.
+ */
+export class StorageError extends Error {
+  constructor(
+    readonly reason: StorageErrorReason,
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = 'StorageError';
+  }
+}
+
+const CLOSED = new Set(['InvalidStateError', 'TransactionInactiveError', 'AbortError', 'NotFoundError', 'VersionError']);
+const IDB_ERRORS = new Set([...CLOSED, 'QuotaExceededError', 'UnknownError', 'DataError', 'ConstraintError', 'ReadOnlyError', 'DataCloneError', 'TimeoutError']);
+
+/** The StorageError for a failure of the storage layer; null for any other error (e.g. a bad call). */
+export function toStorageError(e: unknown): StorageError | null {
+  if (e instanceof StorageError) return e;
+  const err = e as { name?: unknown; message?: unknown } | null;
+  const name = typeof err?.name === 'string' ? err.name : '';
+  const message = typeof err?.message === 'string' && err.message ? err.message : name || 'storage failure';
+  if (name === 'QuotaExceededError' || /quota/i.test(message)) return new StorageError('quota', message, e);
+  if (CLOSED.has(name) || /connection.*(clos|lost)|storage closed|database.*(clos|delet)/i.test(message)) return new StorageError('closed', message, e);
+  if (IDB_ERRORS.has(name)) return new StorageError('unknown', message, e);
+  return null;
+}

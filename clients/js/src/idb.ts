@@ -24,6 +24,8 @@ export function indexedDbStorage(opts: IndexedDbOptions = {}): Storage {
   if (!factory) throw new Error('indexedDbStorage: no IndexedDB here; pass { indexedDB } or use memoryStorage()');
   let dbp: Promise<IDBDatabase> | null = null;
   let closed = false;
+  /** A connection was open before: a database found missing now was deleted under the app. */
+  let opened = false;
 
   const storage: Storage = {
     name,
@@ -57,16 +59,34 @@ export function indexedDbStorage(opts: IndexedDbOptions = {}): Storage {
       req.onblocked = () => storage.onBlocked?.();
       req.onsuccess = () => {
         const db = req.result;
-        // A newer version (another tab, a new deploy) wants to upgrade: let it.
-        db.onversionchange = () => {
+        // A newer version (another tab, a new deploy) wants to upgrade: let it. A deletion
+        // (newVersion null): let it, then create the database again at once, with what the client holds.
+        db.onversionchange = (ev) => {
           db.close();
           if (dbp === p) dbp = null;
+          if (ev.newVersion === null) reopenSoon();
         };
-        // Closed by the browser (storage cleared, Safari losing the connection).
+        // Closed by the browser (site data cleared, Safari losing the connection): open again.
         db.onclose = () => {
           if (dbp === p) dbp = null;
+          reopenSoon();
         };
-        resolve(db);
+        const again = opened;
+        opened = true;
+        const restore = storage.onRecreated;
+        if (!again || !restore) return resolve(db);
+        // Opened again: if the database is a new one (no device id: deleted, and created again by us or
+        // by another tab), the client's copy goes back in before anything else runs on it.
+        transact(db, 'readwrite', async (tx) => {
+          if ((await tx.get('meta', 'deviceId')) === undefined) await restore(tx);
+        }).then(
+          () => resolve(db),
+          (e) => {
+            db.close();
+            if (dbp === p) dbp = null;
+            reject(e);
+          },
+        );
       };
       req.onerror = () => {
         if (dbp === p) dbp = null;
@@ -75,6 +95,13 @@ export function indexedDbStorage(opts: IndexedDbOptions = {}): Storage {
     });
     dbp = p;
     return p;
+  }
+
+  function reopenSoon(): void {
+    // Queued behind the deletion by IndexedDB itself; a failure shows at the next write.
+    setTimeout(() => {
+      if (!closed) open().catch(() => undefined);
+    }, 0);
   }
 
   async function attempt<T>(mode: IDBTransactionMode, fn: (tx: Tx) => Promise<T>, retried: boolean): Promise<T> {

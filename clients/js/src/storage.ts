@@ -28,6 +28,12 @@ export interface Storage {
   close(): void;
   /** Set by the client: told when an upgrade waits for another tab (`blocked`). */
   onBlocked?: () => void;
+  /**
+   * Set by the client: the database had to be created again (deleted under an open app, site data
+   * cleared). Runs in the first transaction of the new database, before any other: the client writes
+   * back what it holds in memory (records, outbox, cursor, device id, dead letters).
+   */
+  onRecreated?: (tx: Tx) => Promise<void>;
 }
 
 type Table = Map<IDBValidKey, unknown>;

@@ -6,7 +6,8 @@
 import { backoffDelay, classifyResponse, networkError, SyncError } from './errors.js';
 import type { Ack, Local, Page } from './local.js';
 import type { OutboxRow, Rec } from './model.js';
-import type { Clock, RejectedOp, SyncErrorInfo } from './types.js';
+import { SLICE } from './local.js';
+import type { Clock, RejectedOp, SyncErrorInfo, SyncProgress } from './types.js';
 
 export const MAX_OPS_PER_REQUEST = 1000; // the server's default MAX_CHANGES_PER_SYNC
 const MAX_BODY_CHARS = 2_000_000; // well under the server's 5 MiB MAX_BODY_BYTES
@@ -23,7 +24,7 @@ export interface EngineOptions {
   clock: Clock;
   random: () => number;
   requestTimeoutMs: number;
-  onState(s: { syncing?: boolean; online?: boolean; lastError?: SyncErrorInfo | null; lastSyncedAt?: number }): void;
+  onState(s: { syncing?: boolean; online?: boolean; lastError?: SyncErrorInfo | null; lastSyncedAt?: number; progress?: SyncProgress | null }): void;
   onRejected(r: RejectedOp[]): void;
 }
 
@@ -116,6 +117,9 @@ export class Engine {
     let tokenRefreshes = 0;
     let resyncs = 0;
     let sentOps = 0;
+    let received = 0;
+    let big = false;
+    let ahead: { from: string; data: Promise<Record<string, unknown>> } | null = null;
     try {
       for (let n = 0; n < MAX_REQUESTS_PER_ROUND && !this.closed; n++) {
         try {
@@ -123,16 +127,28 @@ export class Engine {
           const ops = local.resync ? [] : fit(await local.peekOutbox(batch));
           sentOps = ops.length;
           const cursor = local.cursor;
-          const data = await this.call('POST', '/api/sync', {
-            deviceId: local.deviceId,
-            lastSyncTimestamp: cursor,
-            changes: ops.map(wire),
-            limit: PAGE_LIMIT,
-          });
+          const pull = (from: string | null, changes: OutboxRow[]) =>
+            this.call('POST', '/api/sync', { deviceId: local.deviceId, lastSyncTimestamp: from, changes: changes.map(wire), limit: PAGE_LIMIT });
+          // The page asked for while the previous one was being applied, if it still fits: nothing
+          // to send, and the cursor it was asked from is the one stored now.
+          const data = ahead && ops.length === 0 && ahead.from === cursor ? await ahead.data : await pull(cursor, ops);
+          ahead = null;
           const page = toPage(data);
+          // More to pull and nothing sent: ask for the next page now, and apply this one meanwhile.
+          if (page.hasMore && ops.length === 0) {
+            ahead = { from: page.syncTimestamp, data: pull(page.syncTimestamp, []) };
+            ahead.data.catch(() => undefined); // unused if it no longer fits; else awaited above
+          }
           const acks = Array.isArray(data.acknowledged) ? (data.acknowledged as Ack[]) : [];
           if (acks.length !== ops.length) throw new SyncError('retry', 'bad_response', `expected ${ops.length} acks, got ${acks.length}`);
-          const rejected = await local.applyResponse(ops, acks, page, cursor, this.o.clock.now());
+          const n = page.records.spaces!.length + page.records.categories!.length + page.records.items!.length;
+          const before = received;
+          received += n;
+          big ||= page.hasMore || n > SLICE;
+          if (big) this.o.onState({ progress: { received, applied: before } });
+          const rejected = await local.applyResponse(ops, acks, page, cursor, this.o.clock.now(), (applied) => {
+            if (big) this.o.onState({ progress: { received, applied: before + applied } });
+          });
           this.o.onState({ online: true });
           if (rejected.length) this.o.onRejected(rejected);
           // Loop while the server has more or anything is pending; never by counting records.
@@ -174,7 +190,7 @@ export class Engine {
       this.schedule(delay);
       return false;
     } finally {
-      this.o.onState({ syncing: false });
+      this.o.onState({ syncing: false, progress: null });
     }
   }
 
@@ -187,6 +203,12 @@ export class Engine {
       }
     }
     return this.token ? `Bearer ${this.token}` : null;
+  }
+
+  /** A new token from the app (signed in again): used from the next request; the backoff starts over. */
+  setToken(token: string | null): void {
+    this.token = token;
+    this.attempts = 0;
   }
 
   /** Forgets the token, so the next request asks `getToken` again (after a 401). */

@@ -13,7 +13,8 @@ export type TabMessage =
   | { k: 'changed'; ids: string[]; outbox: boolean; all?: boolean }
   | { k: 'kick' } // a follower wrote: the sender should send
   | { k: 'poked' } // the stream poked the sender, or an invitation was answered: invitations may have changed
-  | { k: 'hb'; status: unknown }; // leader heartbeat, with its sync status
+  | { k: 'hb'; status: unknown } // leader heartbeat, with its sync status
+  | { k: 'token'; token: string | null }; // the app signed in again in one tab: every tab's sender uses the new token
 
 interface LockManagerLike {
   request(name: string, opts: { steal?: boolean; signal?: AbortSignal }, cb: () => Promise<void>): Promise<unknown>;

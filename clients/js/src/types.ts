@@ -152,7 +152,30 @@ export interface RejectedOp {
   rejectedAt: number;
 }
 
+/**
+ * The sync state in one word, derived from the other fields (first that applies):
+ * `needsSignIn` (the server refused the token: 401, and `getToken` gave no better one; call `setToken`),
+ * `offline` (the browser says it has no network), `syncing` (a round is in progress), `retrying` (the
+ * last round failed; `retry` says why and when the next attempt is due), `pending` (operations wait
+ * to be sent), `idle` (everything is sent and the last round succeeded).
+ */
+export type SyncState = 'offline' | 'pending' | 'syncing' | 'retrying' | 'needsSignIn' | 'idle';
+
+/**
+ * Why the last round failed and when the next automatic attempt is due (epoch ms): `rateLimited`
+ * (429), `unreachable` (network error or timeout while the browser is online), `busy` (any other
+ * failure: 5xx, `database_unavailable`, a storage failure, a client bug).
+ */
+export interface SyncRetry {
+  reason: 'busy' | 'rateLimited' | 'unreachable';
+  at: number;
+}
+
 export interface SyncStatus {
+  /** Derived: see `SyncState`. */
+  state: SyncState;
+  /** Derived from `lastError`: set while `state` is `retrying` (and while offline or syncing after a failure), else null. */
+  retry: SyncRetry | null;
   /** Whether the server was reachable at the last attempt (`navigator.onLine` is only the first guess). */
   online: boolean;
   /** Operations in the outbox, from every tab. */
@@ -164,6 +187,24 @@ export interface SyncStatus {
   lastError: SyncErrorInfo | null;
   /** The most recent rejected operations (newest last, at most 50). */
   rejected: readonly RejectedOp[];
+  /**
+   * During a big pull (a round whose pages say `hasMore`, or bring more than one slice of 250 records):
+   * records received from the server so far in this round, and how many of them are applied locally
+   * (stored and visible). The server sends no total. `null` otherwise.
+   */
+  progress: SyncProgress | null;
+  /**
+   * Trouble with the local database, from the last failed transaction of this tab until the next one
+   * that commits: `quota` (full), `closed` (closed or deleted under the app; the client opens it again,
+   * re-creating it from memory if it was deleted), `unknown`. The failed write rejected with a
+   * `StorageError`. `null` when storage works.
+   */
+  storage: { reason: 'quota' | 'closed' | 'unknown'; message: string } | null;
+}
+
+export interface SyncProgress {
+  received: number;
+  applied: number;
 }
 
 /** Timers and time, injectable so tests can drive the client deterministically. */
