@@ -4,7 +4,12 @@
 //   meta     – cursor, deviceId, resync state
 //   rejected – dead letters
 // Every read-write transaction asks for `durability: 'strict'`, so a resolved
-// write is on disk, not in an OS buffer.
+// write is on disk, not in an OS buffer; except the middle slices of a pulled
+// page (`relaxed`): the page's cursor is stored by its last slice, strict,
+// and a crash before that pulls the page again. (A browser's store is one
+// ordered log, SQLite's or LevelDB's: a strict commit makes the relaxed ones
+// before it durable too.) Strict for every slice took 15.4 s for 100,000
+// records in Chromium here, relaxed middle slices about 10 s.
 
 import type { Storage, StoreName, Tx } from './storage.js';
 
@@ -29,7 +34,7 @@ export function indexedDbStorage(opts: IndexedDbOptions = {}): Storage {
 
   const storage: Storage = {
     name,
-    run: (mode, fn) => attempt(mode, fn, false),
+    run: (mode, fn, opts) => attempt(mode, fn, false, opts?.relaxed === true),
     suspend() {
       // bfcache: an open connection would keep another tab's upgrade waiting.
       const p = dbp;
@@ -104,10 +109,10 @@ export function indexedDbStorage(opts: IndexedDbOptions = {}): Storage {
     }, 0);
   }
 
-  async function attempt<T>(mode: IDBTransactionMode, fn: (tx: Tx) => Promise<T>, retried: boolean): Promise<T> {
+  async function attempt<T>(mode: IDBTransactionMode, fn: (tx: Tx) => Promise<T>, retried: boolean, relaxed = false): Promise<T> {
     const db = await open();
     try {
-      return await transact(db, mode, fn);
+      return await transact(db, mode, fn, relaxed);
     } catch (e) {
       // Safari: "Connection to Indexed Database server lost" / "connection is
       // closing". The transaction did not commit, so reopen once and redo it.
@@ -117,7 +122,7 @@ export function indexedDbStorage(opts: IndexedDbOptions = {}): Storage {
           dbp = null;
           void stale.then((d) => d.close(), () => undefined);
         }
-        return attempt(mode, fn, true);
+        return attempt(mode, fn, true, relaxed);
       }
       throw e;
     }
@@ -140,11 +145,11 @@ function request<T>(r: IDBRequest<T>): Promise<T> {
   });
 }
 
-function transact<T>(db: IDBDatabase, mode: IDBTransactionMode, fn: (tx: Tx) => Promise<T>): Promise<T> {
+function transact<T>(db: IDBDatabase, mode: IDBTransactionMode, fn: (tx: Tx) => Promise<T>, relaxed = false): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t =
       mode === 'readwrite'
-        ? db.transaction(STORES, mode, { durability: 'strict' })
+        ? db.transaction(STORES, mode, { durability: relaxed ? 'relaxed' : 'strict' })
         : db.transaction(STORES, mode);
     let result: T;
     let failure: unknown;

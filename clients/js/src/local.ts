@@ -135,10 +135,10 @@ export class Local {
   }
 
   /** One storage transaction; a failure of the storage itself becomes a StorageError. */
-  private async run<T>(mode: 'readonly' | 'readwrite', fn: (tx: Tx) => Promise<T>): Promise<T> {
+  private async run<T>(mode: 'readonly' | 'readwrite', fn: (tx: Tx) => Promise<T>, relaxed = false): Promise<T> {
     let r: T;
     try {
-      r = await this.storage.run(mode, fn);
+      r = await this.storage.run(mode, fn, relaxed ? { relaxed } : undefined);
     } catch (e) {
       const se = toStorageError(e);
       if (!se) throw e;
@@ -526,7 +526,9 @@ export class Local {
       if (moveCursor) tx.put('meta', page.syncTimestamp, 'cursor');
       if (resyncDone) tx.delete('meta', 'resync');
       return { rows, outbox: outbox.filter((o) => present.has(o.seq)), rejected, cursor: moveCursor ? page.syncTimestamp : stored, resyncDone };
-    });
+      // A middle slice holds server copies only (acks and removals come with the first, the cursor with the
+      // last): relaxed, as the server sends them again if a crash loses them (idb.ts).
+    }, !first && !last);
     const types = new Set<EntityType>();
     for (const [id, row] of res.rows) {
       const old = this.rows.get(id);

@@ -22,7 +22,12 @@ export interface Tx {
 export interface Storage {
   /** Names the database; tabs sharing a name share data, a sender lock and a broadcast channel. */
   readonly name: string;
-  run<T>(mode: 'readonly' | 'readwrite', fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * `relaxed`: the write need not be on disk when the promise resolves (IndexedDB `durability: 'relaxed'`).
+   * Only for what the server can send again: the middle slices of a pulled page, whose cursor is stored
+   * by a later strict transaction.
+   */
+  run<T>(mode: 'readonly' | 'readwrite', fn: (tx: Tx) => Promise<T>, opts?: { relaxed?: boolean }): Promise<T>;
   /** Releases the connection (page hidden into the back/forward cache); the next `run` reopens it. */
   suspend(): void;
   close(): void;
