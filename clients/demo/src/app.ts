@@ -29,6 +29,7 @@ export function statusText(s: SyncStatus): { state: string; text: string } {
   const e = s.lastError;
   if (e?.code === 'unauthorized') return { state: 'error', text: s.pending ? `Signed out · ${s.pending} pending` : 'Signed out' };
   if (!s.online) return { state: 'offline', text: s.pending ? `Offline · ${s.pending} pending` : 'Offline' };
+  if (e?.code === 'storage') return { state: 'error', text: `${s.pending ? `${s.pending} pending · ` : ''}this device's storage failed: ${e.message}` };
   if (e && e.retryAt) return { state: 'retrying', text: `${s.pending ? `${s.pending} pending · ` : ''}retrying at ${hhmmss(e.retryAt)} (${retryReason(e.code, e.status)})` };
   if (s.syncing && s.pending) return { state: 'pending', text: `Syncing ${s.pending}…` };
   if (s.pending) return { state: 'pending', text: `${s.pending} pending` };

@@ -196,6 +196,7 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
     } }, 'Undo');
     const closeToast = toast(h('div', { class: 'toast', 'data-testid': 'deleted-toast', role: 'status' }, h('span', {}, `Deleted “${it.title}”`), undo), UNDO_MS);
     setTimeout(send, UNDO_MS);
+    undo.focus(); // the row's button is gone: the focus goes to what undoes it
   };
   const flushAll = () => {
     for (const f of [...flushes.values()]) f();
