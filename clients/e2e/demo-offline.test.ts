@@ -68,6 +68,14 @@ test('offline browser restart with the same profile: the app opens with its data
     let ctx = await launchPersistent(profile);
     let p = await signIn(ctx, server.url, `restart-${Date.now()}@example.com`, 'signup', ctx.pages()[0]);
     await waitControlled(p);
+    // Installable: Chromium finds the manifest, its icons and the service worker in order.
+    const cdp = await ctx.newCDPSession(p);
+    const manifest = (await cdp.send('Page.getAppManifest')) as { errors: unknown[]; url: string };
+    assert.deepEqual(manifest.errors, []);
+    assert.match(manifest.url, /\/manifest\.webmanifest$/);
+    const { installabilityErrors } = (await cdp.send('Page.getInstallabilityErrors')) as { installabilityErrors: { errorId: string }[] };
+    assert.deepEqual(installabilityErrors.map((e) => e.errorId), []);
+    await cdp.detach();
     await addSpace(p, 'Garden');
     await addItem(p, 'Plant tulips');
     await waitSynced(p);
