@@ -280,6 +280,11 @@ test('the sync state in words: retrying and why, sign in again (the outbox kept)
     await listed.waitFor();
     assert.match((await listed.textContent()) ?? '', /create item “Nowhere” — .+ \(\w+\)/);
     await noSerious(p, 'the refused changes');
+    // Kept across a reload.
+    await p.reload();
+    await open.waitFor({ timeout: 10_000 });
+    await open.click();
+    assert.match((await listed.textContent()) ?? '', /create item “Nowhere”/);
   } finally {
     await ctx2.close();
   }
