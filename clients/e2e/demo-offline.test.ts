@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { addItem, addSpace, signIn, titles, waitControlled, waitPending, waitSynced } from './demo-helpers.js';
+import { addItem, addSpace, axeSerious, signIn, titles, waitControlled, waitPending, waitSynced } from './demo-helpers.js';
 import { DEMO_DIST, haveChromium, launch, launchPersistent, poll, serverState, startServer, type Server } from './harness.js';
 
 const skip = haveChromium() ? false : 'no Chromium';
@@ -95,6 +95,7 @@ test('offline browser restart with the same profile: the app opens with its data
       assert.deepEqual(await titles(p), ['Plant tulips', 'Prune the roses']);
       assert.equal(await pendingOf(p, 'Prune the roses'), 'true');
       await waitPending(p, 1);
+      assert.deepEqual(await axeSerious(p), [], 'axe, offline');
       await addItem(p, 'Mow the lawn');
       await waitPending(p, 2);
       assert.deepEqual(await serverTitles(t), ['Plant tulips'], 'nothing sent while offline');
@@ -135,6 +136,7 @@ test('a new version waits for the user: "A new version is available — Reload" 
     await banner.waitFor({ timeout: 15_000 });
     assert.match((await banner.textContent()) ?? '', /A new version is available/);
     assert.ok((await cacheNames()).includes(v1!), 'the old version still runs');
+    assert.deepEqual(await axeSerious(p), [], 'axe with the banner shown');
 
     await Promise.all([p.waitForEvent('load', { timeout: 15_000 }), p.click('[data-testid=update-reload]')]);
     await poll(p, () => caches.keys().then((k) => k.join() === 'tidesync-demo-0123456789abcdef'), undefined, 10_000, 'only the new cache');
