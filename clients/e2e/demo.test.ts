@@ -1,10 +1,11 @@
-// The demo app in real Chromium against the real server: offline by request
-// routing, reload, back online, and a second device that gets the change
+// The demo app in real Chromium against the real server: offline (the
+// network off), reload, back online, and a second device that gets the change
 // through the server and the event-stream poke.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { DEMO_DIST, haveChromium, launch, poll, setApiBlocked, startServer, type Server } from './harness.js';
+import { waitControlled } from './demo-helpers.js';
+import { DEMO_DIST, haveChromium, launch, poll, startServer, type Server } from './harness.js';
 
 const skip = haveChromium() ? false : 'no Chromium';
 let server: Server;
@@ -39,16 +40,17 @@ async function signUp(ctx: BrowserContext, email: string, mode: 'signup' | 'sign
   return p;
 }
 
-test('offline create survives a reload, syncs when the API is back, and reaches another device by the poke', { skip }, async () => {
+test('offline create survives a reload, syncs when the network is back, and reaches another device by the poke', { skip }, async () => {
   const email = `ada-${Date.now()}@example.com`;
   const ctxA = await browser.newContext();
   const ctxB = await browser.newContext();
   try {
     const a = await signUp(ctxA, email, 'signup');
     await waitSynced(a);
+    await waitControlled(a);
 
-    // Offline: every /api/ request of device A fails; the page itself still loads.
-    await setApiBlocked(ctxA, true);
+    // Offline: the network is off; the page loads from the service worker.
+    await ctxA.setOffline(true);
     await a.fill('[data-testid=new-space] input', 'Japan trip');
     await a.press('[data-testid=new-space] input', 'Enter');
     await a.fill('[data-testid=new-category] input', 'Places');
@@ -80,8 +82,7 @@ test('offline create survives a reload, syncs when the API is back, and reaches 
     assert.equal(streams, 1, 'B holds the event stream');
 
     // Back online: A drains its outbox…
-    await setApiBlocked(ctxA, false);
-    await a.evaluate(() => window.dispatchEvent(new Event('online')));
+    await ctxA.setOffline(false);
     await waitSynced(a);
     assert.equal(await status(a).getAttribute('data-pending'), '0');
     assert.equal(await a.locator('[data-testid=item]', { hasText: 'Visit Kyoto' }).getAttribute('data-pending'), 'false');

@@ -22,8 +22,8 @@ export interface Server {
   log(): string;
 }
 
-/** Starts the binary; `demoDir` is served at / (TIDESYNC_DEMO_DIR). */
-export async function startServer(demoDir: string): Promise<Server> {
+/** Starts the binary; `demoDir` is served at / (TIDESYNC_DEMO_DIR); `env` overrides its settings. */
+export async function startServer(demoDir: string, env: Record<string, string> = {}): Promise<Server> {
   if (!existsSync(BIN)) throw new Error(`no tidesync binary at ${BIN} (cargo build --release, or set TIDESYNC_BIN)`);
   const dir = mkdtempSync(join(tmpdir(), 'tidesync-e2e-'));
   const child: ChildProcess = spawn(BIN, [], {
@@ -38,6 +38,7 @@ export async function startServer(demoDir: string): Promise<Server> {
       LOG_FORMAT: 'json',
       RUST_LOG: 'info',
       TIDESYNC_DEMO_DIR: demoDir,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -86,13 +87,15 @@ export function haveChromium(): boolean {
   return existsSync(CHROMIUM);
 }
 
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
 export function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 30_000,
-  });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
+}
+
+/** A browser with a profile on disk (`userDataDir`): closing and launching it again is a browser restart. */
+export function launchPersistent(userDataDir: string, opts: { offline?: boolean } = {}): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000, offline: opts.offline ?? false });
 }
 
 /** Blocks (or unblocks) this context's API calls: "offline" by request routing. The page itself stays loadable. */

@@ -1,34 +1,51 @@
 // The signed-in app: spaces (sidebar), a space's categories and items and its
 // members (main), the sync indicator (top bar). Every list is a
-// client.subscribe(); forms are never re-rendered, so typing is never
-// interrupted by a sync. A viewer's editing controls are disabled (the server
-// would refuse the writes).
+// client.subscribe(); the items list is windowed and keyed (items.ts); forms
+// are never re-rendered, so typing is never interrupted by a sync, and a form
+// keeps what was typed until the write is stored. A viewer's editing controls
+// are disabled (the server would refuse the writes).
 
 import type { Category, Client, Item, Role, Space, SyncStatus } from '@tidesync/client';
 import { clear, field, h } from './dom.js';
 import { inbox } from './inbox.js';
+import { itemList, KINDS, type Kind } from './items.js';
 import { membersPanel, type Me, type MembersPanel } from './members.js';
 
-const KINDS = {
-  movie: { label: 'Movie', idField: 'movieId', idLabel: 'TMDB id' },
-  book: { label: 'Book', idField: 'bookId', idLabel: 'Open Library id' },
-  place: { label: 'Place', idField: 'placeId', idLabel: 'Place id' },
-} as const;
-type Kind = keyof typeof KINDS;
 const ROLE_LABEL: Record<Role, string> = { owner: 'Owner', editor: 'Editor', viewer: 'Viewer · read only' };
 
-export function statusText(s: SyncStatus): { state: string; text: string } {
-  if (s.lastError?.code === 'unauthorized') return { state: 'error', text: 'Sign in again to sync' };
-  if (!s.online) return { state: 'offline', text: s.pending ? `Offline · ${s.pending} pending` : 'Offline' };
-  if (s.pending) return { state: 'pending', text: s.syncing ? `Syncing ${s.pending}…` : `${s.pending} pending` };
-  return { state: 'synced', text: 'Synced' };
+const hhmmss = (t: number) => new Date(t).toLocaleTimeString('en-GB', { hour12: false });
+
+/** Why a sync round is waiting, in words. */
+function retryReason(code: string, status?: number): string {
+  if (code === 'rate_limited' || status === 429) return 'rate-limited';
+  if (code === 'network' || code === 'timeout') return 'server unreachable';
+  if (code === 'storage') return 'storage trouble on this device';
+  if (status === 503 || code === 'database_unavailable' || code === 'busy' || code === 'overloaded') return 'server busy';
+  return status ? `server error ${status}` : code;
 }
 
-export function appView(client: Client, user: Me, onSignOut: () => void): HTMLElement {
+/** The sync indicator's state and words. */
+export function statusText(s: SyncStatus): { state: string; text: string } {
+  const e = s.lastError;
+  if (e?.code === 'unauthorized') return { state: 'error', text: s.pending ? `Signed out · ${s.pending} pending` : 'Signed out' };
+  if (!s.online) return { state: 'offline', text: s.pending ? `Offline · ${s.pending} pending` : 'Offline' };
+  if (e?.code === 'storage') return { state: 'error', text: `${s.pending ? `${s.pending} pending · ` : ''}this device's storage failed: ${e.message}` };
+  if (e && e.retryAt) return { state: 'retrying', text: `${s.pending ? `${s.pending} pending · ` : ''}retrying at ${hhmmss(e.retryAt)} (${retryReason(e.code, e.status)})` };
+  if (s.syncing && s.pending) return { state: 'pending', text: `Syncing ${s.pending}…` };
+  if (s.pending) return { state: 'pending', text: `${s.pending} pending` };
+  if (e) return { state: 'error', text: `Not synced (${retryReason(e.code, e.status)})` };
+  return { state: 'synced', text: s.syncing ? 'Syncing…' : 'Synced' };
+}
+
+/** A write's failure in words (a storage error keeps its message: quota, database closed). */
+const why = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export function appView(client: Client, user: Me, onSignOut: () => void, onReauth: () => void): HTMLElement {
   let spaceId: string | null = localStorage.getItem('tidesync.demo.space');
   let categoryId: string | null = null; // null = all items of the space
   const unsubs: (() => void)[] = [];
   let panel: MembersPanel | null = null;
+  let focusHeading = true; // once, after sign-in: focus goes to the main heading
   // After every sync round (a poke may have been a membership change), ask for the members again.
   let lastSynced = client.status.lastSyncedAt;
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -41,37 +58,71 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
     }),
   );
 
-  // --- top bar ----------------------------------------------------------------
+  // --- toasts -------------------------------------------------------------------------
+  const toasts = h('div', { class: 'toasts', 'data-testid': 'toasts' });
+  /** Shows a toast for `ms`; returns a function that removes it sooner. */
+  const toast = (el: HTMLElement, ms: number) => {
+    toasts.append(el);
+    const t = setTimeout(() => el.remove(), ms);
+    return () => {
+      clearTimeout(t);
+      el.remove();
+    };
+  };
+
+  // --- top bar: the sync state in words ---------------------------------------------------
   const indicator = h('span', { class: 'sync', 'data-testid': 'sync-status', role: 'status', 'aria-live': 'polite' });
+  const reauth = h('button', { class: 'primary small-btn hidden', 'data-testid': 'sign-in-again', onclick: onReauth }, 'Sign in again');
+  const rejectedBtn = h('button', { class: 'ghost small-btn hidden', 'data-testid': 'rejected-open', 'aria-expanded': 'false', 'aria-controls': 'rejected-list' });
+  const rejectedList = h('section', { class: 'rejected panel hidden', id: 'rejected-list', 'data-testid': 'rejected-list', 'aria-label': 'Changes the server refused' });
+  rejectedBtn.addEventListener('click', () => {
+    const open = rejectedList.classList.toggle('hidden') === false;
+    rejectedBtn.setAttribute('aria-expanded', String(open));
+  });
+  let rejectedShown: SyncStatus['rejected'] | null = null;
   const showStatus = (s: SyncStatus) => {
     const { state, text } = statusText(s);
     indicator.dataset.state = state;
     indicator.dataset.pending = String(s.pending);
     indicator.title = s.lastSyncedAt ? `Last synced ${new Date(s.lastSyncedAt).toLocaleTimeString()}` : 'Not synced yet';
     clear(indicator, h('span', { class: 'dot' }), text);
+    reauth.classList.toggle('hidden', s.lastError?.code !== 'unauthorized');
+    if (s.rejected !== rejectedShown) {
+      rejectedShown = s.rejected;
+      const n = s.rejected.length;
+      rejectedBtn.classList.toggle('hidden', n === 0);
+      rejectedBtn.textContent = `${n} not saved`;
+      if (!n) rejectedList.classList.add('hidden');
+      clear(
+        rejectedList,
+        h('h2', {}, 'Changes the server refused'),
+        h('ul', {}, [...s.rejected].reverse().map((op) =>
+          h('li', { 'data-testid': 'rejected-item' },
+            h('strong', {}, `${op.operation} ${op.entityType}`),
+            op.data && typeof op.data.title === 'string' ? ` “${op.data.title}”` : op.data && typeof op.data.name === 'string' ? ` “${op.data.name}”` : '',
+            h('span', { class: 'muted' }, ` — ${op.error.message} (${op.error.code}) at ${hhmmss(op.rejectedAt)}`)))),
+      );
+    }
   };
   showStatus(client.status);
   unsubs.push(client.onStatus(showStatus));
-  const toasts = h('div', { class: 'toasts', 'data-testid': 'toasts' });
   unsubs.push(
     client.onRejected((ops) => {
-      for (const op of ops) {
-        const t = h('div', { class: 'toast', 'data-testid': 'rejected' }, `Not saved: ${op.operation} ${op.entityType} — ${op.error.message}`);
-        toasts.append(t);
-        setTimeout(() => t.remove(), 8000);
-      }
+      for (const op of ops)
+        toast(h('div', { class: 'toast', 'data-testid': 'rejected', role: 'alert' }, `Not saved: ${op.operation} ${op.entityType} — ${op.error.message}`), 8000);
     }),
   );
   const top = h(
     'header',
     { class: 'topbar' },
     h('div', { class: 'brand' }, h('span', { class: 'logo' }), 'Bucket list'),
-    indicator,
+    h('div', { class: 'sync-box' }, indicator, reauth, rejectedBtn),
     h('div', { class: 'who' }, h('span', { class: 'muted' }, user.name || user.email), h('button', { class: 'ghost', 'data-testid': 'sign-out', onclick: onSignOut }, 'Sign out')),
   );
 
   // --- sidebar: spaces ------------------------------------------------------------
-  const spaceList = h('ul', { class: 'spaces', 'data-testid': 'space-list' });
+  const spaceList = h('ul', { class: 'spaces', 'data-testid': 'space-list', 'aria-label': 'Spaces' });
+  const spaceError = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'space-error' });
   const spaceForm = h(
     'form',
     {
@@ -81,8 +132,15 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
         e.preventDefault();
         const name = field(spaceForm, 'name');
         if (!name) return;
+        spaceError.textContent = '';
+        let id: string;
+        try {
+          id = await client.create('space', { name, order: Date.now() });
+        } catch (err) {
+          spaceError.textContent = `Not saved: ${why(err)}`;
+          return;
+        }
         spaceForm.reset();
-        const id = await client.create('space', { name, order: Date.now() });
         select(id);
       },
     },
@@ -96,7 +154,7 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
     renderSpaces();
   });
   unsubs.push(invitations.dispose);
-  const side = h('aside', { class: 'sidebar' }, invitations.el, h('h2', {}, 'Spaces'), spaceList, spaceForm);
+  const side = h('nav', { class: 'sidebar', 'aria-label': 'Spaces' }, invitations.el, h('h2', {}, 'Spaces'), spaceList, spaceForm, spaceError);
   let spaces: Space[] = [];
   const renderSpaces = () => {
     if (arriving && spaces.some((s) => s.id === arriving)) {
@@ -109,7 +167,7 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
     clear(
       spaceList,
       spaces.map((s) =>
-        h('li', {}, h('button', { class: `space${s.id === spaceId ? ' active' : ''}`, 'data-testid': 'space', 'data-id': s.id, onclick: () => select(s.id) }, s.name,
+        h('li', {}, h('button', { class: `space${s.id === spaceId ? ' active' : ''}`, 'data-testid': 'space', 'data-id': s.id, 'aria-current': s.id === spaceId ? 'true' : null, onclick: () => select(s.id) }, h('span', { class: 'space-name' }, s.name),
           s.userId && s.userId !== user.id ? h('span', { class: 'shared-tag', title: 'Shared with you' }, 'shared') : null,
           s._pending ? h('span', { class: 'pending-dot', title: 'Not synced yet' }) : null)),
       ),
@@ -118,7 +176,7 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
   };
 
   // --- main: the selected space ------------------------------------------------------
-  const main = h('section', { class: 'content' });
+  const main = h('main', { class: 'content' });
   let subMain: (() => void)[] = [];
   let mainFor: string | null | undefined;
   const select = (id: string) => {
@@ -126,6 +184,13 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
     categoryId = null;
     localStorage.setItem('tidesync.demo.space', id);
     renderSpaces();
+  };
+  /** Focuses the new heading after sign-in, or when what had the focus was replaced. */
+  const heading = (el: HTMLElement, refocus: boolean) => {
+    if (!focusHeading && !refocus) return;
+    focusHeading = false;
+    // After the view is in the document (the first render happens before).
+    queueMicrotask(() => el.isConnected && el.focus());
   };
 
   function renderMain() {
@@ -140,67 +205,66 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
     subMain = [];
     panel = null;
     mainFor = space?.id ?? null;
+    const refocus = main.contains(document.activeElement) || document.activeElement === document.body;
     if (!space) {
       main.classList.remove('read-only');
-      clear(main, h('div', { class: 'empty' }, h('h1', {}, 'Start a list'), h('p', { class: 'muted' }, 'Create a space on the left — “Personal”, “Travel”, “Work”.')));
+      const h1 = h('h1', { tabindex: -1 }, 'Start a list');
+      clear(main, h('div', { class: 'empty' }, h1, h('p', { class: 'muted' }, 'Create a space on the left — “Personal”, “Travel”, “Work”.')));
+      heading(h1, refocus);
       return;
     }
     // The user's role in this space, from the Members panel (null = not known yet: editing stays on).
     let role: Role | null = null;
     const canEdit = () => role !== 'viewer';
-    const cats = h('div', { class: 'categories', role: 'tablist', 'data-testid': 'category-list' });
-    const items = h('ul', { class: 'items', 'data-testid': 'item-list' });
+    const cats = h('div', { class: 'categories', role: 'tablist', 'aria-label': 'Categories', 'data-testid': 'category-list' });
+    const list = itemList(client, toast);
+    subMain.push(list.dispose);
     let categories: Category[] = [];
     let allItems: Item[] = [];
     const renderCats = () => {
       if (categoryId && !categories.some((c) => c.id === categoryId)) categoryId = null;
       const tab = (id: string | null, label: string) =>
-        h('button', { class: `chip${categoryId === id ? ' active' : ''}`, 'data-testid': 'category', 'data-id': id ?? '', onclick: () => ((categoryId = id), renderCats(), renderItems()) }, label);
+        h('button', { class: `chip${categoryId === id ? ' active' : ''}`, role: 'tab', 'aria-selected': String(categoryId === id), 'aria-controls': 'items-panel', tabindex: categoryId === id ? 0 : -1, 'data-testid': 'category', 'data-id': id ?? '', onclick: () => pick(id) }, label);
       clear(cats, tab(null, 'All'), categories.map((c) => tab(c.id, c.name)));
     };
-    const shown = () => (categoryId ? allItems.filter((i) => i.categoryId === categoryId) : allItems);
+    const pick = (id: string | null) => {
+      categoryId = id;
+      renderCats();
+      renderItems();
+      cats.querySelector<HTMLElement>('[aria-selected=true]')?.focus();
+    };
+    // Arrow keys move between the tabs (the tablist pattern).
+    cats.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+      const ids = [null, ...categories.map((c) => c.id)];
+      const n = ids.indexOf(categoryId);
+      pick(ids[(n + (e.key === 'ArrowRight' ? 1 : ids.length - 1)) % ids.length] ?? null);
+    });
+    let shownFor: [Item[], string | null] | null = null;
+    let shownList: Item[] = [];
     const renderItems = () => {
-      const list = shown();
-      clear(items, list.length ? list.map((it, n) => itemRow(it, n, list)) : h('li', { class: 'empty-items muted' }, 'Nothing here yet.'));
-    };
-    const itemRow = (it: Item, n: number, list: Item[]) => {
-      const kind = KINDS[it.type as Kind];
-      const extId = kind ? (it[kind.idField] as string | null) : null;
-      return h(
-        'li',
-        { class: `item${it.isCompleted ? ' done' : ''}`, 'data-testid': 'item', 'data-id': it.id, 'data-pending': String(it._pending) },
-        h('input', { type: 'checkbox', checked: !!it.isCompleted, disabled: !canEdit(), 'data-testid': 'item-complete', 'aria-label': 'Done', onchange: (e: Event) => {
-          const done = (e.target as HTMLInputElement).checked;
-          void client.update('item', it.id, { isCompleted: done, completedAt: done ? new Date().toISOString() : null });
-        } }),
-        h('div', { class: 'item-body' },
-          h('div', { class: 'item-title', 'data-testid': 'item-title' }, it.title),
-          h('div', { class: 'item-meta' },
-            kind ? h('span', { class: `badge ${it.type}` }, kind.label) : null,
-            extId ? h('span', { class: 'ext', title: `${kind!.idLabel}: only the id is stored` }, `${kind!.idLabel} ${extId}`) : null,
-            it.notes ? h('span', { class: 'notes' }, it.notes) : null,
-            it._pending ? h('span', { class: 'pending-dot', 'data-testid': 'item-pending', title: 'Not synced yet' }) : null)),
-        h('div', { class: 'item-actions' },
-          h('button', { class: 'icon', title: 'Move up', 'aria-label': 'Move up', 'data-testid': 'item-up', disabled: !canEdit() || n === 0, onclick: () => move(list, n, -1) }, '↑'),
-          h('button', { class: 'icon', title: 'Move down', 'aria-label': 'Move down', 'data-testid': 'item-down', disabled: !canEdit() || n === list.length - 1, onclick: () => move(list, n, 1) }, '↓'),
-          h('button', { class: 'icon danger', title: 'Delete', 'aria-label': 'Delete', 'data-testid': 'item-delete', disabled: !canEdit(), onclick: () => void client.delete('item', it.id) }, '✕')),
-      );
-    };
-    const move = async (list: Item[], n: number, by: number) => {
-      // Renumber the visible order and swap; update() sends only the items whose order changed.
-      const ids = list.map((i) => i.id);
-      [ids[n], ids[n + by]] = [ids[n + by]!, ids[n]!];
-      await Promise.all(ids.map((id, k) => client.update('item', id, { order: k })));
+      if (!shownFor || shownFor[0] !== allItems || shownFor[1] !== categoryId) {
+        shownFor = [allItems, categoryId];
+        shownList = categoryId ? allItems.filter((i) => i.categoryId === categoryId) : allItems;
+      }
+      list.set(shownList, categories);
     };
     subMain.push(client.subscribe('category', { spaceId: space.id }, (rows) => ((categories = rows), renderCats(), renderItems())));
     subMain.push(client.subscribe('item', { spaceId: space.id }, (rows) => ((allItems = rows), renderItems())));
 
+    const catError = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'category-error' });
     const catForm = h('form', { class: 'inline-form', 'data-testid': 'new-category', onsubmit: async (e: Event) => {
       e.preventDefault();
       const name = field(catForm, 'name');
       if (!name) return;
+      catError.textContent = '';
+      try {
+        categoryId = await client.create('category', { spaceId: space.id, name, order: categories.length });
+      } catch (err) {
+        catError.textContent = `Not saved: ${why(err)}`;
+        return;
+      }
       catForm.reset();
-      categoryId = await client.create('category', { spaceId: space.id, name, order: categories.length });
       renderCats();
       renderItems();
     } }, h('input', { name: 'name', placeholder: 'New category', maxlength: 200, 'aria-label': 'New category name' }), h('button', { type: 'submit' }, 'Add'));
@@ -209,14 +273,18 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
       const k = KINDS[typeSel.value as Kind];
       const ext = itemForm.elements.namedItem('ext') as HTMLInputElement;
       ext.placeholder = k ? k.idLabel : 'External id';
-      ext.disabled = !k;
+      ext.disabled = !k || !canEdit();
     } }, h('option', { value: '' }, 'Goal'), Object.entries(KINDS).map(([k, v]) => h('option', { value: k }, v.label)));
+    const itemError = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'item-error' });
+    let adding = false;
     const itemForm = h('form', { class: 'item-form', 'data-testid': 'new-item', onsubmit: async (e: Event) => {
       e.preventDefault();
       const title = field(itemForm, 'title');
-      if (!title) return;
+      if (!title || adding) return;
       const type = field(itemForm, 'type') as Kind | '';
-      const data: Partial<Item> & { title: string } = { title, spaceId: space.id, isCompleted: false, order: allItems.length ? Math.max(...allItems.map((i) => i.order ?? 0)) + 1 : 0 };
+      let max = -1;
+      for (const i of allItems) if ((i.order ?? 0) > max) max = i.order ?? 0;
+      const data: Partial<Item> & { title: string } = { title, spaceId: space.id, isCompleted: false, order: max + 1 };
       if (categoryId) data.categoryId = categoryId;
       if (type) {
         data.type = type;
@@ -225,9 +293,21 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
       }
       const notes = field(itemForm, 'notes');
       if (notes) data.notes = notes;
+      // The input stays until the item is stored: a failed write loses nothing typed.
+      itemError.textContent = '';
+      adding = true;
+      let id: string;
+      try {
+        id = await client.create('item', data);
+      } catch (err) {
+        itemError.textContent = `Not saved: ${why(err)}. What you typed is still here.`;
+        return;
+      } finally {
+        adding = false;
+      }
       itemForm.reset();
       typeSel.dispatchEvent(new Event('change'));
-      await client.create('item', data);
+      list.reveal(id);
     } },
       h('input', { name: 'title', placeholder: 'Add to the list…', maxlength: 500, required: true, 'aria-label': 'Title', 'data-testid': 'item-title-input' }),
       typeSel,
@@ -254,29 +334,32 @@ export function appView(client: Client, user: Me, onSignOut: () => void): HTMLEl
       main.classList.toggle('read-only', !canEdit());
       for (const form of [catForm, itemForm]) for (const c of form.elements) (c as HTMLInputElement).disabled = !canEdit();
       if (canEdit()) typeSel.dispatchEvent(new Event('change')); // the external id field follows the type
-      renderItems();
+      list.setCanEdit(canEdit());
     };
     const members = (mine = panel = membersPanel(client, space, user, applyRole));
 
+    const h1 = h('h1', { 'data-testid': 'space-title', tabindex: -1 }, space.name);
     clear(
       main,
       h('div', { class: 'space-head' },
-        h('h1', { 'data-testid': 'space-title' }, space.name),
+        h1,
         roleBadge,
         deleteBtn),
       readOnly,
       h('div', { class: 'space-grid' },
-        h('div', { class: 'space-main' }, h('div', { class: 'cat-bar' }, cats, catForm), itemForm, items),
+        h('div', { class: 'space-main' }, h('div', { class: 'cat-bar' }, cats, catForm), catError, itemForm, itemError, list.editor,
+          h('div', { id: 'items-panel', role: 'tabpanel', 'aria-label': 'Items' }, list.el)),
         members.el),
     );
     applyRole(members.role());
     renderCats();
     renderItems();
+    heading(h1, refocus);
   }
 
   // Subscribed last: the first call renders at once, so everything above must exist.
   unsubs.push(client.subscribe('space', undefined, (rows) => ((spaces = rows), renderSpaces())));
-  const root = h('div', { class: 'app' }, top, h('div', { class: 'layout' }, side, main), toasts);
+  const root = h('div', { class: 'app' }, top, rejectedList, h('div', { class: 'layout' }, side, main), toasts);
   (root as HTMLElement & { dispose?: () => void }).dispose = () => {
     clearTimeout(refreshTimer);
     for (const u of [...unsubs, ...subMain]) u();

@@ -36,25 +36,31 @@ export function logout(token: string): void {
   void fetch('/api/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` } }).catch(() => undefined);
 }
 
-export function authView(onSession: (s: Session) => void): HTMLElement {
+export function authView(onSession: (s: Session) => void, opts: { email?: string; note?: string } = {}): HTMLElement {
   let mode: 'signin' | 'signup' = 'signin';
   const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'auth-error' });
   const nameRow = h('label', { class: 'hidden' }, 'Name', h('input', { name: 'name', autocomplete: 'name', maxlength: 100 }));
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'auth-submit' }, 'Sign in');
   const tab = (m: typeof mode, label: string) =>
-    h('button', { type: 'button', class: 'tab', 'data-testid': `auth-${m}`, onclick: () => setMode(m) }, label);
+    h('button', { type: 'button', class: 'tab', role: 'tab', 'aria-selected': 'false', 'aria-controls': 'auth-form', 'data-testid': `auth-${m}`, onclick: () => setMode(m) }, label);
   const tabs = h('div', { class: 'tabs', role: 'tablist' }, tab('signin', 'Sign in'), tab('signup', 'Create account'));
   const setMode = (m: typeof mode) => {
     mode = m;
     nameRow.classList.toggle('hidden', m === 'signin');
     submit.textContent = m === 'signin' ? 'Sign in' : 'Create account';
-    for (const b of tabs.children) b.classList.toggle('active', b.getAttribute('data-testid') === `auth-${m}`);
+    for (const b of tabs.children) {
+      const on = b.getAttribute('data-testid') === `auth-${m}`;
+      b.classList.toggle('active', on);
+      b.setAttribute('aria-selected', String(on));
+    }
     error.textContent = '';
   };
   const form = h(
     'form',
     {
       class: 'auth-form',
+      id: 'auth-form',
+      role: 'tabpanel',
       'data-testid': 'auth-form',
       onsubmit: async (e: Event) => {
         e.preventDefault();
@@ -76,7 +82,7 @@ export function authView(onSession: (s: Session) => void): HTMLElement {
       },
     },
     nameRow,
-    h('label', {}, 'Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email' })),
+    h('label', {}, 'Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', value: opts.email })),
     h('label', {}, 'Password', h('input', { name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'current-password' })),
     error,
     submit,
@@ -85,6 +91,6 @@ export function authView(onSession: (s: Session) => void): HTMLElement {
   return h(
     'main',
     { class: 'auth' },
-    h('div', { class: 'auth-card' }, h('h1', { class: 'brand' }, h('span', { class: 'logo' }), 'Bucket list'), h('p', { class: 'muted' }, 'Works offline. Syncs when it can.'), tabs, form),
+    h('div', { class: 'auth-card' }, h('h1', { class: 'brand' }, h('span', { class: 'logo' }), 'Bucket list'), h('p', { class: 'muted' }, 'Works offline. Syncs when it can.'), opts.note ? h('p', { class: 'auth-note', role: 'status', 'data-testid': 'auth-note' }, opts.note) : null, tabs, form),
   );
 }

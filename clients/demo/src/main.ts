@@ -4,6 +4,7 @@
 import { createClient, indexedDbStorage, type Client } from '@tidesync/client';
 import { appView } from './app.js';
 import { authView, loadSession, logout, saveSession, type Session } from './auth.js';
+import { registerServiceWorker } from './pwa.js';
 
 const root = document.getElementById('app')!;
 let client: Client | null = null;
@@ -25,7 +26,7 @@ async function start(session: Session) {
   });
   // For the browser tests and the curious: the live client.
   (window as unknown as { tidesync?: Client }).tidesync = client;
-  show(appView(client, session.user, signOut));
+  show(appView(client, session.user, signOut, signInAgain));
 }
 
 async function signOut() {
@@ -38,6 +39,17 @@ async function signOut() {
   show(authView((s) => void start(s)));
 }
 
+/** The session ran out: sign in again. The outbox stays in this user's database and is sent by the new client. */
+async function signInAgain() {
+  const s = loadSession();
+  const pending = client?.status.pending ?? 0;
+  await client?.close();
+  client = null;
+  const note = pending ? `Your session has ended. ${pending} unsynced change${pending === 1 ? '' : 's'} will stay on this device and sync after you sign in.` : 'Your session has ended. Sign in to sync again.';
+  show(authView((next) => void start(next), { email: s?.user.email, note }));
+}
+
+registerServiceWorker();
 const saved = loadSession();
 if (saved) void start(saved);
 else show(authView((s) => void start(s)));

@@ -62,7 +62,7 @@ fn timed(router: Router<AppState>, args: &ServeArgs) -> Router<AppState> {
 /// Every operation of the router as `(METHOD, path)`, the OpenAPI path
 /// syntax. The API test checks this list against the served document and
 /// against the running server, so adding a route means adding it here.
-/// The demo app (`/`, `/app.js`, `/app.css`) is not API and is left out.
+/// The demo app (`/` and its files, [`crate::demo::files`]) is not API and is left out.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/api/openapi.json"),
@@ -91,9 +91,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/invitations/{invitation_id}/accept"),
     ("POST", "/api/invitations/{invitation_id}/decline"),
 ];
-
-/// The demo app's files (not API, so not in [`ROUTES`]).
-pub const DEMO_ROUTES: &[&str] = &["/", "/app.js", "/app.css"];
 
 pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     let auth_limit = middleware::from_fn_with_state(state.limits.clone(), auth_rate_limit);
@@ -141,10 +138,16 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     let json = doc
         .to_json()
         .map_err(|e| StartError::Other(format!("OpenAPI document: {e}")))?;
-    let public = public
-        .route("/", get(crate::demo::index))
-        .route("/app.js", get(crate::demo::script))
-        .route("/app.css", get(crate::demo::style))
+    // The demo app: `/` (index.html) and each of its files at `/<name>`.
+    let public = crate::demo::files()
+        .iter()
+        .fold(public, |r, f| {
+            let name = f.name;
+            r.route(
+                f.route,
+                get(move || async move { crate::demo::serve(name) }),
+            )
+        })
         .layer(Extension(openapi::Document(json.into())))
         .layer(catch_panic());
     let mut router = timed(api(bounded, &state, args), args)
@@ -209,7 +212,8 @@ async fn request_timeout(
 }
 
 /// Headers every response carries. Everything the API returns is private to
-/// one user (or an error), so nothing may be cached by browsers or proxies.
+/// one user (or an error), so nothing may be cached by browsers or proxies:
+/// `no-store`, unless the handler chose (only the demo app's files do).
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -222,7 +226,9 @@ async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
 }
 

@@ -73,7 +73,7 @@ pub fn route_label(matched: Option<&str>) -> &'static str {
             crate::router::ROUTES
                 .iter()
                 .map(|(_, path)| *path)
-                .chain(crate::router::DEMO_ROUTES.iter().copied())
+                .chain(crate::demo::routes())
                 .find(|p| *p == m)
         })
         .unwrap_or("unmatched")
@@ -171,7 +171,7 @@ mod tests {
             route_label(Some("/api/spaces/{space_id}/members")),
             "/api/spaces/{space_id}/members"
         );
-        assert_eq!(route_label(Some("/app.js")), "/app.js");
+        assert_eq!(route_label(Some("/sw.js")), "/sw.js");
         assert_eq!(route_label(Some("/made/up")), "unmatched");
         assert_eq!(route_label(None), "unmatched");
         assert_eq!(method_label(&Method::PATCH), "PATCH");

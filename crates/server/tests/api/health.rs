@@ -38,18 +38,57 @@ async fn health_is_503_when_database_is_gone(db: Db) {
 async fn the_demo_app_is_served_at_the_root(db: Db) {
     let tdb = TestDb::new(db).await;
     let app = spawn_app(&tdb).await;
-    for (path, ctype) in [
-        ("/", "text/html"),
-        ("/app.js", "text/javascript"),
-        ("/app.css", "text/css"),
+    let get = |path: String| {
+        let req = app.http.get(app.url(&path));
+        async move { req.send().await.unwrap() }
+    };
+    // The shell names its hashed assets: served immutable; the rest revalidated.
+    let index = get("/".into()).await;
+    assert_eq!(index.status(), 200);
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let html = index.text().await.unwrap();
+    let asset = |prefix: &str| {
+        let start = html
+            .find(prefix)
+            .unwrap_or_else(|| panic!("{prefix} in {html}"))
+            + prefix.len()
+            - 5;
+        let end = start + html[start..].find('"').unwrap();
+        html[start..end].to_owned()
+    };
+    let (js, css) = (asset("src=\"/app."), asset("href=\"/app."));
+    for (path, ctype, cache) in [
+        ("/".to_owned(), "text/html", "no-cache"),
+        (js, "text/javascript", "public, max-age=31536000, immutable"),
+        (css, "text/css", "public, max-age=31536000, immutable"),
+        ("/sw.js".to_owned(), "text/javascript", "no-cache"),
+        (
+            "/manifest.webmanifest".to_owned(),
+            "application/manifest+json",
+            "no-cache",
+        ),
+        ("/icon-192.png".to_owned(), "image/png", "no-cache"),
+        ("/icon-512.png".to_owned(), "image/png", "no-cache"),
     ] {
-        let res = app.http.get(app.url(path)).send().await.unwrap();
+        let res = get(path.clone()).await;
         assert_eq!(res.status(), 200, "{path}");
         let got = res.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(got.starts_with(ctype), "{path}: {got}");
-        assert!(res.headers().contains_key("content-security-policy"));
+        assert_eq!(res.headers()["cache-control"], cache, "{path}");
+        let csp = res.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("worker-src 'self'"), "{path}: {csp}");
         assert!(!res.bytes().await.unwrap().is_empty(), "{path}");
     }
+    // The API is never cached.
+    assert_eq!(
+        get("/health".into()).await.headers()["cache-control"],
+        "no-store"
+    );
+    assert_eq!(
+        get("/app.js".into()).await.status(),
+        404,
+        "unhashed names are gone"
+    );
     app.stop().await;
 }
 
