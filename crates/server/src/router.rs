@@ -66,6 +66,7 @@ fn timed(router: Router<AppState>, args: &ServeArgs) -> Router<AppState> {
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/api/schema"),
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/login"),
     ("GET", "/api/auth/me"),
@@ -127,6 +128,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     let (public, public_doc) = OpenApiRouter::new()
         .routes(routes!(health::health).layer(health_limit))
         .routes(routes!(openapi::openapi_json))
+        .routes(routes!(routes::schema::schema))
         .split_for_parts();
     let mut doc = openapi::ApiDoc::openapi();
     doc.merge(bounded_doc);

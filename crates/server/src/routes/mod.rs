@@ -3,6 +3,7 @@ pub mod export;
 pub mod health;
 pub mod invitations;
 pub mod openapi;
+pub mod schema;
 pub mod spaces;
 pub mod stream;
 pub mod sync;

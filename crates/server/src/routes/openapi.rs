@@ -25,8 +25,8 @@ pub const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "tidesync",
-        description = "Offline-first sync backend. Every answer but `/health`, this document \
-            and the event stream is an envelope: `{\"success\": true, \"data\": …}` or \
+        description = "Offline-first sync backend. Every answer but `/health`, this document, \
+            the schema (`/api/schema`) and the event stream is an envelope: `{\"success\": true, \"data\": …}` or \
             `{\"success\": false, \"error\": {\"code\", \"message\"}}`. Request bodies must \
             have a JSON media type: `application/json` or any `application/*+json` (e.g. \
             `application/vnd.foo+json`), parameters such as `; charset=utf-8` allowed, case \
@@ -36,6 +36,10 @@ pub const BEARER: &str = "bearer";
     components(schemas(ErrorBody, ErrorCode))
 )]
 pub struct ApiDoc;
+
+/// The routes that serve a document as is (no envelope, no body, no
+/// token): only a server error can fail them.
+pub const DOCUMENTS: &[&str] = &["/api/openapi.json", "/api/schema"];
 
 /// The document as served, serialized once at start-up.
 #[derive(Clone)]
@@ -114,7 +118,7 @@ impl Modify for Shared {
             ),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let api = path.starts_with("/api/") && path != "/api/openapi.json";
+            let api = path.starts_with("/api/") && !DOCUMENTS.contains(&path.as_str());
             for op in [
                 item.get.as_mut(),
                 item.post.as_mut(),
