@@ -245,3 +245,92 @@ pub async fn streams(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     }
     Ok(out)
 }
+
+/// Long-polls of one user's devices, all woken by one write of another of
+/// its devices, while other users push one item at a time: what the
+/// wake-up costs everyone else (issue 19: 90 long-polls, 852 ms before the
+/// woken pulls took turns). Three rounds; each answer must carry the write.
+pub async fn wake(args: &Args, target: &Target) -> Result<Vec<Figure>> {
+    const ROUNDS: usize = 3;
+    let polls = args.wake_polls;
+    let server = Server::start(&args.server_bin, target).await?;
+    let base = client(&server.base)?;
+    let c = register(&base, "woken@example.com").await?;
+    // Records to read around, so each woken pull walks a real index. The
+    // pushing device gets none of its own writes back: its cursor is the head.
+    let seed: Vec<_> = (0..1000)
+        .map(|n| item_create(&format!("seed-{n}"), new_record_id(), n, "writer"))
+        .collect();
+    let mut head = c
+        .sync(&SyncBody {
+            limit: Some(5000),
+            ..push_body("writer", seed)
+        })
+        .await?
+        .sync_timestamp;
+    let others = crate::others::Others::start(&base, 4).await?;
+    let mut answered = Latencies::default();
+    let mut window: Option<(Instant, Instant)> = None;
+    for round in 0..ROUNDS {
+        let mut tasks = Vec::with_capacity(polls);
+        for d in 0..polls {
+            let (c, cursor) = (c.clone(), head.clone());
+            tasks.push(tokio::spawn(async move {
+                let body = SyncBody {
+                    device_id: format!("poller-{d}"),
+                    last_sync_timestamp: Some(cursor),
+                    wait_seconds: Some(30),
+                    limit: Some(100),
+                    ..SyncBody::default()
+                };
+                let out = c.sync(&body).await?;
+                Ok::<_, anyhow::Error>((Instant::now(), out.server_updates.items.len()))
+            }));
+        }
+        // Every long-poll parked before the write.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let start = Instant::now();
+        let write = item_create(&format!("wake-{round}"), new_record_id(), round, "writer");
+        head = c
+            .sync(&SyncBody {
+                last_sync_timestamp: Some(head.clone()),
+                ..push_body("writer", vec![write])
+            })
+            .await?
+            .sync_timestamp;
+        let mut end = start;
+        for t in tasks {
+            let (at, items) = t.await??;
+            ensure!(
+                items == 1,
+                "a woken long-poll got {items} items, not the write"
+            );
+            answered.0.push(at - start);
+            end = end.max(at);
+        }
+        window = Some(window.map_or((start, end), |(s, _)| (s, end)));
+    }
+    let (start, end) = window.context("rounds")?;
+    let mut during = others.stop(start, end).await?;
+    eprintln!(
+        "  wake: {polls} long-polls woken {ROUNDS} times, all answered within {:.0} ms; others: {}",
+        answered.quantile_ms(1.0),
+        during.summary()
+    );
+    Ok(vec![
+        fig(
+            "wake: others' push",
+            target,
+            during.latencies.quantile_ms(1.0),
+            "ms max",
+            format!("4 users: {}", during.summary()),
+        ),
+        fig(
+            "wake: last long-poll answered",
+            target,
+            answered.quantile_ms(1.0),
+            "ms after the write",
+            format!("{polls} long-polls of one user, woken by one write, {ROUNDS} rounds"),
+        ),
+    ])
+}

@@ -53,6 +53,8 @@ pub enum Scenario {
     AccountDelete,
     /// One user's pushes of 5 MiB back to back.
     Flood,
+    /// Many long-polls of one user woken by one write.
+    Wake,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -117,6 +119,9 @@ pub struct Args {
     /// Seconds the flood scenario lasts.
     #[arg(long, default_value_t = 10)]
     pub flood_secs: u64,
+    /// Long-polls the wake scenario wakes with one write.
+    #[arg(long, default_value_t = 90)]
+    pub wake_polls: usize,
     /// Members of the shared space in the sharing scenario (owner included).
     #[arg(long, default_value_t = 100)]
     pub space_members: usize,

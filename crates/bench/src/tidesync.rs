@@ -187,6 +187,9 @@ pub async fn run_all(args: &Args, target: &Target) -> Result<Vec<Figure>> {
     if wants(args, Scenario::Flood) {
         out.extend(bytes::flood(args, target).await?);
     }
+    if wants(args, Scenario::Wake) {
+        out.extend(live::wake(args, target).await?);
+    }
     if wants(args, Scenario::Sharing) {
         out.extend(sharing::run(args, target).await?);
     }
