@@ -57,10 +57,35 @@ test('an item is edited in place, each field sent alone; other rows keep their e
     // Mark Dune's row element: editing another item must not rebuild it.
     await row(p, 'Read Dune').evaluate((el) => ((el as HTMLElement & { mark?: number }).mark = 1));
 
+    // The title, in its row: Edit turns it into an input; the row keeps its height.
+    const height = () => row(p, 'Watch Inception').first().evaluate((el) => (el as HTMLElement).offsetHeight);
+    const h0 = await height();
+    const inRow = p.locator(`[data-testid=item][data-id="${id}"] [data-testid=item-title-edit]`);
     await p.getByRole('button', { name: 'Edit Watch Inception' }).click();
+    await inRow.waitFor();
+    assert.equal(await inRow.evaluate((el) => el === document.activeElement), true, 'the input has the focus');
+    assert.equal(await inRow.inputValue(), 'Watch Inception');
+    assert.equal(await p.locator(`[data-testid=item][data-id="${id}"]`).evaluate((el) => (el as HTMLElement).offsetHeight), h0, 'the same row height');
+    await noSerious(p, 'a title edited in its row');
+    // Escape cancels: nothing sent, the title back, the focus on the row's Edit button.
+    await inRow.fill('Not this');
+    await inRow.press('Escape');
+    await inRow.waitFor({ state: 'detached' });
+    assert.equal(await row(p, 'Watch Inception').locator('[data-testid=item-title]').textContent(), 'Watch Inception');
+    assert.equal(await p.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Edit Watch Inception');
+    // Enter saves the title alone.
+    await p.keyboard.press('Enter'); // the focused Edit button
+    await inRow.fill('Watch Inception again');
+    await inRow.press('Enter');
+    await inRow.waitFor({ state: 'detached' });
+    assert.equal(await p.locator(`[data-testid=item][data-id="${id}"] [data-testid=item-title]`).textContent(), 'Watch Inception again');
+    await waitSynced(p);
+
+    // The other fields, in the details panel, each saved when it changes.
+    await p.getByRole('button', { name: 'Details of Watch Inception again' }).click();
     const editor = p.locator('[data-testid=item-editor]');
     await editor.waitFor();
-    await noSerious(p, 'the item editor');
+    await noSerious(p, 'the item details');
     const edit = async (sel: string, value: string, select = false) => {
       if (select) await p.selectOption(sel, { label: value });
       else {
@@ -71,7 +96,6 @@ test('an item is edited in place, each field sent alone; other rows keep their e
       await p.evaluate(() => (document.querySelector('[data-testid=editor-note]')!.textContent = ''));
       await waitSynced(p);
     };
-    await edit('[data-testid=edit-title]', 'Watch Inception again');
     await edit('[data-testid=edit-notes]', 'with the kids');
     await edit('[data-testid=edit-ext]', '27206');
     await edit('[data-testid=edit-category]', 'Sci-fi', true);
@@ -85,6 +109,19 @@ test('an item is edited in place, each field sent alone; other rows keep their e
     await p.click('[data-testid=edit-close]');
     assert.match((await row(p, 'Watch Inception again').textContent()) ?? '', /TMDB id 27206.*with the kids/);
     assert.equal(await row(p, 'Read Dune').evaluate((el) => (el as HTMLElement & { mark?: number }).mark), 1, 'the unchanged row kept its element');
+
+    // Leaving the input saves too (a double click on a title also starts the edit).
+    const dune = (await row(p, 'Read Dune').getAttribute('data-id'))!;
+    await row(p, 'Read Dune').locator('[data-testid=item-title]').dblclick();
+    const duneInput = p.locator(`[data-testid=item][data-id="${dune}"] [data-testid=item-title-edit]`);
+    await duneInput.fill('Read Dune Messiah');
+    await p.click('[data-testid=space-title]');
+    await duneInput.waitFor({ state: 'detached' });
+    assert.equal(await row(p, 'Read Dune Messiah').count(), 1);
+    const duneOnServer = async () => (await serverState(server.url, await token(p))).items.find((i) => i.id === dune)!.title;
+    for (let t = 0; t < 100 && (await duneOnServer()) !== 'Read Dune Messiah'; t++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await duneOnServer(), 'Read Dune Messiah');
+    assert.deepEqual(pushedUpdates(reqs, dune), [['title']]);
     // The category tab shows it.
     await p.getByRole('tab', { name: 'Sci-fi' }).click();
     await poll(p, () => [...document.querySelectorAll('[data-testid=item-title]')].map((e) => e.textContent).join() === 'Watch Inception again', undefined, 5000, 'the Sci-fi tab');
