@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, Page, Request } from 'playwright-core';
 import { addItem, addSpace, axeSerious, signIn, titles, waitPending, waitSynced } from './demo-helpers.js';
-import { DEMO_DIST, haveChromium, launch, poll, serverState, startServer, type Server } from './harness.js';
+import { DEMO_DIST, haveChromium, launch, poll, register, serverState, startServer, type Server } from './harness.js';
 
 const skip = haveChromium() ? false : 'no Chromium';
 let server: Server;
@@ -354,5 +354,55 @@ test('the sync state in words: retrying and why, sign in again (the outbox kept)
     assert.equal(await open.isVisible(), false);
   } finally {
     await ctx2.close();
+  }
+});
+
+test('the sync state in words: a big first sync shows its progress, then synced; a stopped server is "server unreachable"', { skip }, async () => {
+  const own = await startServer(DEMO_DIST);
+  let stopped = false;
+  const ctx = await browser.newContext();
+  try {
+    // 3,000 items on the server, made by another device.
+    const email = `first-sync-${Date.now()}@example.com`;
+    const u = await register(own.url, email);
+    const space = '00000000-0000-4000-8000-0000000000aa';
+    let changes: unknown[] = [{ operationId: 'seed-s', id: space, entityType: 'space', operation: 'create', data: { name: 'Big' } }];
+    for (let i = 0; i < 3000; i++) {
+      changes.push({ operationId: `seed-${i}`, id: `00000000-0000-4000-a000-${String(i).padStart(12, '0')}`, entityType: 'item', operation: 'create', data: { spaceId: space, title: `Seeded ${i}`, order: i, isCompleted: false } });
+      if (changes.length === 500 || i === 2999) {
+        const res = await fetch(`${own.url}/api/sync`, { method: 'POST', headers: { Authorization: `Bearer ${u.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ deviceId: 'seeder', lastSyncTimestamp: null, changes, limit: 1 }) });
+        assert.ok(res.ok, `seed: ${res.status}`);
+        changes = [];
+      }
+    }
+    // Every text the indicator shows, recorded in the page from its first paint.
+    await ctx.addInitScript(() => {
+      const seen: string[] = ((window as unknown as { seen: string[] }).seen = []);
+      new MutationObserver(() => {
+        const t = document.querySelector('[data-testid=sync-status]')?.textContent ?? '';
+        if (t && seen[seen.length - 1] !== t) seen.push(t);
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    });
+    const p = await signIn(ctx, own.url, email, 'signin');
+    await poll(p, () => document.querySelector('[data-testid=item]')?.getAttribute('aria-setsize') === '3000', undefined, 30_000, '3000 items listed');
+    await waitSynced(p);
+    const seen = await p.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    const progress = seen.filter((t) => /^Syncing · [\d,]+ of [\d,]+ received$/.test(t));
+    assert.ok(progress.length > 0, `progress shown: ${JSON.stringify(seen.slice(0, 12))}`);
+    for (const t of progress) {
+      const [applied, received] = t.match(/[\d,]+/g)!.map((x) => Number(x.replace(/,/g, '')));
+      assert.ok(applied! <= received! && received! <= 3001, t);
+    }
+    assert.equal(seen[seen.length - 1], 'Synced');
+
+    // The server goes away while the browser is online: a write waits, "server unreachable".
+    await own.stop();
+    stopped = true;
+    await addItem(p, 'Made while the server is down');
+    await poll(p, () => document.querySelector<HTMLElement>('[data-testid=sync-status]')?.dataset.state === 'retrying', undefined, 30_000, 'retrying');
+    assert.match((await p.locator('[data-testid=sync-status]').textContent()) ?? '', /^1 pending · retrying at \d\d:\d\d:\d\d \(server unreachable\)$/);
+  } finally {
+    await ctx.close();
+    if (!stopped) await own.stop();
   }
 });

@@ -75,6 +75,8 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
     r.body = h('div', { class: 'item-body' }, r.title, r.meta);
     r.title.addEventListener('dblclick', () => r.canEdit && startInline(r.item.id));
     r.edit = h('button', { class: 'icon', title: 'Edit the title', 'data-testid': 'item-edit', onclick: () => (inline?.id === r.item.id ? inline.commit(true) : startInline(r.item.id)) }, '✎');
+    // A press on Edit while the title is being edited saves it (the input keeps the focus until then).
+    r.edit.addEventListener('mousedown', (e) => inline?.id === r.item.id && e.preventDefault());
     r.details = h('button', { class: 'icon', title: 'Notes, external id, category', 'data-testid': 'item-details', onclick: () => edit(r.item.id) }, '⋯');
     r.up = h('button', { class: 'icon', title: 'Move up', 'data-testid': 'item-up', onclick: () => void move(r.item.id, -1) }, '↑');
     r.down = h('button', { class: 'icon', title: 'Move down', 'data-testid': 'item-down', onclick: () => void move(r.item.id, 1) }, '↓');
