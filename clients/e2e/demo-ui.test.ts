@@ -2,12 +2,14 @@
 // the demo side): items edited in place one field at a time, a windowed list
 // whose rows are kept by key, a form that keeps what was typed when storage
 // fails, accessible names and roles (and axe-core: no serious or critical
-// violation), delete with undo, long words that wrap, and the sync state in
-// words (retrying and why, sign in again, refused changes).
+// violation), delete with undo, long words that wrap, the sync state in words
+// from the SDK's status (retrying and why, server unreachable, sign in again
+// with setToken, the progress of a big first sync, refused changes kept and
+// dismissed), storage trouble (a full disk; the database deleted under the app).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, Page, Request } from 'playwright-core';
-import { addItem, addSpace, axeSerious, signIn, titles, waitPending, waitSynced } from './demo-helpers.js';
+import { addItem, addSpace, axeSerious, signIn, titles, waitControlled, waitPending, waitSynced } from './demo-helpers.js';
 import { DEMO_DIST, haveChromium, launch, poll, register, serverState, startServer, type Server } from './harness.js';
 
 const skip = haveChromium() ? false : 'no Chromium';
@@ -404,5 +406,42 @@ test('the sync state in words: a big first sync shows its progress, then synced;
   } finally {
     await ctx.close();
     if (!stopped) await own.stop();
+  }
+});
+
+test('the database deleted under the open app: "N pending" stays true, the changes survive a reload offline and sync', { skip }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await signIn(ctx, server.url, `deleted-${Date.now()}@example.com`, 'signup');
+    await waitControlled(p);
+    await addSpace(p, 'Kept');
+    await waitSynced(p);
+    await ctx.setOffline(true);
+    await addItem(p, 'Offline one');
+    await addItem(p, 'Offline two');
+    await waitPending(p, 2);
+    // Another tool (or the user clearing site data) deletes the app's database while it is open.
+    const outcome = await p.evaluate(async () => {
+      const names = (await indexedDB.databases()).map((d) => d.name!).filter((n) => n.startsWith('tidesync-'));
+      return Promise.all(names.map((n) => new Promise<string>((resolve) => {
+        const r = indexedDB.deleteDatabase(n);
+        r.onsuccess = () => resolve(`${n} deleted`);
+        r.onerror = () => resolve(`${n} error`);
+        r.onblocked = () => resolve(`${n} blocked`);
+      })));
+    });
+    assert.ok(outcome.length > 0 && outcome.every((o) => o.endsWith('deleted')), JSON.stringify(outcome));
+    // A write after it: the client re-creates the database (writing back what it holds in memory).
+    await addItem(p, 'Offline three');
+    await waitPending(p, 3);
+    await p.reload();
+    await p.locator('[data-testid=item]', { hasText: 'Offline three' }).waitFor({ timeout: 10_000 });
+    assert.deepEqual((await titles(p)).sort(), ['Offline one', 'Offline three', 'Offline two']);
+    await waitPending(p, 3);
+    await ctx.setOffline(false);
+    await waitSynced(p);
+    assert.deepEqual((await serverState(server.url, await token(p))).items.map((i) => i.title).sort(), ['Offline one', 'Offline three', 'Offline two']);
+  } finally {
+    await ctx.close();
   }
 });
