@@ -15,26 +15,47 @@ const ROLE_LABEL: Record<Role, string> = { owner: 'Owner', editor: 'Editor', vie
 
 const hhmmss = (t: number) => new Date(t).toLocaleTimeString('en-GB', { hour12: false });
 
-/** Why a sync round is waiting, in words. */
-function retryReason(code: string, status?: number): string {
-  if (code === 'rate_limited' || status === 429) return 'rate-limited';
-  if (code === 'network' || code === 'timeout') return 'server unreachable';
-  if (code === 'storage') return 'storage trouble on this device';
-  if (status === 503 || code === 'database_unavailable' || code === 'busy' || code === 'overloaded') return 'server busy';
-  return status ? `server error ${status}` : code;
+const RETRY_WORDS: Record<NonNullable<SyncStatus['retry']>['reason'], string> = {
+  rateLimited: 'rate-limited',
+  busy: 'server busy',
+  unreachable: 'server unreachable',
+};
+
+/** Trouble with this device's database, in words (`status.storage`), or null. */
+export function storageText(s: SyncStatus): string | null {
+  const t = s.storage;
+  if (!t) return null;
+  if (t.reason === 'quota') return 'This device is full: new changes are not saved until space is freed';
+  if (t.reason === 'closed') return 'This device\'s database was closed or deleted: reopening it (changes held in memory are written back)';
+  return `This device's storage failed: ${t.message}`;
 }
 
-/** The sync indicator's state and words. */
+/**
+ * The sync indicator's state and words, from the SDK's `status.state` (idle shows as "synced"),
+ * `status.retry` and `status.progress`.
+ */
 export function statusText(s: SyncStatus): { state: string; text: string } {
-  const e = s.lastError;
-  if (e?.code === 'unauthorized') return { state: 'error', text: s.pending ? `Signed out · ${s.pending} pending` : 'Signed out' };
-  if (!s.online) return { state: 'offline', text: s.pending ? `Offline · ${s.pending} pending` : 'Offline' };
-  if (e?.code === 'storage') return { state: 'error', text: `${s.pending ? `${s.pending} pending · ` : ''}this device's storage failed: ${e.message}` };
-  if (e && e.retryAt) return { state: 'retrying', text: `${s.pending ? `${s.pending} pending · ` : ''}retrying at ${hhmmss(e.retryAt)} (${retryReason(e.code, e.status)})` };
-  if (s.syncing && s.pending) return { state: 'pending', text: `Syncing ${s.pending}…` };
-  if (s.pending) return { state: 'pending', text: `${s.pending} pending` };
-  if (e) return { state: 'error', text: `Not synced (${retryReason(e.code, e.status)})` };
-  return { state: 'synced', text: s.syncing ? 'Syncing…' : 'Synced' };
+  const n = s.pending;
+  const pending = n ? `${n} pending` : '';
+  switch (s.state) {
+    case 'needsSignIn':
+      return { state: 'needsSignIn', text: n ? `Signed out · ${pending}` : 'Signed out' };
+    case 'offline':
+      return { state: 'offline', text: n ? `Offline · ${pending}` : 'Offline' };
+    case 'syncing': {
+      const p = s.progress;
+      if (p) return { state: 'syncing', text: `Syncing · ${p.applied.toLocaleString('en-GB')} of ${p.received.toLocaleString('en-GB')} received${n ? ` · ${pending}` : ''}` };
+      return { state: 'syncing', text: n ? `Syncing ${n}…` : 'Syncing…' };
+    }
+    case 'retrying': {
+      const r = s.retry!;
+      return { state: 'retrying', text: `${n ? `${pending} · ` : ''}retrying at ${hhmmss(r.at)} (${RETRY_WORDS[r.reason]})` };
+    }
+    case 'pending':
+      return { state: 'pending', text: pending };
+    default:
+      return { state: 'synced', text: 'Synced' };
+  }
 }
 
 /** A write's failure in words (a storage error keeps its message: quota, database closed). */
@@ -74,7 +95,20 @@ export function appView(client: Client, user: Me, onSignOut: () => void, onReaut
   const indicator = h('span', { class: 'sync', 'data-testid': 'sync-status', role: 'status', 'aria-live': 'polite' });
   const reauth = h('button', { class: 'primary small-btn hidden', 'data-testid': 'sign-in-again', onclick: onReauth }, 'Sign in again');
   const rejectedBtn = h('button', { class: 'ghost small-btn hidden', 'data-testid': 'rejected-open', 'aria-expanded': 'false', 'aria-controls': 'rejected-list' });
+  const storageNote = h('span', { class: 'storage-trouble hidden', 'data-testid': 'storage-status', role: 'alert' });
   const rejectedList = h('section', { class: 'rejected panel hidden', id: 'rejected-list', 'data-testid': 'rejected-list', 'aria-label': 'Changes the server refused' });
+  const rejectedItems = h('ul', {});
+  const dismissError = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'rejected-error' });
+  const dismiss = h('button', { class: 'ghost small-btn', 'data-testid': 'rejected-dismiss', onclick: async () => {
+    dismissError.textContent = '';
+    try {
+      await client.clearRejected(); // every tab, and after a reload
+      rejectedBtn.focus();
+    } catch (err) {
+      dismissError.textContent = `Could not dismiss: ${why(err)}`;
+    }
+  } }, 'Dismiss all');
+  rejectedList.append(h('div', { class: 'rejected-head' }, h('h2', {}, 'Changes the server refused'), dismiss), rejectedItems, dismissError);
   rejectedBtn.addEventListener('click', () => {
     const open = rejectedList.classList.toggle('hidden') === false;
     rejectedBtn.setAttribute('aria-expanded', String(open));
@@ -85,22 +119,29 @@ export function appView(client: Client, user: Me, onSignOut: () => void, onReaut
     indicator.dataset.state = state;
     indicator.dataset.pending = String(s.pending);
     indicator.title = s.lastSyncedAt ? `Last synced ${new Date(s.lastSyncedAt).toLocaleTimeString()}` : 'Not synced yet';
-    clear(indicator, h('span', { class: 'dot' }), text);
-    reauth.classList.toggle('hidden', s.lastError?.code !== 'unauthorized');
+    if (indicator.textContent !== text) clear(indicator, h('span', { class: 'dot' }), text);
+    const trouble = storageText(s);
+    storageNote.classList.toggle('hidden', !trouble);
+    storageNote.dataset.reason = s.storage?.reason ?? '';
+    if (storageNote.textContent !== (trouble ?? '')) storageNote.textContent = trouble ?? '';
+    reauth.classList.toggle('hidden', s.state !== 'needsSignIn');
     if (s.rejected !== rejectedShown) {
       rejectedShown = s.rejected;
       const n = s.rejected.length;
       rejectedBtn.classList.toggle('hidden', n === 0);
       rejectedBtn.textContent = `${n} not saved`;
-      if (!n) rejectedList.classList.add('hidden');
+      if (!n) {
+        if (rejectedList.contains(document.activeElement)) rejectedBtn.focus();
+        rejectedList.classList.add('hidden');
+        rejectedBtn.setAttribute('aria-expanded', 'false');
+      }
       clear(
-        rejectedList,
-        h('h2', {}, 'Changes the server refused'),
-        h('ul', {}, [...s.rejected].reverse().map((op) =>
+        rejectedItems,
+        [...s.rejected].reverse().map((op) =>
           h('li', { 'data-testid': 'rejected-item' },
             h('strong', {}, `${op.operation} ${op.entityType}`),
             op.data && typeof op.data.title === 'string' ? ` “${op.data.title}”` : op.data && typeof op.data.name === 'string' ? ` “${op.data.name}”` : '',
-            h('span', { class: 'muted' }, ` — ${op.error.message} (${op.error.code}) at ${hhmmss(op.rejectedAt)}`)))),
+            h('span', { class: 'muted' }, ` — ${op.error.message} (${op.error.code}) at ${hhmmss(op.rejectedAt)}`))),
       );
     }
   };
@@ -116,7 +157,7 @@ export function appView(client: Client, user: Me, onSignOut: () => void, onReaut
     'header',
     { class: 'topbar' },
     h('div', { class: 'brand' }, h('span', { class: 'logo' }), 'Bucket list'),
-    h('div', { class: 'sync-box' }, indicator, reauth, rejectedBtn),
+    h('div', { class: 'sync-box' }, indicator, storageNote, reauth, rejectedBtn),
     h('div', { class: 'who' }, h('span', { class: 'muted' }, user.name || user.email), h('button', { class: 'ghost', 'data-testid': 'sign-out', onclick: onSignOut }, 'Sign out')),
   );
 

@@ -36,7 +36,11 @@ export function logout(token: string): void {
   void fetch('/api/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` } }).catch(() => undefined);
 }
 
-export function authView(onSession: (s: Session) => void, opts: { email?: string; note?: string } = {}): HTMLElement {
+/**
+ * The sign-in / sign-up form. `dialog`: the form alone, sign-in only, for a dialog over the
+ * running app (signing in again after the session ended), with a Cancel button.
+ */
+export function authView(onSession: (s: Session) => void, opts: { email?: string; note?: string; dialog?: { onCancel: () => void } } = {}): HTMLElement {
   let mode: 'signin' | 'signup' = 'signin';
   const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'auth-error' });
   const nameRow = h('label', { class: 'hidden' }, 'Name', h('input', { name: 'name', autocomplete: 'name', maxlength: 100 }));
@@ -60,7 +64,7 @@ export function authView(onSession: (s: Session) => void, opts: { email?: string
     {
       class: 'auth-form',
       id: 'auth-form',
-      role: 'tabpanel',
+      role: opts.dialog ? null : 'tabpanel',
       'data-testid': 'auth-form',
       onsubmit: async (e: Event) => {
         e.preventDefault();
@@ -85,9 +89,16 @@ export function authView(onSession: (s: Session) => void, opts: { email?: string
     h('label', {}, 'Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email', value: opts.email })),
     h('label', {}, 'Password', h('input', { name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'current-password' })),
     error,
-    submit,
+    opts.dialog
+      ? h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'ghost', 'data-testid': 'auth-cancel', onclick: opts.dialog.onCancel }, 'Cancel'), submit)
+      : submit,
   );
   setMode('signin');
+  if (opts.dialog)
+    return h('div', { class: 'auth-card dialog-card' },
+      h('h2', { id: 'auth-dialog-title' }, 'Sign in again'),
+      opts.note ? h('p', { class: 'auth-note', 'data-testid': 'auth-note' }, opts.note) : null,
+      form);
   return h(
     'main',
     { class: 'auth' },

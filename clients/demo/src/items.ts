@@ -1,12 +1,14 @@
 // A space's items: a windowed list (fixed row height, only the rows on screen
 // and a few around them are in the DOM) whose rows are kept by key (an item
-// that did not change keeps its row; a changed item gets a fresh row, alone),
-// an editor that changes one field at a time (each field sent alone with
-// client.update), and delete with undo (the delete is sent when the toast
+// that did not change keeps its row, a changed one is updated in place), the
+// title edited in place in its row (Edit turns it into an input of the same
+// height: Enter or leaving the field saves the title alone, Escape cancels),
+// a details panel for the other fields (notes, external id, category; each
+// field sent alone with client.update), and delete with undo (the delete is sent when the toast
 // goes, or at once if the page is being closed).
 
 import type { Category, Client, Item } from '@tidesync/client';
-import { h } from './dom.js';
+import { clear, h } from './dom.js';
 
 export const KINDS = {
   movie: { label: 'Movie', idField: 'movieId', idLabel: 'TMDB id' },
@@ -37,7 +39,10 @@ interface Row {
   el: HTMLLIElement;
   box: HTMLInputElement;
   body: HTMLDivElement;
+  title: HTMLDivElement;
+  meta: HTMLDivElement;
   edit: HTMLButtonElement;
+  details: HTMLButtonElement;
   up: HTMLButtonElement;
   down: HTMLButtonElement;
   del: HTMLButtonElement;
@@ -65,12 +70,18 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
       const done = r.box.checked;
       void client.update('item', r.item.id, { isCompleted: done, completedAt: done ? new Date().toISOString() : null });
     } });
-    r.body = h('div', { class: 'item-body' });
-    r.edit = h('button', { class: 'icon', title: 'Edit', 'data-testid': 'item-edit', onclick: () => edit(r.item.id) }, '✎');
+    r.title = h('div', { class: 'item-title', 'data-testid': 'item-title' });
+    r.meta = h('div', { class: 'item-meta' });
+    r.body = h('div', { class: 'item-body' }, r.title, r.meta);
+    r.title.addEventListener('dblclick', () => r.canEdit && startInline(r.item.id));
+    r.edit = h('button', { class: 'icon', title: 'Edit the title', 'data-testid': 'item-edit', onclick: () => (inline?.id === r.item.id ? inline.commit(true) : startInline(r.item.id)) }, '✎');
+    // A press on Edit while the title is being edited saves it (the input keeps the focus until then).
+    r.edit.addEventListener('mousedown', (e) => inline?.id === r.item.id && e.preventDefault());
+    r.details = h('button', { class: 'icon', title: 'Notes, external id, category', 'data-testid': 'item-details', onclick: () => edit(r.item.id) }, '⋯');
     r.up = h('button', { class: 'icon', title: 'Move up', 'data-testid': 'item-up', onclick: () => void move(r.item.id, -1) }, '↑');
     r.down = h('button', { class: 'icon', title: 'Move down', 'data-testid': 'item-down', onclick: () => void move(r.item.id, 1) }, '↓');
     r.del = h('button', { class: 'icon danger', title: 'Delete', 'data-testid': 'item-delete', onclick: () => remove(r.item) }, '✕');
-    r.el = h('li', { class: 'item', 'data-testid': 'item', 'data-id': it.id }, r.box, r.body, h('div', { class: 'item-actions' }, r.edit, r.up, r.down, r.del));
+    r.el = h('li', { class: 'item', 'data-testid': 'item', 'data-id': it.id }, r.box, r.body, h('div', { class: 'item-actions' }, r.edit, r.details, r.up, r.down, r.del));
     r.n = -1;
     r.len = -1;
     return r;
@@ -88,23 +99,25 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
     if (!old || old.title !== t) {
       r.box.setAttribute('aria-label', `Done: ${t}`);
       r.edit.setAttribute('aria-label', `Edit ${t}`);
+      r.details.setAttribute('aria-label', `Details of ${t}`);
       r.up.setAttribute('aria-label', `Move ${t} up`);
       r.down.setAttribute('aria-label', `Move ${t} down`);
       r.del.setAttribute('aria-label', `Delete ${t}`);
     }
-    r.edit.disabled = r.del.disabled = !canEdit;
+    r.edit.disabled = r.details.disabled = r.del.disabled = !canEdit;
     r.up.disabled = !canEdit || n === 0;
     r.down.disabled = !canEdit || n === len - 1;
     if (!old || old.title !== t || old.type !== it.type || old.notes !== it.notes || old._pending !== it._pending || old.movieId !== it.movieId || old.bookId !== it.bookId || old.placeId !== it.placeId) {
       const kind = KINDS[it.type as Kind];
       const extId = kind ? (it[kind.idField] as string | null | undefined) : null;
-      r.body.replaceChildren(
-        h('div', { class: 'item-title', 'data-testid': 'item-title' }, t),
-        h('div', { class: 'item-meta' },
+      // While the title is being edited in the row, its input stays (and keeps what is typed).
+      if (r.title.textContent !== t) r.title.textContent = t;
+      clear(
+          r.meta,
           kind ? h('span', { class: `badge ${it.type}` }, kind.label) : null,
           extId ? h('span', { class: 'ext', title: `${kind!.idLabel}: only the id is stored` }, `${kind!.idLabel} ${extId}`) : null,
           it.notes ? h('span', { class: 'notes' }, it.notes) : null,
-          it._pending ? h('span', { class: 'pending-dot', 'data-testid': 'item-pending', title: 'Not synced yet' }) : null),
+          it._pending ? h('span', { class: 'pending-dot', 'data-testid': 'item-pending', title: 'Not synced yet' }) : null,
       );
     }
   };
@@ -140,6 +153,18 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
       if (r.len !== len) r.el.setAttribute('aria-setsize', String(len));
       r.n = n;
       r.len = len;
+    }
+    // The row whose title is being edited stays (with its input and focus), at its place.
+    if (inline && !keep.has(inline.id) && rows.has(inline.id)) {
+      const n = shown.findIndex((i) => i.id === inline!.id);
+      if (n >= 0) {
+        keep.add(inline.id);
+        const r = rows.get(inline.id)!;
+        if (r.item !== shown[n]) fill(r, shown[n]!, n, len);
+        if (r.n !== n) r.el.style.transform = `translateY(${n * ROW}px)`;
+        r.n = n;
+        r.len = len;
+      } else inline.cancel(false);
     }
     for (const [id, r] of rows)
       if (!keep.has(id)) {
@@ -203,21 +228,76 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
   };
   window.addEventListener('pagehide', flushAll);
 
-  // --- editor: one field at a time --------------------------------------------------------
+  // --- the title, edited in place in its row --------------------------------------------
+  let inline: { id: string; commit(refocus: boolean): void; cancel(refocus: boolean): void } | null = null;
+  const startInline = (id: string) => {
+    if (inline?.id === id) return;
+    inline?.commit(false);
+    const r = rows.get(id);
+    if (!r || !canEdit) return;
+    const input = h('input', { class: 'item-title-input', value: r.item.title, maxlength: 500, 'aria-label': `Title of ${r.item.title}`, 'data-testid': 'item-title-edit' });
+    let over = false;
+    /** Puts the title back in the row; the focus to the row's Edit button when asked. */
+    const end = (refocus: boolean) => {
+      over = true;
+      if (inline?.id === id) inline = null;
+      const row = rows.get(id);
+      if (input.isConnected) input.replaceWith(row?.title ?? r.title);
+      if (refocus) row?.edit.focus();
+      schedule(); // the row may be outside the window now
+    };
+    const commit = (refocus: boolean) => {
+      if (over) return;
+      const it = rows.get(id)?.item ?? r.item;
+      const v = input.value.trim();
+      end(refocus);
+      if (!v || v === it.title) return;
+      const row = rows.get(id);
+      if (row) row.title.textContent = v; // painted now; the stored copy follows
+      client.update('item', id, { title: v }).catch((e: unknown) => {
+        // Not stored: the row shows the stored title again, and the input comes back with what was typed.
+        const back = rows.get(id);
+        if (back) back.title.textContent = back.item.title;
+        toast(h('div', { class: 'toast', role: 'alert', 'data-testid': 'title-error' }, `Title not saved: ${e instanceof Error ? e.message : String(e)}`), 8000);
+        if (back && !inline) {
+          startInline(id);
+          const again = back.body.querySelector<HTMLInputElement>('[data-testid=item-title-edit]');
+          if (again) again.value = v;
+        }
+      });
+    };
+    const cancel = (refocus: boolean) => {
+      if (!over) end(refocus);
+    };
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        commit(true);
+      } else if (e.key === 'Escape') {
+        e.preventDefault();
+        cancel(true);
+      }
+    });
+    input.addEventListener('blur', () => commit(false));
+    inline = { id, commit, cancel };
+    r.title.replaceWith(input);
+    input.focus();
+    input.select();
+  };
+
+  // --- details: the other fields, one at a time -----------------------------------------
   let editing: string | null = null;
   const note = h('p', { class: 'form-error', role: 'status', 'data-testid': 'editor-note' });
-  const title = h('input', { name: 'title', maxlength: 500, required: true, 'data-testid': 'edit-title' });
   const notes = h('textarea', { name: 'notes', maxlength: 5000, rows: 2, 'data-testid': 'edit-notes' });
   const ext = h('input', { name: 'ext', maxlength: 128, 'data-testid': 'edit-ext' });
   const extLabel = h('span', {}, 'External id');
   const cat = h('select', { name: 'category', 'data-testid': 'edit-category' });
-  const heading = h('h2', { id: 'editor-heading', tabindex: -1 }, 'Edit item');
+  const heading = h('h2', { id: 'editor-heading', tabindex: -1 }, 'Details');
   const editor = h(
     'section',
     { class: 'item-editor panel hidden', 'data-testid': 'item-editor', 'aria-labelledby': 'editor-heading' },
     h('div', { class: 'editor-head' }, heading, h('button', { type: 'button', class: 'ghost', 'data-testid': 'edit-close', onclick: () => close() }, 'Done')),
     h('div', { class: 'editor-grid' },
-      h('label', {}, 'Title', title),
       h('label', {}, extLabel, ext),
       h('label', {}, 'Category', cat),
       h('label', { class: 'wide' }, 'Notes', notes)),
@@ -236,10 +316,6 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
       note.textContent = `Not saved: ${e instanceof Error ? e.message : String(e)}`;
     }
   };
-  title.addEventListener('change', () => {
-    const v = title.value.trim();
-    if (v && v !== current()?.title) void save({ title: v });
-  });
   notes.addEventListener('change', () => {
     const v = notes.value.trim();
     if (v !== (current()?.notes ?? '')) void save({ notes: v || null });
@@ -256,12 +332,11 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
   const fillEditor = (force: boolean) => {
     const it = current();
     if (!it) return close();
-    heading.textContent = `Edit ${it.title}`;
+    heading.textContent = `Details of ${it.title}`;
     const kind = KINDS[it.type as Kind];
     const set = (input: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement, v: string) => {
       if (force || document.activeElement !== input) input.value = v;
     };
-    set(title, it.title);
     set(notes, it.notes ?? '');
     extLabel.textContent = kind ? kind.idLabel : 'External id (goals have none)';
     ext.disabled = !kind;
@@ -276,13 +351,13 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
     note.textContent = '';
     editor.classList.remove('hidden');
     fillEditor(true);
-    title.focus();
+    (ext.disabled ? cat : ext).focus();
   };
   const close = () => {
     const id = editing;
     editing = null;
     editor.classList.add('hidden');
-    if (id) rows.get(id)?.edit.focus();
+    if (id) rows.get(id)?.details.focus();
   };
 
   const refresh = () => {
@@ -301,7 +376,10 @@ export function itemList(client: Client, toast: (el: HTMLElement, ms: number) =>
     setCanEdit(on) {
       if (on === canEdit) return;
       canEdit = on;
-      if (!on) close();
+      if (!on) {
+        close();
+        inline?.cancel(false);
+      }
       schedule();
     },
     reveal(id) {

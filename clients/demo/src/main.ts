@@ -39,14 +39,49 @@ async function signOut() {
   show(authView((s) => void start(s)));
 }
 
-/** The session ran out: sign in again. The outbox stays in this user's database and is sent by the new client. */
-async function signInAgain() {
+/**
+ * The session ran out (`status.state === 'needsSignIn'`): sign in again in a dialog over the app. The
+ * open client keeps running with its outbox; the new token goes to it (and to every tab) with
+ * `setToken`, and the changes made meanwhile are sent at once. Another account: that user's own client.
+ */
+let reauthOpen: HTMLDialogElement | null = null;
+function signInAgain() {
+  if (reauthOpen) return reauthOpen.focus();
   const s = loadSession();
   const pending = client?.status.pending ?? 0;
-  await client?.close();
-  client = null;
   const note = pending ? `Your session has ended. ${pending} unsynced change${pending === 1 ? '' : 's'} will stay on this device and sync after you sign in.` : 'Your session has ended. Sign in to sync again.';
-  show(authView((next) => void start(next), { email: s?.user.email, note }));
+  const dialog = document.createElement('dialog');
+  dialog.className = 'reauth';
+  dialog.setAttribute('aria-labelledby', 'auth-dialog-title');
+  dialog.dataset.testid = 'reauth-dialog';
+  const done = () => {
+    dialog.close();
+    dialog.remove();
+    reauthOpen = null;
+  };
+  dialog.addEventListener('cancel', () => queueMicrotask(done));
+  dialog.append(
+    authView(
+      (next) => {
+        done();
+        if (client && s && next.user.id === s.user.id) {
+          saveSession(next);
+          client.setToken(next.token);
+        } else {
+          void (async () => {
+            await client?.close();
+            client = null;
+            await start(next);
+          })();
+        }
+      },
+      { email: s?.user.email, note, dialog: { onCancel: done } },
+    ),
+  );
+  reauthOpen = dialog;
+  document.body.append(dialog);
+  dialog.showModal();
+  dialog.querySelector<HTMLInputElement>('input[name=password]')?.focus();
 }
 
 registerServiceWorker();
