@@ -4,12 +4,11 @@
 //   meta     – cursor, deviceId, resync state
 //   rejected – dead letters
 // Every read-write transaction asks for `durability: 'strict'`, so a resolved
-// write is on disk, not in an OS buffer; except the middle slices of a pulled
-// page (`relaxed`): the page's cursor is stored by its last slice, strict,
-// and a crash before that pulls the page again. (A browser's store is one
-// ordered log, SQLite's or LevelDB's: a strict commit makes the relaxed ones
-// before it durable too.) Strict for every slice took 15.4 s for 100,000
-// records in Chromium here, relaxed middle slices about 10 s.
+// write is on disk, not in an OS buffer; except the slices of a pulled page
+// that hold only server copies (`relaxed`): the page's cursor is stored by
+// its last slice, strict, and a crash before that pulls the page again. (A
+// browser's store is one ordered log, SQLite's or LevelDB's: a strict commit
+// makes the relaxed ones before it durable too.)
 
 import type { Storage, StoreName, Tx } from './storage.js';
 

@@ -188,7 +188,7 @@ export interface SyncStatus {
   /** The most recent rejected operations (newest last, at most 50). */
   rejected: readonly RejectedOp[];
   /**
-   * During a big pull (a round whose pages say `hasMore`, or bring more than one slice of 250 records):
+   * During a big pull (a round whose pages say `hasMore`, or bring more than one slice of 500 records):
    * records received from the server so far in this round, and how many of them are applied locally
    * (stored and visible). The server sends no total. `null` otherwise.
    */

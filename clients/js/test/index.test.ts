@@ -89,11 +89,11 @@ function counting(inner: Storage, log: Logged[]): Storage {
   };
 }
 
-test('a big pull is applied in slices of at most SLICE (250) records, with progress, and a local write goes in between', async () => {
+test('a big pull is applied in slices of at most SLICE (500) records, with progress, and a local write goes in between', async () => {
   const e = env();
   const space = 'space-big';
   e.server.remote({ operationId: 's', id: space, entityType: 'space', operation: 'create', data: { name: 'Big' } });
-  const N = 1200;
+  const N = 2200;
   for (let k = 0; k < N; k++) {
     const id = `item-${String(k).padStart(5, '0')}`;
     const rec = { id, userId: 'u1', createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', deletedAt: null, deviceId: 'other', spaceId: space, categoryId: null, title: `#${k}` };
@@ -126,15 +126,17 @@ test('a big pull is applied in slices of at most SLICE (250) records, with progr
   assert.ok(writeAt >= 0 && writeAt < lastCursor, `the local write (tx ${writeAt}) committed before the pull ended (tx ${lastCursor})`);
   // The first page's cursor is stored only with its last slice.
   assert.ok(!log[0]!.cursor, 'not with the first slice');
-  // Only middle slices (server copies the server can send again) are relaxed: never the outbox, the cursor, the first.
+  // Only slices of server copies (which the server can send again) are relaxed: never the outbox, never the cursor.
   const relaxed = log.filter((t) => t.relaxed);
-  assert.ok(relaxed.length >= 1, `some middle slice is relaxed: ${JSON.stringify(log)}`);
+  assert.ok(relaxed.length >= 1, `some slice is relaxed: ${JSON.stringify(log)}`);
   assert.ok(relaxed.every((t) => !t.outbox && !t.cursor && t.records > 0), `relaxed: ${JSON.stringify(relaxed)}`);
-  assert.ok(!log[0]!.relaxed && log.filter((t) => t.cursor || t.outbox).every((t) => !t.relaxed));
+  assert.ok(log.filter((t) => t.cursor || t.outbox).every((t) => !t.relaxed), 'the outbox and the cursor commit strict');
 
   const shown = progress.filter((p): p is SyncProgress => p !== null).map((p) => `${p.received}/${p.applied}`);
   assert.deepEqual(shown.slice(0, 3), ['1000/0', `1000/${SLICE}`, `1000/${2 * SLICE}`]);
-  assert.equal(shown.at(-1), `${N + 1}/${N + 1}`, 'the space and the items');
+  // The space and the items, all applied (the item typed during the pull may come back with a later page).
+  const [gotRecords, appliedRecords] = shown.at(-1)!.split('/').map(Number);
+  assert.ok(gotRecords === appliedRecords && (gotRecords === N + 1 || gotRecords === N + 2), `last progress ${shown.at(-1)}`);
   assert.equal(progress.at(-1), null, 'null once the round is over');
   assert.equal(c.status.progress, null);
   await closeAll(e);
