@@ -407,15 +407,10 @@ async fn metric_labels_come_from_closed_sets() {
             .unwrap()
     };
     let odd = |i: usize| reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
-    // Every series the flood will touch, once.
+    // A server that has answered one probe, and never an unknown path or
+    // method: the flood's first requests add their few fixed series (the
+    // `unmatched` and `other` counters) once, within the bound.
     http.get(format!("{base}/health")).send().await.unwrap();
-    http.get(format!("{base}/made-up")).send().await.unwrap();
-    for path in ["/health", "/made-up"] {
-        http.request(odd(0), format!("{base}{path}"))
-            .send()
-            .await
-            .unwrap();
-    }
     let before = scrape().await;
     let probes = |text: &str| {
         sample(
@@ -461,12 +456,12 @@ async fn metric_labels_come_from_closed_sets() {
     let count = |t: &str, labels: &[&str]| sample(t, "tidesync_http_requests_total", labels);
     assert_eq!(
         count(&after, &[r#"route="unmatched""#, r#"method="other""#]),
-        Some(151.0),
+        Some(150.0),
         "{after}"
     );
     assert_eq!(
         count(&after, &[r#"route="/health""#, r#"method="other""#]),
-        Some(151.0)
+        Some(150.0)
     );
     let asked = probes(&after) - probes(&before);
     assert!(
