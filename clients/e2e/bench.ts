@@ -6,34 +6,12 @@
 //  4. the core bundle size (min+gzip).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pct, seedItems } from './bench-data.js';
 import { CLIENTS, haveChromium, launch, register, setApiBlocked, startServer, CHROMIUM, BIN } from './harness.js';
 import { buildSdkPage, drained, inPage, online, sdkPage } from './pages.js';
 
 const N = 10_000;
 
-async function seed(url: string, token: string): Promise<void> {
-  const space = '00000000-0000-4000-8000-000000000001';
-  let changes: unknown[] = [{ operationId: 'seed-s', id: space, entityType: 'space', operation: 'create', data: { name: 'Bench' } }];
-  for (let i = 0; i < N; i++) {
-    changes.push({
-      operationId: `seed-${i}`,
-      id: `00000000-0000-4000-a000-${String(i).padStart(12, '0')}`,
-      entityType: 'item',
-      operation: 'create',
-      data: { spaceId: space, title: `Item number ${i}`, type: 'movie', movieId: String(1000 + i), notes: 'seeded for the bench', order: i, isCompleted: i % 3 === 0 },
-    });
-    if (changes.length === 1000 || i === N - 1) {
-      const res = await fetch(`${url}/api/sync`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ deviceId: 'seeder', lastSyncTimestamp: null, changes, limit: 1 }) });
-      if (!res.ok) throw new Error(`seed: ${res.status} ${await res.text()}`);
-      changes = [];
-    }
-  }
-}
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 export async function main(): Promise<void> {
@@ -43,7 +21,7 @@ export async function main(): Promise<void> {
   const browser = await launch();
   try {
     const u = await register(server.url, `bench-${Date.now()}@example.com`);
-    await seed(server.url, u.token);
+    await seedItems(server.url, u.token, N);
 
     // 3. Pull 10,000 records into an empty client.
     const ctx = await browser.newContext({ bypassCSP: true });

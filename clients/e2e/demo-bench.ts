@@ -15,6 +15,7 @@
 // frame after the row shows the change), p50/p95 over 30 of each.
 import { execFileSync } from 'node:child_process';
 import type { Page } from 'playwright-core';
+import { pct, seedItems } from './bench-data.js';
 import { BIN, CHROMIUM, DEMO_DIST, haveChromium, launch, register, startServer } from './harness.js';
 
 const N = 10_000;
@@ -22,29 +23,6 @@ const N = 10_000;
 const RUNS = Number(process.env.DEMO_BENCH_RUNS ?? 30);
 const DIR = process.env.DEMO_DIR ?? DEMO_DIST;
 
-async function seed(url: string, token: string): Promise<void> {
-  const space = '00000000-0000-4000-8000-000000000001';
-  let changes: unknown[] = [{ operationId: 'seed-s', id: space, entityType: 'space', operation: 'create', data: { name: 'Bench' } }];
-  for (let i = 0; i < N; i++) {
-    changes.push({
-      operationId: `seed-${i}`,
-      id: `00000000-0000-4000-a000-${String(i).padStart(12, '0')}`,
-      entityType: 'item',
-      operation: 'create',
-      data: { spaceId: space, title: `Item number ${i}`, type: 'movie', movieId: String(1000 + i), notes: 'seeded for the bench', order: i, isCompleted: i % 3 === 0 },
-    });
-    if (changes.length === 1000 || i === N - 1) {
-      const res = await fetch(`${url}/api/sync`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ deviceId: 'seeder', lastSyncTimestamp: null, changes, limit: 1 }) });
-      if (!res.ok) throw new Error(`seed: ${res.status} ${await res.text()}`);
-      changes = [];
-    }
-  }
-}
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms  p95 ${pct(xs, 95).toFixed(1)} ms  max ${Math.max(...xs).toFixed(1)} ms  (n=${xs.length})`;
 
 /** In the page: runs `act`, then waits (frame by frame) until `done`; the time to the frame after it holds. */
@@ -99,7 +77,7 @@ export async function main(): Promise<void> {
   try {
     const email = `bench-${Date.now()}@example.com`;
     const u = await register(server.url, email);
-    await seed(server.url, u.token);
+    await seedItems(server.url, u.token, N);
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const p = await ctx.newPage();
     p.on('pageerror', (e) => console.error('pageerror:', e.message));

@@ -3,8 +3,8 @@
 // through the server and the event-stream poke.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { waitControlled } from './demo-helpers.js';
+import type { Browser, Page } from 'playwright-core';
+import { signIn, waitControlled, waitSynced } from './demo-helpers.js';
 import { DEMO_DIST, haveChromium, launch, poll, startServer, type Server } from './harness.js';
 
 const skip = haveChromium() ? false : 'no Chromium';
@@ -22,30 +22,16 @@ after(async () => {
 });
 
 const status = (p: Page) => p.locator('[data-testid=sync-status]');
-const waitSynced = (p: Page, timeout = 20_000) =>
-  poll(p, () => document.querySelector<HTMLElement>('[data-testid=sync-status]')?.dataset.state === 'synced', undefined, timeout, 'synced');
 const titlesAre = (p: Page, want: string, timeout = 10_000) =>
   poll(p, (w) => [...document.querySelectorAll('[data-testid=item-title]')].map((e) => e.textContent).join() === w, want, timeout, `titles ${want}`);
 
-async function signUp(ctx: BrowserContext, email: string, mode: 'signup' | 'signin'): Promise<Page> {
-  const p = await ctx.newPage();
-  p.on('pageerror', (e) => console.error('pageerror:', e.message));
-  await p.goto(server.url);
-  await p.click(`[data-testid=auth-${mode}]`);
-  if (mode === 'signup') await p.fill('input[name=name]', 'Ada');
-  await p.fill('input[name=email]', email);
-  await p.fill('input[name=password]', 'password123');
-  await p.click('[data-testid=auth-submit]');
-  await p.waitForSelector('[data-testid=new-space]', { timeout: 15_000 });
-  return p;
-}
 
 test('offline create survives a reload, syncs when the network is back, and reaches another device by the poke', { skip }, async () => {
   const email = `ada-${Date.now()}@example.com`;
   const ctxA = await browser.newContext();
   const ctxB = await browser.newContext();
   try {
-    const a = await signUp(ctxA, email, 'signup');
+    const a = await signIn(ctxA, server.url, email, 'signup');
     await waitSynced(a);
     await waitControlled(a);
 
@@ -75,7 +61,7 @@ test('offline create survives a reload, syncs when the network is back, and reac
     // Device B: same user, another browser profile, online and listening.
     let streams = 0;
     ctxB.on('request', (r) => void (new URL(r.url()).pathname === '/api/sync/stream' && streams++));
-    const b = await signUp(ctxB, email, 'signin');
+    const b = await signIn(ctxB, server.url, email, 'signin');
     await waitSynced(b);
     assert.equal(await b.locator('[data-testid=item]').count(), 0);
     for (let t = 0; streams === 0 && t < 100; t++) await new Promise((r) => setTimeout(r, 100));
@@ -108,7 +94,7 @@ test('reorder and delete in the demo reach the other device', { skip }, async ()
   const ctxA = await browser.newContext();
   const ctxB = await browser.newContext();
   try {
-    const a = await signUp(ctxA, email, 'signup');
+    const a = await signIn(ctxA, server.url, email, 'signup');
     await a.fill('[data-testid=new-space] input', 'Reading');
     await a.press('[data-testid=new-space] input', 'Enter');
     for (const t of ['Dune', 'Emma', 'Ulysses']) {
@@ -118,7 +104,7 @@ test('reorder and delete in the demo reach the other device', { skip }, async ()
       await a.locator('[data-testid=item]', { hasText: t }).waitFor({ timeout: 5000 });
     }
     await waitSynced(a);
-    const b = await signUp(ctxB, email, 'signin');
+    const b = await signIn(ctxB, server.url, email, 'signin');
     const titles = (p: Page) => p.locator('[data-testid=item-title]').allTextContents();
     await poll(b, () => document.querySelectorAll('[data-testid=item]').length === 3, undefined, 10_000, '3 items on B');
     assert.deepEqual(await titles(b), ['Dune', 'Emma', 'Ulysses']);

@@ -9,33 +9,10 @@
 //     (PerformanceObserver 'longtask') meanwhile: how many, the longest.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pct, seedItems } from './bench-data.js';
 import { BIN, CHROMIUM, CLIENTS, haveChromium, launch, register, startServer } from './harness.js';
 import { buildSdkPage, inPage, sdkPage } from './pages.js';
 
-const SPACE = '00000000-0000-4000-8000-000000000001';
-
-async function seed(url: string, token: string, n: number): Promise<void> {
-  let changes: unknown[] = [{ operationId: 'seed-s', id: SPACE, entityType: 'space', operation: 'create', data: { name: 'Bench' } }];
-  for (let i = 1; i < n; i++) {
-    changes.push({
-      operationId: `seed-${i}`,
-      id: `00000000-0000-4000-a000-${String(i).padStart(12, '0')}`,
-      entityType: 'item',
-      operation: 'create',
-      data: { spaceId: SPACE, title: `Item number ${i}`, type: 'movie', movieId: String(1000 + i), notes: 'seeded for the bench', order: i, isCompleted: i % 3 === 0 },
-    });
-    if (changes.length === 1000 || i === n - 1) {
-      const res = await fetch(`${url}/api/sync`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ deviceId: 'seeder', lastSyncTimestamp: null, changes, limit: 1 }) });
-      if (!res.ok) throw new Error(`seed: ${res.status} ${await res.text()}`);
-      changes = [];
-    }
-  }
-}
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 export async function main(args: string[]): Promise<void> {
@@ -48,13 +25,13 @@ export async function main(args: string[]): Promise<void> {
     // 1. Local writes with 10,000 items stored.
     {
       const u = await register(server.url, `sdk-bench-w-${Date.now()}@example.com`);
-      await seed(server.url, u.token, 10_001);
+      await seedItems(server.url, u.token, 10_000);
       const ctx = await browser.newContext({ bypassCSP: true });
       const page = await sdkPage(ctx, server.url, u.token, 'bench-writes');
       await inPage(page, async (c) => c.sync());
       await ctx.setOffline(true);
       const w = await inPage(page, async (c) => {
-        const spaceId = '00000000-0000-4000-8000-000000000001';
+        const spaceId = '00000000-0000-4000-8000-000000000001'; // SEED_SPACE (this function runs in the page)
         const items = await c.list('item', { spaceId });
         let deliveries = 0;
         const off = c.subscribe('item', { spaceId }, () => deliveries++);
@@ -85,7 +62,7 @@ export async function main(args: string[]): Promise<void> {
     {
       const u = await register(server.url, `sdk-bench-p-${Date.now()}@example.com`);
       const t0 = Date.now();
-      await seed(server.url, u.token, n);
+      await seedItems(server.url, u.token, n - 1);
       console.log(`\nseeded ${n.toLocaleString('en')} records in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       const ctx = await browser.newContext({ bypassCSP: true });
       const page = await sdkPage(ctx, server.url, u.token, 'bench-pull');

@@ -76,7 +76,7 @@ pub enum Format {
 }
 
 /// One property of a collection, or the `items` of an array property.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Property {
     pub title: Option<String>,
     pub description: Option<String>,

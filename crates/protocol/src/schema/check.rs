@@ -275,21 +275,7 @@ impl Checker {
         names: Option<&BTreeSet<&str>>,
     ) -> Option<Property> {
         let entries = self.object(v, path)?;
-        let mut p = Property {
-            title: None,
-            description: None,
-            types: Vec::new(),
-            format: None,
-            max_length: None,
-            minimum: None,
-            maximum: None,
-            enumeration: None,
-            items: None,
-            max_items: None,
-            references: None,
-            parent: false,
-            cast: false,
-        };
+        let mut p = Property::default();
         // Where each keyword was, for the checks that need all of them.
         let mut at: BTreeMap<&str, Path> = BTreeMap::new();
         let mut enum_values: Option<&[Json]> = None;

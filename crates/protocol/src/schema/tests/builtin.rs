@@ -14,19 +14,9 @@ const ENTITIES: [EntityType; 3] = [EntityType::Space, EntityType::Category, Enti
 /// The property a field of this kind is written as.
 fn expected(kind: Kind) -> Property {
     let base = Property {
-        title: None,
-        description: None,
         types: vec![Type::String],
-        format: None,
-        max_length: None,
-        minimum: None,
-        maximum: None,
-        enumeration: None,
-        items: None,
-        max_items: None,
-        references: None,
-        parent: false,
         cast: true,
+        ..Property::default()
     };
     match kind {
         Kind::Text(n) => Property {
