@@ -6,4 +6,6 @@ export { memoryStorage } from './storage.js';
 export type { Storage, Tx, StoreName } from './storage.js';
 export { StorageError, SyncError } from './errors.js';
 export type { ErrorKind, StorageErrorReason } from './errors.js';
+export { bucketList } from './schemas/bucket-list.js';
+export type { Schema, SchemaCollection, SchemaProperty } from './schema.js';
 export type * from './types.js';

@@ -7,9 +7,10 @@
 
 import type { Storage, Tx } from './storage.js';
 import { StorageError, toStorageError } from './errors.js';
-import type { EntityType, RejectedOp } from './types.js';
-import { applyOp, makeRow, refsOf, serverCopy, PLURAL, TYPES } from './model.js';
+import type { RejectedOp } from './types.js';
+import { applyOp, makeRow, refsOf, serverCopy } from './model.js';
 import type { OutboxRow, Rec, Row } from './model.js';
+import type { Model } from './schema.js';
 
 /** One ack of `POST /api/sync` (fields this SDK does not know are ignored). */
 export interface Ack {
@@ -24,53 +25,55 @@ export interface Ack {
 
 /** What the server sent: `serverUpdates` of a push, or the top level of `/api/sync/initial`. */
 export interface Page {
-  records: Partial<Record<'spaces' | 'categories' | 'items', Rec[]>>;
-  /** `removedSpaces`: shared spaces the user left or was removed from (issue 11); their local copies must go. */
+  /** By collection name (read from the arrays named by each collection's `plural`). */
+  records: Record<string, Rec[]>;
+  /** `removedSpaces`: sharing roots (records of a `shareable` collection) the user left or was removed from (issue 11); their local copies must go, with everything under them. */
   removedSpaces?: string[];
   syncTimestamp: string;
   hasMore: boolean;
 }
 
 interface RemoteChange {
-  t: EntityType;
+  t: string;
   id: string;
   /** The server's record; null = drop the local copy (a tombstone or a removal). */
   rec: Rec | null;
-  /** Part of a removed shared space: pending operations on it are dropped too. */
+  /** Part of a removed shared root: pending operations on it are dropped too. */
   removed?: boolean;
 }
 
 /**
- * The removals of a page: a removed space, every category in it and every
- * item in it (by `spaceId`, or by `categoryId` of such a category), found in
- * the stored rows by their server copy, or by the local view for a record the
- * server never had. They are applied before the page's records, so a space
- * shared again in the same page stays.
+ * The removals of a page: a removed sharing root and every record under it
+ * along `x-parent` (a space, its categories, their items and the space's own
+ * items; a notebook, its notes, their check items), found in the stored rows
+ * by their server copy, or by the local view for a record the server never
+ * had. Collections are visited parents first, so one pass finds every level.
+ * They are applied before the page's records, so a root shared again in the
+ * same page stays.
  */
-async function removals(page: Page, tx: Tx): Promise<RemoteChange[]> {
+async function removals(page: Page, tx: Tx, model: Model): Promise<RemoteChange[]> {
   const out: RemoteChange[] = [];
-  const gone = new Set(page.removedSpaces ?? []);
-  if (gone.size) {
+  const roots = new Set(page.removedSpaces ?? []);
+  if (roots.size) {
     const rows = await tx.getAll<Row>('records');
-    const spaces = new Set(gone);
-    const of = (r: Row) => serverCopy(r) ?? r.v;
-    const inside = (r: Row, k: 'spaceId' | 'categoryId', set: Set<string>) => {
-      const v = of(r)?.[k];
-      return typeof v === 'string' && set.has(v);
-    };
-    for (const r of rows)
-      if ((r.t === 'space' && spaces.has(r.id)) || (r.t === 'category' && inside(r, 'spaceId', spaces))) gone.add(r.id);
-    for (const r of rows) if (r.t === 'item' && (inside(r, 'spaceId', spaces) || inside(r, 'categoryId', gone))) gone.add(r.id);
+    const gone = new Set<string>();
+    const byType = new Map<string, Row[]>();
+    for (const r of rows) (byType.get(r.t) ?? byType.set(r.t, []).get(r.t)!).push(r);
+    for (const t of model.types)
+      for (const r of byType.get(t) ?? []) {
+        const v = serverCopy(r) ?? r.v;
+        if ((model.roots.has(t) && roots.has(r.id)) || model.parents[t]!.some((k) => typeof v?.[k] === 'string' && gone.has(v[k] as string))) gone.add(r.id);
+      }
     for (const r of rows) if (gone.has(r.id)) out.push({ t: r.t, id: r.id, rec: null, removed: true });
   }
   return out;
 }
 
 /** The records of a page as changes (a tombstone drops the local copy). */
-function recordChanges(page: Page): RemoteChange[] {
+function recordChanges(page: Page, model: Model): RemoteChange[] {
   const out: RemoteChange[] = [];
-  for (const t of TYPES)
-    for (const rec of page.records[PLURAL[t]] ?? []) out.push({ t, id: rec.id, rec: rec.deletedAt ? null : rec });
+  for (const t of model.types)
+    for (const rec of page.records[t] ?? []) out.push({ t, id: rec.id, rec: rec.deletedAt ? null : rec });
   return out;
 }
 
@@ -83,7 +86,7 @@ const yieldToLoop = (): Promise<void> => {
   return sch?.yield ? sch.yield() : new Promise((r) => setTimeout(r, 0));
 };
 
-/** Ids a removal takes away: the records, and the removed spaces even when no local copy exists. */
+/** Ids a removal takes away: the records, and the removed roots even when no local copy exists. */
 function removedIds(page: Page, changes: RemoteChange[]): Set<string> {
   const ids = new Set(page.removedSpaces ?? []);
   for (const c of changes) if (c.removed) ids.add(c.id);
@@ -114,8 +117,8 @@ export class Local {
   hlc = 0;
   /** Set while a from-scratch resync is under way (persisted: a reload restarts it). */
   resync: { seen: Set<string> } | null = null;
-  /** Ids of each type, and of each type by parent (`type + '\0' + spaceId` or `categoryId` of the local view). */
-  private byType = new Map<EntityType, Set<string>>(TYPES.map((t) => [t, new Set()]));
+  /** Ids of each type, and of each type by parent (`type + '\0' + ` the value of each `x-parent` property of the local view). */
+  private byType: Map<string, Set<string>>;
   private byParent = new Map<string, Set<string>>();
   /** What changed since the client last looked (`take`): record ids, the keys they touched (ids, parents), or all. */
   private changedIds = new Set<string>();
@@ -123,15 +126,23 @@ export class Local {
   private changedAll = false;
   private queue: Promise<unknown> = Promise.resolve();
   /** Called after every change of the mirror (this tab's or, through refresh, another's). */
-  onChange: (c: Changed, types: Set<EntityType>, own: boolean) => void = () => {};
+  onChange: (c: Changed, types: Set<string>, own: boolean) => void = () => {};
 
   /** Told of storage trouble (a StorageError) and of its end (null, at the next committed write). */
   onStorage: (e: StorageError | null) => void = () => {};
   /** Told when the database was re-created and the copy in memory written back. */
   onRestored: () => void = () => {};
 
-  constructor(readonly storage: Storage) {
+  constructor(
+    readonly storage: Storage,
+    readonly model: Model,
+  ) {
+    this.byType = this.emptyIndex();
     storage.onRecreated = (tx) => this.restore(tx);
+  }
+
+  private emptyIndex() {
+    return new Map(this.model.types.map((t) => [t, new Set<string>()]));
   }
 
   /** One storage transaction; a failure of the storage itself becomes a StorageError. */
@@ -197,8 +208,8 @@ export class Local {
     });
   }
 
-  /** The ids of one type, or of one type under a parent (a space or category id). */
-  ids(t: EntityType, parent?: string): ReadonlySet<string> {
+  /** The ids of one type, or of one type under a parent (the id in one of its `x-parent` properties). */
+  ids(t: string, parent?: string): ReadonlySet<string> {
     return (parent === undefined ? this.byType.get(t) : this.byParent.get(t + '\0' + parent)) ?? EMPTY;
   }
 
@@ -206,8 +217,7 @@ export class Local {
     const v = row?.v;
     if (!v) return [];
     const out: string[] = [];
-    if (typeof v.spaceId === 'string') out.push(v.spaceId);
-    if (typeof v.categoryId === 'string') out.push(v.categoryId);
+    for (const k of this.model.parents[row!.t] ?? []) if (typeof v[k] === 'string') out.push(v[k] as string);
     return out;
   }
 
@@ -217,13 +227,13 @@ export class Local {
     this.changedIds.add(id);
     this.changedKeys.add(id);
     if (old) {
-      this.byType.get(old.t)!.delete(id);
+      this.byType.get(old.t)?.delete(id);
       for (const p of this.parents(old)) {
         this.byParent.get(old.t + '\0' + p)?.delete(id);
         this.changedKeys.add(p);
       }
     }
-    if (row) {
+    if (row && this.byType.has(row.t)) {
       this.rows.set(id, row);
       this.byType.get(row.t)!.add(id);
       for (const p of this.parents(row)) {
@@ -232,8 +242,20 @@ export class Local {
         this.changedKeys.add(p);
       }
     } else this.rows.delete(id);
-    // A space shown or hidden shows or hides its categories' items too.
-    if (old?.t === 'space' || row?.t === 'space') for (const c of this.ids('category', id)) this.changedKeys.add(c);
+    // A record shown or hidden shows or hides what is below it too: subscriptions filtered by a
+    // descendant that is itself a parent (a space's categories, a notebook's notes) must look again.
+    if (old) this.touchBelow(old.t, id, 0);
+    if (row && row.t !== old?.t) this.touchBelow(row.t, id, 0);
+  }
+
+  private touchBelow(t: string, id: string, depth: number): void {
+    if (depth > this.model.types.length) return;
+    for (const c of this.model.children[t] ?? [])
+      if (this.model.children[c]?.length)
+        for (const cid of this.ids(c, id)) {
+          this.changedKeys.add(cid);
+          this.touchBelow(c, cid, depth + 1);
+        }
   }
 
   /** What changed since the last call (then forgotten). */
@@ -267,7 +289,7 @@ export class Local {
     }
     for (const o of got.outbox) this.observe(o.timestamp);
     this.rows = new Map();
-    this.byType = new Map(TYPES.map((t) => [t, new Set()]));
+    this.byType = this.emptyIndex();
     this.byParent = new Map();
     for (const r of got.rows) this.setRow(r.id, r);
     this.take();
@@ -292,7 +314,7 @@ export class Local {
           resync: (await tx.get<boolean>('meta', 'resync')) ?? false,
           hlc: (await tx.get<number>('meta', 'hlc')) ?? 0,
         }));
-        const types = new Set<EntityType>(TYPES);
+        const types = new Set<string>(this.model.types);
         this.install(got);
         this.onChange({ ids: [], outbox: true, all: true }, types, false);
         return;
@@ -304,7 +326,7 @@ export class Local {
         const rejected = c.outbox ? await tx.getAll<RejectedOp>('rejected') : null;
         return { rows, outbox, rejected };
       });
-      const types = new Set<EntityType>();
+      const types = new Set<string>();
       for (const [id, row] of got.rows) {
         const old = this.rows.get(id);
         if (old) types.add(old.t);
@@ -334,7 +356,7 @@ export class Local {
         if (op.operation !== 'create' && !cur?.v) throw new Error(`no ${op.entityType} ${op.id}`);
         tx.put('meta', t, 'hlc');
         const seqP = tx.add('outbox', op);
-        const v = applyOp(cur?.v ?? null, op as OutboxRow, this.userId);
+        const v = applyOp(cur?.v ?? null, op as OutboxRow, this.userId, this.model);
         const next: Row = { id: op.id, t: op.entityType, v: v && !v.deletedAt ? { ...v, _pending: true } : null, s: serverCopy(cur) };
         tx.put('records', next);
         const full: OutboxRow = { ...op, seq: await seqP };
@@ -396,7 +418,7 @@ export class Local {
     now: number,
     onSlice?: (applied: number) => void,
   ): Promise<RejectedOp[]> {
-    const recs = recordChanges(page);
+    const recs = recordChanges(page, this.model);
     const conflicted = new Set<string>();
     let knownIds: string[] = [];
     let rejected: RejectedOp[] = [];
@@ -434,8 +456,8 @@ export class Local {
       const [outbox, storedCursor, storedHlc] = await Promise.all([tx.getAll<OutboxRow>('outbox'), tx.get<string>('meta', 'cursor'), tx.get<number>('meta', 'hlc')]);
       const present = new Set(outbox.map((o) => o.seq));
       const stored = storedCursor ?? null;
-      const touched = new Map<string, { t: EntityType; s: Rec | null }>();
-      const entry = async (id: string, t: EntityType | null) => {
+      const touched = new Map<string, { t: string; s: Rec | null }>();
+      const entry = async (id: string, t: string | null) => {
         let e = touched.get(id);
         if (!e) {
           const row = await tx.get<Row>('records', id);
@@ -465,7 +487,7 @@ export class Local {
         if (ack.success) {
           tx.delete('outbox', op.seq);
           present.delete(op.seq);
-          if (e) e.s = applyOp(e.s, op, this.userId);
+          if (e) e.s = applyOp(e.s, op, this.userId, this.model);
           if (ack.conflict) conflicted.add(op.id);
         } else {
           reject(op, ack.error ?? { code: 'rejected', message: 'rejected by the server' });
@@ -476,7 +498,7 @@ export class Local {
       // it holds newer data, removals included; records of conflicting
       // writes are applied anyway).
       const takePage = stored === sentCursor;
-      const gone = first ? await removals(page, tx) : [];
+      const gone = first ? await removals(page, tx, this.model) : [];
       for (const c of recs) this.observeRec(c.rec);
       for (const c of [...gone, ...recs]) {
         if (c.rec?.userId && !this.userId) this.userId = c.rec.userId as string;
@@ -489,7 +511,7 @@ export class Local {
       if (first && takePage && page.removedSpaces?.length) {
         const ids = removedIds(page, gone);
         for (const op of outbox) {
-          if (!present.has(op.seq) || !(ids.has(op.id) || refsOf(op).some((r) => ids.has(r)))) continue;
+          if (!present.has(op.seq) || !(ids.has(op.id) || refsOf(op, this.model).some((r) => ids.has(r)))) continue;
           await entry(op.id, op.entityType);
           reject(op, { code: 'space_removed', message: 'you are no longer a member of this shared space' });
           if (op.operation === 'create') dead.add(op.id);
@@ -497,9 +519,9 @@ export class Local {
       }
       // 3. Operations that depend on a rejected create can never succeed.
       for (const op of outbox) {
-        if (!present.has(op.seq) || !(dead.has(op.id) || refsOf(op).some((r) => dead.has(r)))) continue;
+        if (!present.has(op.seq) || !(dead.has(op.id) || refsOf(op, this.model).some((r) => dead.has(r)))) continue;
         await entry(op.id, op.entityType);
-        reject(op, { code: 'dependency_rejected', message: `depends on a rejected operation on ${[op.id, ...refsOf(op)].find((r) => dead.has(r))}` });
+        reject(op, { code: 'dependency_rejected', message: `depends on a rejected operation on ${[op.id, ...refsOf(op, this.model)].find((r) => dead.has(r))}` });
         if (op.operation === 'create') dead.add(op.id);
       }
       // A finished resync: what the server no longer has goes (nothing resurrected).
@@ -510,7 +532,7 @@ export class Local {
       for (const op of outbox) if (present.has(op.seq)) (byId.get(op.id) ?? byId.set(op.id, []).get(op.id)!).push(op);
       const rows: [string, Row | null][] = [];
       for (const [id, e] of touched) {
-        const row = makeRow(id, e.t, e.s, byId.get(id) ?? [], this.userId);
+        const row = makeRow(id, e.t, e.s, byId.get(id) ?? [], this.userId, this.model);
         row ? tx.put('records', row) : tx.delete('records', id);
         rows.push([id, row]);
       }
@@ -529,7 +551,7 @@ export class Local {
       // A slice of server copies only (no acks, no removals, not the cursor, which comes with the last) is
       // relaxed: the server sends it again if a crash loses it (idb.ts).
     }, !last && (!first || (sent.length === 0 && acks.length === 0 && !page.removedSpaces?.length)));
-    const types = new Set<EntityType>();
+    const types = new Set<string>();
     for (const [id, row] of res.rows) {
       const old = this.rows.get(id);
       if (old) types.add(old.t);

@@ -2,24 +2,9 @@
 // operation changes a record, and how pending operations are replayed over the
 // server's copy (the "rebase"). docs/DATA_MODELS.md, docs/SYNC_PROTOCOL.md §5.
 
-import type { EntityType, Filter } from './types.js';
+import type { Model } from './schema.js';
 
 type Sortable = { order?: unknown; createdAt: string; id: string };
-
-export const FIELDS: Record<EntityType, readonly string[]> = {
-  space: ['name', 'description', 'color', 'icon', 'order'],
-  category: ['spaceId', 'name', 'description', 'color', 'icon', 'order'],
-  item: ['spaceId', 'categoryId', 'title', 'description', 'notes', 'type', 'movieId', 'bookId', 'placeId',
-    'isCompleted', 'completedAt', 'priority', 'order', 'tags'],
-};
-
-export const TYPES: readonly EntityType[] = ['space', 'category', 'item'];
-/** Wire keys of `serverUpdates` / the initial page. */
-export const PLURAL: Record<EntityType, 'spaces' | 'categories' | 'items'> = {
-  space: 'spaces',
-  category: 'categories',
-  item: 'items',
-};
 
 export type Op = 'create' | 'update' | 'delete';
 export type Rec = Record<string, unknown> & { id: string; deletedAt: string | null };
@@ -28,7 +13,7 @@ export type Rec = Record<string, unknown> & { id: string; deletedAt: string | nu
 export interface OutboxRow {
   seq: number;
   operationId: string;
-  entityType: EntityType;
+  entityType: string;
   id: string;
   operation: Op;
   data: Record<string, unknown> | null;
@@ -39,13 +24,14 @@ export interface OutboxRow {
 /** One stored record: `v` the local view (null = hidden), `s` the server copy, present only while operations are pending. */
 export interface Row {
   id: string;
-  t: EntityType;
+  t: string;
   v: Rec | null;
   s?: Rec | null;
 }
 
 /** The record after one operation; `base` null = not known to exist. Mirrors the server: no undelete, only sent keys touched. */
-export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null): Rec | null {
+export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null, model: Model): Rec | null {
+  const fields = model.fields[op.entityType] ?? [];
   if (op.operation === 'delete') {
     if (!base) return null;
     return base.deletedAt ? base : { ...base, deletedAt: op.timestamp, updatedAt: op.timestamp, deviceId: op.deviceId };
@@ -54,8 +40,8 @@ export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null):
   if (!base) {
     if (op.operation !== 'create') return null; // update of something unknown: the server answers not_found
     const rec: Rec = { id: op.id, userId, deletedAt: null };
-    for (const f of FIELDS[op.entityType]) rec[f] = null;
-    for (const f of FIELDS[op.entityType]) if (f in data) rec[f] = data[f];
+    for (const f of fields) rec[f] = null;
+    for (const f of fields) if (f in data) rec[f] = data[f];
     rec.createdAt = op.timestamp;
     rec.updatedAt = op.timestamp;
     rec.deviceId = op.deviceId;
@@ -63,26 +49,26 @@ export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null):
   }
   if (base.deletedAt) return base;
   const rec: Rec = { ...base };
-  for (const f of FIELDS[op.entityType]) if (f in data) rec[f] = data[f];
+  for (const f of fields) if (f in data) rec[f] = data[f];
   rec.updatedAt = op.timestamp;
   rec.deviceId = op.deviceId;
   return rec;
 }
 
 /** Replays pending operations (FIFO) over the server copy. */
-export function replay(server: Rec | null, ops: readonly OutboxRow[], userId: string | null): Rec | null {
+export function replay(server: Rec | null, ops: readonly OutboxRow[], userId: string | null, model: Model): Rec | null {
   let r = server;
-  for (const op of ops) r = applyOp(r, op, userId);
+  for (const op of ops) r = applyOp(r, op, userId, model);
   return r;
 }
 
 /** The row to store for a record, given its server copy and the operations still pending on it; null = delete the row. */
-export function makeRow(id: string, t: EntityType, server: Rec | null, ops: readonly OutboxRow[], userId: string | null): Row | null {
+export function makeRow(id: string, t: string, server: Rec | null, ops: readonly OutboxRow[], userId: string | null, model: Model): Row | null {
   if (ops.length === 0) {
     if (!server || server.deletedAt) return null;
     return { id, t, v: withPending(server, false) };
   }
-  const v = replay(server, ops, userId);
+  const v = replay(server, ops, userId, model);
   return { id, t, v: v && !v.deletedAt ? withPending(v, true) : null, s: server };
 }
 
@@ -101,10 +87,10 @@ export function serverCopy(row: Row | undefined): Rec | null {
   return rest as Rec;
 }
 
-export function matches(rec: Rec, filter: Filter | undefined): boolean {
+/** Whether a record has every field value of a filter (`{ notebookId }`; keys set to undefined are ignored). */
+export function matches(rec: Rec, filter: Record<string, unknown> | undefined): boolean {
   if (!filter) return true;
-  if (filter.spaceId !== undefined && rec.spaceId !== filter.spaceId) return false;
-  if (filter.categoryId !== undefined && rec.categoryId !== filter.categoryId) return false;
+  for (const k in filter) if (filter[k] !== undefined && rec[k] !== filter[k]) return false;
   return true;
 }
 
@@ -124,11 +110,10 @@ export function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /** References an operation's data makes (a child depends on its parent's create). */
-export function refsOf(op: OutboxRow): string[] {
+export function refsOf(op: OutboxRow, model: Model): string[] {
   const d = op.data;
   if (!d) return [];
   const out: string[] = [];
-  if (typeof d.spaceId === 'string') out.push(d.spaceId);
-  if (typeof d.categoryId === 'string') out.push(d.categoryId);
+  for (const k of model.refs[op.entityType] ?? []) if (typeof d[k] === 'string') out.push(d[k]);
   return out;
 }

@@ -4,17 +4,16 @@
 
 import { useMemo, useSyncExternalStore } from 'react';
 import type { Client } from './client.js';
-import type { EntityType, Filter, RecordOf, SyncStatus } from './types.js';
+import type { Collections, SyncStatus } from './types.js';
 
 /** The live rows of `type` matching `filter` (same order as `client.list`). */
-export function useQuery<T extends EntityType>(client: Client, type: T, filter?: Filter): RecordOf<T>[] {
-  const spaceId = filter?.spaceId;
-  const categoryId = filter?.categoryId;
+export function useQuery<C extends Collections, T extends keyof C & string>(client: Client<C>, type: T, filter?: C[T]['filter']): C[T]['record'][] {
+  // The filter by value: a new object with the same fields is the same query.
+  const key = JSON.stringify(Object.entries(filter ?? {}).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
   const store = useMemo(() => {
-    const f: Filter = {};
-    if (spaceId !== undefined) f.spaceId = spaceId;
-    if (categoryId !== undefined) f.categoryId = categoryId;
-    let current: RecordOf<T>[] | null = null;
+    const f = Object.fromEntries(JSON.parse(key) as [string, unknown][]) as C[T]['filter'];
+    type Row = C[T]['record'];
+    let current: Row[] | null = null;
     // subscribe() delivers the current rows synchronously, so a snapshot can
     // be read before React subscribes (first render) without a second query.
     const read = () => {
@@ -31,12 +30,12 @@ export function useQuery<T extends EntityType>(client: Client, type: T, filter?:
       },
       getSnapshot: read,
     };
-  }, [client, type, spaceId, categoryId]);
+  }, [client, type, key]);
   return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
 }
 
 /** The client's sync status; a new object only when something in it changed. */
-export function useSyncStatus(client: Client): SyncStatus {
+export function useSyncStatus<C extends Collections>(client: Client<C>): SyncStatus {
   const store = useMemo(
     () => ({ subscribe: (cb: () => void) => client.onStatus(cb), get: () => client.status }),
     [client],

@@ -6,6 +6,7 @@
 import { backoffDelay, classifyResponse, networkError, SyncError } from './errors.js';
 import type { Ack, Local, Page } from './local.js';
 import type { OutboxRow, Rec } from './model.js';
+import type { Model } from './schema.js';
 import { SLICE } from './local.js';
 import type { Clock, RejectedOp, SyncErrorInfo, SyncProgress } from './types.js';
 
@@ -133,7 +134,7 @@ export class Engine {
           // to send, and the cursor it was asked from is the one stored now.
           const data = ahead && ops.length === 0 && ahead.from === cursor ? await ahead.data : await pull(cursor, ops);
           ahead = null;
-          const page = toPage(data);
+          const page = toPage(data, local.model);
           // More to pull and nothing sent: ask for the next page now, and apply this one meanwhile.
           if (page.hasMore && ops.length === 0) {
             ahead = { from: page.syncTimestamp, data: pull(page.syncTimestamp, []) };
@@ -141,7 +142,8 @@ export class Engine {
           }
           const acks = Array.isArray(data.acknowledged) ? (data.acknowledged as Ack[]) : [];
           if (acks.length !== ops.length) throw new SyncError('retry', 'bad_response', `expected ${ops.length} acks, got ${acks.length}`);
-          const n = page.records.spaces!.length + page.records.categories!.length + page.records.items!.length;
+          let n = 0;
+          for (const t in page.records) n += page.records[t]!.length;
           const before = received;
           received += n;
           big ||= page.hasMore || n > SLICE;
@@ -278,12 +280,17 @@ function wire(op: OutboxRow) {
   return c;
 }
 
-function toPage(data: Record<string, unknown>): Page {
+/** A response as a page: each collection's records from the array named by its `plural`. */
+function toPage(data: Record<string, unknown>, model: Model): Page {
   const src = (data.serverUpdates ?? data) as Record<string, unknown>;
-  const list = (k: string) => (Array.isArray(src[k]) ? (src[k] as Rec[]) : []);
   if (typeof data.syncTimestamp !== 'string') throw new SyncError('retry', 'bad_response', 'no syncTimestamp in the response');
+  const records: Record<string, Rec[]> = {};
+  for (const t of model.types) {
+    const l = src[model.plural[t]!];
+    records[t] = Array.isArray(l) ? (l as Rec[]) : [];
+  }
   return {
-    records: { spaces: list('spaces'), categories: list('categories'), items: list('items') },
+    records,
     removedSpaces: Array.isArray(data.removedSpaces) ? data.removedSpaces.filter((x): x is string => typeof x === 'string') : [],
     syncTimestamp: data.syncTimestamp,
     hasMore: data.hasMore === true,

@@ -1,6 +1,28 @@
 // Public types of @tidesync/client. Records are the server's wire records
 // (docs/DATA_MODELS.md), camelCase, plus `_pending`.
+//
+// The client is typed by a map of collections (`Collections`): for each
+// collection name, its record as read, the data of a create, the patch of an
+// update and the filter of a list. `npm run schema-types -- schema.json`
+// generates that map from a schema; the default is the bucket list, whose
+// types are spelt out below (Space, Category, Item, …).
 
+/** What a client knows of one collection's types. */
+export interface CollectionTypes {
+  /** A record as `get`/`list`/`subscribe` give it. */
+  record: object;
+  /** The data of `create`: the required properties and any others. */
+  create: object;
+  /** The data of `update`. */
+  patch: object;
+  /** The filter of `list`/`subscribe`: parent references (`x-parent` properties) by value. */
+  filter: object;
+}
+
+/** Collection name → its types (a type alias, not an interface, so it has an implicit index signature). */
+export type Collections = { [name: string]: CollectionTypes };
+
+/** The bucket list's collection names (the built-in default schema). */
 export type EntityType = 'space' | 'category' | 'item';
 
 /** Metadata every record carries; set by the server (locally: a best guess until the server's copy arrives). */
@@ -76,6 +98,11 @@ export interface Filter {
   categoryId?: string;
 }
 
+/** The built-in bucket list as a `Collections` map: the default type of `createClient`. */
+export type BucketListCollections = {
+  [T in EntityType]: { record: RecordOf<T>; create: CreateData<T>; patch: Patch<T>; filter: Filter };
+};
+
 /** A request-level or round-level error, as shown in `status.lastError`. */
 export interface SyncErrorInfo {
   /** The server's error code (`rate_limited`, `database_unavailable`, …) or a client one (`network`, `timeout`, `unauthorized`, `storage`). */
@@ -138,7 +165,8 @@ export interface AcceptedInvitation {
 /** A local operation the server refused for good (a "dead letter"); it was dropped and the local copy rolled back. */
 export interface RejectedOp {
   operationId: string;
-  entityType: EntityType;
+  /** The collection's name (with the default schema: an `EntityType`). */
+  entityType: string;
   id: string;
   operation: 'create' | 'update' | 'delete';
   data: Record<string, unknown> | null;

@@ -1,21 +1,47 @@
 // A small in-process stand-in for POST /api/sync, enough to drive the client's
-// state machine in Node: per-user version counter, idempotency by operationId,
-// per-op errors, tombstones with cascade, no echo, paging (optionally cut to
+// state machine in Node, for any declared schema (default: the bucket list;
+// collections, `plural` arrays, references, `x-parent` cascades and sharing
+// roots are read from it, independently of the SDK's own reading): per-user
+// version counter, idempotency by operationId, per-op errors (`maxLength`,
+// unknown references), tombstones with cascade, no echo, paging (optionally cut to
 // fewer records than `limit`, as a byte-capped server may), and injectable
-// request-level failures. Shared spaces, seen from one member: spaces where
-// the user is a viewer (writes answer `forbidden`), removals (`removedSpaces`
-// once per cursor, the space's records no longer sent), the members
-// endpoints and invitations (sent by this user as an owner, and received).
-// The real server is exercised by the browser tests.
+// request-level failures. Shared roots (spaces, notebooks), seen from one
+// member: roots where the user is a viewer (writes answer `forbidden`),
+// removals (`removedSpaces` once per cursor, the root's records no longer
+// sent), the members endpoints and invitations (sent by this user as an
+// owner, and received). The real server is exercised by the browser tests.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 type Rec = Record<string, unknown> & { id: string; deletedAt: string | null };
-type Kind = 'space' | 'category' | 'item';
-const FIELDS: Record<Kind, string[]> = {
-  space: ['name', 'description', 'color', 'icon', 'order'],
-  category: ['spaceId', 'name', 'description', 'color', 'icon', 'order'],
-  item: ['spaceId', 'categoryId', 'title', 'description', 'notes', 'type', 'movieId', 'bookId', 'placeId', 'isCompleted', 'completedAt', 'priority', 'order', 'tags'],
-};
-const PLURAL = { space: 'spaces', category: 'categories', item: 'items' } as const;
+type Kind = string;
+
+/** A schema document as docs/SCHEMA.md describes it (the keywords this fake uses). */
+export interface SchemaDoc {
+  collections: Record<string, { plural: string; shareable?: boolean; required?: string[]; properties: Record<string, { maxLength?: number; 'x-references'?: string; 'x-parent'?: boolean }> }>;
+}
+
+/** The repo's directory of schema files (crates/protocol/schema), found upwards from this file (run from a bundle in clients/.build). */
+export function schemaDir(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++, d = dirname(d)) {
+    const p = join(d, 'crates', 'protocol', 'schema');
+    try {
+      readFileSync(join(p, 'bucket-list.json'));
+      return p;
+    } catch {
+      /* not here: one level up */
+    }
+  }
+  throw new Error('crates/protocol/schema not found above ' + fileURLToPath(import.meta.url));
+}
+
+/** A schema file of the repo, parsed (`bucket-list`, `notes`). */
+export function loadSchema(name: string): SchemaDoc {
+  return JSON.parse(readFileSync(join(schemaDir(), `${name}.json`), 'utf8')) as SchemaDoc;
+}
 
 export type Fault =
   | { kind: 'network' }
@@ -34,6 +60,24 @@ export interface Change {
 }
 
 export class FakeServer {
+  private readonly fields: Record<Kind, string[]> = {};
+  private readonly plural: Record<Kind, string> = {};
+  /** Reference properties per collection: [property, referenced collection, is a parent]. */
+  private readonly refs: Record<Kind, [string, Kind, boolean][]> = {};
+  private readonly maxLength: Record<Kind, [string, number][]> = {};
+  private readonly roots = new Set<Kind>();
+
+  constructor(readonly schema: SchemaDoc = loadSchema('bucket-list')) {
+    for (const [k, c] of Object.entries(schema.collections)) {
+      const props = Object.entries(c.properties);
+      this.fields[k] = props.map(([p]) => p);
+      this.plural[k] = c.plural;
+      this.refs[k] = props.filter(([, d]) => d['x-references']).map(([p, d]) => [p, d['x-references']!, d['x-parent'] === true]);
+      this.maxLength[k] = props.filter(([, d]) => typeof d.maxLength === 'number').map(([p, d]) => [p, d.maxLength!]);
+      if (c.shareable) this.roots.add(k);
+    }
+  }
+
   records = new Map<string, { kind: Kind; rec: Rec; version: number; by: string }>();
   acks = new Map<string, Record<string, unknown>>();
   version = 0;
@@ -143,13 +187,20 @@ export class FakeServer {
     return Number(m[1]);
   }
 
-  /** The space a record lives in (an item by its spaceId, else by its category's). */
+  /** The sharing root a record lives in: itself if a root, else its first parent's (an item by its spaceId, else by its category's). */
   spaceOf(id: string): string | null {
     const r = this.records.get(id);
     if (!r) return null;
-    if (r.kind === 'space') return id;
-    if (typeof r.rec.spaceId === 'string') return r.rec.spaceId;
-    return typeof r.rec.categoryId === 'string' ? this.spaceOf(r.rec.categoryId) : null;
+    if (this.roots.has(r.kind)) return id;
+    return this.rootOfData(r.kind, r.rec);
+  }
+
+  private rootOfData(kind: Kind, data: Record<string, unknown>): string | null {
+    for (const [p, , parent] of this.refs[kind] ?? []) {
+      const v = data[p];
+      if (parent && typeof v === 'string') return this.spaceOf(v);
+    }
+    return null;
   }
 
   private removed(space: string | null): boolean {
@@ -187,14 +238,14 @@ export class FakeServer {
       .sort((a, b) => a[1].version - b[1].version);
     const page = after.slice(0, limit);
     const hasMore = after.length > limit;
-    const serverUpdates: Record<string, Rec[]> = { spaces: [], categories: [], items: [] };
+    const serverUpdates: Record<string, Rec[]> = Object.fromEntries(Object.values(this.plural).map((p) => [p, []]));
     for (const [id, r] of page) {
       if (written.has(id) && !conflicts.has(id) && r.by === body.deviceId) continue; // no echo
-      serverUpdates[PLURAL[r.kind]]!.push(r.rec);
+      serverUpdates[this.plural[r.kind]!]!.push(r.rec);
     }
     for (const id of conflicts) {
       const r = this.records.get(id)!;
-      if (!page.some(([pid]) => pid === id)) serverUpdates[PLURAL[r.kind]]!.push(r.rec);
+      if (!page.some(([pid]) => pid === id)) serverUpdates[this.plural[r.kind]!]!.push(r.rec);
     }
     const syncTimestamp = this.stamp(hasMore ? page[page.length - 1]![1].version : this.version);
     // A removal is sent to every cursor from before it (so again after a lost answer), never from scratch.
@@ -207,13 +258,17 @@ export class FakeServer {
     const fail = (code: string, message: string) => ({ ...base, success: false, error: { code, message } });
     const cur = this.records.get(c.id);
     const data = c.data ?? {};
-    if (typeof data.title === 'string' && data.title.length > 500) return fail('validation_failed', 'title: at most 500 characters');
-    for (const [ref, kind] of [['spaceId', 'space'], ['categoryId', 'category']] as const) {
+    if (!this.fields[c.entityType]) return fail('validation_failed', `entityType: unknown collection ${c.entityType}`);
+    for (const [f, max] of this.maxLength[c.entityType]!) {
+      const v = data[f];
+      if (typeof v === 'string' && v.length > max) return fail('validation_failed', `${f}: at most ${max} characters`);
+    }
+    for (const [ref, kind] of this.refs[c.entityType]!) {
       const v = data[ref];
       if (typeof v === 'string' && this.records.get(v)?.kind !== kind) return fail('unknown_reference', `${ref}: no ${kind} with this id`);
     }
     if (c.operation !== 'create' && (!cur || cur.kind !== c.entityType)) return fail('not_found', `no ${c.entityType} with this id`);
-    const space = cur ? this.spaceOf(c.id) : typeof data.spaceId === 'string' ? data.spaceId : typeof data.categoryId === 'string' ? this.spaceOf(data.categoryId) : null;
+    const space = cur ? this.spaceOf(c.id) : this.rootOfData(c.entityType, data);
     if (this.removed(space)) return fail('forbidden', 'you are no longer a member of this space');
     if (space && this.viewerOf.has(space)) return fail('forbidden', 'viewers cannot change this space');
     if (c.operation === 'create' && cur && cur.kind !== c.entityType) return fail('validation_failed', `id is already used by a ${cur.kind}`);
@@ -221,17 +276,23 @@ export class FakeServer {
     if (c.operation === 'delete') {
       if (cur!.rec.deletedAt) return { ...base, success: true, duplicate: true };
       this.bump(c.id, cur!.kind, { ...cur!.rec, deletedAt: c.timestamp, updatedAt: c.timestamp, deviceId: c.deviceId }, c.deviceId);
-      for (const [cid, r] of this.records)
-        if (!r.rec.deletedAt && (r.rec.spaceId === c.id || r.rec.categoryId === c.id)) {
-          this.bump(cid, r.kind, { ...r.rec, deletedAt: c.timestamp }, c.deviceId);
-          conflicts.add(cid); // cascaded tombstones go back to the deleting device
-        }
+      // The cascade along `x-parent`, down every level (a notebook's notes, then their check items).
+      const gone = [c.id];
+      while (gone.length) {
+        const pid = gone.pop()!;
+        for (const [cid, r] of this.records)
+          if (!r.rec.deletedAt && (this.refs[r.kind] ?? []).some(([p, , parent]) => parent && r.rec[p] === pid)) {
+            this.bump(cid, r.kind, { ...r.rec, deletedAt: c.timestamp }, c.deviceId);
+            conflicts.add(cid); // cascaded tombstones go back to the deleting device
+            gone.push(cid);
+          }
+      }
       return { ...base, success: true };
     }
     const rec: Rec = cur
       ? { ...cur.rec }
-      : { id: c.id, userId: 'u1', createdAt: c.timestamp, deletedAt: null, ...Object.fromEntries(FIELDS[c.entityType].map((f) => [f, null])) };
-    for (const f of FIELDS[c.entityType]) if (f in data) rec[f] = data[f];
+      : { id: c.id, userId: 'u1', createdAt: c.timestamp, deletedAt: null, ...Object.fromEntries(this.fields[c.entityType]!.map((f) => [f, null])) };
+    for (const f of this.fields[c.entityType]!) if (f in data) rec[f] = data[f];
     rec.updatedAt = c.timestamp;
     rec.deviceId = c.deviceId;
     if (cur?.rec.deletedAt) {
