@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything for the client SDK and the demo, from the repo root or anywhere:
-# npm ci, strict type check, SDK unit tests, library build, npm pack, core
+# npm ci, strict type check, the generated schema types compared with a fresh
+# generation, SDK unit tests (among them: the SDK's built-in schema equals
+# crates/protocol/schema/bucket-list.json), library build, npm pack, core
 # bundle size, a reproducible demo rebuild compared with the committed
 # clients/demo/dist, the React example's build, then the Chromium end-to-end
 # tests against the tidesync binary (TIDESYNC_BIN, default
@@ -21,6 +23,17 @@ npm ci --no-audit --no-fund --loglevel=error
 
 echo "== type check (tsc --strict --noEmit)"
 npm run --silent typecheck
+
+echo "== generated schema types (test/schema-types/*.ts) are what schema-types gives"
+for name in bucket-list notes; do
+  node js/scripts/schema-types.mjs "$repo/crates/protocol/schema/$name.json" --out "$tmp/$name.ts"
+  if ! diff -u "js/test/schema-types/$name.ts" "$tmp/$name.ts" >&2; then
+    echo "FAIL: clients/js/test/schema-types/$name.ts differs from the generator's output." >&2
+    echo "      Run 'npm run --silent schema-types -w @tidesync/client -- ../../crates/protocol/schema/$name.json > js/test/schema-types/$name.ts' in clients/." >&2
+    exit 1
+  fi
+done
+echo "generated types match crates/protocol/schema/{bucket-list,notes}.json"
 
 echo "== SDK unit tests"
 node scripts/run-tests.mjs unit

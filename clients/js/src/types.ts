@@ -9,8 +9,8 @@
 
 /** What a client knows of one collection's types. */
 export interface CollectionTypes {
-  /** A record as `get`/`list`/`subscribe` give it. */
-  record: object;
+  /** A record as `get`/`list`/`subscribe` give it: the collection's properties and the server's fields. */
+  record: RecordMeta;
   /** The data of `create`: the required properties and any others. */
   create: object;
   /** The data of `update`. */

@@ -1,7 +1,7 @@
 import { IDBFactory } from 'fake-indexeddb';
-import { createClient, indexedDbStorage, type Client, type ClientOptions, type Storage } from '../src/index.js';
-import type { Clock } from '../src/types.js';
-import { FakeServer } from './fake-server.js';
+import { createClient, indexedDbStorage, type Client, type ClientOptions, type Schema, type Storage } from '../src/index.js';
+import type { BucketListCollections, Clock, Collections } from '../src/types.js';
+import { FakeServer, type SchemaDoc } from './fake-server.js';
 
 /** A clock whose timers fire only when the test advances it. */
 export class ManualClock implements Clock {
@@ -50,23 +50,25 @@ export interface Env {
   clock: ManualClock;
   idb: IDBFactory;
   storage: (name?: string) => Storage;
-  client: (o?: Partial<ClientOptions>) => Promise<Client>;
-  clients: Client[];
+  /** A client of this env's server (on its schema, unless `o.schema` says otherwise). */
+  client: <C extends Collections = BucketListCollections>(o?: Partial<ClientOptions>) => Promise<Client<C>>;
+  clients: { close(): Promise<void> }[];
 }
 
-export function env(): Env {
-  const server = new FakeServer();
+/** A fake server and clients; `schema`: the data model of both (default: the built-in bucket list). */
+export function env(schema?: SchemaDoc): Env {
+  const server = new FakeServer(schema);
   const clock = new ManualClock();
   const idb = new IDBFactory();
-  const clients: Client[] = [];
+  const clients: Env['clients'] = [];
   const e: Env = {
     server,
     clock,
     idb,
     clients,
     storage: (name = 'db') => indexedDbStorage({ name, indexedDB: idb }),
-    client: async (o = {}) => {
-      const c = await createClient({
+    client: async <C extends Collections>(o: Partial<ClientOptions> = {}) => {
+      const c = await createClient<C>({
         url: 'http://tidesync.test',
         token: 't1',
         fetch: server.fetch as typeof fetch,
@@ -74,6 +76,7 @@ export function env(): Env {
         clock,
         random: () => 0.5,
         live: false,
+        ...(schema ? { schema: schema as unknown as Schema } : {}),
         ...o,
       });
       clients.push(c);

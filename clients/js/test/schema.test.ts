@@ -1,0 +1,236 @@
+// The data model from a schema: the SDK's built-in copy of the bucket list is
+// the repo's file, and the client's behaviour by collection (create, update,
+// delete, list by parent, the cascade that hides children, removed sharing
+// roots, `serverUpdates` read by `plural`) is the same on the built-in bucket
+// list and on the notes schema (crates/protocol/schema/notes.json), against
+// the fake server reading the same file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bucketList, memoryStorage, type Client, type Schema } from '../src/index.js';
+import { compile } from '../src/schema.js';
+import type { Collections } from '../src/types.js';
+import type { Row } from '../src/model.js';
+import { loadSchema } from './fake-server.js';
+import { closeAll, env, settle, until } from './helpers.js';
+
+test('the SDK\'s built-in schema is crates/protocol/schema/bucket-list.json', () => {
+  assert.deepEqual(bucketList, loadSchema('bucket-list'));
+});
+
+test('a schema compiles to collections, parents first, with their x-parent properties, ancestors and sharing roots', () => {
+  const m = compile(loadSchema('notes') as unknown as Schema);
+  assert.deepEqual(m.types, ['notebook', 'note', 'checkItem']);
+  assert.deepEqual(m.parents, { notebook: [], note: ['notebookId'], checkItem: ['noteId'] });
+  assert.deepEqual(m.plural, { notebook: 'notebooks', note: 'notes', checkItem: 'checkItems' });
+  assert.deepEqual([...m.ancestors.checkItem!].sort(), ['note', 'notebook']);
+  assert.deepEqual([...m.roots], ['notebook']);
+  assert.deepEqual(m.required.checkItem, ['noteId', 'text']);
+  const b = compile();
+  assert.equal(b, compile(bucketList), 'the default is the built-in bucket list, compiled once');
+  assert.deepEqual(b.parents.item, ['spaceId', 'categoryId']);
+  assert.deepEqual(b.children.space, ['category', 'item']);
+  assert.throws(() => compile({ collections: {} } as Schema), /no collections/);
+});
+
+/** Three levels of one schema: a sharing root, a child of it, a grandchild (under the child only). */
+interface Case {
+  name: string;
+  /** undefined: the client's default schema, the fake server's bucket list. */
+  file?: string;
+  root: string;
+  mid: string;
+  leaf: string;
+  plurals: [string, string, string];
+  rootData: () => Record<string, unknown>;
+  midData: (root: string) => Record<string, unknown>;
+  leafData: (mid: string) => Record<string, unknown>;
+  midParent: string;
+  leafParent: string;
+  /** A leaf field to update and its new value. */
+  edit: [string, unknown];
+  /** A required field of the leaf. */
+  leafRequired: string;
+}
+
+const cases: Case[] = [
+  {
+    name: 'bucket list (default)',
+    root: 'space',
+    mid: 'category',
+    leaf: 'item',
+    plurals: ['spaces', 'categories', 'items'],
+    rootData: () => ({ name: 'S' }),
+    midData: (spaceId) => ({ spaceId, name: 'C' }),
+    // An item in a category only (no spaceId): hidden with the space through its category.
+    leafData: (categoryId) => ({ categoryId, title: 'I', tags: ['a'] }),
+    midParent: 'spaceId',
+    leafParent: 'categoryId',
+    edit: ['title', 'I2'],
+    leafRequired: 'title',
+  },
+  {
+    name: 'notes',
+    file: 'notes',
+    root: 'notebook',
+    mid: 'note',
+    leaf: 'checkItem',
+    plurals: ['notebooks', 'notes', 'checkItems'],
+    rootData: () => ({ title: 'N', color: 'red' }),
+    midData: (notebookId) => ({ notebookId, body: 'b', labels: ['x'] }),
+    leafData: (noteId) => ({ noteId, text: 't' }),
+    midParent: 'notebookId',
+    leafParent: 'noteId',
+    edit: ['text', 't2'],
+    leafRequired: 'text',
+  },
+];
+
+function setup(k: Case) {
+  const e = env(k.file ? loadSchema(k.file) : undefined);
+  return { e, client: () => e.client<Collections>() };
+}
+
+/** A root, a child of it and a grandchild, synced. */
+async function tree(k: Case, c: Client<Collections>) {
+  const root = await c.create(k.root, k.rootData());
+  const mid = await c.create(k.mid, k.midData(root));
+  const leaf = await c.create(k.leaf, k.leafData(mid));
+  await c.sync();
+  return { root, mid, leaf };
+}
+
+for (const k of cases) {
+  test(`${k.name}: create, update, delete and list by parent, sent with the schema's collection names`, async () => {
+    const { e, client } = setup(k);
+    const c = await client();
+    const root = await c.create(k.root, k.rootData());
+    const other = await c.create(k.root, k.rootData());
+    const m1 = await c.create(k.mid, k.midData(root));
+    const m2 = await c.create(k.mid, k.midData(root));
+    const m3 = await c.create(k.mid, k.midData(other));
+    const l1 = await c.create(k.leaf, k.leafData(m1));
+    const l2 = await c.create(k.leaf, k.leafData(m1));
+    await c.create(k.leaf, k.leafData(m2));
+    const ids = (rows: { id: string }[]) => rows.map((r) => r.id).sort();
+    assert.deepEqual(ids(await c.list(k.mid, { [k.midParent]: root })), [m1, m2].sort());
+    assert.deepEqual(ids(await c.list(k.mid, { [k.midParent]: other })), [m3]);
+    assert.deepEqual(ids(await c.list(k.leaf, { [k.leafParent]: m1 })), [l1, l2].sort());
+    assert.equal((await c.list(k.leaf)).length, 3);
+    assert.equal((await c.list(k.root)).length, 2);
+    // Every property of the collection is on a new record, null when unset.
+    const rec = (await c.get(k.leaf, l1)) as unknown as Record<string, unknown>;
+    for (const f of Object.keys(loadSchema(k.file ?? 'bucket-list').collections[k.leaf]!.properties)) assert.ok(f in rec, `${k.leaf}.${f} present`);
+    assert.equal(await c.get(k.mid, l1), undefined, 'get by the wrong collection');
+
+    await c.update(k.leaf, l1, { [k.edit[0]]: k.edit[1] });
+    assert.equal(((await c.get(k.leaf, l1)) as unknown as Record<string, unknown>)[k.edit[0]], k.edit[1]);
+    await c.delete(k.leaf, l2);
+    assert.deepEqual(ids(await c.list(k.leaf, { [k.leafParent]: m1 })), [l1]);
+    await c.sync();
+    assert.equal(c.status.pending, 0);
+    const live = e.server.live(k.leaf);
+    assert.equal(live.length, 2);
+    assert.equal(live.find((r) => r.id === l1)![k.edit[0]], k.edit[1]);
+    const sent = e.server.syncRequests().flatMap((r) => r.body.changes as { entityType: string }[]);
+    assert.deepEqual([...new Set(sent.map((ch) => ch.entityType))].sort(), [k.root, k.mid, k.leaf].sort());
+
+    // Required fields and collection names come from the schema.
+    await assert.rejects(c.create(k.leaf, { ...k.leafData(m1), [k.leafRequired]: '  ' }), new RegExp(`${k.leaf}\\.${k.leafRequired} is required`));
+    await assert.rejects(c.create('bogus', {}), /unknown entity type bogus/);
+    await assert.rejects(c.list(k.name === 'notes' ? 'item' : 'note'), /unknown entity type/);
+    await closeAll(e);
+  });
+
+  test(`${k.name}: records arrive from the serverUpdates arrays named by each collection's plural`, async () => {
+    const { e } = setup(k);
+    const bodies: { data?: { serverUpdates?: Record<string, { id: string }[]> } }[] = [];
+    const fetch = (async (u: string, i?: RequestInit) => {
+      const r = await e.server.fetch(u, i);
+      bodies.push(await r.clone().json());
+      return r;
+    }) as typeof globalThis.fetch;
+    const c = await e.client<Collections>({ fetch });
+    // Another device writes the three levels.
+    const [root, mid, leaf] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    e.server.remote({ operationId: crypto.randomUUID(), id: root, entityType: k.root, operation: 'create', data: k.rootData() });
+    e.server.remote({ operationId: crypto.randomUUID(), id: mid, entityType: k.mid, operation: 'create', data: k.midData(root) });
+    e.server.remote({ operationId: crypto.randomUUID(), id: leaf, entityType: k.leaf, operation: 'create', data: k.leafData(mid) });
+    await c.sync();
+    const updates = bodies.map((b) => b.data?.serverUpdates ?? {});
+    for (const [i, id] of [root, mid, leaf].entries()) {
+      assert.ok(updates.some((u) => u[k.plurals[i]!]?.some((r) => r.id === id)), `${id} came in ${k.plurals[i]}`);
+      assert.ok(updates.every((u) => Object.keys(u).sort().join() === [...k.plurals].sort().join()), 'one array per plural');
+    }
+    assert.equal((await c.get(k.root, root))?.id, root);
+    assert.equal((await c.get(k.mid, mid))?.id, mid);
+    assert.deepEqual((await c.list(k.leaf, { [k.leafParent]: mid })).map((r) => r.id), [leaf]);
+    // A deletion from the other device cascades on the server; the tombstones remove the local copies.
+    e.server.remote({ operationId: crypto.randomUUID(), id: root, entityType: k.root, operation: 'delete' });
+    await c.sync();
+    assert.equal((await c.list(k.leaf)).length, 0);
+    assert.equal((await c.list(k.mid)).length, 0);
+    await closeAll(e);
+  });
+
+  test(`${k.name}: deleting a record hides everything below it at once, down every x-parent level`, async () => {
+    const { e, client } = setup(k);
+    const c = await client();
+    const { root, mid, leaf } = await tree(k, c);
+    const keep = await tree(k, c);
+    const seen: string[][] = [];
+    const off = c.subscribe(k.leaf, { [k.leafParent]: mid }, (rows) => seen.push(rows.map((r) => r.id)));
+    const seenMid: string[][] = [];
+    const offMid = c.subscribe(k.mid, undefined, (rows) => seenMid.push(rows.map((r) => r.id)));
+    assert.deepEqual(seen.at(-1), [leaf]);
+    // Offline: no tombstone from the server, only the local cascade hides the grandchild.
+    e.server.offline = true;
+    await c.delete(k.root, root);
+    await settle();
+    assert.equal(await c.get(k.mid, mid), undefined);
+    assert.equal(await c.get(k.leaf, leaf), undefined, `a ${k.leaf} under a ${k.mid} of a deleted ${k.root}`);
+    assert.deepEqual(await c.list(k.leaf, { [k.leafParent]: mid }), []);
+    assert.deepEqual((await c.list(k.leaf)).map((r) => r.id), [keep.leaf]);
+    assert.deepEqual(seen.at(-1), [], 'the subscription by the middle parent saw the cascade');
+    assert.deepEqual(seenMid.at(-1), [keep.mid]);
+    // The stored row of the grandchild is untouched: hidden by its ancestry, not deleted locally.
+    const stored = await e.storage().run('readonly', (tx) => tx.get<Row>('records', leaf));
+    assert.equal(stored?.v?.id, leaf);
+    // Back online: the server's cascade agrees.
+    e.server.offline = false;
+    await c.sync();
+    assert.ok(!e.server.live(k.leaf).some((r) => r.id === leaf));
+    assert.ok(e.server.live(k.leaf).some((r) => r.id === keep.leaf));
+    off();
+    offMid();
+    await closeAll(e);
+  });
+
+  test(`${k.name}: a removed sharing root (removedSpaces) takes its records at every level, and no other`, async () => {
+    const { e, client } = setup(k);
+    const c = await client();
+    const { root, mid, leaf } = await tree(k, c);
+    const keep = await tree(k, c);
+    e.server.removeFrom(root);
+    await c.sync();
+    for (const [t, id] of [[k.root, root], [k.mid, mid], [k.leaf, leaf]] as const) assert.equal(await c.get(t, id), undefined, `${t} removed`);
+    const rows = await e.storage().run('readonly', (tx) => tx.getAll<Row>('records'));
+    assert.deepEqual(rows.map((r) => r.id).sort(), [keep.root, keep.mid, keep.leaf].sort(), 'the removed records left storage');
+    assert.deepEqual((await c.list(k.leaf)).map((r) => r.id), [keep.leaf]);
+    await closeAll(e);
+  });
+}
+
+test('a database holding records of collections the schema does not have: they are ignored, not fatal', async () => {
+  const storage = memoryStorage('mixed');
+  const e = env();
+  const c1 = await e.client({ storage });
+  await c1.create('space', { name: 'S' });
+  await c1.close();
+  const n = env(loadSchema('notes'));
+  const c2 = await n.client<Collections>({ storage });
+  assert.deepEqual(await c2.list('notebook'), []);
+  const nb = await c2.create('notebook', { title: 'N' });
+  await until(async () => (await c2.list('notebook')).length === 1, 'the notebook listed');
+  assert.equal((await c2.get('notebook', nb))?.id, nb);
+  await closeAll(n);
+});
