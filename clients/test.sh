@@ -44,7 +44,7 @@ npm run --silent build -w @tidesync/client
 tarball="$(ls "$tmp"/tidesync-client-*.tgz)"
 # (listed once into a variable: `tar | grep -q` would fail under pipefail when grep exits early)
 listing="$(tar -tzf "$tarball")"
-for f in package/dist/index.js package/dist/index.d.ts package/dist/react.js package/dist/react.d.ts package/README.md; do
+for f in package/dist/index.js package/dist/index.d.ts package/dist/react.js package/dist/react.d.ts package/scripts/schema-types.mjs package/README.md; do
   grep -qx "$f" <<<"$listing" || { echo "FAIL: $f missing from $tarball" >&2; exit 1; }
 done
 echo "packed $(basename "$tarball") ($(wc -l <<<"$listing") files)"

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // Generates the TypeScript types of a tidesync schema file (docs/SCHEMA.md):
 // per collection, `<Name>Fields` (what a create sets: required properties
 // required, the others optional, `null` clears them) and `<Name>` (a record as
