@@ -22,11 +22,11 @@ export interface Server {
   log(): string;
 }
 
-/** Starts the binary; `demoDir` is served at / (TIDESYNC_DEMO_DIR); `env` overrides its settings. */
-export async function startServer(demoDir: string, env: Record<string, string> = {}): Promise<Server> {
+/** Starts the binary; `demoDir` is served at / (TIDESYNC_DEMO_DIR); `env` overrides its settings; `args` go on its command line. */
+export async function startServer(demoDir: string, env: Record<string, string> = {}, args: string[] = []): Promise<Server> {
   if (!existsSync(BIN)) throw new Error(`no tidesync binary at ${BIN} (cargo build --release, or set TIDESYNC_BIN)`);
   const dir = mkdtempSync(join(tmpdir(), 'tidesync-e2e-'));
-  const child: ChildProcess = spawn(BIN, [], {
+  const child: ChildProcess = spawn(BIN, args, {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       PORT: '0',
