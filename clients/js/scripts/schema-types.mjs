@@ -102,8 +102,10 @@ const names = new Set();
 for (const [name, c] of Object.entries(cols)) {
   if (!ident.test(name)) fail(`collection ${JSON.stringify(name)} is not an identifier`);
   const T = pascal(name);
-  if (names.has(T) || T === 'RecordMeta' || T === `${prefix}Collections`) fail(`collection ${name}: its type name ${T} is taken`);
-  names.add(T);
+  for (const n of [T, `${T}Fields`]) {
+    if (names.has(n) || n === 'RecordMeta' || n === `${prefix}Collections`) fail(`collection ${name}: its type name ${n} is taken`);
+    names.add(n);
+  }
   const props = Object.entries(c?.properties ?? {});
   const required = new Set(Array.isArray(c?.required) ? c.required : []);
   const typed = props.map(([k, p]) => {

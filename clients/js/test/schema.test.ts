@@ -10,7 +10,7 @@ import { bucketList, memoryStorage, type Client, type Schema } from '../src/inde
 import { compile } from '../src/schema.js';
 import type { Collections } from '../src/types.js';
 import type { Row } from '../src/model.js';
-import { loadSchema } from './fake-server.js';
+import { loadSchema, schemaDir } from './fake-server.js';
 import { closeAll, env, settle, until } from './helpers.js';
 
 test('the SDK\'s built-in schema is crates/protocol/schema/bucket-list.json', () => {
@@ -233,4 +233,54 @@ test('a database holding records of collections the schema does not have: they a
   await until(async () => (await c2.list('notebook')).length === 1, 'the notebook listed');
   assert.equal((await c2.get('notebook', nb))?.id, nb);
   await closeAll(n);
+});
+
+test('schema-types: every property type, integer and unions, enums, arrays of enums; --name; clashing type names refused', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'schema-types-'));
+  const file = join(dir, 'my-app.json');
+  const script = join(schemaDir(), '..', '..', '..', 'clients', 'js', 'scripts', 'schema-types.mjs');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      collections: {
+        board: { plural: 'boards', shareable: true, properties: { n: { type: 'integer' }, score: { type: ['number', 'integer'] } }, required: ['n'] },
+        card: {
+          plural: 'cards',
+          properties: {
+            boardId: { type: 'string', format: 'uuid', 'x-references': 'board', 'x-parent': true },
+            size: { type: 'number', enum: [1, 2.5] },
+            flags: { type: 'array', items: { type: 'string', enum: ['a', 'b'] } },
+            mixed: { type: ['string', 'boolean'] },
+            seeAlso: { type: 'string', format: 'uuid', 'x-references': 'board' },
+          },
+        },
+      },
+    }),
+  );
+  const gen = (...args: string[]) => spawnSync(process.execPath, [script, ...args], { encoding: 'utf8' });
+  const r = gen(file);
+  assert.equal(r.status, 0, r.stderr);
+  for (const line of [
+    '  n: number;',
+    '  score?: number | null;',
+    '  size?: 1 | 2.5 | null;',
+    '  flags?: Array<"a" | "b"> | null;',
+    '  mixed?: string | boolean | null;',
+    '  boardId?: string | null;',
+    'export type MyAppCollections = {',
+    '  board: { record: Board; create: BoardFields; patch: Partial<BoardFields>; filter: { [key: string]: never } };',
+    '  card: { record: Card; create: CardFields; patch: Partial<CardFields>; filter: { boardId?: string } };',
+  ])
+    assert.ok(r.stdout.split('\n').includes(line), `generated: ${line}\n${r.stdout}`);
+  assert.equal(gen(file).stdout, r.stdout, 'the same output every time');
+  assert.match(gen(file, '--name', 'Kanban').stdout, /^export type KanbanCollections = \{$/m);
+  writeFileSync(file, JSON.stringify({ collections: { note: { plural: 'notes', properties: {} }, noteFields: { plural: 'x', properties: {} } } }));
+  const clash = gen(file);
+  assert.equal(clash.status, 1);
+  assert.match(clash.stderr, /noteFields: its type name NoteFields is taken/);
+  assert.equal(gen().status, 2, 'usage');
 });
