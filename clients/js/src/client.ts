@@ -221,31 +221,28 @@ export async function createClient<C extends Collections = BucketListCollections
     return v;
   };
   type Where = Record<string, unknown> | undefined;
-  /**
-   * Candidates from the indexes: the smallest set among the filter's parents (a category's items
-   * rather than its space's), else every record of the type (never a scan of all records).
-   */
-  const query = (type: string, filter?: Where): Rec[] => {
-    let ids = local.ids(type);
-    for (const k of model.parents[type] ?? []) {
-      const p = filter?.[k];
-      if (typeof p === 'string') {
-        const under = local.ids(type, p);
-        if (under.size < ids.size || ids === local.ids(type)) ids = under;
-      }
-    }
-    const out: Rec[] = [];
-    for (const id of ids) {
-      const v = visible(local.rows.get(id));
-      if (v && matches(v, filter)) out.push(v);
-    }
-    return out.sort((a, b) => compare(a as never, b as never));
-  };
   /** The parent ids a filter names (its values of `x-parent` properties). */
   const filterKeys = (type: string, f: Where): string[] => {
     const out: string[] = [];
     for (const k of model.parents[type] ?? []) if (typeof f?.[k] === 'string') out.push(f[k] as string);
     return out;
+  };
+  /**
+   * Candidates from the indexes: the smallest set among the filter's parents (a category's items
+   * rather than its space's), else every record of the type (never a scan of all records).
+   */
+  const query = (type: string, filter?: Where): Rec[] => {
+    let ids: ReadonlySet<string> | null = null;
+    for (const p of filterKeys(type, filter)) {
+      const under = local.ids(type, p);
+      if (!ids || under.size < ids.size) ids = under;
+    }
+    const out: Rec[] = [];
+    for (const id of ids ?? local.ids(type)) {
+      const v = visible(local.rows.get(id));
+      if (v && matches(v, filter)) out.push(v);
+    }
+    return out.sort((a, b) => compare(a as never, b as never));
   };
   /** Past this many changed records, a subscription's rows are computed again rather than patched. */
   const PATCH_MAX = 64;
