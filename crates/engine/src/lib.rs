@@ -13,9 +13,11 @@
 //! ([`page::plan_pull`]). See `docs/ARCHITECTURE.md`.
 
 mod apply;
+pub mod history;
 pub mod import;
 pub mod members;
 pub mod page;
+mod pull;
 mod push;
 pub mod record;
 pub mod view;
@@ -25,6 +27,7 @@ mod working;
 mod tests;
 
 pub use page::{Page, PageBuilder, PageQuery, PullPlan, ScopeRange};
+pub use pull::{Pull, PullInput, PullLoaded, PullNeed};
 pub use push::{Again, Loaded, LogRow, Need, Plan, Push, PushInput, PushLimits, StepSize};
 pub use record::{PulledRecord, RecordWrite, StoredRecord};
 pub use view::{ScopeView, View};

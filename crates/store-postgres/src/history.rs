@@ -4,6 +4,7 @@
 
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
+use tidesync_engine::history::{GcPlan, OldTombstone};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
 use tidesync_protocol::ScopeId;
@@ -13,34 +14,40 @@ use crate::error::db;
 use crate::sql::{pulled_from, scope_ids};
 use crate::stmt;
 
-/// One batch of garbage collection (see `Store::collect_garbage`), in the
-/// caller's transaction: locks the scopes whose old tombstones it removes
-/// (so no push of theirs interleaves), removes up to `batch` of them,
-/// raises each scope's `collected` to the highest version removed, then
-/// removes up to `batch` old `sync_log` rows. Returns (tombstones, log rows).
-pub async fn collect_batch(
+/// Up to `limit` tombstones written before `before`: the rows history
+/// collection asks for ([`GcNeed::OldTombstones`]), keyed by scope and id.
+pub async fn old_tombstones(
     c: &mut PgConnection,
-    tombstones_before: Millis,
-    log_before: Millis,
-    batch: usize,
-) -> Result<(u64, u64), StoreError> {
-    let old: Vec<(i64, Uuid, i64)> = stmt::query_as(
+    before: Millis,
+    limit: usize,
+) -> Result<Vec<OldTombstone<(i64, Uuid)>>, StoreError> {
+    let rows: Vec<(i64, Uuid, i64)> = stmt::query_as(
         "SELECT scope_id, id, version FROM records
          WHERE deleted_at IS NOT NULL AND server_time < $1 LIMIT $2",
     )
-    .bind(tombstones_before)
-    .bind(batch as i64)
+    .bind(before)
+    .bind(limit as i64)
     .fetch_all(&mut *c)
     .await
     .map_err(db)?;
-    let mut highest: std::collections::BTreeMap<i64, i64> = Default::default();
-    for (scope, _, version) in &old {
-        let h = highest.entry(*scope).or_insert(0);
-        *h = (*h).max(*version);
-    }
-    if !highest.is_empty() {
+    Ok(rows
+        .into_iter()
+        .map(|(scope, id, version)| OldTombstone {
+            key: (scope, id),
+            scope: ScopeId::new(scope),
+            version,
+        })
+        .collect())
+}
+
+/// Applies one batch's plan in the caller's transaction: locks the scopes
+/// whose tombstones it removes first (so no push of theirs interleaves).
+/// Returns the `sync_log` rows removed.
+pub async fn apply_gc(c: &mut PgConnection, plan: &GcPlan<(i64, Uuid)>) -> Result<u64, StoreError> {
+    if !plan.raise.is_empty() {
+        let scopes: Vec<i64> = plan.raise.iter().map(|(s, _)| s.get()).collect();
         stmt::query("SELECT id FROM scopes WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(highest.keys().copied().collect::<Vec<_>>())
+            .bind(&scopes)
             .execute(&mut *c)
             .await
             .map_err(db)?;
@@ -48,8 +55,13 @@ pub async fn collect_batch(
             "DELETE FROM records r USING UNNEST($1::int8[], $2::uuid[]) AS g(scope_id, id)
              WHERE r.scope_id = g.scope_id AND r.id = g.id AND r.deleted_at IS NOT NULL",
         )
-        .bind(old.iter().map(|(s, _, _)| *s).collect::<Vec<_>>())
-        .bind(old.iter().map(|(_, id, _)| *id).collect::<Vec<_>>())
+        .bind(plan.tombstones.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+        .bind(
+            plan.tombstones
+                .iter()
+                .map(|(_, id)| *id)
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *c)
         .await
         .map_err(db)?;
@@ -57,8 +69,8 @@ pub async fn collect_batch(
             "UPDATE scopes SET collected = greatest(collected, h.v)
              FROM UNNEST($1::int8[], $2::int8[]) AS h(id, v) WHERE scopes.id = h.id",
         )
-        .bind(highest.keys().copied().collect::<Vec<_>>())
-        .bind(highest.values().copied().collect::<Vec<_>>())
+        .bind(&scopes)
+        .bind(plan.raise.iter().map(|(_, v)| *v).collect::<Vec<_>>())
         .execute(&mut *c)
         .await
         .map_err(db)?;
@@ -67,12 +79,12 @@ pub async fn collect_batch(
         "DELETE FROM sync_log WHERE ctid = ANY(ARRAY(
              SELECT ctid FROM sync_log WHERE server_time < $1 LIMIT $2))",
     )
-    .bind(log_before)
-    .bind(batch as i64)
+    .bind(plan.log_before)
+    .bind(plan.log_limit as i64)
     .execute(&mut *c)
     .await
     .map_err(db)?;
-    Ok((old.len() as u64, logs.rows_affected()))
+    Ok(logs.rows_affected())
 }
 
 /// See `Store::forget_cursors`.

@@ -19,13 +19,14 @@ mod sync;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
+use tidesync_engine::history::{Collect, GcNeed};
 use tidesync_engine::{Again, Push, PushInput, PushLimits, SyncOutput, View};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
 use tidesync_store::{
     Accepted, Announcement, AuthState, Backend, ChangeNote, Credentials, Declined, GcHorizon,
     GcReport, Health, Invitation, InvitationChanged, InviteLimits, Member, MemberOp,
-    MembersChanged, NewUser, PullInput, ReceivedInvitation, Store, StoreError, User, GC_BATCH,
+    MembersChanged, NewUser, PullInput, ReceivedInvitation, Store, StoreError, User,
 };
 use tokio::sync::broadcast;
 
@@ -484,24 +485,28 @@ impl Store for PostgresStore {
 
     async fn collect_garbage(&self, h: GcHorizon) -> Result<GcReport, StoreError> {
         self.scoped(async {
-            let mut report = GcReport::default();
+            let mut gc = Collect::new(h);
             let mut conn = self.conn().await?;
+            // One transaction per batch: pushes interleave between them.
             loop {
-                let mut tx = conn.begin().await.map_err(db)?;
-                let (t, l) =
-                    history::collect_batch(&mut tx, h.tombstones_before, h.log_before, GC_BATCH)
-                        .await?;
-                tx.commit().await.map_err(db)?;
-                report.tombstones += t;
-                report.log_rows += l;
-                if t < GC_BATCH as u64 && l < GC_BATCH as u64 {
-                    break;
+                match gc.need() {
+                    GcNeed::OldTombstones { before, limit } => {
+                        let mut tx = conn.begin().await.map_err(db)?;
+                        let found = history::old_tombstones(&mut tx, before, limit).await?;
+                        let n = found.len() as u64;
+                        let logs = history::apply_gc(&mut tx, &gc.plan(found)).await?;
+                        tx.commit().await.map_err(db)?;
+                        gc.applied(n, logs);
+                    }
+                    GcNeed::ExpiredTokens { now } => {
+                        let mut tx = conn.begin().await.map_err(db)?;
+                        let n = history::forget_expired_tokens(&mut tx, now).await?;
+                        tx.commit().await.map_err(db)?;
+                        gc.tokens_forgotten(n);
+                    }
+                    GcNeed::Done(report) => return Ok(report),
                 }
             }
-            let mut tx = conn.begin().await.map_err(db)?;
-            report.revoked_tokens = history::forget_expired_tokens(&mut tx, h.now).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(report)
         })
         .await
     }

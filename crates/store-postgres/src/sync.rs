@@ -2,8 +2,10 @@
 //! execute its plan.
 
 use sqlx::postgres::PgConnection;
-use tidesync_engine::page::{self, needs_first_since, FirstSince};
-use tidesync_engine::{Again, Loaded, Need, Plan, Push, SyncOutput, View};
+use tidesync_engine::page::{self, FirstSince};
+use tidesync_engine::{
+    Again, Loaded, Need, Plan, Pull, PullLoaded, PullNeed, Push, SyncOutput, View,
+};
 use tidesync_protocol::{ScopeId, UserId};
 use tidesync_store::{ChangeNote, PullInput, StoreError};
 
@@ -167,17 +169,15 @@ pub async fn pull(
     user: UserId,
     input: PullInput,
 ) -> Result<SyncOutput, StoreError> {
-    let view = view(&mut *c, user).await?;
-    let first = match needs_first_since(&input.cursor) {
-        Some(ms) => {
-            let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
-            sql::first_since(&mut *c, &scopes, ms).await?
-        }
-        None => FirstSince::new(),
-    };
-    let plan = page::plan(&input.cursor, &view, &first, input.limit, input.max_bytes)?;
-    Ok(SyncOutput::pulled(
-        sql::page(&mut *c, plan.page).await?,
-        plan.removed_spaces,
-    ))
+    let mut pull = Pull::new(input);
+    while let Some(need) = pull.need() {
+        pull.feed(match need {
+            PullNeed::View => PullLoaded::View(view(&mut *c, user).await?),
+            PullNeed::FirstSince { scopes, since } => {
+                PullLoaded::FirstSince(sql::first_since(&mut *c, &scopes, since).await?)
+            }
+            PullNeed::Page(q) => PullLoaded::Page(sql::page(&mut *c, q).await?),
+        })?;
+    }
+    Ok(pull.finish()?)
 }

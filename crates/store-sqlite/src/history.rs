@@ -3,6 +3,7 @@
 //! from `sql.rs` and `write.rs`, which hold the sync path.
 
 use rusqlite::{params, params_from_iter, Connection};
+use tidesync_engine::history::{GcPlan, OldTombstone};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::ScopeId;
 use tidesync_store::{ExportPage, ExportQuery, StoreError};
@@ -10,49 +11,48 @@ use tidesync_store::{ExportPage, ExportQuery, StoreError};
 use crate::error::driver;
 use crate::sql::{marks, pulled_from, CHUNK, PULLED};
 
-/// One batch of garbage collection (see `Store::collect_garbage`): removes
-/// up to `batch` old tombstones, raising each scope's `collected` to the
-/// highest version removed, then up to `batch` old `sync_log` rows.
-/// Returns (tombstones, log rows) removed.
-pub fn collect_batch(
+/// Up to `limit` tombstones written before `before`: the rows history
+/// collection asks for ([`GcNeed::OldTombstones`]), keyed by rowid.
+pub fn old_tombstones(
     c: &Connection,
-    tombstones_before: Millis,
-    log_before: Millis,
-    batch: usize,
-) -> Result<(u64, u64), StoreError> {
-    let old: Vec<(i64, i64, i64)> = {
-        let mut st = c
-            .prepare_cached(
-                "SELECT rowid, scope_id, version FROM records
-                 WHERE deleted_at IS NOT NULL AND server_time < ? LIMIT ?",
-            )
-            .map_err(driver)?;
-        let rows = st
-            .query_map(params![tombstones_before, batch as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    before: Millis,
+    limit: usize,
+) -> Result<Vec<OldTombstone<i64>>, StoreError> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT rowid, scope_id, version FROM records
+             WHERE deleted_at IS NOT NULL AND server_time < ? LIMIT ?",
+        )
+        .map_err(driver)?;
+    let rows = st
+        .query_map(params![before, limit as i64], |r| {
+            Ok(OldTombstone {
+                key: r.get(0)?,
+                scope: ScopeId::new(r.get(1)?),
+                version: r.get(2)?,
             })
-            .map_err(driver)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(driver)?
-    };
-    let mut highest: std::collections::BTreeMap<i64, i64> = Default::default();
-    for (_, scope, version) in &old {
-        let h = highest.entry(*scope).or_insert(0);
-        *h = (*h).max(*version);
-    }
+        })
+        .map_err(driver)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(driver)
+}
+
+/// Applies one batch's plan (in the writer's transaction). Returns the
+/// `sync_log` rows removed.
+pub fn apply_gc(c: &Connection, plan: &GcPlan<i64>) -> Result<u64, StoreError> {
     let mut raise = c
         .prepare_cached("UPDATE scopes SET collected = MAX(collected, ?) WHERE id = ?")
         .map_err(driver)?;
-    for (scope, v) in &highest {
-        raise.execute(params![v, scope]).map_err(driver)?;
+    for (scope, v) in &plan.raise {
+        raise.execute(params![v, scope.get()]).map_err(driver)?;
     }
-    for chunk in old.chunks(CHUNK) {
+    for chunk in plan.tombstones.chunks(CHUNK) {
         let sql = format!(
             "DELETE FROM records WHERE rowid IN ({})",
             marks(chunk.len())
         );
         c.prepare_cached(&sql)
             .map_err(driver)?
-            .execute(params_from_iter(chunk.iter().map(|(rowid, _, _)| *rowid)))
+            .execute(params_from_iter(chunk))
             .map_err(driver)?;
     }
     let logs = c
@@ -61,9 +61,9 @@ pub fn collect_batch(
                  (SELECT rowid FROM sync_log WHERE server_time < ? LIMIT ?)",
         )
         .map_err(driver)?
-        .execute(params![log_before, batch as i64])
+        .execute(params![plan.log_before, plan.log_limit as i64])
         .map_err(driver)?;
-    Ok((old.len() as u64, logs as u64))
+    Ok(logs as u64)
 }
 
 /// See `Store::forget_cursors`.

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
+use tidesync_engine::history::{Collect, GcNeed};
 use tidesync_engine::View;
 use tidesync_engine::{Push, PushInput, PushLimits, StepSize, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
@@ -454,26 +455,31 @@ impl Store for SqliteStore {
     }
 
     async fn collect_garbage(&self, h: GcHorizon) -> Result<GcReport, StoreError> {
-        let mut report = GcReport::default();
+        let mut gc = Collect::new(h);
         // One writer job per batch: pushes queued meanwhile run in between.
         loop {
-            let (t, l) = self
-                .writer
-                .run(0, move |c| {
-                    history::collect_batch(c, h.tombstones_before, h.log_before, GC_BATCH)
-                })
-                .await?;
-            report.tombstones += t;
-            report.log_rows += l;
-            if t < GC_BATCH as u64 && l < GC_BATCH as u64 {
-                break;
+            match gc.need() {
+                GcNeed::OldTombstones { before, limit } => {
+                    let (t, l) = self
+                        .writer
+                        .run(0, move |c| {
+                            let found = history::old_tombstones(c, before, limit)?;
+                            let n = found.len() as u64;
+                            Ok((n, history::apply_gc(c, &gc.plan(found))?))
+                        })
+                        .await?;
+                    gc.applied(t, l);
+                }
+                GcNeed::ExpiredTokens { now } => {
+                    let n = self
+                        .writer
+                        .run(0, move |c| history::forget_expired_tokens(c, now))
+                        .await?;
+                    gc.tokens_forgotten(n);
+                }
+                GcNeed::Done(report) => return Ok(report),
             }
         }
-        report.revoked_tokens = self
-            .writer
-            .run(0, move |c| history::forget_expired_tokens(c, h.now))
-            .await?;
-        Ok(report)
     }
 
     async fn forget_cursors(&self) -> Result<u64, StoreError> {

@@ -3,8 +3,8 @@
 //! inside a read transaction (one snapshot).
 
 use rusqlite::Connection;
-use tidesync_engine::page::{self, needs_first_since, FirstSince};
-use tidesync_engine::{Again, Loaded, Need, Push, SyncOutput, View};
+use tidesync_engine::page::FirstSince;
+use tidesync_engine::{Again, Loaded, Need, Pull, PullLoaded, PullNeed, Push, SyncOutput, View};
 use tidesync_protocol::UserId;
 use tidesync_store::{PullInput, StoreError};
 
@@ -92,20 +92,18 @@ pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, Stor
     Ok(Pushed::Done(plan.respond(page)))
 }
 
-/// A pull inside the caller's read transaction: the counters first, then
-/// rows up to them (see the engine's docs for why that is exact).
+/// A pull inside the caller's read transaction (one snapshot), as the
+/// engine's [`Pull`] asks.
 pub fn pull(c: &Connection, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
-    let view = view(c, user)?;
-    let first = match needs_first_since(&input.cursor) {
-        Some(ms) => {
-            let scopes: Vec<_> = view.readable().iter().map(|s| s.id).collect();
-            sql::first_since(c, &scopes, ms)?
-        }
-        None => FirstSince::new(),
-    };
-    let plan = page::plan(&input.cursor, &view, &first, input.limit, input.max_bytes)?;
-    Ok(SyncOutput::pulled(
-        sql::page(c, plan.page)?,
-        plan.removed_spaces,
-    ))
+    let mut pull = Pull::new(input);
+    while let Some(need) = pull.need() {
+        pull.feed(match need {
+            PullNeed::View => PullLoaded::View(view(c, user)?),
+            PullNeed::FirstSince { scopes, since } => {
+                PullLoaded::FirstSince(sql::first_since(c, &scopes, since)?)
+            }
+            PullNeed::Page(q) => PullLoaded::Page(sql::page(c, q)?),
+        })?;
+    }
+    Ok(pull.finish()?)
 }

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tidesync_protocol::cursor::CursorStart;
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
@@ -159,13 +158,7 @@ impl NewUser {
     }
 }
 
-/// A pull: from `cursor`, at most `limit` records and about `max_bytes` of them.
-#[derive(Clone, Debug)]
-pub struct PullInput {
-    pub cursor: CursorStart,
-    pub limit: usize,
-    pub max_bytes: usize,
-}
+pub use tidesync_engine::PullInput;
 
 /// One page of the data export (see [`Store::export`]): the user's records
 /// of one kind, in (scope, id) order after `after`.
@@ -198,34 +191,12 @@ pub struct ExportPage {
     pub more: bool,
 }
 
-/// What one garbage collection removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GcReport {
-    pub tombstones: u64,
-    pub log_rows: u64,
-    pub revoked_tokens: u64,
-}
-
-/// What a garbage collection removes: everything older than these moments
-/// of server time.
-#[derive(Clone, Copy, Debug)]
-pub struct GcHorizon {
-    /// Tombstones written before this are removed; cursors behind them
-    /// then get `resync_required`.
-    pub tombstones_before: Millis,
-    /// `sync_log` rows received before this are removed: their operation
-    /// ids are forgotten.
-    pub log_before: Millis,
-    /// Revoked tokens that expired before this are forgotten.
-    pub now: Millis,
-}
-
 /// How far [`Store::forget_cursors`] moves each scope's counter: more
 /// versions than one scope could issue between a backup and its restore.
 pub const RESTORE_GAP: i64 = 1 << 40;
 
-/// Rows removed per transaction, so collection never holds a lock long.
-pub const GC_BATCH: usize = 5_000;
+// History collection's types belong to its machine in the engine.
+pub use tidesync_engine::history::{GcHorizon, GcReport, GC_BATCH};
 
 /// How the database and its workers are doing, for `/health`.
 #[derive(Clone, Debug, Default)]
