@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tidesync_store::{Announcement, Store};
+use tidesync_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::Service;
@@ -20,11 +20,12 @@ use tower::Service;
 use crate::auth::{AuthCache, Authenticator, Tokens};
 use crate::config::{data_dir, Secret, ServeArgs};
 use crate::db::DbOptions;
+use crate::exports::{ExportLimits, Exports};
 use crate::limits::{Limits, RateLimiter};
 use crate::password::hash_password;
-use crate::routes::export::{ExportLimits, Exports};
+use crate::session::{Sessions, SyncLimits};
 use crate::stall::{Guarded, StallLimit};
-use crate::state::{AppState, SyncLimits};
+use crate::state::AppState;
 
 /// A configured server, connected to its database and ready to serve.
 pub struct App {
@@ -63,38 +64,41 @@ impl App {
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-        let notifier: Arc<crate::notify::Notifier> = Arc::default();
         let auth = Arc::new(Authenticator {
             tokens,
             cache: AuthCache::new(Duration::from_secs(5)),
             store: store.clone(),
         });
-        // PostgreSQL announces every instance's commits (LISTEN/NOTIFY):
-        // relay them to this instance's streams and long-polls.
-        let notes = store.change_notes();
-        let announce_locally = notes.is_none();
-        if let Some(notes) = notes {
-            tokio::spawn(relay(notes, notifier.clone(), auth.clone()));
-        }
         let woken_pulls = match store.backend() {
             // Half of SQLite's 4 readers.
             tidesync_store::Backend::Sqlite => 2,
             tidesync_store::Backend::Postgres => (args.database.db_pool_size as usize / 2).max(1),
         };
+        // Relays what the store announces to this instance's streams and
+        // long-polls (session.rs).
+        let sessions = Sessions::start(
+            store.clone(),
+            auth.clone(),
+            SyncLimits {
+                max_changes: args.max_changes_per_sync as usize,
+                max_wait: args.request_timeout.saturating_sub(Duration::from_secs(5)),
+                max_clock_skew_ms: args.max_clock_skew.as_millis() as i64,
+                max_page_bytes: args.max_page_bytes as usize,
+            },
+            woken_pulls,
+        );
         let state = AppState {
             store: store.clone(),
             auth,
+            sessions: Arc::new(sessions),
             dummy_hash: Arc::new(dummy_hash),
             health: Arc::default(),
-            notifier,
-            announce_locally,
             stopping: stopping_rx,
             exports: Arc::new(Exports::new(ExportLimits {
                 max: args.max_exports as usize,
                 per_space: args.max_exports_per_space as usize,
                 idle: args.export_idle_timeout,
             })),
-            woken_pulls: Arc::new(tokio::sync::Semaphore::new(woken_pulls)),
             limits: Arc::new(Limits {
                 general: RateLimiter::new(args.rate_limit_per_minute),
                 auth: RateLimiter::new(args.auth_rate_limit_per_minute),
@@ -104,12 +108,6 @@ impl App {
             invite_limits: tidesync_store::InviteLimits {
                 per_hour: args.invitations_per_hour,
                 pending_per_space: args.pending_invitations_per_space,
-            },
-            sync: SyncLimits {
-                max_changes: args.max_changes_per_sync as usize,
-                max_wait: args.request_timeout.saturating_sub(Duration::from_secs(5)),
-                max_clock_skew_ms: args.max_clock_skew.as_millis() as i64,
-                max_page_bytes: args.max_page_bytes as usize,
             },
         };
         let router = crate::router::router(state, args)?;
@@ -205,40 +203,6 @@ impl App {
         self.store.close().await;
         tracing::info!("database closed");
         Ok(())
-    }
-}
-
-/// Relays what the database announces from every instance to this one:
-/// changes become pokes; a revocation drops the user's cached auth state
-/// and has their open requests recheck their tokens; a gap (notices lost)
-/// does both for everyone.
-async fn relay(
-    mut notes: tokio::sync::broadcast::Receiver<Announcement>,
-    notifier: Arc<crate::notify::Notifier>,
-    auth: Arc<Authenticator>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        match notes.recv().await {
-            Ok(Announcement::Change(n)) => notifier.publish(crate::notify::Poke {
-                scope: n.scope,
-                version: n.version,
-                user: n.user,
-                device: n.device,
-                membership: n.membership,
-                gap: false,
-            }),
-            // The cache first: a recheck woken here must read afresh.
-            Ok(Announcement::Revoked(user)) => {
-                auth.cache.invalidate(user);
-                notifier.revoked(user);
-            }
-            Ok(Announcement::Gap) | Err(RecvError::Lagged(_)) => {
-                auth.cache.clear();
-                notifier.gap();
-            }
-            Err(RecvError::Closed) => return,
-        }
     }
 }
 

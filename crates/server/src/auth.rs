@@ -235,6 +235,14 @@ impl Authenticator {
         })
     }
 
+    /// A token of `user` was revoked through this instance: forgets its
+    /// cached state at once, so that the user's next request here reads
+    /// afresh. Open streams and long-polls, here and on other instances,
+    /// hear of it from the store's announcement (session.rs).
+    pub fn revoked(&self, user: UserId) {
+        self.cache.invalidate(user);
+    }
+
     /// Whether a verified token still holds: its user exists, its generation
     /// is current and it is not revoked. With `since`, against a state read
     /// at or after that moment (not an older cached one). `Unauthorized`

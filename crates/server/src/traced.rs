@@ -132,20 +132,11 @@ impl Store for Traced {
         traced!("store.delete_user", self.0.delete_user(user), user = user)
     }
 
-    async fn push(
-        &self,
-        user: UserId,
-        input: PushInput,
-        cost: usize,
-    ) -> Result<SyncOutput, StoreError> {
+    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
         let changes = input.changes.len();
-        let span = debug_span!("store.push", user = %user, changes, bytes = cost,
+        let span = debug_span!("store.push", user = %user, changes,
                                records = Empty, scopes_written = Empty, error = Empty);
-        let r = self
-            .0
-            .push(user, input, cost)
-            .instrument(span.clone())
-            .await;
+        let r = self.0.push(user, input).instrument(span.clone()).await;
         if let Ok(out) = &r {
             span.record("records", out.records.len());
             span.record("scopes_written", out.wrote.len());
@@ -301,7 +292,7 @@ impl Store for Traced {
         traced!("store.forget_cursors", self.0.forget_cursors())
     }
 
-    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<Announcement>> {
+    fn change_notes(&self) -> tokio::sync::broadcast::Receiver<Announcement> {
         self.0.change_notes()
     }
 

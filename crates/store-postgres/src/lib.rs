@@ -92,16 +92,7 @@ async fn notify_revoked(c: &mut sqlx::PgConnection, user: UserId) -> Result<(), 
 /// Membership pokes on these users' personal scopes: their streams reread
 /// their scopes (and, for an invitation, their invitations).
 fn membership_notes(users: &[(UserId, ScopeId)]) -> Vec<ChangeNote> {
-    users
-        .iter()
-        .map(|(u, personal)| ChangeNote {
-            scope: *personal,
-            version: 0,
-            user: *u,
-            device: String::new(),
-            membership: true,
-        })
-        .collect()
+    ChangeNote::memberships(users)
 }
 
 #[async_trait]
@@ -132,9 +123,11 @@ impl Store for PostgresStore {
     async fn health(&self) -> Health {
         // The simple protocol: one message, no statement to prepare.
         let database = sqlx::raw_sql("SELECT 1").execute(&self.pool).await.is_ok();
+        // No worker of its own: it can take work when the database answers.
         Health {
             database,
-            writer: None,
+            ready: true,
+            details: Default::default(),
         }
     }
 
@@ -272,12 +265,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn push(
-        &self,
-        user: UserId,
-        input: PushInput,
-        _cost: usize,
-    ) -> Result<SyncOutput, StoreError> {
+    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
         self.scoped(async {
             // The user's turn in this instance first, then a connection.
             let _turn = self.gates.enter(user).await;
@@ -521,8 +509,8 @@ impl Store for PostgresStore {
         .await
     }
 
-    fn change_notes(&self) -> Option<broadcast::Receiver<Announcement>> {
-        Some(self.notes.subscribe())
+    fn change_notes(&self) -> broadcast::Receiver<Announcement> {
+        self.notes.subscribe()
     }
 
     async fn close(&self) {

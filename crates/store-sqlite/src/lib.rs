@@ -35,14 +35,16 @@ use tidesync_engine::{Push, PushInput, PushLimits, StepSize, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
-    create_private_dir, sqlite_file, Accepted, AuthState, Backend, Credentials, Declined,
-    GcHorizon, GcReport, Health, Invitation, InvitationChanged, InviteLimits, Member, MemberOp,
-    MembersChanged, NewUser, PullInput, ReceivedInvitation, Store, StoreError, User, GC_BATCH,
+    create_private_dir, sqlite_file, Accepted, Announcement, AuthState, Backend, ChangeNote,
+    Credentials, Declined, GcHorizon, GcReport, Health, Invitation, InvitationChanged,
+    InviteLimits, Member, MemberOp, MembersChanged, NewUser, PullInput, ReceivedInvitation, Store,
+    StoreError, User, GC_BATCH,
 };
+use tokio::sync::broadcast;
 
 use crate::error::driver;
 use crate::readers::Readers;
-use crate::writer::{Writer, WriterConfig};
+use crate::writer::{Writer, WriterConfig, WriterHealth};
 
 /// How the store is set up; [`SqliteOptions::default`] is what `tidesync`
 /// runs with unless configured.
@@ -97,11 +99,82 @@ pub const DEFAULT_CASCADE_STEP_BYTES: usize = 16 << 20;
 /// tens of milliseconds of the writer.
 pub const DEFAULT_PUSH_STEP_BYTES: usize = 8 << 20;
 
+/// Announcements buffered for a slow listener before it is told it lagged
+/// (then it rereads what it follows).
+const NOTES_BUFFER: usize = 1024;
+
+/// What a push holds in memory while it waits for the writer, in bytes:
+/// its changes about as they were sent (their data as JSON text). The
+/// writer's queue is bounded by the sum of these.
+fn queue_cost(input: &PushInput) -> usize {
+    use tidesync_protocol::sync::ChangeInput;
+    fn json(v: &serde_json::Value) -> usize {
+        use serde_json::Value;
+        match v {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 16,
+            Value::String(s) => s.len() + 2,
+            Value::Array(a) => a.iter().map(|v| json(v) + 1).sum::<usize>() + 2,
+            Value::Object(o) => o.iter().map(|(k, v)| k.len() + 4 + json(v)).sum::<usize>() + 2,
+        }
+    }
+    // The fields every change has besides its data (ids, kind, operation,
+    // timestamp), as JSON.
+    const ENVELOPE: usize = 160;
+    input
+        .changes
+        .iter()
+        .map(|c| match c {
+            ChangeInput::Valid(c) => {
+                let data: usize = c
+                    .data
+                    .fields
+                    .iter()
+                    .map(|(k, v)| k.len() + 4 + json(v))
+                    .sum();
+                ENVELOPE + c.operation_id.len() + c.device_id.len() + data
+            }
+            ChangeInput::Invalid { .. } => ENVELOPE,
+        })
+        .sum()
+}
+
+/// The change notes of one push transaction: its scopes' new counters.
+fn push_notes(
+    user: UserId,
+    device: &str,
+    heads: Vec<(tidesync_protocol::ScopeId, i64)>,
+) -> Vec<Announcement> {
+    heads
+        .into_iter()
+        .map(|(scope, version)| {
+            Announcement::Change(ChangeNote {
+                scope,
+                version,
+                user,
+                device: device.to_owned(),
+                membership: false,
+            })
+        })
+        .collect()
+}
+
+/// Membership announcements for these users.
+fn membership_notes(users: &[(UserId, tidesync_protocol::ScopeId)]) -> Vec<Announcement> {
+    ChangeNote::memberships(users)
+        .into_iter()
+        .map(Announcement::Change)
+        .collect()
+}
+
 pub struct SqliteStore {
     file: PathBuf,
     writer: Writer,
     readers: Readers,
+    /// How far one transaction of a push goes (cascade and load steps).
     limits: PushLimits,
+    /// What the writer announces after its commits ([`Store::change_notes`]).
+    notes: broadcast::Sender<Announcement>,
     /// A shared lock on `<db>.lock` while open, so that `tidesync restore`
     /// cannot replace the file under a running server.
     held: std::sync::Mutex<Option<std::fs::File>>,
@@ -143,6 +216,7 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
         let held = backup::hold(&file)?;
+        let (notes, _) = broadcast::channel(NOTES_BUFFER);
         let writer = Writer::start(
             &file,
             WriterConfig {
@@ -150,6 +224,7 @@ impl SqliteStore {
                 queue_bytes: options.writer_queue_bytes,
                 busy_timeout: options.busy_timeout,
             },
+            notes.clone(),
         )?;
         let readers = Readers::open(
             file.clone(),
@@ -168,12 +243,18 @@ impl SqliteStore {
                 }),
                 run_bytes: Some(options.push_step_bytes.max(1)),
             },
+            notes,
             held: std::sync::Mutex::new(Some(held)),
         })
     }
 
     pub fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// The writer's state: what `/health` shows under `writer`.
+    pub fn writer_health(&self) -> WriterHealth {
+        self.writer.health()
     }
 
     /// Runs `work` on the write connection, inside the writer's transaction
@@ -214,9 +295,13 @@ impl Store for SqliteStore {
             .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(driver))
             .await
             .is_ok();
+        let writer = self.writer.health();
+        let mut details = serde_json::Map::new();
+        details.insert("writer".into(), writer.to_json());
         Health {
             database,
-            writer: Some(self.writer.health()),
+            ready: writer.can_take_work(),
+            details,
         }
     }
 
@@ -259,6 +344,27 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let jti = jti.to_owned();
         self.writer
+            .run_announcing(Some(user), 0, move |c| {
+                let fresh = accounts::revoke_token(c, user, &jti, expires_at, now)?;
+                let notes = if fresh {
+                    vec![Announcement::Revoked(user)]
+                } else {
+                    Vec::new()
+                };
+                Ok((fresh, notes))
+            })
+            .await
+    }
+
+    async fn spend_ticket(
+        &self,
+        user: UserId,
+        jti: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let jti = jti.to_owned();
+        self.writer
             .run_for(user, 0, move |c| {
                 accounts::revoke_token(c, user, &jti, expires_at, now)
             })
@@ -268,8 +374,9 @@ impl Store for SqliteStore {
     async fn change_password(&self, user: UserId, password_hash: &str) -> Result<i64, StoreError> {
         let hash = password_hash.to_owned();
         self.writer
-            .run_for(user, 0, move |c| {
-                accounts::change_password(c, user, &hash, now_millis())
+            .run_announcing(Some(user), 0, move |c| {
+                let generation = accounts::change_password(c, user, &hash, now_millis())?;
+                Ok((generation, vec![Announcement::Revoked(user)]))
             })
             .await
     }
@@ -312,28 +419,31 @@ impl Store for SqliteStore {
             }
         }
         self.writer
-            .run_for(user, 0, move |c| {
-                accounts::delete_user(c, user, now_millis())
+            .run_announcing(Some(user), 0, move |c| {
+                accounts::delete_user(c, user, now_millis())?;
+                Ok(((), vec![Announcement::Revoked(user)]))
             })
             .await
     }
 
-    async fn push(
-        &self,
-        user: UserId,
-        input: PushInput,
-        cost: usize,
-    ) -> Result<SyncOutput, StoreError> {
+    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError> {
+        let cost = queue_cost(&input);
+        let device: std::sync::Arc<str> = input.device_id.as_str().into();
         // Each step (of a large cascade, or a push's changes up to its
         // budget) is a job of its own: the jobs queued meanwhile (other
         // users' pushes) commit between them. A caller who leaves ends the
         // loop; the steps done stay (each is a valid state, and a retry
         // finds their operations done).
+        // Each step announces what it committed, as it commits.
         let mut push = Push::new(user, input, self.limits);
         loop {
+            let device = device.clone();
             match self
                 .writer
-                .run_for(user, cost, move |c| sync::push(c, user, push))
+                .run_announcing(Some(user), cost, move |c| {
+                    let (pushed, heads) = sync::push(c, user, push)?;
+                    Ok((pushed, push_notes(user, &device, heads)))
+                })
                 .await?
             {
                 sync::Pushed::Done(out) => return Ok(out),
@@ -361,8 +471,10 @@ impl Store for SqliteStore {
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError> {
         self.writer
-            .run_for(user, 0, move |c| {
-                members::change(c, user, space, op, now_millis())
+            .run_announcing(Some(user), 0, move |c| {
+                let changed = members::change(c, user, space, op, now_millis())?;
+                let notes = membership_notes(&changed.affected);
+                Ok((changed, notes))
             })
             .await
     }
@@ -378,8 +490,10 @@ impl Store for SqliteStore {
     ) -> Result<InvitationChanged, StoreError> {
         let email = email.to_owned();
         self.writer
-            .run(0, move |c| {
-                invitations::invite(c, user, space, &email, role, limits, now)
+            .run_announcing(None, 0, move |c| {
+                let out = invitations::invite(c, user, space, &email, role, limits, now)?;
+                let notes = membership_notes(&out.notify);
+                Ok((out, notes))
             })
             .await
     }
@@ -400,7 +514,11 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Accepted, StoreError> {
         self.writer
-            .run(0, move |c| invitations::accept(c, user, id, now))
+            .run_announcing(None, 0, move |c| {
+                let out = invitations::accept(c, user, id, now)?;
+                let notes = membership_notes(&out.changed.affected);
+                Ok((out, notes))
+            })
             .await
     }
 
@@ -434,7 +552,11 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<InvitationChanged, StoreError> {
         self.writer
-            .run(0, move |c| invitations::revoke(c, user, space, id, now))
+            .run_announcing(None, 0, move |c| {
+                let out = invitations::revoke(c, user, space, id, now)?;
+                let notes = membership_notes(&out.notify);
+                Ok((out, notes))
+            })
             .await
     }
 
@@ -484,6 +606,10 @@ impl Store for SqliteStore {
 
     async fn forget_cursors(&self) -> Result<u64, StoreError> {
         self.writer.run(0, history::forget_cursors).await
+    }
+
+    fn change_notes(&self) -> broadcast::Receiver<Announcement> {
+        self.notes.subscribe()
     }
 
     async fn close(&self) {

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 use tidesync_engine::page::FirstSince;
 use tidesync_engine::{Again, Loaded, Need, Pull, PullLoaded, PullNeed, Push, SyncOutput, View};
-use tidesync_protocol::UserId;
+use tidesync_protocol::{ScopeId, UserId};
 use tidesync_store::{PullInput, StoreError};
 
 use crate::{cascade, sql, write};
@@ -23,8 +23,13 @@ pub enum Pushed {
     Again(Again),
 }
 
-/// One transaction of a push (a new one, or one resumed after a step).
-pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, StoreError> {
+/// One transaction of a push (a new one, or one resumed after a step), and
+/// the scopes it wrote with their new counters.
+pub fn push(
+    c: &Connection,
+    user: UserId,
+    mut push: Push,
+) -> Result<(Pushed, Vec<(ScopeId, i64)>), StoreError> {
     while let Some(need) = push.need() {
         let loaded = match need {
             Need::View => Loaded::View(view(c, user)?),
@@ -86,10 +91,10 @@ pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, Stor
     let heads: Vec<_> = plan.heads.iter().map(|(s, v)| (*s, *v)).collect();
     write::set_heads(c, &heads)?;
     if let Some(again) = plan.again.take() {
-        return Ok(Pushed::Again(again));
+        return Ok((Pushed::Again(again), heads));
     }
     let page = sql::page(c, plan.page.clone())?;
-    Ok(Pushed::Done(plan.respond(page)))
+    Ok((Pushed::Done(plan.respond(page)), heads))
 }
 
 /// A pull inside the caller's read transaction (one snapshot), as the

@@ -16,6 +16,10 @@
 //!   it ran;
 //! - [`Writer::health`] says whether it is alive, how deep the queue is and
 //!   how long the current job has been running.
+//!
+//! A job may return announcements ([`Writer::run_announcing`]): the writer
+//! publishes them once the COMMIT that makes the job durable succeeded, and
+//! before the job is answered, whether or not its caller is still there.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -25,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tidesync_protocol::UserId;
-use tidesync_store::{StoreError, WriterHealth};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tidesync_store::{Announcement, StoreError};
+use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::open_connection;
 use group::{commit_group, panic_message};
@@ -74,12 +78,17 @@ trait Job: Send {
     fn span(&self) -> &tracing::Span;
 }
 
-type Work<T> = Box<dyn FnOnce(&Connection) -> Result<T, StoreError> + Send>;
+/// What a job answers, and what it announces once committed.
+pub type Announced<T> = (T, Vec<Announcement>);
+
+type Work<T> = Box<dyn FnOnce(&Connection) -> Result<Announced<T>, StoreError> + Send>;
 
 struct Task<T> {
     work: Option<Work<T>>,
-    out: Option<Result<T, StoreError>>,
+    out: Option<Result<Announced<T>, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
+    /// Where committed announcements go (the store's change notes).
+    notes: broadcast::Sender<Announcement>,
     /// The request's span, so what the job logs carries its request id.
     span: tracing::Span,
     /// Its share of the byte budget, given back when the job is dropped.
@@ -111,7 +120,14 @@ impl<T: Send> Job for Task<T> {
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>) {
         let answer = match (commit, self.out) {
             (_, Some(Err(e))) => Err(e),
-            (Ok(()), Some(Ok(v))) => Ok(v),
+            (Ok(()), Some(Ok((v, notes)))) => {
+                // Durable now: announce it, before its caller hears back.
+                for n in notes {
+                    // No receiver (no server listening): nothing to tell.
+                    let _ = self.notes.send(n);
+                }
+                Ok(v)
+            }
             // The group failed (before this job ran, or at COMMIT).
             (Err(e), _) => Err(e.duplicate()),
             (Ok(()), None) => Err(StoreError::Internal("a write job was not run".into())),
@@ -148,6 +164,48 @@ pub struct Writer {
     epoch: Instant,
     config: WriterConfig,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    notes: broadcast::Sender<Announcement>,
+}
+
+/// How the writer is doing, for `/health`.
+#[derive(Clone, Debug, Default)]
+pub struct WriterHealth {
+    pub alive: bool,
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    pub queued_bytes: usize,
+    pub queue_bytes_capacity: usize,
+    /// How long the job in progress has been running.
+    pub busy_for: Option<Duration>,
+    /// Times the writer thread was restarted after a failure outside a job.
+    pub restarts: u64,
+    /// Jobs that panicked (each answered with an error; the writer went on).
+    pub panics: u64,
+}
+
+/// A job running longer than this means the writer is stuck.
+pub const WRITER_STUCK_AFTER: Duration = Duration::from_secs(30);
+
+impl WriterHealth {
+    pub fn can_take_work(&self) -> bool {
+        self.alive
+            && self.queue_depth < self.queue_capacity
+            && self.busy_for.is_none_or(|d| d < WRITER_STUCK_AFTER)
+    }
+
+    /// As `/health` shows it, under `writer`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "alive": self.alive,
+            "queueDepth": self.queue_depth,
+            "queueCapacity": self.queue_capacity,
+            "queuedBytes": self.queued_bytes,
+            "queueBytesCapacity": self.queue_bytes_capacity,
+            "busyMs": self.busy_for.map(|d| d.as_millis() as u64),
+            "restarts": self.restarts,
+            "panics": self.panics,
+        })
+    }
 }
 
 /// The write connection, tuned for large transactions (a group of pushes, a
@@ -175,7 +233,12 @@ fn units(bytes: usize) -> usize {
 }
 
 impl Writer {
-    pub fn start(file: &Path, config: WriterConfig) -> Result<Writer, StoreError> {
+    /// Starts the thread; what its jobs announce goes to `notes`.
+    pub fn start(
+        file: &Path,
+        config: WriterConfig,
+        notes: broadcast::Sender<Announcement>,
+    ) -> Result<Writer, StoreError> {
         // The first connection is opened here so a bad path fails at start.
         let conn = writer_connection(file, config.busy_timeout)?;
         let queue = Arc::new(Queue::new(config.queue_depth));
@@ -196,6 +259,7 @@ impl Writer {
             epoch,
             config,
             thread: Mutex::new(Some(thread)),
+            notes,
         })
     }
 
@@ -208,7 +272,8 @@ impl Writer {
         cost: usize,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.enqueue(None, cost, work).await
+        self.enqueue(None, cost, move |c| work(c).map(|v| (v, Vec::new())))
+            .await
     }
 
     /// [`Writer::run`] for a job of `user`, which waits its turn among
@@ -219,14 +284,27 @@ impl Writer {
         cost: usize,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.enqueue(Some(user), cost, work).await
+        self.enqueue(Some(user), cost, move |c| work(c).map(|v| (v, Vec::new())))
+            .await
+    }
+
+    /// [`Writer::run`] for a job that announces what it committed: the
+    /// announcements it returns are published after its COMMIT, before it
+    /// is answered. `user`: whose job it is, as in [`Writer::run_for`].
+    pub async fn run_announcing<T: Send + 'static>(
+        &self,
+        user: Option<UserId>,
+        cost: usize,
+        work: impl FnOnce(&Connection) -> Result<Announced<T>, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.enqueue(user, cost, work).await
     }
 
     async fn enqueue<T: Send + 'static>(
         &self,
         key: Key,
         cost: usize,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Connection) -> Result<Announced<T>, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let busy = |reason| StoreError::Busy {
             reason,
@@ -244,6 +322,7 @@ impl Writer {
             work: Some(Box::new(work)),
             out: None,
             reply,
+            notes: self.notes.clone(),
             span: tracing::Span::current(),
             _bytes: permit,
             cost,

@@ -66,7 +66,7 @@ async fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
     assert_eq!(exists, 0, "the panicking job was rolled back");
     let h = store.health().await;
     assert!(h.ok(), "{h:?}");
-    let w = h.writer.unwrap();
+    let w = store.writer_health();
     assert_eq!((w.panics, w.restarts), (1, 0));
     let user = tidesync_store::testsuite::new_user(&*store, "after@example.com").await;
     assert!(store.user_by_id(user).await.unwrap().is_some());
@@ -130,19 +130,37 @@ async fn the_byte_budget_bounds_what_waits() {
     .await;
     let release = hold_writer(&store).await;
     let user = tidesync_protocol::UserId::random();
-    let input =
-        tidesync_store::testsuite::input(tidesync_protocol::cursor::CursorStart::Scratch, vec![]);
+    // Pushes of spaces with 4,000-byte descriptions: each change costs the
+    // queue about what it took on the wire.
+    let spaces = |from: u128, n: u128| {
+        let changes = (from..from + n)
+            .map(|i| {
+                let data = serde_json::json!({"name": "s", "description": "d".repeat(4_000)});
+                tidesync_store::testsuite::change(&format!("op-{i}"), i, "space", "create", data)
+            })
+            .collect();
+        tidesync_store::testsuite::input(tidesync_protocol::cursor::CursorStart::Scratch, changes)
+    };
     let s = store.clone();
-    let first = tokio::spawn(async move { s.push(user, input, 900 << 10).await });
+    let first = tokio::spawn(async move { s.push(user, spaces(0, 220)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let input =
-        tidesync_store::testsuite::input(tidesync_protocol::cursor::CursorStart::Scratch, vec![]);
-    let second = store.push(user, input, 200 << 10).await;
+    assert!(
+        store.writer_health().queued_bytes > 880_000,
+        "the first waits with its bytes: {:?}",
+        store.writer_health()
+    );
+    let second = store.push(user, spaces(1_000, 50)).await;
     assert!(matches!(second, Err(StoreError::Busy { .. })), "{second:?}");
+    let s = store.clone();
+    let small = tokio::spawn(async move { s.push(user, spaces(2_000, 1)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
     release.send(()).unwrap();
-    // The first ran (and found no such user): its bytes are free again.
+    // Both ran (and found no such user): a small push still fit the
+    // budget, and their bytes are free again.
     assert!(matches!(first.await.unwrap(), Err(StoreError::UserGone)));
-    assert_eq!(store.health().await.writer.unwrap().queued_bytes, 0);
+    let small = small.await.unwrap();
+    assert!(matches!(small, Err(StoreError::UserGone)), "{small:?}");
+    assert_eq!(store.writer_health().queued_bytes, 0);
 }
 
 #[tokio::test]
@@ -256,20 +274,25 @@ async fn another_users_push_goes_before_a_users_backlog() {
     let other = new_user(&*store, "other@example.com").await;
     let release = hold_writer(&store).await;
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-    // Queued first: 20 pushes of the flooder, each costed 1 MiB, so that a
-    // group holds four of them.
+    // Queued first: 20 pushes of the flooder, each of about 1 MiB of
+    // changes (250 spaces with 4,000-byte descriptions), so that a group
+    // holds four of them.
     let mut tasks = Vec::new();
     for k in 0..20u128 {
         let (s, order) = (store.clone(), order.clone());
-        let c = change(
-            &format!("f{k}"),
-            1000 + k,
-            "space",
-            "create",
-            serde_json::json!({"name": "F"}),
-        );
+        let changes = (0..250u128)
+            .map(|i| {
+                change(
+                    &format!("f{k}-{i}"),
+                    1000 + k * 1000 + i,
+                    "space",
+                    "create",
+                    serde_json::json!({"name": "F", "description": "d".repeat(4_000)}),
+                )
+            })
+            .collect();
         tasks.push(tokio::spawn(async move {
-            s.push(flooder, input(CursorStart::Scratch, vec![c]), 1 << 20)
+            s.push(flooder, input(CursorStart::Scratch, changes))
                 .await
                 .unwrap();
             order.lock().unwrap().push("flood");
@@ -279,7 +302,7 @@ async fn another_users_push_goes_before_a_users_backlog() {
     let (s, o) = (store.clone(), order.clone());
     let c = change("o", 1, "space", "create", serde_json::json!({"name": "O"}));
     let mine = tokio::spawn(async move {
-        s.push(other, input(CursorStart::Scratch, vec![c]), 100)
+        s.push(other, input(CursorStart::Scratch, vec![c]))
             .await
             .unwrap();
         o.lock().unwrap().push("other");
@@ -321,7 +344,7 @@ async fn an_account_of_many_records_is_deleted_whole() {
             })
             .collect();
         let out = store
-            .push(user, input(CursorStart::Scratch, changes), 0)
+            .push(user, input(CursorStart::Scratch, changes))
             .await
             .unwrap();
         assert!(out.acks.iter().all(|a| a.success));
@@ -334,7 +357,7 @@ async fn an_account_of_many_records_is_deleted_whole() {
         serde_json::json!({"name": "K"}),
     );
     store
-        .push(keep, input(CursorStart::Scratch, vec![c]), 0)
+        .push(keep, input(CursorStart::Scratch, vec![c]))
         .await
         .unwrap();
     store.delete_user(user).await.unwrap();

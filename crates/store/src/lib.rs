@@ -10,10 +10,8 @@ mod invitations;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use async_trait::async_trait;
+use std::path::{Path, PathBuf};
 use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
@@ -78,9 +76,8 @@ pub struct AuthState {
 }
 
 /// "Scope `scope` is now at `version`, by `device` of `user`": announced by
-/// a backend that can reach other server instances (PostgreSQL's
-/// LISTEN/NOTIFY). A membership change is announced on the affected user's
-/// personal scope with `membership` set.
+/// every backend once committed. A membership change is announced on the
+/// affected user's personal scope with `membership` set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeNote {
     pub scope: ScopeId,
@@ -90,7 +87,26 @@ pub struct ChangeNote {
     pub membership: bool,
 }
 
-/// What a backend that reaches other instances announces.
+impl ChangeNote {
+    /// Membership notes on these users' personal scopes: their streams
+    /// reread their scopes (and, for an invitation, their invitations),
+    /// their long-polls answer.
+    pub fn memberships(users: &[(UserId, ScopeId)]) -> Vec<ChangeNote> {
+        users
+            .iter()
+            .map(|(user, personal)| ChangeNote {
+                scope: *personal,
+                version: 0,
+                user: *user,
+                device: String::new(),
+                membership: true,
+            })
+            .collect()
+    }
+}
+
+/// What every backend announces once it has committed (see
+/// [`Store::change_notes`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Announcement {
     /// One commit, by any instance.
@@ -198,45 +214,24 @@ pub const RESTORE_GAP: i64 = 1 << 40;
 // History collection's types belong to its machine in the engine.
 pub use tidesync_engine::history::{GcHorizon, GcReport, GC_BATCH};
 
-/// How the database and its workers are doing, for `/health`.
+/// How the database and the backend's own workers are doing, for `/health`.
 #[derive(Clone, Debug, Default)]
 pub struct Health {
     /// A query answered.
     pub database: bool,
-    /// SQLite's writer thread; `None` where writes need no worker.
-    pub writer: Option<WriterHealth>,
+    /// The backend's workers can take work now (SQLite: its writer is
+    /// alive, its queue not full, no job stuck); true where it has none.
+    pub ready: bool,
+    /// What the backend tells about its workers, shown as it is beside
+    /// `database` in `/health` (SQLite: `writer`, its queue and restarts);
+    /// empty where it has none.
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Health {
     /// Whether the backend can take work now.
     pub fn ok(&self) -> bool {
-        self.database && self.writer.as_ref().is_none_or(WriterHealth::can_take_work)
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct WriterHealth {
-    pub alive: bool,
-    pub queue_depth: usize,
-    pub queue_capacity: usize,
-    pub queued_bytes: usize,
-    pub queue_bytes_capacity: usize,
-    /// How long the job in progress has been running.
-    pub busy_for: Option<Duration>,
-    /// Times the writer thread was restarted after a failure outside a job.
-    pub restarts: u64,
-    /// Jobs that panicked (each answered with an error; the writer went on).
-    pub panics: u64,
-}
-
-/// A job running longer than this means the writer is stuck.
-pub const WRITER_STUCK_AFTER: Duration = Duration::from_secs(30);
-
-impl WriterHealth {
-    pub fn can_take_work(&self) -> bool {
-        self.alive
-            && self.queue_depth < self.queue_capacity
-            && self.busy_for.is_none_or(|d| d < WRITER_STUCK_AFTER)
+        self.database && self.ready
     }
 }
 
@@ -263,9 +258,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a token as revoked until `expires_at`; forgets expired ones.
     /// False when it was revoked already; [`StoreError::UserGone`] when the
-    /// user no longer exists. A backend that reaches other instances
-    /// announces [`Announcement::Revoked`] with the commit, as it does for
-    /// [`Store::change_password`] and [`Store::delete_user`].
+    /// user no longer exists. Announces [`Announcement::Revoked`] with the
+    /// commit, as [`Store::change_password`] and [`Store::delete_user`] do.
     async fn revoke_token(
         &self,
         user: UserId,
@@ -283,9 +277,7 @@ pub trait Store: Send + Sync + 'static {
         jti: &str,
         expires_at: Millis,
         now: Millis,
-    ) -> Result<bool, StoreError> {
-        self.revoke_token(user, jti, expires_at, now).await
-    }
+    ) -> Result<bool, StoreError>;
 
     /// Sets a new password hash and bumps the token generation, which
     /// invalidates every token issued before. Returns the new generation.
@@ -313,15 +305,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the user and everything it owns, for good.
     async fn delete_user(&self, user: UserId) -> Result<(), StoreError>;
 
-    /// Applies a batch of changes and pulls, in one transaction.
-    /// `cost` is what the request took on the wire, in bytes: what holding
-    /// it in a queue costs.
-    async fn push(
-        &self,
-        user: UserId,
-        input: PushInput,
-        cost: usize,
-    ) -> Result<SyncOutput, StoreError>;
+    /// Applies a batch of changes and pulls, in one transaction (or, where
+    /// the backend's options cut large pushes in steps, in several: each a
+    /// valid state). How it is queued and stepped is the backend's own
+    /// policy, set when it is opened.
+    async fn push(&self, user: UserId, input: PushInput) -> Result<SyncOutput, StoreError>;
 
     /// Returns what changed after the cursor: one page.
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError>;
@@ -424,12 +412,13 @@ pub trait Store: Send + Sync + 'static {
     /// could have issued. Returns the number of scopes.
     async fn forget_cursors(&self) -> Result<u64, StoreError>;
 
-    /// Changes committed through *any* instance sharing this database, when
-    /// the backend can tell (PostgreSQL); `None` when only this process
-    /// writes (SQLite), and the server announces its own changes.
-    fn change_notes(&self) -> Option<tokio::sync::broadcast::Receiver<Announcement>> {
-        None
-    }
+    /// What is committed, announced by the backend itself once durable:
+    /// every push that wrote, every membership change, every revocation
+    /// (not a spent ticket). SQLite announces from its writer after each
+    /// COMMIT (it is the only process writing); PostgreSQL relays what
+    /// *any* instance sharing the database committed (LISTEN/NOTIFY), and
+    /// [`Announcement::Gap`] when notices may have been lost.
+    fn change_notes(&self) -> tokio::sync::broadcast::Receiver<Announcement>;
 
     /// Waits for in-flight work and closes every connection.
     async fn close(&self);

@@ -197,7 +197,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
             now_millis(),
         )
         .await?;
-    state.revoked(auth.user.id);
+    state.auth.revoked(auth.user.id);
     Ok(ok(StatusCode::OK, LoggedOut { logged_out: true }))
 }
 
@@ -222,7 +222,7 @@ pub async fn change_password(
     confirm_password(&state, &user, req.current_password).await?;
     let hash = hash_password(req.new_password).await?;
     let generation = state.store.change_password(user.id, &hash).await?;
-    state.revoked(user.id);
+    state.auth.revoked(user.id);
     signed_in(&state, &user, generation, StatusCode::OK)
 }
 
@@ -245,6 +245,6 @@ pub async fn delete_account(
 ) -> Result<Response, ApiError> {
     confirm_password(&state, &user, req.password).await?;
     state.store.delete_user(user.id).await?;
-    state.revoked(user.id);
+    state.auth.revoked(user.id);
     Ok(ok(StatusCode::OK, Deleted { deleted: true }))
 }

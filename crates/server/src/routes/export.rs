@@ -6,10 +6,9 @@
 //! has taken the previous chunk (the client reads as fast as it likes, and
 //! the export goes no faster), pages stop at [`PAGE_BYTES`], a client that
 //! stops reading is cut after `EXPORT_IDLE_TIMEOUT` (see `crate::stall`),
-//! and the number of exports at once is bounded ([`slots`]).
+//! and the number of exports at once is bounded ([`crate::exports`]).
 
 mod body;
-mod slots;
 
 use axum::extract::{Extension, State};
 use axum::http::{header, StatusCode};
@@ -29,7 +28,6 @@ use crate::stall::StallLimit;
 use crate::state::AppState;
 
 pub use body::{PAGE, PAGE_BYTES};
-pub use slots::{ExportLimits, Exports};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -63,17 +63,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "database": word(health.database),
         "backend": state.store.backend().name(),
     });
-    if let Some(w) = &health.writer {
-        body["writer"] = json!({
-            "alive": w.alive,
-            "queueDepth": w.queue_depth,
-            "queueCapacity": w.queue_capacity,
-            "queuedBytes": w.queued_bytes,
-            "queueBytesCapacity": w.queue_bytes_capacity,
-            "busyMs": w.busy_for.map(|d| d.as_millis() as u64),
-            "restarts": w.restarts,
-            "panics": w.panics,
-        });
+    // What the backend tells about its workers (SQLite: `writer`).
+    for (key, value) in health.details {
+        body[key] = value;
     }
     let status = if ok {
         StatusCode::OK

@@ -17,7 +17,7 @@ use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::InvitationId;
 use tidesync_store::Invitation;
 
-use super::spaces::{announce, space_id, view};
+use super::spaces::{space_id, view};
 use super::{ok, OptionalJson};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -103,7 +103,6 @@ pub async fn accept(
         .store
         .accept_invitation(user.id, id, now_millis())
         .await?;
-    announce(&state, &accepted.changed.affected);
     Ok(ok(
         StatusCode::OK,
         AcceptedResponse {
@@ -210,7 +209,6 @@ pub async fn revoke(
         .store
         .revoke_invitation(user.id, space, id, now_millis())
         .await?;
-    announce(&state, &revoked.notify);
     Ok(ok(
         StatusCode::OK,
         InvitationResponse {

@@ -1,5 +1,6 @@
 //! The members of shared spaces. Thin: parse, authorize (the store applies
-//! the engine's rules in one transaction), poke whoever's view changed.
+//! the engine's rules in one transaction and announces whose view changed),
+//! respond.
 //! Adding a member is an invitation the invitee accepts (`invitations.rs`).
 
 use axum::extract::{Path, State};
@@ -12,7 +13,7 @@ use tidesync_protocol::spaces::{
     AddMemberRequest, MemberView, MembersResponse, SetRoleRequest, TransferRequest,
 };
 use tidesync_protocol::time::{now_millis, to_iso};
-use tidesync_protocol::{RecordId, ScopeId, UserId};
+use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{Member, MemberOp};
 
 use tidesync_protocol::error::{Envelope, ErrorBody};
@@ -20,7 +21,6 @@ use tidesync_protocol::error::{Envelope, ErrorBody};
 use super::{ok, ApiJson};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::notify::Poke;
 use crate::state::AppState;
 
 pub(crate) fn view(m: &Member) -> MemberView {
@@ -54,26 +54,6 @@ fn user_id(s: &str) -> Result<UserId, ApiError> {
         .ok_or_else(|| ApiError::Validation("userId must be a UUID".into()))
 }
 
-/// Tells every affected user's streams on this instance (SQLite; on
-/// PostgreSQL the store's NOTIFY does it for every instance): a membership
-/// poke on their personal scope, after which streams reread their scopes
-/// and send an event, and long-polls answer.
-pub(crate) fn announce(state: &AppState, affected: &[(UserId, ScopeId)]) {
-    if !state.announce_locally {
-        return;
-    }
-    for (user, personal) in affected {
-        state.notifier.publish(Poke {
-            scope: *personal,
-            version: 0,
-            user: *user,
-            device: String::new(),
-            membership: true,
-            gap: false,
-        });
-    }
-}
-
 async fn change(
     state: &AppState,
     user: UserId,
@@ -82,7 +62,6 @@ async fn change(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let changed = state.store.change_members(user, space, op).await?;
-    announce(state, &changed.affected);
     Ok(respond(status, &changed.members))
 }
 
@@ -150,7 +129,6 @@ pub async fn add(
             now_millis(),
         )
         .await?;
-    announce(&state, &sent.notify);
     Ok(ok(
         StatusCode::ACCEPTED,
         InvitationResponse {

@@ -23,6 +23,7 @@ use super::{ok, ApiQuery};
 use crate::auth::{AuthUser, Identity, TICKET_LIFETIME};
 use crate::error::ApiError;
 use crate::notify::Subscription;
+use crate::session::{concern, readable, Concern};
 use crate::state::AppState;
 
 /// `POST /api/sync/stream-ticket`: a single-use ticket, valid 60 s, to open
@@ -190,14 +191,10 @@ pub async fn stream(
             return Err(ApiError::Unauthorized("missing Authorization header"))
         }
     };
-    // Subscribe before reading the heads, so a change committed in between
-    // still reaches the stream; and before checking the token again, so
-    // a revocation since the first check is seen (its cached state is
-    // gone) or announced to the stream.
-    let mut sub = state.notifier.subscribe(auth.user.id, vec![]);
-    state.auth.check(&auth.token, None).await?;
-    let view = state.store.view(auth.user.id).await?;
-    sub.set_scopes(super::sync::readable(&view));
+    // Subscribed before the heads are read, so a change committed in
+    // between still reaches the stream; and before the token is checked
+    // again, so a revocation since the first check is seen.
+    let (sub, view) = state.sessions.follow(&auth).await?;
     let told = heads(&view);
     let first = headers
         .get("last-event-id")
@@ -231,30 +228,31 @@ pub async fn stream(
         loop {
             tokio::select! {
                 poke = s.sub.pokes.recv() => match poke {
-                    Ok(p) if p.membership => {
-                        // Shared with, or removed from, a space: follow the
-                        // new set of scopes, and pull.
-                        let view = s.state.store.view(s.auth.user.id).await.ok()?;
-                        s.sub.set_scopes(super::sync::readable(&view));
-                        s.told = heads(&view);
-                        return Some((Ok(change_event(&s.told)), s));
-                    }
-                    // The instance lost the database's notices for a
-                    // while, revocations among them maybe.
-                    Ok(p) if p.gap => {
-                        if !token_holds(&s).await {
-                            return None;
-                        }
-                        if reread(&mut s).await? {
+                    Ok(p) => match concern(&p, (s.auth.user.id, &s.device), &s.told, s.personal) {
+                        Concern::Nothing => {}
+                        Concern::Moved => {
+                            s.told.set(p.scope, s.personal, p.version);
                             return Some((Ok(change_event(&s.told)), s));
                         }
-                    }
-                    Ok(p) if p.user == s.auth.user.id && p.device == s.device => {}
-                    Ok(p) if s.told.get(p.scope, s.personal).is_none_or(|at| p.version > at) => {
-                        s.told.set(p.scope, s.personal, p.version);
-                        return Some((Ok(change_event(&s.told)), s));
-                    }
-                    Ok(_) => {}
+                        // Shared with, or removed from, a space: follow the
+                        // new set of scopes, and pull.
+                        Concern::Membership => {
+                            let view = s.state.store.view(s.auth.user.id).await.ok()?;
+                            s.sub.set_scopes(readable(&view));
+                            s.told = heads(&view);
+                            return Some((Ok(change_event(&s.told)), s));
+                        }
+                        // The instance lost the database's notices for a
+                        // while, revocations among them maybe.
+                        Concern::Gap => {
+                            if !token_holds(&s).await {
+                                return None;
+                            }
+                            if reread(&mut s).await? {
+                                return Some((Ok(change_event(&s.told)), s));
+                            }
+                        }
+                    },
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         if reread(&mut s).await? {
                             return Some((Ok(change_event(&s.told)), s));

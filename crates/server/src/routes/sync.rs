@@ -1,21 +1,16 @@
 //! `POST /api/sync` (push and pull) and `GET /api/sync/initial` (pull).
-//! Thin: parse, authorize, one store call (one transaction), respond.
-
-use std::time::{Duration, Instant};
+//! Thin: parse, authorize, one session call (session.rs), respond.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use tidesync_protocol::cursor::{self, CursorStart, Positions};
+use tidesync_protocol::cursor::{self, CursorStart};
 use tidesync_protocol::sync::{
     parse_limit, parse_request, write_record, InitialPage, ServerUpdates, SyncResponse,
 };
-use tidesync_protocol::time::now_millis;
-use tidesync_protocol::{ScopeId, UserId};
-use tidesync_store::{PullInput, PulledRecord, PushInput, SyncOutput, View};
-use tokio::sync::broadcast;
+use tidesync_store::{PulledRecord, SyncOutput};
 
 use tidesync_protocol::error::{Envelope, ErrorBody};
 use tidesync_protocol::sync::SyncBody;
@@ -23,7 +18,6 @@ use tidesync_protocol::sync::SyncBody;
 use super::{ok, ApiQuery, JsonBytes};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::notify::{Poke, Subscription};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -44,44 +38,9 @@ pub async fn sync(
     auth: AuthUser,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let user = &auth.user;
-    let req = parse_request(&body, state.sync.max_changes)?;
+    let req = parse_request(&body, state.sessions.limits.max_changes)?;
     drop(body);
-    let device = req.device_id.clone();
-    let pull = PullInput {
-        cursor: req.cursor.clone(),
-        limit: req.limit,
-        max_bytes: state.sync.max_page_bytes,
-    };
-    let out = if req.changes.is_empty() && req.wait_seconds > 0 {
-        let wait = Duration::from_secs(req.wait_seconds).min(state.sync.max_wait);
-        long_poll(&state, &auth, &device, pull, wait).await?
-    } else if req.changes.is_empty() {
-        state.store.pull(user.id, pull).await?
-    } else {
-        let input = PushInput {
-            device_id: req.device_id,
-            cursor: req.cursor,
-            changes: req.changes,
-            limit: req.limit,
-            max_page_bytes: state.sync.max_page_bytes,
-            now: now_millis(),
-            max_skew: state.sync.max_clock_skew_ms,
-        };
-        state.store.push(user.id, input, req.changes_bytes).await?
-    };
-    if state.announce_locally {
-        for (scope, version) in &out.wrote {
-            state.notifier.publish(Poke {
-                scope: *scope,
-                version: *version,
-                user: user.id,
-                device: device.clone(),
-                membership: false,
-                gap: false,
-            });
-        }
-    }
+    let out = state.sessions.sync(&auth, req).await?;
     crate::telemetry::acks(&out.acks);
     let SyncOutput {
         acks,
@@ -101,107 +60,6 @@ pub async fn sync(
             removed_spaces,
         },
     ))
-}
-
-/// The scopes whose changes concern the user: what to listen to.
-pub fn readable(view: &View) -> Vec<ScopeId> {
-    view.readable().iter().map(|s| s.id).collect()
-}
-
-/// A pull that, when it finds nothing new, waits until another device
-/// commits something or `wait` passes, then pulls again. It is bound to the
-/// token that opened it: a revocation of that token (logout, password
-/// change, account deletion) answers `401`, never data.
-async fn long_poll(
-    state: &AppState,
-    auth: &AuthUser,
-    device: &str,
-    pull: PullInput,
-    wait: Duration,
-) -> Result<SyncOutput, ApiError> {
-    let user = auth.user.id;
-    let deadline = Instant::now() + wait;
-    // Subscribe before checking the token and pulling, so that a revocation
-    // or a change committed in between still reaches us. A revocation since
-    // the request's own check has invalidated the cached state already.
-    let mut sub = state.notifier.subscribe(user, vec![]);
-    state.auth.check(&auth.token, None).await?;
-    let view = state.store.view(user).await?;
-    sub.set_scopes(readable(&view));
-    let first = state.store.pull(user, pull.clone()).await?;
-    if has_news(&first) {
-        return Ok(first);
-    }
-    loop {
-        match wait_for_change(
-            &mut sub,
-            user,
-            device,
-            (&first.cursor, view.personal),
-            deadline,
-        )
-        .await
-        {
-            Woken::Timeout => return Ok(first),
-            // A token of the user was revoked: this one? (Its cached state
-            // was dropped before we were told, so this reads afresh.)
-            Woken::Revocation => {
-                state.auth.check(&auth.token, None).await?;
-            }
-            Woken::Change => break,
-        }
-    }
-    // One write can wake many long-polls: they take turns, so that other
-    // requests still find free database connections.
-    let _turn = state.woken_pulls.acquire().await;
-    let out = state.store.pull(user, pull).await?;
-    if has_news(&out) {
-        // Revoked while we pulled: its notice may not have been handled
-        // yet, so check against a state read after the pull.
-        state.auth.check(&auth.token, Some(Instant::now())).await?;
-    }
-    Ok(out)
-}
-
-/// Whether a pull has something for the device.
-fn has_news(out: &SyncOutput) -> bool {
-    !out.records.is_empty() || out.has_more || !out.removed_spaces.is_empty()
-}
-
-enum Woken {
-    /// Something to pull.
-    Change,
-    /// A token of the user may have been revoked.
-    Revocation,
-    Timeout,
-}
-
-/// Waits until another device commits something past `cursor`, a token of
-/// the user is revoked, or `deadline` passes.
-async fn wait_for_change(
-    sub: &mut Subscription,
-    user: UserId,
-    device: &str,
-    (cursor, personal): (&Positions, ScopeId),
-    deadline: Instant,
-) -> Woken {
-    loop {
-        tokio::select! {
-            poke = sub.pokes.recv() => match poke {
-                Ok(p) if p.membership || p.gap => return Woken::Change,
-                Ok(p) if p.user == user && p.device == device => continue,
-                Ok(p) if cursor.get(p.scope, personal).is_none_or(|at| p.version > at) => {
-                    return Woken::Change
-                }
-                Ok(_) => continue,
-                // Missed some pokes: there is news, pull to find out.
-                Err(broadcast::error::RecvError::Lagged(_)) => return Woken::Change,
-                Err(broadcast::error::RecvError::Closed) => return Woken::Timeout,
-            },
-            Ok(()) = sub.revocations.changed() => return Woken::Revocation,
-            _ = tokio::time::sleep_until(deadline.into()) => return Woken::Timeout,
-        }
-    }
 }
 
 /// The query of `GET /api/sync/initial`, as text: its rules are the cursor's
@@ -262,12 +120,10 @@ pub async fn initial(
     AuthUser { user, .. }: AuthUser,
     ApiQuery(q): ApiQuery<InitialQuery>,
 ) -> Result<Response, ApiError> {
-    let input = PullInput {
-        cursor: q.cursor()?,
-        limit: q.limit()?,
-        max_bytes: state.sync.max_page_bytes,
-    };
-    let out = state.store.pull(user.id, input).await?;
+    let out = state
+        .sessions
+        .pull(user.id, q.cursor()?, q.limit()?)
+        .await?;
     let u = updates(out.records)?;
     Ok(ok(
         StatusCode::OK,

@@ -29,7 +29,7 @@ async fn push_at(
 ) -> crate::SyncOutput {
     let mut i = input(CursorStart::Scratch, changes);
     i.now = now;
-    store.push(user, i, 10).await.expect("push")
+    store.push(user, i).await.expect("push")
 }
 
 pub async fn old_tombstones_are_collected_and_stale_cursors_must_resync(store: &Arc<dyn Store>) {
@@ -71,7 +71,6 @@ pub async fn old_tombstones_are_collected_and_stale_cursors_must_resync(store: &
                 CursorStart::personal(1),
                 vec![change("x", 4, "space", "create", json!({"name": "n"}))],
             ),
-            10,
         )
         .await;
     assert!(

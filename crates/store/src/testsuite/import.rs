@@ -242,7 +242,6 @@ pub async fn imported_operations_answer_duplicate_and_later_pushes_merge(store: 
                     at("op-older", "older", T0 + 2 * DAY),
                 ],
             ),
-            100,
         )
         .await
         .unwrap();
@@ -263,7 +262,6 @@ pub async fn imported_operations_answer_duplicate_and_later_pushes_merge(store: 
                 CursorStart::personal(0),
                 vec![at("op-new", "newer", T0 + 4 * DAY)],
             ),
-            100,
         )
         .await
         .unwrap();

@@ -37,7 +37,6 @@ async fn push_both(store: Arc<dyn Store>, user: UserId, tag: String, n: u128) {
                     ),
                 ],
             ),
-            100,
         )
         .await
         .expect("push");

@@ -33,6 +33,7 @@ macro_rules! backend_suite {
             accounts::revoking_needs_a_live_user,
             accounts::revocations_are_announced_and_spent_tickets_are_not,
             sync::pushes_number_versions_in_commit_order,
+            sync::commits_are_announced,
             sync::pulls_page_by_count_and_bytes,
             cascades::cascades_load_each_level_with_indexes,
             cascades::a_category_delete_reaches_items_that_also_name_a_space,
@@ -156,7 +157,7 @@ pub fn input(cursor: CursorStart, changes: Vec<ChangeInput>) -> PushInput {
 pub async fn push(store: &dyn Store, user: UserId, changes: Vec<ChangeInput>) -> SyncOutput {
     let head = head(store, user).await.expect("head");
     let out = store
-        .push(user, input(CursorStart::personal(head), changes), 100)
+        .push(user, input(CursorStart::personal(head), changes))
         .await
         .expect("push");
     assert!(out.acks.iter().all(|a| a.success), "{:?}", out.acks);

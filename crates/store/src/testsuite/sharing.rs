@@ -141,7 +141,6 @@ pub async fn sharing_moves_the_space_in_whole_and_members_write_to_it(store: &Ar
         .push(
             bob,
             input(CursorStart::At(bob_in.cursor.clone()), vec![edit]),
-            100,
         )
         .await
         .unwrap();
@@ -202,10 +201,7 @@ pub async fn viewers_and_former_members_are_refused_and_removed_members_drop_the
             ],
         )
     };
-    let out = store
-        .push(bob, try_write(cursor.clone()), 100)
-        .await
-        .unwrap();
+    let out = store.push(bob, try_write(cursor.clone())).await.unwrap();
     assert_eq!(
         out.acks[0].error.as_ref().map(|e| e.code),
         Some(OpErrorCode::Forbidden)
@@ -243,7 +239,6 @@ pub async fn viewers_and_former_members_are_refused_and_removed_members_drop_the
                 CursorStart::At(cursor),
                 vec![change("v3", 4, "item", "update", json!({"title": "x"}))],
             ),
-            100,
         )
         .await
         .unwrap();

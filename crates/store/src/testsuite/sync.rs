@@ -46,7 +46,6 @@ pub async fn pushes_number_versions_in_commit_order(store: &Arc<dyn Store>) {
                 CursorStart::personal(2),
                 vec![change("i", 2, "item", "create", json!({"title": "I"}))],
             ),
-            10,
         )
         .await
         .unwrap();
@@ -116,7 +115,6 @@ pub async fn cursors_ahead_and_users_gone_are_refused(store: &Arc<dyn Store>) {
                 CursorStart::personal(5),
                 vec![change("a", 1, "space", "create", json!({"name": "n"}))],
             ),
-            10,
         )
         .await;
     assert!(matches!(r, Err(StoreError::CursorAhead)), "{r:?}");
@@ -129,7 +127,6 @@ pub async fn cursors_ahead_and_users_gone_are_refused(store: &Arc<dyn Store>) {
                 CursorStart::Scratch,
                 vec![change("a", 1, "space", "create", json!({"name": "n"}))],
             ),
-            10,
         )
         .await;
     assert!(matches!(r, Err(StoreError::UserGone)), "{r:?}");
@@ -159,7 +156,7 @@ pub async fn concurrent_pushes_of_one_user_serialise(store: &Arc<dyn Store>) {
                         json!({"name": "s"}),
                     );
                     store_ptr
-                        .push(user, input(CursorStart::Scratch, vec![c]), 100)
+                        .push(user, input(CursorStart::Scratch, vec![c]))
                         .await
                         .expect("push");
                 }
@@ -180,4 +177,65 @@ pub async fn concurrent_pushes_of_one_user_serialise(store: &Arc<dyn Store>) {
         (1..=80).collect::<Vec<i64>>(),
         "unique, gap-free versions"
     );
+}
+
+/// Waits (10 s at most) for the first announcement `want` accepts, past
+/// those it does not (other tests' on a shared database, gaps).
+async fn announced(
+    notes: &mut tokio::sync::broadcast::Receiver<crate::Announcement>,
+    what: &str,
+    mut want: impl FnMut(&crate::ChangeNote) -> bool,
+) -> crate::ChangeNote {
+    let deadline = std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(deadline, notes.recv()).await {
+            Ok(Ok(crate::Announcement::Change(n))) if want(&n) => return n,
+            Ok(Ok(_)) => {}
+            other => panic!("no announcement of {what}: {other:?}"),
+        }
+    }
+}
+
+/// Every backend announces its commits itself, once durable: each scope a
+/// push wrote at its new counter (with the device, so that device is not
+/// poked about its own change), and a membership change on each affected
+/// user's personal scope.
+pub async fn commits_are_announced(store: &Arc<dyn Store>) {
+    let user = new_user(&**store, "announce@example.com").await;
+    let bob = new_user(&**store, "announce-bob@example.com").await;
+    let mut notes = store.change_notes();
+    let out = push(
+        &**store,
+        user,
+        vec![
+            change("s", 1, "space", "create", json!({"name": "S"})),
+            change("t", 2, "space", "create", json!({"name": "T"})),
+        ],
+    )
+    .await;
+    let (&scope, &version) = out.wrote.iter().next().expect("the push wrote");
+    // Stepped backends announce each step as it commits: up to the last.
+    let last = announced(&mut notes, "the push", |n| {
+        n.user == user && n.version == version
+    })
+    .await;
+    assert_eq!(
+        (last.scope, last.device.as_str(), last.membership),
+        (scope, "suite-device", false)
+    );
+    super::share_with(
+        &**store,
+        user,
+        rid(1),
+        "announce-bob@example.com",
+        tidesync_protocol::Role::Editor,
+    )
+    .await
+    .expect("share");
+    let bobs = store.view(bob).await.unwrap().personal;
+    let m = announced(&mut notes, "bob's membership", |n| {
+        n.user == bob && n.membership
+    })
+    .await;
+    assert_eq!(m.scope, bobs, "on bob's personal scope");
 }

@@ -14,7 +14,7 @@ use tidesync_protocol::{RecordId, ScopeId, UserId};
 use tidesync_store::{ExportQuery, Store};
 use tokio::sync::{mpsc, watch};
 
-use super::slots::Slot;
+use crate::exports::Slot;
 
 /// Most records read per store call.
 pub const PAGE: usize = 500;

@@ -1,4 +1,4 @@
-//! How many exports run at once: one per user, `max` per instance and
+//! How many data exports (routes/export.rs) run at once: one per user, `max` per instance and
 //! `per_space` per shared space. An export holds memory (a page and the
 //! chunks on their way) and reads the database for as long as its client
 //! reads, so the number running is what bounds both.
