@@ -235,6 +235,29 @@ test('a database holding records of collections the schema does not have: they a
   await closeAll(n);
 });
 
+test('properties named like Object.prototype members (constructor, toString) are data like any other: unset reads null, set travels', async () => {
+  // Valid identifiers in a schema; `'toString' in data` is true for any object, so they must be read as own keys only.
+  const doc = { collections: { task: { plural: 'tasks', properties: { title: { type: 'string' }, constructor: { type: 'string' }, toString: { type: 'boolean' } }, required: ['title'] } } };
+  const e = env(doc);
+  const c = await e.client<Collections>();
+  const a = await c.create('task', { title: 'a' });
+  const b = await c.create('task', { title: 'b', constructor: 'set', toString: true });
+  const ra = (await c.get('task', a)) as unknown as Record<string, unknown>;
+  assert.equal(ra.constructor, null, 'unset reads null');
+  assert.equal(ra.toString, null);
+  await c.update('task', a, { title: 'a2' });
+  assert.equal(((await c.get('task', a)) as unknown as Record<string, unknown>).constructor, null, 'an update leaves it alone');
+  await c.sync();
+  assert.equal(c.status.pending, 0);
+  const sent = e.server.syncRequests().flatMap((r) => r.body.changes as { id: string; data?: Record<string, unknown> }[]);
+  assert.deepEqual(sent.find((ch) => ch.id === a)!.data, { title: 'a' }, 'only the fields given travel');
+  const rb = e.server.live('task').find((r) => r.id === b)!;
+  assert.equal(rb.constructor, 'set');
+  assert.equal(rb.toString, true);
+  assert.equal(e.server.live('task').find((r) => r.id === a)!.constructor, null);
+  await closeAll(e);
+});
+
 test('schema-types: every property type, integer and unions, enums, arrays of enums; --name; clashing type names refused', async () => {
   const { spawnSync } = await import('node:child_process');
   const { mkdtempSync, writeFileSync } = await import('node:fs');
