@@ -258,6 +258,53 @@ test('properties named like Object.prototype members (constructor, toString) are
   await closeAll(e);
 });
 
+test('schema-types: the output compiles even where a collection is named like a global it uses (partial, array)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const ts = (await import('typescript')).default;
+  const dir = mkdtempSync(join(tmpdir(), 'schema-types-'));
+  const file = join(dir, 'shadow.json');
+  const script = join(schemaDir(), '..', '..', '..', 'clients', 'js', 'scripts', 'schema-types.mjs');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      collections: {
+        partial: { plural: 'partials', shareable: true, properties: { name: { type: 'string' }, level: { type: 'integer', enum: [-1, 2] } }, required: ['name'] },
+        array: {
+          plural: 'arrays',
+          properties: {
+            partialId: { type: 'string', format: 'uuid', 'x-references': 'partial', 'x-parent': true },
+            kinds: { type: 'array', items: { type: 'string', enum: ['a', 'b'] } },
+            mixed: { type: 'array', items: { type: ['number', 'string'] } },
+            at: { type: 'string', format: 'date-time' },
+          },
+        },
+      },
+    }),
+  );
+  const out = join(dir, 'shadow.ts');
+  const r = spawnSync(process.execPath, [script, file, '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // A use of the types: what must compile, and what must not.
+  writeFileSync(
+    join(dir, 'use.ts'),
+    [
+      "import type { ShadowCollections } from './shadow.js';",
+      "type C = ShadowCollections;",
+      "export const patch: C['partial']['patch'] = { level: 2 };",
+      "export const create: C['array']['create'] = { partialId: 'p', kinds: ['a'], mixed: [1, 'x'] };",
+      "export const rec: C['array']['record']['kinds'] = ['b'];",
+      "// @ts-expect-error: not one of the enum",
+      "export const bad: C['array']['create'] = { kinds: ['c'] };",
+    ].join('\n'),
+  );
+  const program = ts.createProgram([join(dir, 'use.ts')], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, types: [] });
+  const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  assert.deepEqual(errors, [], `the generated types compile:\n${errors.join('\n')}\n${r.stdout}`);
+});
+
 test('schema-types: every property type, integer and unions, enums, arrays of enums; --name; clashing type names refused', async () => {
   const { spawnSync } = await import('node:child_process');
   const { mkdtempSync, writeFileSync } = await import('node:fs');
