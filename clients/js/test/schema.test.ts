@@ -235,6 +235,36 @@ test('a database holding records of collections the schema does not have: they a
   await closeAll(n);
 });
 
+test('a database opened with a schema that adds collections pulls again from scratch: records of the new collections skipped before arrive', async () => {
+  const storage = memoryStorage('evolving');
+  const full = loadSchema('notes');
+  // The app's first version knew notebooks and notes; the server already had check items.
+  const older = { collections: { notebook: full.collections.notebook!, note: full.collections.note! } };
+  const e = env(full);
+  const [nb, note, item] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+  e.server.remote({ operationId: crypto.randomUUID(), id: nb, entityType: 'notebook', operation: 'create', data: { title: 'N' } });
+  e.server.remote({ operationId: crypto.randomUUID(), id: note, entityType: 'note', operation: 'create', data: { notebookId: nb } });
+  e.server.remote({ operationId: crypto.randomUUID(), id: item, entityType: 'checkItem', operation: 'create', data: { noteId: note, text: 'milk' } });
+  const c1 = await e.client<Collections>({ storage, schema: older as unknown as Schema });
+  await c1.sync();
+  assert.equal((await c1.list('note')).length, 1);
+  await c1.close();
+  // The next version adds check items: the cursor stored was moved past the check item.
+  const sent = e.server.syncRequests().length;
+  const c2 = await e.client<Collections>({ storage, schema: full as unknown as Schema });
+  await c2.sync();
+  assert.equal(e.server.syncRequests()[sent]!.body.lastSyncTimestamp, null, 'pulled from scratch');
+  assert.deepEqual((await c2.list('checkItem', { noteId: note })).map((r) => r.id), [item]);
+  await c2.close();
+  // Opened again with the same schema: no further pull from scratch.
+  const again = e.server.syncRequests().length;
+  const c3 = await e.client<Collections>({ storage, schema: full as unknown as Schema });
+  await c3.sync();
+  assert.notEqual(e.server.syncRequests()[again]!.body.lastSyncTimestamp, null, 'the cursor kept');
+  assert.equal((await c3.list('checkItem')).length, 1);
+  await closeAll(e);
+});
+
 test('properties named like Object.prototype members (constructor, toString) are data like any other: unset reads null, set travels', async () => {
   // Valid identifiers in a schema; `'toString' in data` is true for any object, so they must be read as own keys only.
   const doc = { collections: { task: { plural: 'tasks', properties: { title: { type: 'string' }, constructor: { type: 'string' }, toString: { type: 'boolean' } }, required: ['title'] } } };
