@@ -56,6 +56,12 @@ if (!ident.test(prefix)) fail(`--name ${prefix} is not an identifier`);
 /** One line of a doc comment: `*` and `/` made harmless. */
 const doc = (s) => String(s).replace(/\*\//g, '*\\/').replace(/\s+/g, ' ').trim();
 
+// The output's own type names (per collection `T` and `TFields`). A collection may be named like a
+// global the output uses (`partial`, `array`): that name then shadows the global in the whole file,
+// so the global is written `globalThis.Partial` there.
+const own = new Set(Object.keys(cols).flatMap((n) => [pascal(n), `${pascal(n)}Fields`]));
+const global = (n) => (own.has(n) ? `globalThis.${n}` : n);
+
 function tsType(p, where) {
   if (!p || typeof p !== 'object') fail(`${where}: not an object`);
   if (Array.isArray(p.enum)) return [...new Set(p.enum.map((v) => JSON.stringify(v)))].join(' | ');
@@ -66,7 +72,7 @@ function tsType(p, where) {
     if (t === 'boolean') return 'boolean';
     if (t === 'array') {
       const item = tsType(p.items, `${where}/items`);
-      return item.includes(' ') ? `Array<${item}>` : `${item}[]`;
+      return item.includes(' ') ? `${global('Array')}<${item}>` : `${item}[]`;
     }
     return fail(`${where}/type: ${JSON.stringify(t)} is not a type tidesync knows`);
   });
@@ -126,7 +132,7 @@ for (const [name, c] of Object.entries(cols)) {
   emit('}');
   const parents = typed.filter(({ p }) => p['x-parent'] === true && p['x-references']).map(({ k }) => `${k}?: string`);
   const filter = parents.length ? `{ ${parents.join('; ')} }` : '{ [key: string]: never }';
-  map.push(`  ${name}: { record: ${T}; create: ${T}Fields; patch: Partial<${T}Fields>; filter: ${filter} };`);
+  map.push(`  ${name}: { record: ${T}; create: ${T}Fields; patch: ${global('Partial')}<${T}Fields>; filter: ${filter} };`);
 }
 emit();
 emit(`/** The collections of ${basename(file)}: \`createClient<${prefix}Collections>({ schema })\`; a list filters by parent. */`);

@@ -5,7 +5,7 @@
 import { indexedDbStorage } from './idb.js';
 import { Live, type EventSourceCtor } from './live.js';
 import { Local, type Changed } from './local.js';
-import { compare, matches, sameValue, type Rec, type Row } from './model.js';
+import { compare, matches, own, sameValue, type Rec, type Row } from './model.js';
 import { compile, type Schema } from './schema.js';
 import { memoryStorage, type Storage } from './storage.js';
 import { SyncError } from './errors.js';
@@ -472,7 +472,7 @@ export async function createClient<C extends Collections = BucketListCollections
   };
   const pick = (type: string, data: Record<string, unknown>) => {
     const out: Record<string, unknown> = {};
-    for (const f of model.fields[type]!) if (f in data && data[f] !== undefined) out[f] = data[f];
+    for (const f of model.fields[type]!) if (own(data, f) && data[f] !== undefined) out[f] = data[f];
     return out;
   };
 

@@ -168,6 +168,7 @@ export class Local {
   private async restore(tx: Tx): Promise<void> {
     tx.put('meta', this.deviceId, 'deviceId');
     if (this.cursor !== null) tx.put('meta', this.cursor, 'cursor');
+    tx.put('meta', this.model.types, 'collections');
     if (this.resync) tx.put('meta', true, 'resync');
     if (this.hlc) tx.put('meta', this.hlc, 'hlc');
     for (const row of this.rows.values()) tx.put('records', row);
@@ -193,13 +194,27 @@ export class Local {
       const got = await this.run('readwrite', async (tx) => {
         let deviceId = await tx.get<string>('meta', 'deviceId');
         if (!deviceId) tx.put('meta', (deviceId = newDeviceId()), 'deviceId');
+        let cursor = (await tx.get<string>('meta', 'cursor')) ?? null;
+        let resync = (await tx.get<boolean>('meta', 'resync')) ?? false;
+        // Pulled under a schema without some of today's collections, the database skipped their
+        // records while its cursor moved past them: pull again from scratch (a database from
+        // before this was noted ran the bucket list, the only model then).
+        const had = (await tx.get<string[]>('meta', 'collections')) ?? ['space', 'category', 'item'];
+        const now = this.model.types;
+        if (cursor !== null && now.some((t) => !had.includes(t))) {
+          tx.delete('meta', 'cursor');
+          tx.put('meta', true, 'resync');
+          cursor = null;
+          resync = true;
+        }
+        if (now.length !== had.length || now.some((t) => !had.includes(t))) tx.put('meta', now, 'collections');
         return {
           deviceId,
           rows: await tx.getAll<Row>('records'),
           outbox: await tx.getAll<OutboxRow>('outbox'),
           rejected: await tx.getAll<RejectedOp>('rejected'),
-          cursor: (await tx.get<string>('meta', 'cursor')) ?? null,
-          resync: (await tx.get<boolean>('meta', 'resync')) ?? false,
+          cursor,
+          resync,
           hlc: (await tx.get<number>('meta', 'hlc')) ?? 0,
         };
       });

@@ -29,6 +29,9 @@ export interface Row {
   s?: Rec | null;
 }
 
+/** Whether `o` has the key itself: a property may be named `constructor` or `toString`, which `in` finds on every object. */
+export const own = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
 /** The record after one operation; `base` null = not known to exist. Mirrors the server: no undelete, only sent keys touched. */
 export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null, model: Model): Rec | null {
   const fields = model.fields[op.entityType] ?? [];
@@ -41,7 +44,7 @@ export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null, 
     if (op.operation !== 'create') return null; // update of something unknown: the server answers not_found
     const rec: Rec = { id: op.id, userId, deletedAt: null };
     for (const f of fields) rec[f] = null;
-    for (const f of fields) if (f in data) rec[f] = data[f];
+    for (const f of fields) if (own(data, f)) rec[f] = data[f];
     rec.createdAt = op.timestamp;
     rec.updatedAt = op.timestamp;
     rec.deviceId = op.deviceId;
@@ -49,7 +52,7 @@ export function applyOp(base: Rec | null, op: OutboxRow, userId: string | null, 
   }
   if (base.deletedAt) return base;
   const rec: Rec = { ...base };
-  for (const f of fields) if (f in data) rec[f] = data[f];
+  for (const f of fields) if (own(data, f)) rec[f] = data[f];
   rec.updatedAt = op.timestamp;
   rec.deviceId = op.deviceId;
   return rec;

@@ -4,10 +4,14 @@
 
 import { useMemo, useSyncExternalStore } from 'react';
 import type { Client } from './client.js';
-import type { Collections, SyncStatus } from './types.js';
+import type { BucketListCollections, Collections, SyncStatus } from './types.js';
 
-/** The live rows of `type` matching `filter` (same order as `client.list`). */
-export function useQuery<C extends Collections, T extends keyof C & string>(client: Client<C>, type: T, filter?: C[T]['filter']): C[T]['record'][] {
+/**
+ * The live rows of `type` matching `filter` (same order as `client.list`). Both type arguments are
+ * inferred; the collection comes first so that `useQuery<'item'>(client, 'item')`, as written before
+ * schemas, still means the bucket list's items.
+ */
+export function useQuery<T extends keyof C & string, C extends Collections = BucketListCollections>(client: Client<C>, type: T, filter?: C[T]['filter']): C[T]['record'][] {
   // The filter by value: a new object with the same fields is the same query.
   const key = JSON.stringify(Object.entries(filter ?? {}).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
   const store = useMemo(() => {

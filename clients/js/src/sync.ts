@@ -35,6 +35,8 @@ export class Engine {
   private timer: unknown = null;
   private attempts = 0;
   private token: string | null;
+  /** Counts setToken calls: a 401 to a request made before the latest one is not the new token's answer. */
+  private tokenGen = 0;
   private closed = false;
   /** The error of the last round, null if it succeeded. */
   lastFailure: SyncError | null = null;
@@ -120,9 +122,10 @@ export class Engine {
     let sentOps = 0;
     let received = 0;
     let big = false;
-    let ahead: { from: string; data: Promise<Record<string, unknown>> } | null = null;
+    let ahead: { from: string; gen: number; data: Promise<Record<string, unknown>> } | null = null;
     try {
       for (let n = 0; n < MAX_REQUESTS_PER_ROUND && !this.closed; n++) {
+        let gen = this.tokenGen;
         try {
           // A resync pulls the whole server copy first, then pushes the outbox.
           const ops = local.resync ? [] : fit(await local.peekOutbox(batch));
@@ -132,12 +135,14 @@ export class Engine {
             this.call('POST', '/api/sync', { deviceId: local.deviceId, lastSyncTimestamp: from, changes: changes.map(wire), limit: PAGE_LIMIT });
           // The page asked for while the previous one was being applied, if it still fits: nothing
           // to send, and the cursor it was asked from is the one stored now.
-          const data = ahead && ops.length === 0 && ahead.from === cursor ? await ahead.data : await pull(cursor, ops);
+          const useAhead = ahead && ops.length === 0 && ahead.from === cursor;
+          if (useAhead) gen = ahead!.gen;
+          const data = useAhead ? await ahead!.data : await pull(cursor, ops);
           ahead = null;
           const page = toPage(data, local.model);
           // More to pull and nothing sent: ask for the next page now, and apply this one meanwhile.
           if (page.hasMore && ops.length === 0) {
-            ahead = { from: page.syncTimestamp, data: pull(page.syncTimestamp, []) };
+            ahead = { from: page.syncTimestamp, gen: this.tokenGen, data: pull(page.syncTimestamp, []) };
             ahead.data.catch(() => undefined); // unused if it no longer fits; else awaited above
           }
           const acks = Array.isArray(data.acknowledged) ? (data.acknowledged as Ack[]) : [];
@@ -157,6 +162,13 @@ export class Engine {
           if (!page.hasMore && !local.resync && local.outbox.length === 0) break;
         } catch (e) {
           const err = e instanceof SyncError ? e : new SyncError('retry', 'storage', e instanceof Error ? e.message : String(e));
+          ahead = null; // a failed page is asked for again, not awaited twice
+          // The app signed in again while this request (with the old token) was out: send again now
+          // with the new one, rather than report "needs sign-in" and wait for the backoff timer.
+          if (err.kind === 'auth' && gen !== this.tokenGen && tokenRefreshes < MAX_TOKEN_REFRESH) {
+            tokenRefreshes++;
+            continue;
+          }
           if (err.kind === 'auth' && this.o.getToken && tokenRefreshes < MAX_TOKEN_REFRESH) {
             tokenRefreshes++;
             this.token = null; // ask getToken again before the next request
@@ -210,6 +222,7 @@ export class Engine {
   /** A new token from the app (signed in again): used from the next request; the backoff starts over. */
   setToken(token: string | null): void {
     this.token = token;
+    this.tokenGen++;
     this.attempts = 0;
   }
 

@@ -20,7 +20,7 @@ type Kind = string;
 
 /** A schema document as docs/SCHEMA.md describes it (the keywords this fake uses). */
 export interface SchemaDoc {
-  collections: Record<string, { plural: string; shareable?: boolean; required?: string[]; properties: Record<string, { maxLength?: number; 'x-references'?: string; 'x-parent'?: boolean }> }>;
+  collections: Record<string, { plural: string; shareable?: boolean; required?: string[]; properties: Record<string, { type?: string | string[]; maxLength?: number; 'x-references'?: string; 'x-parent'?: boolean }> }>;
 }
 
 /** The repo's directory of schema files (crates/protocol/schema), found upwards from this file (run from a bundle in clients/.build). */
@@ -292,7 +292,7 @@ export class FakeServer {
     const rec: Rec = cur
       ? { ...cur.rec }
       : { id: c.id, userId: 'u1', createdAt: c.timestamp, deletedAt: null, ...Object.fromEntries(this.fields[c.entityType]!.map((f) => [f, null])) };
-    for (const f of this.fields[c.entityType]!) if (f in data) rec[f] = data[f];
+    for (const f of this.fields[c.entityType]!) if (Object.prototype.hasOwnProperty.call(data, f)) rec[f] = data[f];
     rec.updatedAt = c.timestamp;
     rec.deviceId = c.deviceId;
     if (cur?.rec.deletedAt) {

@@ -235,6 +235,106 @@ test('a database holding records of collections the schema does not have: they a
   await closeAll(n);
 });
 
+test('a database opened with a schema that adds collections pulls again from scratch: records of the new collections skipped before arrive', async () => {
+  const storage = memoryStorage('evolving');
+  const full = loadSchema('notes');
+  // The app's first version knew notebooks and notes; the server already had check items.
+  const older = { collections: { notebook: full.collections.notebook!, note: full.collections.note! } };
+  const e = env(full);
+  const [nb, note, item] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+  e.server.remote({ operationId: crypto.randomUUID(), id: nb, entityType: 'notebook', operation: 'create', data: { title: 'N' } });
+  e.server.remote({ operationId: crypto.randomUUID(), id: note, entityType: 'note', operation: 'create', data: { notebookId: nb } });
+  e.server.remote({ operationId: crypto.randomUUID(), id: item, entityType: 'checkItem', operation: 'create', data: { noteId: note, text: 'milk' } });
+  const c1 = await e.client<Collections>({ storage, schema: older as unknown as Schema });
+  await c1.sync();
+  assert.equal((await c1.list('note')).length, 1);
+  await c1.close();
+  // The next version adds check items: the cursor stored was moved past the check item.
+  const sent = e.server.syncRequests().length;
+  const c2 = await e.client<Collections>({ storage, schema: full as unknown as Schema });
+  await c2.sync();
+  assert.equal(e.server.syncRequests()[sent]!.body.lastSyncTimestamp, null, 'pulled from scratch');
+  assert.deepEqual((await c2.list('checkItem', { noteId: note })).map((r) => r.id), [item]);
+  await c2.close();
+  // Opened again with the same schema: no further pull from scratch.
+  const again = e.server.syncRequests().length;
+  const c3 = await e.client<Collections>({ storage, schema: full as unknown as Schema });
+  await c3.sync();
+  assert.notEqual(e.server.syncRequests()[again]!.body.lastSyncTimestamp, null, 'the cursor kept');
+  assert.equal((await c3.list('checkItem')).length, 1);
+  await closeAll(e);
+});
+
+test('properties named like Object.prototype members (constructor, toString) are data like any other: unset reads null, set travels', async () => {
+  // Valid identifiers in a schema; `'toString' in data` is true for any object, so they must be read as own keys only.
+  const doc = { collections: { task: { plural: 'tasks', properties: { title: { type: 'string' }, constructor: { type: 'string' }, toString: { type: 'boolean' } }, required: ['title'] } } };
+  const e = env(doc);
+  const c = await e.client<Collections>();
+  const a = await c.create('task', { title: 'a' });
+  const b = await c.create('task', { title: 'b', constructor: 'set', toString: true });
+  const ra = (await c.get('task', a)) as unknown as Record<string, unknown>;
+  assert.equal(ra.constructor, null, 'unset reads null');
+  assert.equal(ra.toString, null);
+  await c.update('task', a, { title: 'a2' });
+  assert.equal(((await c.get('task', a)) as unknown as Record<string, unknown>).constructor, null, 'an update leaves it alone');
+  await c.sync();
+  assert.equal(c.status.pending, 0);
+  const sent = e.server.syncRequests().flatMap((r) => r.body.changes as { id: string; data?: Record<string, unknown> }[]);
+  assert.deepEqual(sent.find((ch) => ch.id === a)!.data, { title: 'a' }, 'only the fields given travel');
+  const rb = e.server.live('task').find((r) => r.id === b)!;
+  assert.equal(rb.constructor, 'set');
+  assert.equal(rb.toString, true);
+  assert.equal(e.server.live('task').find((r) => r.id === a)!.constructor, null);
+  await closeAll(e);
+});
+
+test('schema-types: the output compiles even where a collection is named like a global it uses (partial, array)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const ts = (await import('typescript')).default;
+  const dir = mkdtempSync(join(tmpdir(), 'schema-types-'));
+  const file = join(dir, 'shadow.json');
+  const script = join(schemaDir(), '..', '..', '..', 'clients', 'js', 'scripts', 'schema-types.mjs');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      collections: {
+        partial: { plural: 'partials', shareable: true, properties: { name: { type: 'string' }, level: { type: 'integer', enum: [-1, 2] } }, required: ['name'] },
+        array: {
+          plural: 'arrays',
+          properties: {
+            partialId: { type: 'string', format: 'uuid', 'x-references': 'partial', 'x-parent': true },
+            kinds: { type: 'array', items: { type: 'string', enum: ['a', 'b'] } },
+            mixed: { type: 'array', items: { type: ['number', 'string'] } },
+            at: { type: 'string', format: 'date-time' },
+          },
+        },
+      },
+    }),
+  );
+  const out = join(dir, 'shadow.ts');
+  const r = spawnSync(process.execPath, [script, file, '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // A use of the types: what must compile, and what must not.
+  writeFileSync(
+    join(dir, 'use.ts'),
+    [
+      "import type { ShadowCollections } from './shadow.js';",
+      "type C = ShadowCollections;",
+      "export const patch: C['partial']['patch'] = { level: 2 };",
+      "export const create: C['array']['create'] = { partialId: 'p', kinds: ['a'], mixed: [1, 'x'] };",
+      "export const rec: C['array']['record']['kinds'] = ['b'];",
+      "// @ts-expect-error: not one of the enum",
+      "export const bad: C['array']['create'] = { kinds: ['c'] };",
+    ].join('\n'),
+  );
+  const program = ts.createProgram([join(dir, 'use.ts')], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, types: [] });
+  const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  assert.deepEqual(errors, [], `the generated types compile:\n${errors.join('\n')}\n${r.stdout}`);
+});
+
 test('schema-types: every property type, integer and unions, enums, arrays of enums; --name; clashing type names refused', async () => {
   const { spawnSync } = await import('node:child_process');
   const { mkdtempSync, writeFileSync } = await import('node:fs');

@@ -65,8 +65,13 @@ test('401 without a better token: needsSignIn, the outbox kept; setToken signs i
   assert.equal(c.status.lastError?.status, 401);
   assert.equal(c.status.retry, null);
   assert.equal(c.status.pending, 2, 'the outbox is kept');
-  e.clock.advance(120_000); // retries with the bad token change nothing
-  await settle();
+  // Retries with the bad token change nothing. Waits for the retry round to end (a request made
+  // and the round over), not for a time: under load a round still reading the outbox would
+  // otherwise meet setToken below and send with the fresh token itself.
+  const sent = e.server.requests.length;
+  e.clock.advance(120_000);
+  await until(() => e.server.requests.length > sent && !c.status.syncing, 'the retry round with the bad token');
+  assert.equal(c.status.state, 'needsSignIn');
   assert.equal(c.status.pending, 2);
   const states: SyncState[] = [];
   c.onStatus((st) => states.at(-1) !== st.state && states.push(st.state));
@@ -76,6 +81,40 @@ test('401 without a better token: needsSignIn, the outbox kept; setToken signs i
   assert.equal(c.status.pending, 0);
   assert.equal(e.server.live('item').length, 1);
   assert.equal(e.server.requests.at(-1)!.auth, 'Bearer fresh');
+  await closeAll(e);
+});
+
+test('setToken while a request with the old token is in flight: its 401 is not a sign-in prompt, the round sends at once with the new token', async () => {
+  const e = env();
+  e.server.validTokens = new Set(['fresh']);
+  // Holds the answers to requests while `held` is set (the request already reached the server).
+  let held: (() => void)[] | null = null;
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const res = await (e.server.fetch as typeof globalThis.fetch)(input, init);
+    if (held) await new Promise<void>((r) => held!.push(r));
+    return res;
+  }) as typeof globalThis.fetch;
+  const c = await e.client({ token: 'expired', fetch });
+  await until(() => c.status.state === 'needsSignIn', 'needs sign-in');
+  held = [];
+  const sent = e.server.requests.length;
+  await c.create('space', { name: 'S' });
+  const round = c.sync().catch(() => undefined); // a round now, with the expired token, its answer held
+  await until(() => e.server.requests.length > sent && held!.length > 0, 'the request with the expired token');
+  assert.equal(e.server.requests.at(-1)!.auth, 'Bearer expired');
+  const states: SyncState[] = [];
+  c.onStatus((st) => states.at(-1) !== st.state && states.push(st.state));
+  c.setToken('fresh');
+  const release = held;
+  held = null;
+  for (const r of release) r();
+  // No clock advance: the new token is used without waiting for a backoff timer.
+  await until(() => c.status.state === 'idle', `idle (states: ${states})`);
+  assert.ok(!states.includes('needsSignIn'), `signed in, never asked again: ${states}`);
+  assert.equal(e.server.live('space').length, 1);
+  assert.equal(e.server.requests.at(-1)!.auth, 'Bearer fresh');
+  assert.equal(c.status.lastError, null);
+  await round;
   await closeAll(e);
 });
 

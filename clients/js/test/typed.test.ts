@@ -58,7 +58,7 @@ export function notesTypes(c: Client<NotesCollections>, d: Client) {
   const wrong: Promise<CheckItem[]> = c.list('note');
   c.subscribe('checkItem', { noteId: 'n' }, (rows: CheckItem[]) => rows.map((r) => r.done === true));
   const one: Promise<Note | undefined> = c.get('note', 'id');
-  type Rows = ReturnType<typeof useQuery<NotesCollections, 'checkItem'>>;
+  type Rows = ReturnType<typeof useQuery<'checkItem', NotesCollections>>;
   const rows: Same<Rows, CheckItem[]> = true;
   // The default client is still the bucket list.
   void d.create('item', { title: 't', priority: 'high' });
@@ -66,7 +66,12 @@ export function notesTypes(c: Client<NotesCollections>, d: Client) {
   void d.create('note', { notebookId: 'n' });
   const items: Promise<Item[]> = d.list('item', { spaceId: 's' });
   const dflt: Same<BucketListCollections['item']['record'], Item> = true;
-  return [notes, wrong, one, rows, items, dflt];
+  // useQuery with the one type argument it took before schemas: the bucket list's collection.
+  type OldStyle = ReturnType<typeof useQuery<'item'>>;
+  const oldStyle: Same<OldStyle, Item[]> = true;
+  // @ts-expect-error: not a bucket-list collection
+  type OldBad = ReturnType<typeof useQuery<'note'>>;
+  return [notes, wrong, one, rows, items, dflt, oldStyle, null as unknown as OldBad];
 }
 
 test('generated types: the bucket list equals the built-in types (compile-time), and a typed notes client works at run time', async () => {
