@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
 use tidesync_engine::{Again, Push, PushInput, PushLimits, SyncOutput, View};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
 use tidesync_store::{
@@ -45,6 +46,8 @@ pub struct PostgresStore {
     gates: gate::Gates,
     /// How much one transaction of a push may load (PUSH_STEP_BYTES).
     limits: PushLimits,
+    /// The collections its records are of (their `kind`).
+    model: Model,
 }
 
 /// The channel every instance LISTENs on. Payload: `scope:version:user:device`
@@ -297,7 +300,7 @@ impl Store for PostgresStore {
                     };
                     let mut tx = conn.begin().await.map_err(db)?;
                     // Its change notices are queued with its writes (sync.rs).
-                    match sync::push(&mut tx, user, push).await {
+                    match sync::push(&mut tx, self.model, user, push).await {
                         Err(StoreError::Retry) if attempt < 3 => attempt += 1,
                         other => {
                             let pushed = other?;
@@ -324,7 +327,7 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db)?;
-            let out = sync::pull(&mut tx, user, input).await?;
+            let out = sync::pull(&mut tx, self.model, user, input).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
         })
@@ -344,7 +347,7 @@ impl Store for PostgresStore {
     async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let m = members::members(&mut tx, user, space).await?;
+            let m = members::members(&mut tx, self.model, user, space).await?;
             tx.commit().await.map_err(db)?;
             Ok(m)
         })
@@ -359,7 +362,8 @@ impl Store for PostgresStore {
     ) -> Result<MembersChanged, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let changed = members::change(&mut tx, user, space, op, now_millis()).await?;
+            let changed =
+                members::change(&mut tx, self.model, user, space, op, now_millis()).await?;
             notify(&mut tx, &membership_notes(&changed.affected)).await?;
             tx.commit().await.map_err(db)?;
             Ok(changed)
@@ -378,7 +382,9 @@ impl Store for PostgresStore {
     ) -> Result<InvitationChanged, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::invite(&mut tx, user, space, email, role, limits, now).await?;
+            let out =
+                invitations::invite(&mut tx, self.model, user, space, email, role, limits, now)
+                    .await?;
             notify(&mut tx, &membership_notes(&out.notify)).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
@@ -393,7 +399,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<ReceivedInvitation>, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::received(&mut tx, user, now).await?;
+            let out = invitations::received(&mut tx, self.model, user, now).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
         })
@@ -408,7 +414,7 @@ impl Store for PostgresStore {
     ) -> Result<Accepted, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::accept(&mut tx, user, id, now).await?;
+            let out = invitations::accept(&mut tx, self.model, user, id, now).await?;
             notify(&mut tx, &membership_notes(&out.changed.affected)).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
@@ -440,7 +446,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Invitation>, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::sent(&mut tx, user, space, now).await?;
+            let out = invitations::sent(&mut tx, self.model, user, space, now).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
         })
@@ -456,7 +462,7 @@ impl Store for PostgresStore {
     ) -> Result<InvitationChanged, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::revoke(&mut tx, user, space, id, now).await?;
+            let out = invitations::revoke(&mut tx, self.model, user, space, id, now).await?;
             notify(&mut tx, &membership_notes(&out.notify)).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)

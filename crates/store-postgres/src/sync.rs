@@ -4,6 +4,7 @@
 use sqlx::postgres::PgConnection;
 use tidesync_engine::page::{self, needs_first_since, FirstSince};
 use tidesync_engine::{Again, Loaded, Need, Plan, Push, SyncOutput, View};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::{ScopeId, UserId};
 use tidesync_store::{ChangeNote, PullInput, StoreError};
 
@@ -32,6 +33,7 @@ pub enum Pushed {
 /// without their content.
 pub async fn push(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     mut push: Push,
 ) -> Result<Pushed, StoreError> {
@@ -67,6 +69,7 @@ pub async fn push(
                 }
                 let rows = push::batch(
                     &mut *c,
+                    model,
                     user,
                     &lock,
                     &operation_ids,
@@ -92,16 +95,16 @@ pub async fn push(
                 max_bytes,
             } => {
                 let (records, looked_up) =
-                    sql::load_records(&mut *c, &ids, &scopes, max_bytes).await?;
+                    sql::load_records(&mut *c, model, &ids, &scopes, max_bytes).await?;
                 Loaded::Records { records, looked_up }
             }
             Need::Children {
                 scope,
-                spaces,
-                categories,
-                loaded_spaces,
+                roots,
+                parents,
+                loaded_roots,
             } => Loaded::Children(
-                sql::children(&mut *c, scope, &spaces, &categories, &loaded_spaces).await?,
+                sql::children(&mut *c, model, scope, (&roots, &parents), &loaded_roots).await?,
             ),
             Need::Descendants { .. } => {
                 return Err(StoreError::Internal(
@@ -138,7 +141,7 @@ pub async fn push(
     if let Some(again) = plan.again.take() {
         return Ok(Pushed::Again(again));
     }
-    let page = sql::page(&mut *c, plan.page.clone()).await?;
+    let page = sql::page(&mut *c, model, plan.page.clone()).await?;
     // READ COMMITTED: a collection may have committed since the view was
     // read. Locked scopes had `collected` read under the lock; the others
     // are read again now, after the page.
@@ -164,6 +167,7 @@ pub async fn push(
 /// cannot remove tombstones between the check and the page).
 pub async fn pull(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     input: PullInput,
 ) -> Result<SyncOutput, StoreError> {
@@ -177,7 +181,7 @@ pub async fn pull(
     };
     let plan = page::plan(&input.cursor, &view, &first, input.limit, input.max_bytes)?;
     Ok(SyncOutput::pulled(
-        sql::page(&mut *c, plan.page).await?,
+        sql::page(&mut *c, model, plan.page).await?,
         plan.removed_spaces,
     ))
 }

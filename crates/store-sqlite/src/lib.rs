@@ -31,6 +31,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tidesync_engine::View;
 use tidesync_engine::{Push, PushInput, PushLimits, StepSize, SyncOutput};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
@@ -66,6 +67,9 @@ pub struct SqliteOptions {
     /// and so rewrites: a push that needs more commits in steps, with other
     /// jobs in between.
     pub push_step_bytes: usize,
+    /// The collections records are of (the built-in bucket list unless the
+    /// server runs a declared schema).
+    pub model: Model,
 }
 
 impl Default for SqliteOptions {
@@ -79,6 +83,7 @@ impl Default for SqliteOptions {
             cascade_step: DEFAULT_CASCADE_STEP,
             cascade_step_bytes: DEFAULT_CASCADE_STEP_BYTES,
             push_step_bytes: DEFAULT_PUSH_STEP_BYTES,
+            model: Model::builtin(),
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     limits: PushLimits,
+    /// The collections its records are of (their `kind`).
+    model: Model,
     /// A shared lock on `<db>.lock` while open, so that `tidesync restore`
     /// cannot replace the file under a running server.
     held: std::sync::Mutex<Option<std::fs::File>>,
@@ -167,6 +174,7 @@ impl SqliteStore {
                 }),
                 run_bytes: Some(options.push_step_bytes.max(1)),
             },
+            model: options.model,
             held: std::sync::Mutex::new(Some(held)),
         })
     }
@@ -329,10 +337,11 @@ impl Store for SqliteStore {
         // loop; the steps done stay (each is a valid state, and a retry
         // finds their operations done).
         let mut push = Push::new(user, input, self.limits);
+        let model = self.model;
         loop {
             match self
                 .writer
-                .run_for(user, cost, move |c| sync::push(c, user, push))
+                .run_for(user, cost, move |c| sync::push(c, model, user, push))
                 .await?
             {
                 sync::Pushed::Done(out) => return Ok(out),
@@ -342,7 +351,8 @@ impl Store for SqliteStore {
     }
 
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
-        self.read(move |c| sync::pull(c, user, input)).await
+        let model = self.model;
+        self.read(move |c| sync::pull(c, model, user, input)).await
     }
 
     async fn view(&self, user: UserId) -> Result<View, StoreError> {
@@ -350,7 +360,9 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
-        self.read(move |c| members::members(c, user, space)).await
+        let model = self.model;
+        self.read(move |c| members::members(c, model, user, space))
+            .await
     }
 
     async fn change_members(
@@ -359,9 +371,10 @@ impl Store for SqliteStore {
         space: RecordId,
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError> {
+        let model = self.model;
         self.writer
             .run_for(user, 0, move |c| {
-                members::change(c, user, space, op, now_millis())
+                members::change(c, model, user, space, op, now_millis())
             })
             .await
     }
@@ -376,9 +389,10 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<InvitationChanged, StoreError> {
         let email = email.to_owned();
+        let model = self.model;
         self.writer
             .run(0, move |c| {
-                invitations::invite(c, user, space, &email, role, limits, now)
+                invitations::invite(c, model, user, space, &email, role, limits, now)
             })
             .await
     }
@@ -388,7 +402,8 @@ impl Store for SqliteStore {
         user: UserId,
         now: Millis,
     ) -> Result<Vec<ReceivedInvitation>, StoreError> {
-        self.read(move |c| invitations::received(c, user, now))
+        let model = self.model;
+        self.read(move |c| invitations::received(c, model, user, now))
             .await
     }
 
@@ -398,8 +413,9 @@ impl Store for SqliteStore {
         id: InvitationId,
         now: Millis,
     ) -> Result<Accepted, StoreError> {
+        let model = self.model;
         self.writer
-            .run(0, move |c| invitations::accept(c, user, id, now))
+            .run(0, move |c| invitations::accept(c, model, user, id, now))
             .await
     }
 
@@ -421,7 +437,8 @@ impl Store for SqliteStore {
         space: RecordId,
         now: Millis,
     ) -> Result<Vec<Invitation>, StoreError> {
-        self.read(move |c| invitations::sent(c, user, space, now))
+        let model = self.model;
+        self.read(move |c| invitations::sent(c, model, user, space, now))
             .await
     }
 
@@ -432,8 +449,11 @@ impl Store for SqliteStore {
         id: InvitationId,
         now: Millis,
     ) -> Result<InvitationChanged, StoreError> {
+        let model = self.model;
         self.writer
-            .run(0, move |c| invitations::revoke(c, user, space, id, now))
+            .run(0, move |c| {
+                invitations::revoke(c, model, user, space, id, now)
+            })
             .await
     }
 

@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 use tidesync_engine::page::{self, needs_first_since, FirstSince};
 use tidesync_engine::{Again, Loaded, Need, Push, SyncOutput, View};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::UserId;
 use tidesync_store::{PullInput, StoreError};
 
@@ -24,7 +25,12 @@ pub enum Pushed {
 }
 
 /// One transaction of a push (a new one, or one resumed after a step).
-pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, StoreError> {
+pub fn push(
+    c: &Connection,
+    model: Model,
+    user: UserId,
+    mut push: Push,
+) -> Result<Pushed, StoreError> {
     while let Some(need) = push.need() {
         let loaded = match need {
             Need::View => Loaded::View(view(c, user)?),
@@ -39,7 +45,7 @@ pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, Stor
             } => {
                 let locked = sql::lock(c, user, &lock)?;
                 let acks = sql::load_acks(c, user, &operation_ids)?;
-                let (records, looked_up) = sql::load_records(c, &ids, &scopes, max_bytes)?;
+                let (records, looked_up) = sql::load_records(c, model, &ids, &scopes, max_bytes)?;
                 Loaded::Batch {
                     locked,
                     acks,
@@ -56,27 +62,35 @@ pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, Stor
                 scopes,
                 max_bytes,
             } => {
-                let (records, looked_up) = sql::load_records(c, &ids, &scopes, max_bytes)?;
+                let (records, looked_up) = sql::load_records(c, model, &ids, &scopes, max_bytes)?;
                 Loaded::Records { records, looked_up }
             }
             Need::Children {
                 scope,
-                spaces,
-                categories,
-                loaded_spaces,
+                roots,
+                parents,
+                loaded_roots,
             } => Loaded::Children(cascade::children(
                 c,
+                model,
                 scope,
-                &spaces,
-                &categories,
-                &loaded_spaces,
+                (&roots, &parents),
+                &loaded_roots,
             )?),
             Need::Descendants {
                 scope,
                 root,
-                space,
+                kinds,
+                inner,
                 limit,
-            } => Loaded::Descendants(cascade::descendants(c, scope, root, space, limit)?),
+            } => Loaded::Descendants(cascade::descendants(
+                c,
+                model,
+                scope,
+                root,
+                (&kinds, &inner),
+                limit,
+            )?),
         };
         push.feed(loaded)?;
     }
@@ -88,13 +102,18 @@ pub fn push(c: &Connection, user: UserId, mut push: Push) -> Result<Pushed, Stor
     if let Some(again) = plan.again.take() {
         return Ok(Pushed::Again(again));
     }
-    let page = sql::page(c, plan.page.clone())?;
+    let page = sql::page(c, model, plan.page.clone())?;
     Ok(Pushed::Done(plan.respond(page)))
 }
 
 /// A pull inside the caller's read transaction: the counters first, then
 /// rows up to them (see the engine's docs for why that is exact).
-pub fn pull(c: &Connection, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
+pub fn pull(
+    c: &Connection,
+    model: Model,
+    user: UserId,
+    input: PullInput,
+) -> Result<SyncOutput, StoreError> {
     let view = view(c, user)?;
     let first = match needs_first_since(&input.cursor) {
         Some(ms) => {
@@ -105,7 +124,7 @@ pub fn pull(c: &Connection, user: UserId, input: PullInput) -> Result<SyncOutput
     };
     let plan = page::plan(&input.cursor, &view, &first, input.limit, input.max_bytes)?;
     Ok(SyncOutput::pulled(
-        sql::page(c, plan.page)?,
+        sql::page(c, model, plan.page)?,
         plan.removed_spaces,
     ))
 }

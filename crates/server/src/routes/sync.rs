@@ -9,8 +9,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use tidesync_protocol::cursor::{self, CursorStart, Positions};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::sync::{
-    parse_limit, parse_request, write_record, InitialPage, ServerUpdates, SyncResponse,
+    parse_limit, parse_request_in, write_record, InitialAnswer, InitialPage, ModelUpdates,
+    SyncAnswer, SyncResponse,
 };
 use tidesync_protocol::time::now_millis;
 use tidesync_protocol::{ScopeId, UserId};
@@ -45,7 +47,7 @@ pub async fn sync(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let user = &auth.user;
-    let req = parse_request(&body, state.sync.max_changes)?;
+    let req = parse_request_in(state.model, &body, state.sync.max_changes)?;
     drop(body);
     let device = req.device_id.clone();
     let pull = PullInput {
@@ -93,9 +95,9 @@ pub async fn sync(
     } = out;
     Ok(ok(
         StatusCode::OK,
-        SyncResponse {
+        SyncAnswer {
             acknowledged: acks,
-            server_updates: updates(records)?,
+            server_updates: updates(state.model, records)?,
             sync_timestamp: at.encode(),
             has_more,
             removed_spaces,
@@ -268,13 +270,10 @@ pub async fn initial(
         max_bytes: state.sync.max_page_bytes,
     };
     let out = state.store.pull(user.id, input).await?;
-    let u = updates(out.records)?;
     Ok(ok(
         StatusCode::OK,
-        InitialPage {
-            spaces: u.spaces,
-            categories: u.categories,
-            items: u.items,
+        InitialAnswer {
+            updates: updates(state.model, out.records)?,
             sync_timestamp: out.cursor.encode(),
             has_more: out.has_more,
             removed_spaces: out.removed_spaces,
@@ -284,9 +283,9 @@ pub async fn initial(
 
 /// Records as JSON text; each stored row is dropped as soon as it is
 /// written, so a page is held about once, not twice.
-fn updates(records: Vec<PulledRecord>) -> Result<ServerUpdates, ApiError> {
+fn updates(model: Model, records: Vec<PulledRecord>) -> Result<ModelUpdates, ApiError> {
     crate::telemetry::pulled(records.len(), records.iter().map(PulledRecord::size).sum());
-    let mut out = ServerUpdates::default();
+    let mut out = ModelUpdates::new(model);
     for r in records {
         let meta = r.meta();
         let record = write_record(r.entity, &meta, &r.data)
