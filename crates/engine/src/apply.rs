@@ -6,7 +6,6 @@ mod cascade;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
-use tidesync_protocol::entity::{EntityType, Kind};
 use tidesync_protocol::merge::{self, MergeError, OpKind, Version};
 use tidesync_protocol::sync::{Ack, Change, OpError, OpErrorCode};
 use tidesync_protocol::time::Millis;
@@ -209,23 +208,23 @@ impl Batch {
 
     /// Records the change needs that were never asked for: those it
     /// targets or names (`ids`; a load may have stopped before them), then
-    /// the category an item keeps when only its `spaceId` changes (it must
-    /// be in that space).
+    /// the parents a record keeps when only some of its references change
+    /// (an item's category when only its `spaceId` does: the references
+    /// must stay in one sharing root, [`Batch::check_one_root`]).
     pub fn missing_for(&self, c: &Change, ids: impl Iterator<Item = RecordId>) -> Vec<RecordId> {
         let mut missing: Vec<RecordId> = ids.filter(|id| !self.looked_up.contains(id)).collect();
-        if !missing.is_empty()
-            || c.entity != EntityType::Item
-            || !c.data.fields.contains_key("spaceId")
-            || c.data.fields.contains_key("categoryId")
-        {
+        let refs = c.entity.references();
+        if !missing.is_empty() || !refs.iter().any(|r| c.data.fields.contains_key(r.field)) {
             missing.dedup();
             return missing;
         }
-        self.working
-            .get(&c.id)
-            .and_then(StoredRecord::category_id)
-            .filter(|cat| !self.looked_up.contains(cat))
-            .into_iter()
+        let Some(held) = self.working.get(&c.id) else {
+            return missing;
+        };
+        refs.iter()
+            .filter(|r| !r.target.is_shareable() && !c.data.fields.contains_key(r.field))
+            .filter_map(|r| held.reference(r.field))
+            .filter(|id| !self.looked_up.contains(id))
             .collect()
     }
 
@@ -267,7 +266,7 @@ impl Batch {
                 };
             }
             if c.op == OpKind::Delete
-                && entity == EntityType::Space
+                && entity.is_shareable()
                 && scope != personal
                 && role != Role::Owner
             {
@@ -283,11 +282,9 @@ impl Batch {
         // in a scope the user may write to. The record lands in their scope.
         let mut parent_deleted = false;
         let mut dest: Option<ScopeId> = None;
-        for spec in c.entity.fields() {
-            let Kind::Ref(target) = spec.kind else {
-                continue;
-            };
-            let Some(Value::String(s)) = c.data.fields.get(spec.name) else {
+        for r in c.entity.references() {
+            let target = r.target;
+            let Some(Value::String(s)) = c.data.fields.get(r.field) else {
                 continue;
             };
             let parent = s
@@ -301,21 +298,22 @@ impl Batch {
                     return failure(
                         c,
                         OpErrorCode::UnknownReference,
-                        format!("{}: no {} with this id", spec.name, target.as_str()),
+                        format!("{}: no {} with this id", r.field, target.as_str()),
                     )
                 }
             };
             if !self.role(p.scope).can_write() {
                 return forbidden(c, self.role(p.scope));
             }
-            parent_deleted |= p.is_deleted();
-            // spaceId comes first among an item's fields: it decides.
+            // A child written under a deleted parent is deleted too; a
+            // reference that is no parent only needs its record to exist.
+            parent_deleted |= r.parent && p.is_deleted();
+            // All references lie in one scope (check_one_root); the first
+            // (an item's spaceId) decides.
             dest.get_or_insert(p.scope);
         }
-        if c.entity == EntityType::Item {
-            if let Some(ack) = self.check_category_in_space(c) {
-                return ack;
-            }
+        if let Some(ack) = self.check_one_root(c) {
+            return ack;
         }
         let scope = match (existing, dest) {
             (Some((scope, _)), Some(d)) if d != scope => {
@@ -369,7 +367,7 @@ impl Batch {
         if differs {
             self.conflicted.insert(c.id);
         }
-        if c.op == OpKind::Delete && out.changed && c.entity != EntityType::Item {
+        if c.op == OpKind::Delete && out.changed && c.entity.has_children() {
             self.cascade = Some(Cascade {
                 scope,
                 version: v,
@@ -386,29 +384,55 @@ impl Batch {
         }
     }
 
-    /// An item's category must belong to the item's space (when both are
-    /// set, after this change).
-    fn check_category_in_space(&self, c: &Change) -> Option<Ack> {
-        let sent_space = Self::ref_in_change(c, "spaceId");
-        let sent_category = Self::ref_in_change(c, "categoryId");
-        if sent_space.is_none() && sent_category.is_none() {
+    /// A record's references must all lie in one sharing root (checked
+    /// when a change sends one, on the references after it): each leads to
+    /// a root, the referenced record itself for a `shareable` collection,
+    /// else the root that record names; these must agree (an item's
+    /// category must belong to the item's space).
+    fn check_one_root(&self, c: &Change) -> Option<Ack> {
+        let refs = c.entity.references();
+        if !refs.iter().any(|r| c.data.fields.contains_key(r.field)) {
             return None;
         }
         let held = self.working.get(&c.id);
-        let space = sent_space.unwrap_or_else(|| held.and_then(StoredRecord::space_id));
-        let category = sent_category.unwrap_or_else(|| held.and_then(StoredRecord::category_id));
-        let (Some(space), Some(category)) = (space, category) else {
-            return None;
-        };
-        // Not held: asked for and absent, so the record is gone; nothing to compare.
-        let cat = self.working.get(&category)?;
-        (cat.space_id() != Some(space)).then(|| {
-            failure(
-                c,
-                OpErrorCode::ValidationFailed,
-                "categoryId: the category belongs to another space than spaceId",
-            )
-        })
+        let mut first: Option<(&str, &str, Option<RecordId>)> = None;
+        for r in refs {
+            let sent = Self::ref_in_change(c, r.field);
+            let Some(id) = sent.unwrap_or_else(|| held.and_then(|h| h.reference(r.field))) else {
+                continue;
+            };
+            let root = if r.target.is_shareable() {
+                Some(id)
+            } else {
+                // Not held: asked for and absent, so the record is gone;
+                // nothing to compare.
+                match self.working.get(&id) {
+                    Some(target) => target.root_id(),
+                    None => continue,
+                }
+            };
+            let Some((first_field, root_name, first_root)) = first else {
+                let root_name = if r.target.is_shareable() {
+                    r.target.as_str()
+                } else {
+                    "sharing root"
+                };
+                first = Some((r.field, root_name, root));
+                continue;
+            };
+            if root != first_root {
+                return Some(failure(
+                    c,
+                    OpErrorCode::ValidationFailed,
+                    format!(
+                        "{}: the {} belongs to another {root_name} than {first_field}",
+                        r.field,
+                        r.target.as_str()
+                    ),
+                ));
+            }
+        }
+        None
     }
 
     /// The scopes written, with their new counters.

@@ -29,7 +29,6 @@ pub use types::{Again, Loaded, LogRow, Need, PushInput, PushLimits, StepSize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
-use tidesync_protocol::entity::Kind;
 use tidesync_protocol::merge::clamp_timestamp;
 use tidesync_protocol::sync::{Ack, Change, ChangeInput};
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
@@ -76,12 +75,14 @@ pub struct Push {
 
 /// Every record id a change targets or refers to, target first.
 fn change_ids(c: &Change) -> impl Iterator<Item = RecordId> + '_ {
-    let refs = c.entity.fields().iter().filter_map(|spec| {
-        match (spec.kind, c.data.fields.get(spec.name)) {
-            (Kind::Ref(_), Some(Value::String(s))) => s.parse::<RecordId>().ok(),
+    let refs = c
+        .entity
+        .references()
+        .iter()
+        .filter_map(|r| match c.data.fields.get(r.field) {
+            Some(Value::String(s)) => s.parse::<RecordId>().ok(),
             _ => None,
-        }
-    });
+        });
     std::iter::once(c.id).chain(refs)
 }
 

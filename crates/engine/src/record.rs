@@ -7,6 +7,22 @@ use tidesync_protocol::merge::{self, RecordState};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, ScopeId, UserId};
 
+/// The field that names a record's sharing root (see [`StoredRecord::root_id`]).
+pub fn root_field(entity: EntityType) -> Option<&'static str> {
+    entity
+        .parents()
+        .find(|r| r.target.is_shareable())
+        .map(|r| r.field)
+}
+
+/// The field stored as `parent_id` (see [`StoredRecord::parent_id`]).
+pub fn parent_field(entity: EntityType) -> Option<&'static str> {
+    entity
+        .parents()
+        .find(|r| !r.target.is_shareable())
+        .map(|r| r.field)
+}
+
 /// A record as stored, with its merge state: what a push loads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredRecord {
@@ -26,25 +42,29 @@ pub struct StoredRecord {
 
 impl StoredRecord {
     /// A record read without its content, for a cascade that deletes it:
-    /// its fields are only its references, from the `space_id` and
-    /// `category_id` columns (what a tombstone keeps); `clocks` is the
-    /// stored JSON, `bytes` the stored size of its fields.
+    /// its fields are only its parent references, from the `root_id` and
+    /// `parent_id` columns (what a tombstone keeps; see
+    /// [`StoredRecord::root_id`]); `clocks` is the stored JSON, `bytes` the
+    /// stored size of its fields.
     #[allow(clippy::too_many_arguments)]
     pub fn light(
         scope: ScopeId,
         id: RecordId,
         entity: EntityType,
         version: i64,
-        space_id: Option<RecordId>,
-        category_id: Option<RecordId>,
+        root_id: Option<RecordId>,
+        parent_id: Option<RecordId>,
         clocks: &str,
         created_by: UserId,
         bytes: usize,
     ) -> Result<StoredRecord, String> {
         let mut fields = serde_json::Map::new();
-        for (name, value) in [("spaceId", space_id), ("categoryId", category_id)] {
-            if let Some(v) = value.filter(|_| entity.is_reference(name)) {
-                fields.insert(name.into(), Value::String(v.to_string()));
+        for (field, value) in [
+            (root_field(entity), root_id),
+            (parent_field(entity), parent_id),
+        ] {
+            if let (Some(field), Some(v)) = (field, value) {
+                fields.insert(field.into(), Value::String(v.to_string()));
             }
         }
         let data = Value::Object(fields).to_string();
@@ -59,7 +79,8 @@ impl StoredRecord {
         })
     }
 
-    fn reference(&self, field: &str) -> Option<RecordId> {
+    /// The id a reference field holds, if it holds one.
+    pub fn reference(&self, field: &str) -> Option<RecordId> {
         self.state
             .fields
             .get(field)
@@ -67,17 +88,27 @@ impl StoredRecord {
             .and_then(|s| s.parse().ok())
     }
 
-    pub fn space_id(&self) -> Option<RecordId> {
-        self.reference("spaceId")
+    /// The sharing root the record names: its first `x-parent` reference
+    /// to a `shareable` collection (a category's or an item's `spaceId`).
+    /// Stored as `root_id`. `None` for a root itself, for a personal record,
+    /// and for a record that reaches its root only through a parent (a
+    /// check item, through its note): such a record follows its parent.
+    pub fn root_id(&self) -> Option<RecordId> {
+        root_field(self.entity).and_then(|f| self.reference(f))
     }
 
-    pub fn category_id(&self) -> Option<RecordId> {
-        self.reference("categoryId")
+    /// Its first `x-parent` reference to a collection that is not a root
+    /// (an item's `categoryId`, a check item's `noteId`). Stored as
+    /// `parent_id`: a cascade from that record finds it by this column.
+    pub fn parent_id(&self) -> Option<RecordId> {
+        parent_field(self.entity).and_then(|f| self.reference(f))
     }
 
-    /// The records this one hangs under (a cascade from either reaches it).
-    pub fn parents(&self) -> impl Iterator<Item = RecordId> {
-        self.space_id().into_iter().chain(self.category_id())
+    /// The records this one hangs under (a cascade from any reaches it).
+    pub fn parents(&self) -> impl Iterator<Item = RecordId> + '_ {
+        self.entity
+            .parents()
+            .filter_map(|r| self.reference(r.field))
     }
 
     pub fn is_deleted(&self) -> bool {
@@ -94,8 +125,8 @@ impl StoredRecord {
             id: self.id,
             entity: self.entity,
             version: self.version,
-            space_id: self.space_id(),
-            category_id: self.category_id(),
+            root_id: self.root_id(),
+            parent_id: self.parent_id(),
             clocks: merge::encode_clocks(&self.state),
             created_at: self.state.created_at(),
             updated_at: last.ts,
@@ -115,8 +146,10 @@ pub struct RecordWrite {
     pub id: RecordId,
     pub entity: EntityType,
     pub version: i64,
-    pub space_id: Option<RecordId>,
-    pub category_id: Option<RecordId>,
+    /// See [`StoredRecord::root_id`].
+    pub root_id: Option<RecordId>,
+    /// See [`StoredRecord::parent_id`].
+    pub parent_id: Option<RecordId>,
     /// JSON object of the entity's fields.
     pub data: String,
     /// JSON of the version that last wrote each field (see `merge`).

@@ -10,12 +10,13 @@ use crate::record::StoredRecord;
 #[derive(Default, Debug)]
 pub struct Working {
     records: HashMap<RecordId, StoredRecord>,
-    /// Parent id → ids of working records whose `spaceId` or `categoryId` it is.
+    /// Parent id → ids of working records that name it in an `x-parent`
+    /// reference (a space's categories and items, a category's items).
     children: HashMap<RecordId, BTreeSet<RecordId>>,
     /// Parents whose stored children have been loaded already.
     loaded: HashSet<RecordId>,
-    /// The spaces among them.
-    loaded_spaces: Vec<RecordId>,
+    /// The sharing roots among them.
+    loaded_roots: Vec<RecordId>,
 }
 
 impl Working {
@@ -60,14 +61,14 @@ impl Working {
         self.loaded.contains(parent)
     }
 
-    pub fn mark_children_loaded(&mut self, parent: RecordId, is_space: bool) {
-        if self.loaded.insert(parent) && is_space {
-            self.loaded_spaces.push(parent);
+    pub fn mark_children_loaded(&mut self, parent: RecordId, is_root: bool) {
+        if self.loaded.insert(parent) && is_root {
+            self.loaded_roots.push(parent);
         }
     }
 
-    pub fn loaded_spaces(&self) -> &[RecordId] {
-        &self.loaded_spaces
+    pub fn loaded_roots(&self) -> &[RecordId] {
+        &self.loaded_roots
     }
 }
 

@@ -67,10 +67,11 @@ impl Collection {
     }
 
     pub fn of_entity(e: EntityType) -> Collection {
-        match e {
-            EntityType::Space => Collection::Spaces,
-            EntityType::Category => Collection::Categories,
-            EntityType::Item => Collection::Items,
+        // The import reads the built-in model's collections only.
+        match e.as_str() {
+            "space" => Collection::Spaces,
+            "category" => Collection::Categories,
+            _ => Collection::Items,
         }
     }
 }

@@ -262,13 +262,13 @@ fn references(
     let space = reference(r, "spaceId");
     if let Some(s) = space {
         match parents.get(&s) {
-            Some((EntityType::Space, _, d)) => note(*d),
+            Some((e, _, d)) if *e == EntityType::Space => note(*d),
             _ => return Err("dangling spaceId: no space of this user has that id"),
         }
     }
     if let Some(cat) = reference(r, "categoryId") {
         match parents.get(&cat) {
-            Some((EntityType::Category, cat_space, d)) => {
+            Some((e, cat_space, d)) if *e == EntityType::Category => {
                 if space.is_some() && *cat_space != space {
                     return Err("categoryId names a category of another space");
                 }

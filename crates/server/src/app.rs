@@ -12,6 +12,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
+use tidesync_protocol::entity::Model;
+use tidesync_protocol::schema::Schema;
 use tidesync_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -42,9 +44,19 @@ pub struct App {
 impl App {
     /// Connects to the database, applies migrations and prepares the routes.
     pub async fn build(args: &ServeArgs) -> Result<App, StartError> {
-        let store =
-            crate::db::connect(&args.database.database_url, &DbOptions::from_args(args)).await?;
-        Self::build_with_store(args, store).await
+        Self::build_with_schema(args, Schema::builtin().clone()).await
+    }
+
+    /// The same, syncing the collections of `schema` instead of the
+    /// built-in bucket list (issue 21).
+    pub async fn build_with_schema(args: &ServeArgs, schema: Schema) -> Result<App, StartError> {
+        let model = Model::load(schema);
+        let options = DbOptions {
+            model,
+            ..DbOptions::from_args(args)
+        };
+        let store = crate::db::connect(&args.database.database_url, &options).await?;
+        Self::build_with_store_and_model(args, store, model).await
     }
 
     /// The same on a store opened by the caller (tests that keep a handle on
@@ -52,6 +64,15 @@ impl App {
     pub async fn build_with_store(
         args: &ServeArgs,
         store: Arc<dyn Store>,
+    ) -> Result<App, StartError> {
+        Self::build_with_store_and_model(args, store, Model::builtin()).await
+    }
+
+    /// The same on a store the caller opened with `model` (its option).
+    pub async fn build_with_store_and_model(
+        args: &ServeArgs,
+        store: Arc<dyn Store>,
+        model: Model,
     ) -> Result<App, StartError> {
         let store: Arc<dyn Store> = Arc::new(crate::traced::Traced(store));
         store.migrate().await?;
@@ -88,6 +109,7 @@ impl App {
             woken_pulls,
         );
         let state = AppState {
+            model,
             store: store.clone(),
             auth,
             sessions: Arc::new(sessions),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tidesync_protocol::entity::Model;
 use tidesync_store::{Store, StoreError};
 
 use crate::config::{default_pool_size, DatabaseArgs, ServeArgs};
@@ -25,6 +26,9 @@ pub struct DbOptions {
     /// PostgreSQL: DB_ACQUIRE_TIMEOUT and DB_IDLE_TX_TIMEOUT.
     pub acquire_timeout: Duration,
     pub idle_tx_timeout: Duration,
+    /// The collections the server syncs (the built-in bucket list unless
+    /// it runs a declared schema).
+    pub model: Model,
 }
 
 impl DbOptions {
@@ -65,6 +69,7 @@ impl Default for DbOptions {
             named_statements: true,
             acquire_timeout: Duration::from_secs(5),
             idle_tx_timeout: Duration::from_secs(10),
+            model: Model::builtin(),
         }
     }
 }
@@ -83,6 +88,7 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
                 cascade_step: options.cascade_step,
                 cascade_step_bytes: options.cascade_step_bytes,
                 push_step_bytes: options.push_step_bytes,
+                model: options.model,
                 ..Default::default()
             };
             let url = url.to_owned();
@@ -109,6 +115,7 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, S
                 named_statements: options.named_statements,
                 push_step_bytes: options.push_step_bytes,
                 idle_tx_timeout: Some(options.idle_tx_timeout),
+                model: options.model,
             };
             return Ok(Arc::new(
                 tidesync_store_postgres::PostgresStore::connect(url, o).await?,

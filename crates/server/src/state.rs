@@ -9,6 +9,9 @@ use crate::session::Sessions;
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The collections this server syncs: requests' `entityType`s and the
+    /// arrays of `serverUpdates` (the built-in bucket list by default).
+    pub model: tidesync_protocol::entity::Model,
     pub store: Arc<dyn Store>,
     pub auth: Arc<Authenticator>,
     /// A real Argon2 hash of a random password: login verifies against it when

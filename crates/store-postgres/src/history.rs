@@ -177,7 +177,7 @@ pub async fn export(
         page.more = total > rows.len() as i64;
         page.records.push((
             ScopeId::new(row.try_get("scope_id").map_err(db)?),
-            pulled_from(row)?,
+            pulled_from(row, q.kind.model())?,
         ));
     }
     Ok(page)

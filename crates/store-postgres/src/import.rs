@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use sqlx::postgres::PgConnection;
 use tidesync_engine::import;
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::UserId;
 use tidesync_store::{
     ChangeNote, ImportOutcome, ImportedAccount, ImportedUser, NewUser, StoreError,
@@ -37,7 +38,16 @@ pub async fn import_user(
     // already stored for the imported operations.
     push::lock(&mut *c, &[view.personal]).await?;
     let ops: Vec<String> = u.logs.iter().map(|l| l.operation_id.clone()).collect();
-    let under_lock = push::batch(&mut *c, u.id, &[view.personal], &ops, (&[], None), &[]).await?;
+    let under_lock = push::batch(
+        &mut *c,
+        Model::builtin(),
+        u.id,
+        &[view.personal],
+        &ops,
+        (&[], None),
+        &[],
+    )
+    .await?;
     let head = under_lock
         .locked
         .first()

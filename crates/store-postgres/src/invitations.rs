@@ -11,6 +11,7 @@ use tidesync_engine::members::invitations::{
     self as rules, Counted, Invite, InviteFacts, Received,
 };
 use tidesync_engine::members::Access;
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::invitations::InvitationStatus;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
@@ -22,7 +23,7 @@ use tidesync_store::{
 
 use crate::error::db;
 use crate::members::{apply, find_space, not_found, personal, role_in};
-use crate::sql::role;
+use crate::sql::{role, roots_sql};
 use crate::stmt;
 
 /// The class of the advisory locks that serialise one user's invitations.
@@ -105,8 +106,10 @@ fn counted((count, first): (i64, Option<i64>), leaves_after: Millis) -> Counted 
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the invitation's parts, each from the request
 pub async fn invite(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     space: RecordId,
     email: &str,
@@ -120,7 +123,7 @@ pub async fn invite(
         .execute(&mut *c)
         .await
         .map_err(db)?;
-    let (scope, shared, actor) = find_space(&mut *c, user, space, true)
+    let (scope, shared, actor) = find_space(&mut *c, model, user, space, true)
         .await?
         .ok_or_else(not_found)?;
     let invitee = account(&mut *c, email).await?;
@@ -210,22 +213,24 @@ type ReceivedRow = (Uuid, Uuid, String, i64, i64, String, String, String);
 
 pub async fn received(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     now: Millis,
 ) -> Result<Vec<ReceivedInvitation>, StoreError> {
     // The inviter must still own the space (live, in a scope they own).
-    let rows: Vec<ReceivedRow> = stmt::query_as(
+    let rows: Vec<ReceivedRow> = stmt::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT i.id, i.space_id, i.role, i.created_at, i.expires_at, u.name, u.email, r.data
          FROM users me
          JOIN invitations i ON i.email = me.email AND i.status = 'pending' AND i.expires_at > $2
          JOIN users u ON u.id = i.inviter_id
          JOIN members m ON m.user_id = i.inviter_id AND m.role = 'owner'
          JOIN records r ON r.scope_id = m.scope_id AND r.id = i.space_id
-             AND r.kind = 'space' AND r.deleted_at IS NULL
+             AND r.kind IN ({}) AND r.deleted_at IS NULL
          WHERE me.id = $1 AND NOT EXISTS (SELECT 1 FROM invitation_blocks b
              WHERE b.user_id = me.id AND b.space_id = i.space_id)
          ORDER BY i.created_at, i.id",
-    )
+        roots_sql(model)
+    )))
     .bind(user.as_uuid())
     .bind(now)
     .fetch_all(c)
@@ -304,6 +309,7 @@ async fn respond(
 
 pub async fn accept(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     id: InvitationId,
     now: Millis,
@@ -320,7 +326,7 @@ pub async fn accept(
     let (space, inviter) = target
         .map(|(s, i)| (RecordId::from_uuid(s), UserId::from_uuid(i)))
         .ok_or_else(no_such_invitation)?;
-    let found = find_space(&mut *c, inviter, space, true).await?;
+    let found = find_space(&mut *c, model, inviter, space, true).await?;
     let a = answering(&mut *c, user, id).await?;
     rules::answerable(a.as_ref().map(|a| &a.received), now)?;
     let a = a.ok_or_else(no_such_invitation)?;
@@ -391,11 +397,12 @@ pub async fn decline(
 
 pub async fn sent(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     space: RecordId,
     now: Millis,
 ) -> Result<Vec<Invitation>, StoreError> {
-    let (_, _, actor) = find_space(&mut *c, user, space, false)
+    let (_, _, actor) = find_space(&mut *c, model, user, space, false)
         .await?
         .ok_or_else(not_found)?;
     rules::list_sent(actor)?;
@@ -414,12 +421,13 @@ pub async fn sent(
 
 pub async fn revoke(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     space: RecordId,
     id: InvitationId,
     now: Millis,
 ) -> Result<InvitationChanged, StoreError> {
-    let (_, _, actor) = find_space(&mut *c, user, space, true)
+    let (_, _, actor) = find_space(&mut *c, model, user, space, true)
         .await?
         .ok_or_else(not_found)?;
     let found: Option<(String, i64, String)> = stmt::query_as(

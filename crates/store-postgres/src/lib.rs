@@ -21,6 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Acquire;
 use tidesync_engine::history::{Collect, GcNeed};
 use tidesync_engine::{Again, Push, PushInput, PushLimits, SyncOutput, View};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
 use tidesync_store::{
@@ -46,6 +47,8 @@ pub struct PostgresStore {
     gates: gate::Gates,
     /// How much one transaction of a push may load (PUSH_STEP_BYTES).
     limits: PushLimits,
+    /// The collections its records are of (their `kind`).
+    model: Model,
 }
 
 /// The channel every instance LISTENs on. Payload: `scope:version:user:device`
@@ -286,7 +289,7 @@ impl Store for PostgresStore {
                     };
                     let mut tx = conn.begin().await.map_err(db)?;
                     // Its change notices are queued with its writes (sync.rs).
-                    match sync::push(&mut tx, user, push).await {
+                    match sync::push(&mut tx, self.model, user, push).await {
                         Err(StoreError::Retry) if attempt < 3 => attempt += 1,
                         other => {
                             let pushed = other?;
@@ -313,7 +316,7 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db)?;
-            let out = sync::pull(&mut tx, user, input).await?;
+            let out = sync::pull(&mut tx, self.model, user, input).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
         })
@@ -333,7 +336,7 @@ impl Store for PostgresStore {
     async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let m = members::members(&mut tx, user, space).await?;
+            let m = members::members(&mut tx, self.model, user, space).await?;
             tx.commit().await.map_err(db)?;
             Ok(m)
         })
@@ -348,7 +351,8 @@ impl Store for PostgresStore {
     ) -> Result<MembersChanged, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let changed = members::change(&mut tx, user, space, op, now_millis()).await?;
+            let changed =
+                members::change(&mut tx, self.model, user, space, op, now_millis()).await?;
             notify(&mut tx, &membership_notes(&changed.affected)).await?;
             tx.commit().await.map_err(db)?;
             Ok(changed)
@@ -367,7 +371,9 @@ impl Store for PostgresStore {
     ) -> Result<InvitationChanged, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::invite(&mut tx, user, space, email, role, limits, now).await?;
+            let out =
+                invitations::invite(&mut tx, self.model, user, space, email, role, limits, now)
+                    .await?;
             notify(&mut tx, &membership_notes(&out.notify)).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
@@ -382,7 +388,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<ReceivedInvitation>, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::received(&mut tx, user, now).await?;
+            let out = invitations::received(&mut tx, self.model, user, now).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
         })
@@ -397,7 +403,7 @@ impl Store for PostgresStore {
     ) -> Result<Accepted, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::accept(&mut tx, user, id, now).await?;
+            let out = invitations::accept(&mut tx, self.model, user, id, now).await?;
             notify(&mut tx, &membership_notes(&out.changed.affected)).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
@@ -429,7 +435,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Invitation>, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::sent(&mut tx, user, space, now).await?;
+            let out = invitations::sent(&mut tx, self.model, user, space, now).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)
         })
@@ -445,7 +451,7 @@ impl Store for PostgresStore {
     ) -> Result<InvitationChanged, StoreError> {
         self.scoped(async {
             let mut tx = self.begin().await?;
-            let out = invitations::revoke(&mut tx, user, space, id, now).await?;
+            let out = invitations::revoke(&mut tx, self.model, user, space, id, now).await?;
             notify(&mut tx, &membership_notes(&out.notify)).await?;
             tx.commit().await.map_err(db)?;
             Ok(out)

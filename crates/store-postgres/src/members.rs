@@ -5,13 +5,14 @@
 
 use sqlx::postgres::PgConnection;
 use tidesync_engine::members::{self, Access, Decision, Request};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::{Member, MemberOp, MembersChanged, StoreError};
 
 use crate::error::db;
-use crate::sql::role;
+use crate::sql::{role, roots_sql};
 use crate::stmt;
 
 pub(crate) fn not_found() -> StoreError {
@@ -23,6 +24,7 @@ pub(crate) fn not_found() -> StoreError {
 /// visible, or deleted.
 pub(crate) async fn find_space(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     space: RecordId,
     lock: bool,
@@ -31,8 +33,9 @@ pub(crate) async fn find_space(
         "SELECT s.id, s.space_id IS NOT NULL, m.role FROM records r
          JOIN scopes s ON s.id = r.scope_id
          JOIN members m ON m.scope_id = r.scope_id AND m.user_id = $1
-         WHERE r.id = $2 AND r.kind = 'space' AND r.deleted_at IS NULL AND m.role <> 'removed'
+         WHERE r.id = $2 AND r.kind IN ({}) AND r.deleted_at IS NULL AND m.role <> 'removed'
          {}",
+        roots_sql(model),
         if lock { "FOR UPDATE OF s" } else { "" }
     );
     let row: Option<(i64, bool, String)> = stmt::query_as(sqlx::AssertSqlSafe(sql))
@@ -101,10 +104,11 @@ async fn me(c: &mut PgConnection, user: UserId) -> Result<Member, StoreError> {
 
 pub async fn members(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     space: RecordId,
 ) -> Result<Vec<Member>, StoreError> {
-    match find_space(&mut *c, user, space, false).await? {
+    match find_space(&mut *c, model, user, space, false).await? {
         None => Err(not_found()),
         Some((scope, true, _)) => list(c, scope).await,
         // Unshared: its owner alone.
@@ -170,10 +174,19 @@ async fn share(
     .await
     .map_err(db)?;
     let moved: i64 = stmt::query_scalar(
-        "WITH moving AS (
+        // The root and every record whose x-parent chain leads to it: those
+        // naming it (`root_id`), and down the `parent_id` chains (a space's
+        // categories' items, a note's check items).
+        "WITH RECURSIVE under(id) AS (
+             SELECT $2::uuid
+             UNION
+             SELECT id FROM records WHERE scope_id = $1 AND root_id = $2
+             UNION
+             SELECT r.id FROM under JOIN records r
+               ON r.scope_id = $1 AND r.parent_id = under.id
+         ), moving AS (
              SELECT id, row_number() OVER (ORDER BY version) AS v FROM records
-             WHERE scope_id = $1 AND (id = $2 OR space_id = $2 OR category_id IN
-                 (SELECT id FROM records WHERE scope_id = $1 AND kind = 'category' AND space_id = $2))
+             WHERE scope_id = $1 AND id IN (SELECT id FROM under)
          ), done AS (
              UPDATE records r SET scope_id = $3, version = moving.v
              FROM moving WHERE r.scope_id = $1 AND r.id = moving.id RETURNING 1
@@ -202,12 +215,13 @@ async fn share(
 /// space take turns.
 pub async fn change(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     space: RecordId,
     op: MemberOp,
     now: Millis,
 ) -> Result<MembersChanged, StoreError> {
-    let (scope, shared, actor) = find_space(&mut *c, user, space, true)
+    let (scope, shared, actor) = find_space(&mut *c, model, user, space, true)
         .await?
         .ok_or_else(not_found)?;
     let (target, request) = match &op {

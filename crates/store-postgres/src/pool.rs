@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tidesync_protocol::entity::Model;
 use tidesync_store::StoreError;
 use tokio::sync::broadcast;
 
@@ -30,6 +31,9 @@ pub struct PostgresOptions {
     /// Most bytes of stored records one transaction of a push loads: a push
     /// that needs more commits in several (PUSH_STEP_BYTES).
     pub push_step_bytes: usize,
+    /// The collections records are of (the built-in bucket list unless the
+    /// server runs a declared schema).
+    pub model: Model,
 }
 
 impl Default for PostgresOptions {
@@ -41,6 +45,7 @@ impl Default for PostgresOptions {
             named_statements: true,
             idle_tx_timeout: Some(Duration::from_secs(10)),
             push_step_bytes: 8 << 20,
+            model: Model::builtin(),
         }
     }
 }
@@ -110,6 +115,7 @@ impl PostgresStore {
                 cascade_step: None,
                 run_bytes: Some(options.push_step_bytes.max(1)),
             },
+            model: options.model,
         })
     }
 

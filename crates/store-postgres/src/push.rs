@@ -10,7 +10,7 @@
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
 use tidesync_engine::{LogRow, RecordWrite, StoredRecord, View};
-use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::entity::{EntityType, Model};
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::StoreError;
 
@@ -156,6 +156,7 @@ pub(crate) fn cut_at(asked: usize, max_bytes: Option<usize>, read: &[(i64, usize
 /// 10,000 records; BENCHMARKS.md, issue 12).
 pub async fn batch(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     locked: &[ScopeId],
     ops: &[String],
@@ -204,7 +205,7 @@ pub async fn batch(
                 .acks
                 .push((r.try_get("op").map_err(db)?, r.try_get("ack").map_err(db)?)),
             _ => {
-                let rec = stored_from(r)?;
+                let rec = stored_from(r, model)?;
                 read.push((r.try_get::<i64, _>("ord").map_err(db)?, rec.bytes));
                 out.records.push(rec);
             }
@@ -240,7 +241,7 @@ pub async fn write(
              SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                       $7::text[], $8::text[], $9::int8[], $10::int8[])
          ), recs AS (
-             INSERT INTO records (scope_id, id, kind, version, space_id, category_id, data,
+             INSERT INTO records (scope_id, id, kind, version, root_id, parent_id, data,
                                   clocks, created_at, updated_at, deleted_at, device_id,
                                   server_time, created_by)
              SELECT * FROM UNNEST($11::int8[], $12::uuid[], $13::text[], $14::int8[],
@@ -248,8 +249,8 @@ pub async fn write(
                                   $19::int8[], $20::int8[], $21::int8[], $22::text[],
                                   $23::int8[], $24::uuid[])
              ON CONFLICT (scope_id, id) DO UPDATE SET
-                kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
-                category_id = excluded.category_id, data = excluded.data,
+                kind = excluded.kind, version = excluded.version, root_id = excluded.root_id,
+                parent_id = excluded.parent_id, data = excluded.data,
                 clocks = excluded.clocks, created_at = excluded.created_at,
                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at,
                 device_id = excluded.device_id, server_time = excluded.server_time
@@ -295,12 +296,12 @@ pub async fn write(
     .bind(recs.iter().map(|r| r.version).collect::<Vec<_>>())
     .bind(
         recs.iter()
-            .map(|r| r.space_id.map(|s| s.as_uuid()))
+            .map(|r| r.root_id.map(|s| s.as_uuid()))
             .collect::<Vec<_>>(),
     )
     .bind(
         recs.iter()
-            .map(|r| r.category_id.map(|s| s.as_uuid()))
+            .map(|r| r.parent_id.map(|s| s.as_uuid()))
             .collect::<Vec<_>>(),
     )
     .bind(recs.iter().map(|r| r.data.as_str()).collect::<Vec<_>>())

@@ -5,7 +5,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 use tidesync_engine::page::FirstSince;
 use tidesync_engine::{Page, PageQuery, PulledRecord, ScopeView, StoredRecord, View};
-use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::entity::{EntityType, Model};
 use tidesync_protocol::merge;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::uuid::Uuid;
@@ -15,8 +15,28 @@ use tidesync_store::StoreError;
 use crate::error::db;
 use crate::stmt;
 
-pub(crate) fn entity(s: &str) -> Result<EntityType, StoreError> {
-    EntityType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("record kind {s:?}")))
+/// A stored `kind`: a collection of the store's model.
+pub(crate) fn entity(model: Model, s: &str) -> Result<EntityType, StoreError> {
+    model
+        .collection(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("record kind {s:?}")))
+}
+
+/// The model's sharing roots (`shareable` collections) as an SQL list,
+/// `'space'` for the built-in: collection names are identifiers (the
+/// schema checks), so nothing needs escaping.
+pub(crate) fn roots_sql(model: Model) -> String {
+    let names: Vec<String> = model
+        .collections()
+        .iter()
+        .filter(|e| e.is_shareable())
+        .map(|e| format!("'{}'", e.as_str()))
+        .collect();
+    if names.is_empty() {
+        "NULL".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 pub fn role(s: &str) -> Result<Role, StoreError> {
@@ -119,10 +139,10 @@ pub async fn first_since(
 const STORED: &str = "scope_id, id, kind, version, data, clocks, created_by";
 
 /// A pulled record from a row with the page's named columns.
-pub(crate) fn pulled_from(row: &PgRow) -> Result<PulledRecord, StoreError> {
+pub(crate) fn pulled_from(row: &PgRow, model: Model) -> Result<PulledRecord, StoreError> {
     Ok(PulledRecord {
         id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
-        entity: entity(row.try_get("kind").map_err(db)?)?,
+        entity: entity(model, row.try_get("kind").map_err(db)?)?,
         version: row.try_get("version").map_err(db)?,
         data: row.try_get("data").map_err(db)?,
         created_at: row.try_get("created_at").map_err(db)?,
@@ -133,14 +153,14 @@ pub(crate) fn pulled_from(row: &PgRow) -> Result<PulledRecord, StoreError> {
     })
 }
 
-pub(crate) fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
+pub(crate) fn stored_from(row: &PgRow, model: Model) -> Result<StoredRecord, StoreError> {
     let data: &str = row.try_get("data").map_err(db)?;
     let state = merge::decode_state(data, row.try_get("clocks").map_err(db)?)
         .map_err(StoreError::Corrupt)?;
     Ok(StoredRecord {
         scope: ScopeId::new(row.try_get("scope_id").map_err(db)?),
         id: RecordId::from_uuid(row.try_get("id").map_err(db)?),
-        entity: entity(row.try_get("kind").map_err(db)?)?,
+        entity: entity(model, row.try_get("kind").map_err(db)?)?,
         version: row.try_get("version").map_err(db)?,
         state,
         created_by: UserId::from_uuid(row.try_get("created_by").map_err(db)?),
@@ -151,10 +171,10 @@ pub(crate) fn stored_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
 /// The columns [`light_from`] reads: a record a cascade deletes, without
 /// its content (`octet_length` comes from the stored size, without
 /// reading the text).
-const LIGHT: &str = "scope_id, id, kind, version, space_id, category_id, clocks, created_by, \
+const LIGHT: &str = "scope_id, id, kind, version, root_id, parent_id, clocks, created_by, \
                      octet_length(data) AS bytes";
 
-fn light_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
+fn light_from(row: &PgRow, model: Model) -> Result<StoredRecord, StoreError> {
     let reference = |name: &str| -> Result<Option<RecordId>, StoreError> {
         Ok(row
             .try_get::<Option<Uuid>, _>(name)
@@ -164,10 +184,10 @@ fn light_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
     StoredRecord::light(
         ScopeId::new(row.try_get("scope_id").map_err(db)?),
         RecordId::from_uuid(row.try_get("id").map_err(db)?),
-        entity(row.try_get("kind").map_err(db)?)?,
+        entity(model, row.try_get("kind").map_err(db)?)?,
         row.try_get("version").map_err(db)?,
-        reference("space_id")?,
-        reference("category_id")?,
+        reference("root_id")?,
+        reference("parent_id")?,
         row.try_get("clocks").map_err(db)?,
         UserId::from_uuid(row.try_get("created_by").map_err(db)?),
         row.try_get::<i32, _>("bytes").map_err(db)?.max(0) as usize,
@@ -180,6 +200,7 @@ fn light_from(row: &PgRow) -> Result<StoredRecord, StoreError> {
 /// each are within it. Returns them and how many ids were looked up.
 pub async fn load_records(
     c: &mut PgConnection,
+    model: Model,
     ids: &[RecordId],
     scopes: &[ScopeId],
     max_bytes: Option<usize>,
@@ -212,7 +233,7 @@ pub async fn load_records(
     let rows = query.fetch_all(c).await.map_err(db)?;
     let (mut out, mut read) = (Vec::with_capacity(rows.len()), Vec::new());
     for r in &rows {
-        let rec = stored_from(r)?;
+        let rec = stored_from(r, model)?;
         read.push((r.try_get::<i64, _>("ord").map_err(db)?, rec.bytes));
         out.push(rec);
     }
@@ -220,45 +241,46 @@ pub async fn load_records(
     Ok((out, looked_up))
 }
 
-/// The live children of a cascade level, in one scope: one query per parent
-/// column, so each runs on its own index; items reached through an already
-/// loaded space are not read again.
+/// The live children of a cascade level, in one scope: the records of the
+/// sharing roots `roots` (by `root_id`) and the children of `parents` (by
+/// `parent_id`), one query per column so each runs on its own index;
+/// records reached through an already loaded root are not read again.
 pub async fn children(
     c: &mut PgConnection,
+    model: Model,
     scope: ScopeId,
-    spaces: &[RecordId],
-    categories: &[RecordId],
-    loaded_spaces: &[RecordId],
+    (roots, parents): (&[RecordId], &[RecordId]),
+    loaded_roots: &[RecordId],
 ) -> Result<Vec<StoredRecord>, StoreError> {
     let mut out = Vec::new();
-    if !spaces.is_empty() {
+    if !roots.is_empty() {
         let rows = stmt::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LIGHT} FROM records
-             WHERE scope_id = $1 AND space_id = ANY($2) AND deleted_at IS NULL"
+             WHERE scope_id = $1 AND root_id = ANY($2) AND deleted_at IS NULL"
         )))
         .bind(scope.get())
-        .bind(uuids(spaces))
+        .bind(uuids(roots))
         .fetch_all(&mut *c)
         .await
         .map_err(db)?;
         for r in &rows {
-            out.push(light_from(r)?);
+            out.push(light_from(r, model)?);
         }
     }
-    if !categories.is_empty() {
+    if !parents.is_empty() {
         let rows = stmt::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LIGHT} FROM records
-             WHERE scope_id = $1 AND category_id = ANY($2) AND deleted_at IS NULL
-               AND (space_id IS NULL OR NOT (space_id = ANY($3)))"
+             WHERE scope_id = $1 AND parent_id = ANY($2) AND deleted_at IS NULL
+               AND (root_id IS NULL OR NOT (root_id = ANY($3)))"
         )))
         .bind(scope.get())
-        .bind(uuids(categories))
-        .bind(uuids(loaded_spaces))
+        .bind(uuids(parents))
+        .bind(uuids(loaded_roots))
         .fetch_all(&mut *c)
         .await
         .map_err(db)?;
         for r in &rows {
-            out.push(light_from(r)?);
+            out.push(light_from(r, model)?);
         }
     }
     Ok(out)
@@ -270,7 +292,7 @@ pub async fn children(
 /// second tells the engine the page is full when the first alone exceeds
 /// the budget). Lengths come from the stored sizes (`octet_length`),
 /// without decompressing the text.
-pub async fn page(c: &mut PgConnection, q: PageQuery) -> Result<Page, StoreError> {
+pub async fn page(c: &mut PgConnection, model: Model, q: PageQuery) -> Result<Page, StoreError> {
     let max_bytes = q.max_bytes.min(i64::MAX as usize) as i64;
     let mut b = q.builder();
     let ranges = b.ranges().to_vec();
@@ -307,7 +329,7 @@ pub async fn page(c: &mut PgConnection, q: PageQuery) -> Result<Page, StoreError
         .await
         .map_err(db)?;
         for row in &rows {
-            let rec = pulled_from(row)?;
+            let rec = pulled_from(row, model)?;
             if !b.offer(rec) {
                 break;
             }

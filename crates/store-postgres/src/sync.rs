@@ -6,6 +6,7 @@ use tidesync_engine::page::{self, FirstSince};
 use tidesync_engine::{
     Again, Loaded, Need, Plan, Pull, PullLoaded, PullNeed, Push, SyncOutput, View,
 };
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::{ScopeId, UserId};
 use tidesync_store::{ChangeNote, PullInput, StoreError};
 
@@ -34,6 +35,7 @@ pub enum Pushed {
 /// without their content.
 pub async fn push(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     mut push: Push,
 ) -> Result<Pushed, StoreError> {
@@ -69,6 +71,7 @@ pub async fn push(
                 }
                 let rows = push::batch(
                     &mut *c,
+                    model,
                     user,
                     &lock,
                     &operation_ids,
@@ -94,16 +97,16 @@ pub async fn push(
                 max_bytes,
             } => {
                 let (records, looked_up) =
-                    sql::load_records(&mut *c, &ids, &scopes, max_bytes).await?;
+                    sql::load_records(&mut *c, model, &ids, &scopes, max_bytes).await?;
                 Loaded::Records { records, looked_up }
             }
             Need::Children {
                 scope,
-                spaces,
-                categories,
-                loaded_spaces,
+                roots,
+                parents,
+                loaded_roots,
             } => Loaded::Children(
-                sql::children(&mut *c, scope, &spaces, &categories, &loaded_spaces).await?,
+                sql::children(&mut *c, model, scope, (&roots, &parents), &loaded_roots).await?,
             ),
             Need::Descendants { .. } => {
                 return Err(StoreError::Internal(
@@ -140,7 +143,7 @@ pub async fn push(
     if let Some(again) = plan.again.take() {
         return Ok(Pushed::Again(again));
     }
-    let page = sql::page(&mut *c, plan.page.clone()).await?;
+    let page = sql::page(&mut *c, model, plan.page.clone()).await?;
     // READ COMMITTED: a collection may have committed since the view was
     // read. Locked scopes had `collected` read under the lock; the others
     // are read again now, after the page.
@@ -166,6 +169,7 @@ pub async fn push(
 /// cannot remove tombstones between the check and the page).
 pub async fn pull(
     c: &mut PgConnection,
+    model: Model,
     user: UserId,
     input: PullInput,
 ) -> Result<SyncOutput, StoreError> {
@@ -176,7 +180,7 @@ pub async fn pull(
             PullNeed::FirstSince { scopes, since } => {
                 PullLoaded::FirstSince(sql::first_since(&mut *c, &scopes, since).await?)
             }
-            PullNeed::Page(q) => PullLoaded::Page(sql::page(&mut *c, q).await?),
+            PullNeed::Page(q) => PullLoaded::Page(sql::page(&mut *c, model, q).await?),
         })?;
     }
     Ok(pull.finish()?)

@@ -126,7 +126,7 @@ pub fn export(
             ])
             .map_err(driver)?;
         while let Some(row) = rows.next().map_err(driver)? {
-            let rec = pulled_from(row, 0)?;
+            let rec = pulled_from(row, 0, q.kind.model())?;
             if !q.fits(page.records.len(), bytes, rec.size()) {
                 page.more = true;
                 return Ok(page);

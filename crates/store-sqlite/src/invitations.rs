@@ -7,6 +7,7 @@ use tidesync_engine::members::invitations::{
     self as rules, Counted, Invite, InviteFacts, Received,
 };
 use tidesync_engine::members::Access;
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::invitations::InvitationStatus;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{InvitationId, RecordId, Role, ScopeId, UserId};
@@ -17,7 +18,7 @@ use tidesync_store::{
 
 use crate::error::driver;
 use crate::members::{apply, find_space, not_found, personal, role_in};
-use crate::sql::{record_id, role, user_id};
+use crate::sql::{record_id, role, roots_sql, user_id};
 
 fn corrupt(what: &str, v: &str) -> StoreError {
     StoreError::Corrupt(format!("bad {what} {v:?}"))
@@ -133,8 +134,10 @@ fn counted(
     })
 }
 
+#[allow(clippy::too_many_arguments)] // the invitation's parts, each from the request
 pub fn invite(
     c: &Connection,
+    model: Model,
     user: UserId,
     space: RecordId,
     email: &str,
@@ -142,7 +145,7 @@ pub fn invite(
     limits: InviteLimits,
     now: Millis,
 ) -> Result<InvitationChanged, StoreError> {
-    let (scope, shared, actor) = find_space(c, user, space)?.ok_or_else(not_found)?;
+    let (scope, shared, actor) = find_space(c, model, user, space)?.ok_or_else(not_found)?;
     let (me, s) = (user.to_string(), space.to_string());
     let invitee = account(c, email)?;
     let invitee_role = match invitee {
@@ -211,23 +214,25 @@ pub fn invite(
 
 pub fn received(
     c: &Connection,
+    model: Model,
     user: UserId,
     now: Millis,
 ) -> Result<Vec<ReceivedInvitation>, StoreError> {
     // The inviter must still own the space (live, in a scope they own).
     let mut st = c
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT i.id, i.space_id, i.role, i.created_at, i.expires_at, u.name, u.email, r.data
              FROM users me
              JOIN invitations i ON i.email = me.email AND i.status = 'pending' AND i.expires_at > ?2
              JOIN users u ON u.id = i.inviter_id
              JOIN members m ON m.user_id = i.inviter_id AND m.role = 'owner'
              JOIN records r ON r.scope_id = m.scope_id AND r.id = i.space_id
-                 AND r.kind = 'space' AND r.deleted_at IS NULL
+                 AND r.kind IN ({}) AND r.deleted_at IS NULL
              WHERE me.id = ?1 AND NOT EXISTS (SELECT 1 FROM invitation_blocks b
                  WHERE b.user_id = me.id AND b.space_id = i.space_id)
              ORDER BY i.created_at, i.id",
-        )
+            roots_sql(model)
+        ))
         .map_err(driver)?;
     let mut rows = st.query(params![user.to_string(), now]).map_err(driver)?;
     let mut out = Vec::new();
@@ -303,6 +308,7 @@ fn respond(
 
 pub fn accept(
     c: &Connection,
+    model: Model,
     user: UserId,
     id: InvitationId,
     now: Millis,
@@ -310,7 +316,7 @@ pub fn accept(
     let found = answering(c, user, id)?;
     rules::answerable(found.as_ref().map(|a| &a.received), now)?;
     let a = found.ok_or_else(no_such_invitation)?;
-    let space = match find_space(c, a.inviter, a.space)? {
+    let space = match find_space(c, model, a.inviter, a.space)? {
         Some((scope, shared, actor)) => {
             let target = if shared {
                 role_in(c, scope, user)?
@@ -369,11 +375,12 @@ pub fn decline(
 
 pub fn sent(
     c: &Connection,
+    model: Model,
     user: UserId,
     space: RecordId,
     now: Millis,
 ) -> Result<Vec<Invitation>, StoreError> {
-    let (_, _, actor) = find_space(c, user, space)?.ok_or_else(not_found)?;
+    let (_, _, actor) = find_space(c, model, user, space)?.ok_or_else(not_found)?;
     rules::list_sent(actor)?;
     let mut st = c
         .prepare_cached(&format!(
@@ -389,12 +396,13 @@ pub fn sent(
 
 pub fn revoke(
     c: &Connection,
+    model: Model,
     user: UserId,
     space: RecordId,
     id: InvitationId,
     now: Millis,
 ) -> Result<InvitationChanged, StoreError> {
-    let (_, _, actor) = find_space(c, user, space)?.ok_or_else(not_found)?;
+    let (_, _, actor) = find_space(c, model, user, space)?.ok_or_else(not_found)?;
     let found: Option<(String, i64, String)> = c
         .prepare_cached(
             "SELECT status, expires_at, email FROM invitations

@@ -32,6 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use tidesync_engine::history::{Collect, GcNeed};
 use tidesync_engine::View;
 use tidesync_engine::{Push, PushInput, PushLimits, StepSize, SyncOutput};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
@@ -69,6 +70,9 @@ pub struct SqliteOptions {
     /// and so rewrites: a push that needs more commits in steps, with other
     /// jobs in between.
     pub push_step_bytes: usize,
+    /// The collections records are of (the built-in bucket list unless the
+    /// server runs a declared schema).
+    pub model: Model,
 }
 
 impl Default for SqliteOptions {
@@ -82,6 +86,7 @@ impl Default for SqliteOptions {
             cascade_step: DEFAULT_CASCADE_STEP,
             cascade_step_bytes: DEFAULT_CASCADE_STEP_BYTES,
             push_step_bytes: DEFAULT_PUSH_STEP_BYTES,
+            model: Model::builtin(),
         }
     }
 }
@@ -175,6 +180,8 @@ pub struct SqliteStore {
     limits: PushLimits,
     /// What the writer announces after its commits ([`Store::change_notes`]).
     notes: broadcast::Sender<Announcement>,
+    /// The collections its records are of (their `kind`).
+    model: Model,
     /// A shared lock on `<db>.lock` while open, so that `tidesync restore`
     /// cannot replace the file under a running server.
     held: std::sync::Mutex<Option<std::fs::File>>,
@@ -244,6 +251,7 @@ impl SqliteStore {
                 run_bytes: Some(options.push_step_bytes.max(1)),
             },
             notes,
+            model: options.model,
             held: std::sync::Mutex::new(Some(held)),
         })
     }
@@ -436,12 +444,13 @@ impl Store for SqliteStore {
         // finds their operations done).
         // Each step announces what it committed, as it commits.
         let mut push = Push::new(user, input, self.limits);
+        let model = self.model;
         loop {
             let device = device.clone();
             match self
                 .writer
                 .run_announcing(Some(user), cost, move |c| {
-                    let (pushed, heads) = sync::push(c, user, push)?;
+                    let (pushed, heads) = sync::push(c, model, user, push)?;
                     Ok((pushed, push_notes(user, &device, heads)))
                 })
                 .await?
@@ -453,7 +462,8 @@ impl Store for SqliteStore {
     }
 
     async fn pull(&self, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
-        self.read(move |c| sync::pull(c, user, input)).await
+        let model = self.model;
+        self.read(move |c| sync::pull(c, model, user, input)).await
     }
 
     async fn view(&self, user: UserId) -> Result<View, StoreError> {
@@ -461,7 +471,9 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
-        self.read(move |c| members::members(c, user, space)).await
+        let model = self.model;
+        self.read(move |c| members::members(c, model, user, space))
+            .await
     }
 
     async fn change_members(
@@ -470,9 +482,10 @@ impl Store for SqliteStore {
         space: RecordId,
         op: MemberOp,
     ) -> Result<MembersChanged, StoreError> {
+        let model = self.model;
         self.writer
             .run_announcing(Some(user), 0, move |c| {
-                let changed = members::change(c, user, space, op, now_millis())?;
+                let changed = members::change(c, model, user, space, op, now_millis())?;
                 let notes = membership_notes(&changed.affected);
                 Ok((changed, notes))
             })
@@ -489,9 +502,10 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<InvitationChanged, StoreError> {
         let email = email.to_owned();
+        let model = self.model;
         self.writer
             .run_announcing(None, 0, move |c| {
-                let out = invitations::invite(c, user, space, &email, role, limits, now)?;
+                let out = invitations::invite(c, model, user, space, &email, role, limits, now)?;
                 let notes = membership_notes(&out.notify);
                 Ok((out, notes))
             })
@@ -503,7 +517,8 @@ impl Store for SqliteStore {
         user: UserId,
         now: Millis,
     ) -> Result<Vec<ReceivedInvitation>, StoreError> {
-        self.read(move |c| invitations::received(c, user, now))
+        let model = self.model;
+        self.read(move |c| invitations::received(c, model, user, now))
             .await
     }
 
@@ -513,9 +528,10 @@ impl Store for SqliteStore {
         id: InvitationId,
         now: Millis,
     ) -> Result<Accepted, StoreError> {
+        let model = self.model;
         self.writer
             .run_announcing(None, 0, move |c| {
-                let out = invitations::accept(c, user, id, now)?;
+                let out = invitations::accept(c, model, user, id, now)?;
                 let notes = membership_notes(&out.changed.affected);
                 Ok((out, notes))
             })
@@ -540,7 +556,8 @@ impl Store for SqliteStore {
         space: RecordId,
         now: Millis,
     ) -> Result<Vec<Invitation>, StoreError> {
-        self.read(move |c| invitations::sent(c, user, space, now))
+        let model = self.model;
+        self.read(move |c| invitations::sent(c, model, user, space, now))
             .await
     }
 
@@ -551,9 +568,10 @@ impl Store for SqliteStore {
         id: InvitationId,
         now: Millis,
     ) -> Result<InvitationChanged, StoreError> {
+        let model = self.model;
         self.writer
             .run_announcing(None, 0, move |c| {
-                let out = invitations::revoke(c, user, space, id, now)?;
+                let out = invitations::revoke(c, model, user, space, id, now)?;
                 let notes = membership_notes(&out.notify);
                 Ok((out, notes))
             })

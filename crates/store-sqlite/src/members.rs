@@ -5,26 +5,29 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tidesync_engine::members::{self, Access, Decision, Request};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::{Member, MemberOp, MembersChanged, StoreError};
 
 use crate::error::driver;
-use crate::sql::{role, user_id};
+use crate::sql::{role, roots_sql, user_id};
 
 /// The space as the user sees it: its scope, whether that scope is its own
 /// (shared), and the user's role there. `None`: not visible, or deleted.
 pub(crate) fn find_space(
     c: &Connection,
+    model: Model,
     user: UserId,
     space: RecordId,
 ) -> Result<Option<(ScopeId, bool, Role)>, StoreError> {
-    c.prepare_cached(
+    c.prepare_cached(&format!(
         "SELECT r.scope_id, s.space_id IS NOT NULL, m.role FROM records r
          JOIN scopes s ON s.id = r.scope_id
          JOIN members m ON m.scope_id = r.scope_id AND m.user_id = ?
-         WHERE r.id = ? AND r.kind = 'space' AND r.deleted_at IS NULL AND m.role != 'removed'",
-    )
+         WHERE r.id = ? AND r.kind IN ({}) AND r.deleted_at IS NULL AND m.role != 'removed'",
+        roots_sql(model)
+    ))
     .map_err(driver)?
     .query_row(params![user.to_string(), space.to_string()], |r| {
         Ok((
@@ -96,8 +99,13 @@ fn me(c: &Connection, user: UserId) -> Result<Member, StoreError> {
         .ok_or(StoreError::UserGone)
 }
 
-pub fn members(c: &Connection, user: UserId, space: RecordId) -> Result<Vec<Member>, StoreError> {
-    match find_space(c, user, space)? {
+pub fn members(
+    c: &Connection,
+    model: Model,
+    user: UserId,
+    space: RecordId,
+) -> Result<Vec<Member>, StoreError> {
+    match find_space(c, model, user, space)? {
         None => Err(not_found()),
         Some((scope, true, _)) => list(c, scope),
         // Unshared: its owner alone.
@@ -162,8 +170,18 @@ fn share(
     let ids: Vec<String> = {
         let mut st = c
             .prepare_cached(
-                "SELECT id FROM records WHERE scope_id = ?1 AND (id = ?2 OR space_id = ?2 OR category_id IN
-                     (SELECT id FROM records WHERE scope_id = ?1 AND kind = 'category' AND space_id = ?2))
+                // The root and every record whose x-parent chain leads to
+                // it: those naming it (`root_id`), and down the `parent_id`
+                // chains (a space's categories' items, a note's check items).
+                "WITH RECURSIVE under(id) AS (
+                     SELECT ?2
+                     UNION
+                     SELECT id FROM records WHERE scope_id = ?1 AND root_id = ?2
+                     UNION
+                     SELECT r.id FROM under JOIN records r
+                       ON r.scope_id = ?1 AND r.parent_id = under.id
+                 )
+                 SELECT id FROM records WHERE scope_id = ?1 AND id IN (SELECT id FROM under)
                  ORDER BY version",
             )
             .map_err(driver)?;
@@ -192,12 +210,13 @@ fn share(
 
 pub fn change(
     c: &Connection,
+    model: Model,
     user: UserId,
     space: RecordId,
     op: MemberOp,
     now: Millis,
 ) -> Result<MembersChanged, StoreError> {
-    let (scope, shared, actor) = find_space(c, user, space)?.ok_or_else(not_found)?;
+    let (scope, shared, actor) = find_space(c, model, user, space)?.ok_or_else(not_found)?;
     let (target, request) = match &op {
         MemberOp::SetRole { member, role } => (*member, Request::SetRole(*role)),
         MemberOp::Remove { member } => (*member, Request::Remove),

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scope founder",
         include_str!("../migrations/0007_scope_founder.sql"),
     ),
+    (
+        8,
+        "generic records",
+        include_str!("../migrations/0008_generic_records.sql"),
+    ),
 ];
 
 fn table_exists(c: &Connection, name: &str) -> Result<bool, StoreError> {

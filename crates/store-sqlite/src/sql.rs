@@ -6,7 +6,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection};
 use tidesync_engine::page::FirstSince;
 use tidesync_engine::{Page, PageQuery, PulledRecord, ScopeView, StoredRecord, View};
-use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::entity::{EntityType, Model};
 use tidesync_protocol::merge;
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
@@ -41,8 +41,26 @@ pub fn user_id(s: &str) -> Result<UserId, StoreError> {
     s.parse().map_err(|_| corrupt("user id", s))
 }
 
-pub(crate) fn entity(s: &str) -> Result<EntityType, StoreError> {
-    EntityType::parse(s).ok_or_else(|| corrupt("record kind", s))
+/// The model's sharing roots (`shareable` collections) as an SQL list,
+/// `'space'` for the built-in: collection names are identifiers (the
+/// schema checks), so nothing needs escaping.
+pub(crate) fn roots_sql(model: Model) -> String {
+    let names: Vec<String> = model
+        .collections()
+        .iter()
+        .filter(|e| e.is_shareable())
+        .map(|e| format!("'{}'", e.as_str()))
+        .collect();
+    if names.is_empty() {
+        "NULL".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// A stored `kind`: a collection of the store's model.
+pub(crate) fn entity(model: Model, s: &str) -> Result<EntityType, StoreError> {
+    model.collection(s).ok_or_else(|| corrupt("record kind", s))
 }
 
 pub fn role(s: &str) -> Result<Role, StoreError> {
@@ -214,10 +232,11 @@ pub(crate) const STORED: &str = "scope_id, id, kind, version, data, clocks, crea
 /// size of that content (`octet_length` reads it from the row's header,
 /// without the overflow pages that hold a large record's text).
 pub(crate) const LIGHT: &str =
-    "scope_id, id, kind, version, space_id, category_id, clocks, created_by, octet_length(data)";
+    "scope_id, id, kind, version, root_id, parent_id, clocks, created_by, octet_length(data)";
 
 pub(crate) fn stored_rows(
     c: &Connection,
+    model: Model,
     sql: &str,
     args: Vec<Sql>,
     out: &mut Vec<StoredRecord>,
@@ -233,7 +252,7 @@ pub(crate) fn stored_rows(
         out.push(StoredRecord {
             scope: ScopeId::new(r.get(0).map_err(driver)?),
             id: record_id(&id)?,
-            entity: entity(&kind)?,
+            entity: entity(model, &kind)?,
             version: r.get(3).map_err(driver)?,
             state: merge::decode_state(&data, &clocks).map_err(StoreError::Corrupt)?,
             created_by: user_id(&by)?,
@@ -246,6 +265,7 @@ pub(crate) fn stored_rows(
 /// Records a cascade deletes, from rows with the [`LIGHT`] columns.
 pub(crate) fn light_rows(
     c: &Connection,
+    model: Model,
     sql: &str,
     args: Vec<Sql>,
     out: &mut Vec<StoredRecord>,
@@ -262,7 +282,7 @@ pub(crate) fn light_rows(
         let rec = StoredRecord::light(
             ScopeId::new(r.get(0).map_err(driver)?),
             record_id(&r.get::<_, String>(1).map_err(driver)?)?,
-            entity(&r.get::<_, String>(2).map_err(driver)?)?,
+            entity(model, &r.get::<_, String>(2).map_err(driver)?)?,
             r.get(3).map_err(driver)?,
             reference(4)?,
             reference(5)?,
@@ -278,12 +298,13 @@ pub(crate) fn light_rows(
 
 /// How rows become records: [`stored_rows`] or [`light_rows`].
 pub(crate) type ReadRows =
-    fn(&Connection, &str, Vec<Sql>, &mut Vec<StoredRecord>) -> Result<(), StoreError>;
+    fn(&Connection, Model, &str, Vec<Sql>, &mut Vec<StoredRecord>) -> Result<(), StoreError>;
 
 /// Runs `sql` (with `{m}` the marks of one chunk of `ids`) chunk by chunk,
 /// binding `before`, the chunk, then `after`, and reads rows with `read`.
 pub(crate) fn by_chunks(
     c: &Connection,
+    model: Model,
     ids: &[RecordId],
     (before, after): (&[Sql], &[Sql]),
     sql: impl Fn(&str) -> String,
@@ -294,7 +315,7 @@ pub(crate) fn by_chunks(
         let mut args = before.to_vec();
         args.extend(chunk.iter().map(|id| text(id.to_string())));
         args.extend(after.iter().cloned());
-        read(c, &sql(&marks(chunk.len())), args, out)?;
+        read(c, model, &sql(&marks(chunk.len())), args, out)?;
     }
     Ok(())
 }
@@ -310,6 +331,7 @@ const BUDGETED_CHUNK: usize = 16;
 /// looked up.
 pub fn load_records(
     c: &Connection,
+    model: Model,
     ids: &[RecordId],
     scopes: &[ScopeId],
     max_bytes: Option<usize>,
@@ -321,7 +343,7 @@ pub fn load_records(
     };
     let Some(max) = max_bytes else {
         let args = (&scope_list(scopes)[..], &[][..]);
-        by_chunks(c, ids, args, sql, stored_rows, &mut out)?;
+        by_chunks(c, model, ids, args, sql, stored_rows, &mut out)?;
         return Ok((out, ids.len()));
     };
     let (mut bytes, mut looked_up) = (0, 0);
@@ -331,7 +353,7 @@ pub fn load_records(
         }
         let first = out.len();
         let args = (&scope_list(scopes)[..], &[][..]);
-        by_chunks(c, chunk, args, sql, stored_rows, &mut out)?;
+        by_chunks(c, model, chunk, args, sql, stored_rows, &mut out)?;
         bytes += out[first..].iter().map(|r| r.bytes).sum::<usize>();
         looked_up += chunk.len();
     }
@@ -340,14 +362,18 @@ pub fn load_records(
 
 /// A pulled record from the columns `id, kind, version, data, created_at,
 /// updated_at, deleted_at, device_id, created_by`, starting at `first`.
-pub(crate) fn pulled_from(row: &rusqlite::Row, first: usize) -> Result<PulledRecord, StoreError> {
+pub(crate) fn pulled_from(
+    row: &rusqlite::Row,
+    first: usize,
+    model: Model,
+) -> Result<PulledRecord, StoreError> {
     let col = |i: usize| first + i;
     let id: String = row.get(col(0)).map_err(driver)?;
     let kind: String = row.get(col(1)).map_err(driver)?;
     let by: String = row.get(col(8)).map_err(driver)?;
     Ok(PulledRecord {
         id: record_id(&id)?,
-        entity: entity(&kind)?,
+        entity: entity(model, &kind)?,
         version: row.get(col(2)).map_err(driver)?,
         data: row.get(col(3)).map_err(driver)?,
         created_at: row.get(col(4)).map_err(driver)?,
@@ -361,7 +387,7 @@ pub(crate) fn pulled_from(row: &rusqlite::Row, first: usize) -> Result<PulledRec
 /// Reads a page range by range, row by row, stopping as soon as it is full:
 /// a page of huge records never has more than one of them in memory beyond
 /// the page.
-pub fn page(c: &Connection, q: PageQuery) -> Result<Page, StoreError> {
+pub fn page(c: &Connection, model: Model, q: PageQuery) -> Result<Page, StoreError> {
     let mut st = c
         .prepare_cached(
             concat!(
@@ -390,7 +416,7 @@ pub fn page(c: &Connection, q: PageQuery) -> Result<Page, StoreError> {
             ])
             .map_err(driver)?;
         while let Some(row) = rows.next().map_err(driver)? {
-            let rec = pulled_from(row, 0)?;
+            let rec = pulled_from(row, 0, model)?;
             if !b.offer(rec) {
                 break;
             }

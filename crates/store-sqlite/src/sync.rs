@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 use tidesync_engine::page::FirstSince;
 use tidesync_engine::{Again, Loaded, Need, Pull, PullLoaded, PullNeed, Push, SyncOutput, View};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::{ScopeId, UserId};
 use tidesync_store::{PullInput, StoreError};
 
@@ -27,6 +28,7 @@ pub enum Pushed {
 /// the scopes it wrote with their new counters.
 pub fn push(
     c: &Connection,
+    model: Model,
     user: UserId,
     mut push: Push,
 ) -> Result<(Pushed, Vec<(ScopeId, i64)>), StoreError> {
@@ -44,7 +46,7 @@ pub fn push(
             } => {
                 let locked = sql::lock(c, user, &lock)?;
                 let acks = sql::load_acks(c, user, &operation_ids)?;
-                let (records, looked_up) = sql::load_records(c, &ids, &scopes, max_bytes)?;
+                let (records, looked_up) = sql::load_records(c, model, &ids, &scopes, max_bytes)?;
                 Loaded::Batch {
                     locked,
                     acks,
@@ -61,27 +63,35 @@ pub fn push(
                 scopes,
                 max_bytes,
             } => {
-                let (records, looked_up) = sql::load_records(c, &ids, &scopes, max_bytes)?;
+                let (records, looked_up) = sql::load_records(c, model, &ids, &scopes, max_bytes)?;
                 Loaded::Records { records, looked_up }
             }
             Need::Children {
                 scope,
-                spaces,
-                categories,
-                loaded_spaces,
+                roots,
+                parents,
+                loaded_roots,
             } => Loaded::Children(cascade::children(
                 c,
+                model,
                 scope,
-                &spaces,
-                &categories,
-                &loaded_spaces,
+                (&roots, &parents),
+                &loaded_roots,
             )?),
             Need::Descendants {
                 scope,
                 root,
-                space,
+                kinds,
+                inner,
                 limit,
-            } => Loaded::Descendants(cascade::descendants(c, scope, root, space, limit)?),
+            } => Loaded::Descendants(cascade::descendants(
+                c,
+                model,
+                scope,
+                root,
+                (&kinds, &inner),
+                limit,
+            )?),
         };
         push.feed(loaded)?;
     }
@@ -93,13 +103,18 @@ pub fn push(
     if let Some(again) = plan.again.take() {
         return Ok((Pushed::Again(again), heads));
     }
-    let page = sql::page(c, plan.page.clone())?;
+    let page = sql::page(c, model, plan.page.clone())?;
     Ok((Pushed::Done(plan.respond(page)), heads))
 }
 
 /// A pull inside the caller's read transaction (one snapshot), as the
 /// engine's [`Pull`] asks.
-pub fn pull(c: &Connection, user: UserId, input: PullInput) -> Result<SyncOutput, StoreError> {
+pub fn pull(
+    c: &Connection,
+    model: Model,
+    user: UserId,
+    input: PullInput,
+) -> Result<SyncOutput, StoreError> {
     let mut pull = Pull::new(input);
     while let Some(need) = pull.need() {
         pull.feed(match need {
@@ -107,7 +122,7 @@ pub fn pull(c: &Connection, user: UserId, input: PullInput) -> Result<SyncOutput
             PullNeed::FirstSince { scopes, since } => {
                 PullLoaded::FirstSince(sql::first_since(c, &scopes, since)?)
             }
-            PullNeed::Page(q) => PullLoaded::Page(sql::page(c, q)?),
+            PullNeed::Page(q) => PullLoaded::Page(sql::page(c, model, q)?),
         })?;
     }
     Ok(pull.finish()?)

@@ -34,12 +34,12 @@ pub fn save_records(c: &Connection, recs: &[RecordWrite]) -> Result<(), StoreErr
     for chunk in recs.chunks(RECORD_ROWS) {
         let rows = vec![format!("({})", marks(14)); chunk.len()].join(", ");
         let sql = format!(
-            "INSERT INTO records (scope_id, id, kind, version, space_id, category_id, data, clocks,
+            "INSERT INTO records (scope_id, id, kind, version, root_id, parent_id, data, clocks,
                                   created_at, updated_at, deleted_at, device_id, server_time, created_by)
              VALUES {rows}
              ON CONFLICT (scope_id, id) DO UPDATE SET
-                kind = excluded.kind, version = excluded.version, space_id = excluded.space_id,
-                category_id = excluded.category_id, data = excluded.data, clocks = excluded.clocks,
+                kind = excluded.kind, version = excluded.version, root_id = excluded.root_id,
+                parent_id = excluded.parent_id, data = excluded.data, clocks = excluded.clocks,
                 created_at = excluded.created_at, updated_at = excluded.updated_at,
                 deleted_at = excluded.deleted_at, device_id = excluded.device_id,
                 server_time = excluded.server_time"
@@ -51,8 +51,8 @@ pub fn save_records(c: &Connection, recs: &[RecordWrite]) -> Result<(), StoreErr
                 text(r.id.to_string()),
                 text(r.entity.as_str()),
                 Sql::Integer(r.version),
-                opt_text(r.space_id.map(|s| s.to_string())),
-                opt_text(r.category_id.map(|s| s.to_string())),
+                opt_text(r.root_id.map(|s| s.to_string())),
+                opt_text(r.parent_id.map(|s| s.to_string())),
                 text(r.data.as_str()),
                 text(r.clocks.as_str()),
                 Sql::Integer(r.created_at),

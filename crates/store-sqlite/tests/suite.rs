@@ -374,3 +374,169 @@ async fn an_account_of_many_records_is_deleted_whole() {
         .unwrap();
     assert_eq!(left, (1, 1, 1), "only the other user's rows are left");
 }
+
+/// Migration 8 (issue 21) rebuilds `records` without the `kind` CHECK and
+/// renames `space_id`/`category_id` to `root_id`/`parent_id`: rows written
+/// before it read back identically, their references in the new columns.
+#[tokio::test]
+async fn records_written_before_the_generic_table_read_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v7.db");
+    let (user, space, cat, item) = (
+        "6ba7b810-9dad-41d1-80b4-00c04fd430c8",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "550e8400-e29b-41d4-a716-446655440001",
+        "550e8400-e29b-41d4-a716-446655440002",
+    );
+    let datas = [
+        r#"{"name":"Home"}"#,
+        format!(r#"{{"name":"Movies","spaceId":"{space}"}}"#).leak() as &str,
+        format!(r#"{{"categoryId":"{cat}","spaceId":"{space}","title":"Heat"}}"#).leak(),
+    ];
+    {
+        let c = rusqlite_open(&file);
+        c.execute_batch(
+            "CREATE TABLE _tidesync_migrations (version INTEGER PRIMARY KEY NOT NULL,
+               description TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;",
+        )
+        .unwrap();
+        for (version, sql) in [
+            include_str!("../migrations/0001_users.sql"),
+            include_str!("../migrations/0002_sync.sql"),
+            include_str!("../migrations/0003_account_safety.sql"),
+            include_str!("../migrations/0004_shared_spaces.sql"),
+            include_str!("../migrations/0005_history.sql"),
+            include_str!("../migrations/0006_invitations.sql"),
+            include_str!("../migrations/0007_scope_founder.sql"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            c.execute_batch(sql).unwrap();
+            c.execute(
+                "INSERT INTO _tidesync_migrations VALUES (?, 'old', 0)",
+                [version as i64 + 1],
+            )
+            .unwrap();
+        }
+        c.execute(
+            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+             VALUES (?, 'v7@example.com', 'V7', 'h', 0, 0)",
+            [user],
+        )
+        .unwrap();
+        c.execute_batch(&format!(
+            "INSERT INTO scopes (id, space_id, version, created_at) VALUES (1, NULL, 3, 0);
+             INSERT INTO members (scope_id, user_id, role, since) VALUES (1, '{user}', 'owner', 0);"
+        ))
+        .unwrap();
+        let rows = [
+            (
+                space,
+                "space",
+                1,
+                None,
+                None,
+                datas[0],
+                r#"{"v":[[0,"d","o"]],"f":{"name":0},"c":0}"#,
+            ),
+            (
+                cat,
+                "category",
+                2,
+                Some(space),
+                None,
+                datas[1],
+                r#"{"v":[[0,"d","o"]],"f":{"name":0,"spaceId":0},"c":0}"#,
+            ),
+            (
+                item,
+                "item",
+                3,
+                Some(space),
+                Some(cat),
+                datas[2],
+                r#"{"v":[[0,"d","o"]],"f":{"categoryId":0,"spaceId":0,"title":0},"c":0}"#,
+            ),
+        ];
+        for (id, kind, version, s, k, data, clocks) in rows {
+            c.execute(
+                "INSERT INTO records (scope_id, id, kind, version, space_id, category_id, data,
+                                      clocks, created_at, updated_at, deleted_at, device_id,
+                                      server_time, created_by)
+                 VALUES (1, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, 'd', 0, ?)",
+                rusqlite::params![id, kind, version, s, k, data, clocks, user],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(
+        &format!("sqlite://{}", file.display()),
+        SqliteOptions::default(),
+    )
+    .unwrap();
+    store.migrate().await.expect("migration 8");
+    let user_id = store
+        .credentials_by_email("v7@example.com")
+        .await
+        .unwrap()
+        .expect("the user is still there")
+        .user
+        .id;
+    let out = store
+        .pull(
+            user_id,
+            tidesync_store::PullInput {
+                cursor: tidesync_protocol::cursor::CursorStart::personal(0),
+                limit: 10,
+                max_bytes: 1 << 20,
+            },
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, &str, i64, &str)> = out
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.id.to_string(),
+                r.entity.as_str(),
+                r.version,
+                r.data.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (space.to_owned(), "space", 1, datas[0]),
+            (cat.to_owned(), "category", 2, datas[1]),
+            (item.to_owned(), "item", 3, datas[2]),
+        ]
+    );
+    let columns: Vec<(String, Option<String>, Option<String>)> = store
+        .write(|c| {
+            let mut st = c
+                .prepare("SELECT id, root_id, parent_id FROM records ORDER BY version")
+                .unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap();
+            Ok(rows.map(Result::unwrap).collect())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        columns,
+        vec![
+            (space.to_owned(), None, None),
+            (cat.to_owned(), Some(space.to_owned()), None),
+            (
+                item.to_owned(),
+                Some(space.to_owned()),
+                Some(cat.to_owned())
+            ),
+        ]
+    );
+    store.close().await;
+}

@@ -81,9 +81,6 @@ impl ImportOutcome {
 
 /// The index of an entity in [`ImportOutcome`]'s arrays.
 pub fn entity_index(e: EntityType) -> usize {
-    match e {
-        EntityType::Space => 0,
-        EntityType::Category => 1,
-        EntityType::Item => 2,
-    }
+    // The built-in's order, parents first: space, category, item.
+    e.index()
 }

@@ -48,6 +48,17 @@ pub async fn spawn_with(args: ServeArgs) -> TestApp {
     serve(App::build(&args).await.expect("build app")).await
 }
 
+/// The server syncing the collections of `schema` (issue 21) instead of
+/// the built-in bucket list.
+pub async fn spawn_with_schema(db: &TestDb, schema: tidesync_protocol::schema::Schema) -> TestApp {
+    serve(
+        App::build_with_schema(&test_args(db), schema)
+            .await
+            .expect("build app"),
+    )
+    .await
+}
+
 /// The server on a store the test opened itself (to keep a handle on the
 /// concrete backend, e.g. to hold or break SQLite's writer).
 pub async fn spawn_with_store(args: ServeArgs, store: Arc<dyn Store>) -> TestApp {

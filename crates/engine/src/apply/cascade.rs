@@ -1,5 +1,7 @@
-//! The cascade of a delete: a deleted space or category deletes its live
-//! children in its scope, level by level, loading each level first.
+//! The cascade of a delete: a deleted record deletes its live children in
+//! its scope (every record whose `x-parent` reference leads to it: a
+//! space's categories and items, a category's items), level by level,
+//! loading each level first.
 //!
 //! With a step limit, the cascade first asks how many live descendants
 //! there are (up to the limit and one). More than the limit, and this run
@@ -10,9 +12,9 @@
 //! the atomic cascade reaches; what differs is that a pull between steps
 //! sees part of the children deleted before their parent.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use tidesync_protocol::entity::EntityType;
+use tidesync_protocol::entity::{EntityType, Model};
 use tidesync_protocol::merge::{self, Version};
 use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, ScopeId};
@@ -52,35 +54,45 @@ impl Batch {
         let cascade = self.cascade.as_ref()?;
         if !cascade.probed {
             let root = cascade.frontier[0];
-            let space = self
+            let model = self
                 .working
                 .get(&root)
-                .is_some_and(|r| r.entity == EntityType::Space);
+                .map_or_else(Model::builtin, |r| r.entity.model());
+            // Children before their parents: the reverse of parents first.
+            let kinds: Vec<EntityType> = model
+                .collections()
+                .iter()
+                .rev()
+                .filter(|e| !e.is_shareable())
+                .copied()
+                .collect();
+            let inner = kinds.iter().filter(|e| e.has_children()).copied().collect();
             let records = self.limits.cascade_step.map_or(usize::MAX, |s| s.records);
             return Some(Need::Descendants {
                 scope: cascade.scope,
                 root,
-                space,
+                kinds,
+                inner,
                 limit: records.saturating_add(1),
             });
         }
-        let (mut spaces, mut categories) = (Vec::new(), Vec::new());
+        let (mut roots, mut parents) = (Vec::new(), Vec::new());
         for p in &cascade.frontier {
             if self.working.children_loaded(p) {
                 continue;
             }
             match self.working.get(p).map(|r| r.entity) {
-                Some(EntityType::Space) => spaces.push(*p),
-                Some(EntityType::Category) => categories.push(*p),
+                Some(e) if e.is_shareable() => roots.push(*p),
+                Some(e) if e.has_children() => parents.push(*p),
                 _ => {}
             }
         }
-        if !spaces.is_empty() || !categories.is_empty() {
+        if !roots.is_empty() || !parents.is_empty() {
             return Some(Need::Children {
                 scope: cascade.scope,
-                spaces,
-                categories,
-                loaded_spaces: self.working.loaded_spaces().to_vec(),
+                roots,
+                parents,
+                loaded_roots: self.working.loaded_roots().to_vec(),
             });
         }
         let Cascade {
@@ -103,7 +115,7 @@ impl Batch {
                 let mut rec = rec.clone();
                 let entity = rec.entity;
                 rec.state = merge::delete(&rec.state, &version, &|f| entity.is_reference(f)).state;
-                if rec.entity == EntityType::Category {
+                if rec.entity.has_children() {
                     next.push(id);
                 }
                 self.store(rec);
@@ -128,11 +140,11 @@ impl Batch {
         }
         if let Some(c) = &self.cascade {
             for p in c.frontier.clone() {
-                let is_space = self
+                let is_root = self
                     .working
                     .get(&p)
-                    .is_some_and(|r| r.entity == EntityType::Space);
-                self.working.mark_children_loaded(p, is_space);
+                    .is_some_and(|r| r.entity.is_shareable());
+                self.working.mark_children_loaded(p, is_root);
             }
         }
     }
@@ -170,11 +182,20 @@ impl Batch {
             .count()
             .max(1);
         let changed = &self.dirty_set;
-        let blocked: HashSet<RecordId> = found
-            .iter()
-            .filter(|r| changed.contains(&r.id))
-            .filter_map(StoredRecord::category_id)
-            .collect();
+        // Their parents up the chain (a category; a note and its notebook
+        // never, a root is not among the descendants).
+        let parent_of: HashMap<RecordId, Option<RecordId>> =
+            found.iter().map(|r| (r.id, r.parent_id())).collect();
+        let mut blocked: HashSet<RecordId> = HashSet::new();
+        for r in found.iter().filter(|r| changed.contains(&r.id)) {
+            let mut up = r.parent_id();
+            while let Some(p) = up {
+                if !blocked.insert(p) {
+                    break;
+                }
+                up = parent_of.get(&p).copied().flatten();
+            }
+        }
         let records: Vec<StoredRecord> = found
             .into_iter()
             .take(limit)

@@ -116,28 +116,34 @@ pub enum Need {
         scopes: Vec<ScopeId>,
         max_bytes: Option<usize>,
     },
-    /// Live records of `scope` whose `spaceId` is one of `spaces`, and those
-    /// whose `categoryId` is one of `categories` unless their `spaceId` is
-    /// one of `loaded_spaces` (read already): a cascade, one level at a
-    /// time, each row read once. Every one of them is deleted, so their
-    /// content need not be loaded ([`StoredRecord::light`]): only what a
-    /// tombstone keeps, and each one's size as stored.
+    /// Live records of `scope` whose `root_id` is one of `roots`, and those
+    /// whose `parent_id` is one of `parents` unless their `root_id` is one
+    /// of `loaded_roots` (read already): a cascade, one level at a time,
+    /// each row read once (for the bucket list: the categories and items of
+    /// deleted spaces, the items of deleted categories). Every one of them
+    /// is deleted, so their content need not be loaded
+    /// ([`StoredRecord::light`]): only what a tombstone keeps, and each
+    /// one's size as stored.
     Children {
         scope: ScopeId,
-        spaces: Vec<RecordId>,
-        categories: Vec<RecordId>,
-        loaded_spaces: Vec<RecordId>,
+        roots: Vec<RecordId>,
+        parents: Vec<RecordId>,
+        loaded_roots: Vec<RecordId>,
     },
-    /// Up to `limit` live descendants in `scope` of the record `root` (a
-    /// space when `space`, else a category), leaves first: every live item
-    /// under it (by `spaceId`, or by `categoryId` through one of the
-    /// space's live categories), then its live categories. Asked before a
-    /// cascade when [`PushLimits::cascade_step`] is set, to learn whether it
-    /// fits in one step. Like [`Need::Children`], loaded without content.
+    /// Up to `limit` live descendants in `scope` of the record `root`,
+    /// leaves first: collection by collection in the order of `kinds`
+    /// (every collection that is not a sharing root, children before their
+    /// parents: items, then categories), the live records of that
+    /// collection whose `root_id` is `root`, or whose `parent_id` is `root`
+    /// or a live descendant of it of a collection of `inner` (those that
+    /// have children: categories). Asked before a cascade when
+    /// [`PushLimits::cascade_step`] is set, to learn whether it fits in one
+    /// step. Like [`Need::Children`], loaded without content.
     Descendants {
         scope: ScopeId,
         root: RecordId,
-        space: bool,
+        kinds: Vec<EntityType>,
+        inner: Vec<EntityType>,
         limit: usize,
     },
 }

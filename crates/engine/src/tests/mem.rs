@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tidesync_protocol::cursor::CursorStart;
-use tidesync_protocol::entity::EntityType;
 use tidesync_protocol::merge;
 use tidesync_protocol::sync::ChangeInput;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
@@ -92,21 +91,11 @@ impl MemDb {
             let scope = ScopeId::new(self.scopes.len() as i64 + 1);
             self.scopes.insert(scope, (0, Some(space)));
             self.members.insert((scope, owner), Role::Owner);
-            let cats: Vec<RecordId> = self
-                .rows
-                .values()
-                .filter(|r| r.scope == from && r.space_id == Some(space))
-                .map(|r| r.id)
-                .collect();
+            let under = self.under(from, space, false);
             let moving: Vec<(ScopeId, RecordId)> = self
                 .rows
                 .values()
-                .filter(|r| {
-                    r.scope == from
-                        && (r.id == space
-                            || r.space_id == Some(space)
-                            || r.category_id.is_some_and(|c| cats.contains(&c)))
-                })
+                .filter(|r| r.scope == from && (r.id == space || under.contains(&r.id)))
                 .map(|r| (r.scope, r.id))
                 .collect();
             let mut rows: Vec<RecordWrite> = moving
@@ -165,6 +154,29 @@ impl MemDb {
         }
     }
 
+    /// The records of `scope` under `root`: those naming it as their
+    /// `root_id` or `parent_id`, and so on down the `parent_id` chains
+    /// (live ones only with `live`).
+    fn under(&self, scope: ScopeId, root: RecordId, live: bool) -> Vec<RecordId> {
+        let mut found: Vec<RecordId> = vec![];
+        let mut up = vec![root];
+        loop {
+            let more: Vec<RecordId> = self
+                .rows
+                .values()
+                .filter(|r| r.scope == scope && !(live && r.deleted_at.is_some()))
+                .filter(|r| !found.contains(&r.id))
+                .filter(|r| r.root_id == Some(root) || r.parent_id.is_some_and(|p| up.contains(&p)))
+                .map(|r| r.id)
+                .collect();
+            if more.is_empty() {
+                return found;
+            }
+            found.extend(&more);
+            up.extend(more);
+        }
+    }
+
     /// A record as a cascade reads it: without its content.
     fn light(row: &RecordWrite) -> StoredRecord {
         StoredRecord::light(
@@ -172,8 +184,8 @@ impl MemDb {
             row.id,
             row.entity,
             row.version,
-            row.space_id,
-            row.category_id,
+            row.root_id,
+            row.parent_id,
             &row.clocks,
             row.created_by,
             row.data.len(),
@@ -287,18 +299,18 @@ impl MemDb {
             }
             Need::Children {
                 scope,
-                spaces,
-                categories,
-                loaded_spaces,
+                roots,
+                parents,
+                loaded_roots,
             } => {
                 let records: Vec<StoredRecord> = self
                     .rows
                     .values()
                     .filter(|r| r.scope == *scope && r.deleted_at.is_none())
                     .filter(|r| {
-                        r.space_id.is_some_and(|s| spaces.contains(&s))
-                            || (r.category_id.is_some_and(|c| categories.contains(&c))
-                                && !r.space_id.is_some_and(|s| loaded_spaces.contains(&s)))
+                        r.root_id.is_some_and(|s| roots.contains(&s))
+                            || (r.parent_id.is_some_and(|c| parents.contains(&c))
+                                && !r.root_id.is_some_and(|s| loaded_roots.contains(&s)))
                     })
                     .map(Self::light)
                     .collect();
@@ -308,32 +320,32 @@ impl MemDb {
             Need::Descendants {
                 scope,
                 root,
-                space,
+                kinds,
+                inner,
                 limit,
             } => {
                 let live = |r: &&RecordWrite| r.scope == *scope && r.deleted_at.is_none();
-                let categories: Vec<RecordId> = if *space {
-                    self.rows
-                        .values()
-                        .filter(live)
-                        .filter(|r| r.entity == EntityType::Category && r.space_id == Some(*root))
-                        .map(|r| r.id)
-                        .collect()
-                } else {
-                    vec![*root]
-                };
-                let items = self.rows.values().filter(live).filter(|r| {
-                    r.entity == EntityType::Item
-                        && (r.space_id == Some(*root)
-                            || r.category_id.is_some_and(|c| categories.contains(&c)))
-                });
-                let cats = self
+                let under = self.under(*scope, *root, true);
+                let mut up: Vec<RecordId> = self
                     .rows
                     .values()
                     .filter(live)
-                    .filter(|r| *space && categories.contains(&r.id));
-                let records: Vec<StoredRecord> =
-                    items.chain(cats).take(*limit).map(Self::light).collect();
+                    .filter(|r| inner.contains(&r.entity) && under.contains(&r.id))
+                    .map(|r| r.id)
+                    .collect();
+                up.push(*root);
+                let records: Vec<StoredRecord> = kinds
+                    .iter()
+                    .flat_map(|kind| {
+                        self.rows.values().filter(live).filter(|r| {
+                            r.entity == *kind
+                                && (r.root_id == Some(*root)
+                                    || r.parent_id.is_some_and(|c| up.contains(&c)))
+                        })
+                    })
+                    .take(*limit)
+                    .map(Self::light)
+                    .collect();
                 self.rows_loaded += records.len();
                 Loaded::Descendants(records)
             }

@@ -384,7 +384,7 @@ fn a_cascade_loads_each_level_once_and_each_row_once() {
         2,
         "space level, then category level: {levels:?}"
     );
-    assert!(matches!(levels[1], Need::Children { categories, .. } if categories.len() == 50));
+    assert!(matches!(levels[1], Need::Children { parents, .. } if parents.len() == 50));
     // The space itself (batch load), then 50 categories + 100 items, then the
     // 100 items named only by their category: 251 rows, each once.
     assert_eq!(db.rows_loaded, 251);

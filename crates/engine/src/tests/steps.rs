@@ -109,7 +109,7 @@ fn no_orphans(db: &MemDb) {
     };
     for r in db.rows.values().filter(|r| r.deleted_at.is_none()) {
         assert!(
-            !deleted(r.space_id) && !deleted(r.category_id),
+            !deleted(r.root_id) && !deleted(r.parent_id),
             "{} is live under a deleted parent",
             r.id
         );
@@ -165,10 +165,13 @@ fn steps_delete_leaves_before_their_categories() {
         matches!(
             first,
             Some(Need::Descendants {
-                space: true,
+                ref kinds,
                 limit: 6,
                 ..
-            })
+            }) if kinds[..] == [
+                tidesync_protocol::entity::EntityType::Item,
+                tidesync_protocol::entity::EntityType::Category
+            ]
         ),
         "{first:?}"
     );

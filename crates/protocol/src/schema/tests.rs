@@ -1,3 +1,4 @@
 mod builtin;
+mod legacy;
 mod records;
 mod rules;

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::cursor::{self, CursorStart};
-use crate::entity::{parse_uuid, validate_data, EntityType, ValidData};
+use crate::entity::{parse_uuid, validate_data, EntityType, Model, ValidData};
 use crate::ids::RecordId;
 use crate::merge::OpKind;
 use crate::time::{epoch_millis, parse_iso, Millis};
@@ -148,8 +148,18 @@ struct Body<'a> {
     wait_seconds: Option<Value>,
 }
 
-/// Parses the body of `POST /api/sync` from its bytes.
+/// Parses the body of `POST /api/sync` from its bytes, for the built-in model.
 pub fn parse_request(body: &[u8], max_changes: usize) -> Result<SyncRequest, RequestError> {
+    parse_request_in(Model::builtin(), body, max_changes)
+}
+
+/// Parses the body of `POST /api/sync` from its bytes; each change's
+/// `entityType` names a collection of `model`.
+pub fn parse_request_in(
+    model: Model,
+    body: &[u8],
+    max_changes: usize,
+) -> Result<SyncRequest, RequestError> {
     let body: Body<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             RequestError::Validation(format!("the body must be a JSON object ({e})"))
@@ -178,7 +188,7 @@ pub fn parse_request(body: &[u8], max_changes: usize) -> Result<SyncRequest, Req
         .map(|raw| {
             // Already known to be valid JSON: only its shape can be wrong.
             let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-            parse_change(&v, &device_id)
+            parse_change_in(model, &v, &device_id)
         })
         .collect();
     Ok(SyncRequest {
@@ -191,9 +201,14 @@ pub fn parse_request(body: &[u8], max_changes: usize) -> Result<SyncRequest, Req
     })
 }
 
-/// Validates one change. Never fails the request: a bad change becomes an
-/// `Invalid` input that is acknowledged with its error.
+/// Validates one change of the built-in model (see [`parse_change_in`]).
 pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
+    parse_change_in(Model::builtin(), raw, request_device)
+}
+
+/// Validates one change against `model`. Never fails the request: a bad
+/// change becomes an `Invalid` input that is acknowledged with its error.
+pub fn parse_change_in(model: Model, raw: &Value, request_device: &str) -> ChangeInput {
     let obj = raw.as_object();
     let operation_id = obj
         .and_then(|o| o.get("operationId"))
@@ -229,9 +244,9 @@ pub fn parse_change(raw: &Value, request_device: &str) -> ChangeInput {
     let Some(entity) = obj
         .get("entityType")
         .and_then(Value::as_str)
-        .and_then(EntityType::parse)
+        .and_then(|name| model.collection(name))
     else {
-        return invalid("entityType must be space, category or item".into());
+        return invalid(format!("entityType must be {}", model.choices()));
     };
     let Some(op) = obj
         .get("operation")

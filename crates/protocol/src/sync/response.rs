@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::entity::{EntityType, Kind};
+use crate::entity::{EntityType, Model};
 use crate::ids::{RecordId, UserId};
 use crate::time::{to_iso, Millis};
 
@@ -148,10 +148,10 @@ pub struct ServerUpdates {
 
 impl ServerUpdates {
     pub fn push(&mut self, entity: EntityType, record: Box<RawValue>) {
-        match entity {
-            EntityType::Space => self.spaces.push(record),
-            EntityType::Category => self.categories.push(record),
-            EntityType::Item => self.items.push(record),
+        match entity.as_str() {
+            "space" => self.spaces.push(record),
+            "category" => self.categories.push(record),
+            _ => self.items.push(record),
         }
     }
 
@@ -175,6 +175,75 @@ impl ServerUpdates {
             .chain(tagged(EntityType::Category, &self.categories))
             .chain(tagged(EntityType::Item, &self.items))
     }
+}
+
+/// `serverUpdates` as a server running `model` writes it: one array per
+/// collection, named by its `plural`, parents first (for the built-in
+/// exactly `spaces`, `categories`, `items`, which [`ServerUpdates`] reads).
+#[derive(Debug)]
+pub struct ModelUpdates {
+    model: Model,
+    /// By the collections' [`EntityType::index`].
+    arrays: Vec<Vec<Box<RawValue>>>,
+}
+
+impl ModelUpdates {
+    pub fn new(model: Model) -> ModelUpdates {
+        ModelUpdates {
+            model,
+            arrays: model.collections().iter().map(|_| Vec::new()).collect(),
+        }
+    }
+
+    /// Adds a record of `entity`, a collection of this model.
+    pub fn push(&mut self, entity: EntityType, record: Box<RawValue>) {
+        self.arrays[entity.index()].push(record);
+    }
+
+    pub fn len(&self) -> usize {
+        self.arrays.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Serialize for ModelUpdates {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.arrays.len()))?;
+        for (e, records) in self.model.collections().iter().zip(&self.arrays) {
+            m.serialize_entry(e.plural(), records)?;
+        }
+        m.end()
+    }
+}
+
+/// What the server writes for `POST /api/sync`: [`SyncResponse`] with the
+/// arrays of its model.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncAnswer {
+    pub acknowledged: Vec<Ack>,
+    pub server_updates: ModelUpdates,
+    pub sync_timestamp: String,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_spaces: Vec<RecordId>,
+}
+
+/// What the server writes for `GET /api/sync/initial`: [`InitialPage`]
+/// with the arrays of its model at top level.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitialAnswer {
+    #[serde(flatten)]
+    pub updates: ModelUpdates,
+    pub sync_timestamp: String,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_spaces: Vec<RecordId>,
 }
 
 /// `data` of a `POST /api/sync` answer.
@@ -239,13 +308,13 @@ pub fn write_record(
     let mut out = String::with_capacity(data.len() + 256);
     out.push('{');
     let deleted = meta.deleted_at.is_some();
-    for spec in entity.fields() {
+    for &name in entity.fields() {
         // Field names are plain identifiers: nothing to escape.
         out.push('"');
-        out.push_str(spec.name);
+        out.push_str(name);
         out.push_str("\":");
-        let shown = !deleted || matches!(spec.kind, Kind::Ref(_));
-        let value = fields.get(spec.name).filter(|_| shown);
+        let shown = !deleted || entity.is_reference(name);
+        let value = fields.get(name).filter(|_| shown);
         out.push_str(value.map_or("null", |v| v.get()));
         out.push(',');
     }

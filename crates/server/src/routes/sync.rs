@@ -7,8 +7,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use tidesync_protocol::cursor::{self, CursorStart};
+use tidesync_protocol::entity::Model;
 use tidesync_protocol::sync::{
-    parse_limit, parse_request, write_record, InitialPage, ServerUpdates, SyncResponse,
+    parse_limit, parse_request_in, write_record, InitialAnswer, InitialPage, ModelUpdates,
+    SyncAnswer, SyncResponse,
 };
 use tidesync_store::{PulledRecord, SyncOutput};
 
@@ -38,7 +40,7 @@ pub async fn sync(
     auth: AuthUser,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let req = parse_request(&body, state.sessions.limits.max_changes)?;
+    let req = parse_request_in(state.model, &body, state.sessions.limits.max_changes)?;
     drop(body);
     let out = state.sessions.sync(&auth, req).await?;
     crate::telemetry::acks(&out.acks);
@@ -52,9 +54,9 @@ pub async fn sync(
     } = out;
     Ok(ok(
         StatusCode::OK,
-        SyncResponse {
+        SyncAnswer {
             acknowledged: acks,
-            server_updates: updates(records)?,
+            server_updates: updates(state.model, records)?,
             sync_timestamp: at.encode(),
             has_more,
             removed_spaces,
@@ -124,13 +126,10 @@ pub async fn initial(
         .sessions
         .pull(user.id, q.cursor()?, q.limit()?)
         .await?;
-    let u = updates(out.records)?;
     Ok(ok(
         StatusCode::OK,
-        InitialPage {
-            spaces: u.spaces,
-            categories: u.categories,
-            items: u.items,
+        InitialAnswer {
+            updates: updates(state.model, out.records)?,
             sync_timestamp: out.cursor.encode(),
             has_more: out.has_more,
             removed_spaces: out.removed_spaces,
@@ -140,9 +139,9 @@ pub async fn initial(
 
 /// Records as JSON text; each stored row is dropped as soon as it is
 /// written, so a page is held about once, not twice.
-fn updates(records: Vec<PulledRecord>) -> Result<ServerUpdates, ApiError> {
+fn updates(model: Model, records: Vec<PulledRecord>) -> Result<ModelUpdates, ApiError> {
     crate::telemetry::pulled(records.len(), records.iter().map(PulledRecord::size).sum());
-    let mut out = ServerUpdates::default();
+    let mut out = ModelUpdates::new(model);
     for r in records {
         let meta = r.meta();
         let record = write_record(r.entity, &meta, &r.data)

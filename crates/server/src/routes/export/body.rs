@@ -86,11 +86,7 @@ async fn write(
         .enumerate()
     {
         chunk.push_str(if i == 0 { "\"" } else { "],\"" });
-        chunk.push_str(match kind {
-            EntityType::Space => "spaces",
-            EntityType::Category => "categories",
-            EntityType::Item => "items",
-        });
+        chunk.push_str(kind.plural());
         chunk.push_str("\":[");
         let mut first = true;
         let mut after: Option<(ScopeId, RecordId)> = None;
