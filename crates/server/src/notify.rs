@@ -1,9 +1,10 @@
 //! Pokes: "scope S is now at version N", fanned out to the streams and
 //! long-polls on this instance of every user who reads that scope.
 //!
-//! On SQLite the push handler publishes here. On PostgreSQL every instance's
-//! commits arrive through LISTEN/NOTIFY (see the store) and are relayed here,
-//! so a change written through any instance reaches streams on all of them.
+//! Nothing but the session layer's relay publishes here (session.rs): every
+//! backend announces its own commits (SQLite from its writer; PostgreSQL
+//! every instance's, through LISTEN/NOTIFY, so a change written through any
+//! instance reaches streams on all of them).
 //! A membership change is a poke on the affected user's personal scope with
 //! `membership` set: their streams reread their scopes.
 //!
