@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
+use tidesync_protocol::schema::Schema;
 use tidesync_store::{Announcement, Store};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -39,11 +40,15 @@ pub struct App {
 }
 
 impl App {
-    /// Connects to the database, applies migrations and prepares the routes.
+    /// Reads the schema, connects to the database, applies migrations,
+    /// compares the schema with the one served before, and prepares the
+    /// routes.
     pub async fn build(args: &ServeArgs) -> Result<App, StartError> {
+        // Before the database: a broken schema file touches nothing.
+        let schema = args.load_schema()?;
         let store =
             crate::db::connect(&args.database.database_url, &DbOptions::from_args(args)).await?;
-        Self::build_with_store(args, store).await
+        Self::build_on(args, store, schema).await
     }
 
     /// The same on a store opened by the caller (tests that keep a handle on
@@ -52,8 +57,24 @@ impl App {
         args: &ServeArgs,
         store: Arc<dyn Store>,
     ) -> Result<App, StartError> {
+        let schema = args.load_schema()?;
+        Self::build_on(args, store, schema).await
+    }
+
+    async fn build_on(
+        args: &ServeArgs,
+        store: Arc<dyn Store>,
+        schema: Arc<Schema>,
+    ) -> Result<App, StartError> {
         let store: Arc<dyn Store> = Arc::new(crate::traced::Traced(store));
         store.migrate().await?;
+        if let Err(e) =
+            crate::schema::evolve(&*store, &schema, args.allow_breaking_schema_changes).await
+        {
+            // Refused: nothing keeps the database open (SQLite's lock).
+            store.close().await;
+            return Err(e.into());
+        }
         let secret = match &args.jwt_secret {
             Some(s) => s.clone(),
             None => load_or_create_secret(&data_dir(&args.database.database_url))?,
@@ -82,6 +103,8 @@ impl App {
             tidesync_store::Backend::Postgres => (args.database.db_pool_size as usize / 2).max(1),
         };
         let state = AppState {
+            schema_document: schema.to_json_pretty().into(),
+            schema,
             store: store.clone(),
             auth,
             dummy_hash: Arc::new(dummy_hash),
@@ -246,6 +269,10 @@ async fn relay(
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] tidesync_store::StoreError),
+    #[error(transparent)]
+    SchemaFile(#[from] crate::schema::SchemaFileError),
+    #[error(transparent)]
+    SchemaChange(#[from] crate::schema::SchemaChangeError),
     #[error("{0}")]
     Other(String),
 }

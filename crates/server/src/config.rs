@@ -61,9 +61,13 @@ pub enum SchemaCommand {
         /// The schema file (JSON).
         file: PathBuf,
     },
-    /// Print the schema the server runs: today always the built-in bucket
-    /// list (serving another schema is not wired yet).
-    Print,
+    /// Print the schema the server runs: the SCHEMA file's, checked, or
+    /// the built-in bucket list.
+    Print {
+        /// The schema file `serve` would run (as `serve --schema`).
+        #[arg(long, env = "SCHEMA")]
+        schema: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -201,6 +205,18 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    /// The data model to serve: a schema file (docs/SCHEMA.md), checked at
+    /// start. Unset: the built-in bucket list.
+    #[arg(long, env = "SCHEMA")]
+    pub schema: Option<PathBuf>,
+
+    /// Start even when the schema changes in a way that breaks clients
+    /// (a removed property, a tighter limit…); each change is logged.
+    /// Otherwise such a start is refused (docs/SCHEMA.md, "Changing the
+    /// schema of a running deployment").
+    #[arg(long, env = "ALLOW_BREAKING_SCHEMA_CHANGES", default_value_t = false)]
+    pub allow_breaking_schema_changes: bool,
 
     /// Secret that signs tokens (HS256). When unset, a random one is generated on
     /// first start and kept in `jwt_secret` beside the SQLite file (or in ./data/).
@@ -340,6 +356,16 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The schema to serve: the `SCHEMA` file's, read and checked (every
+    /// problem, each with its JSON path), or the built-in bucket list. Held
+    /// once; the engine and stores take it at construction.
+    pub fn load_schema(
+        &self,
+    ) -> Result<std::sync::Arc<tidesync_protocol::schema::Schema>, crate::schema::SchemaFileError>
+    {
+        crate::schema::load(self.schema.as_deref())
+    }
+
     /// The defaults, as if no flag or variable were set, for `database_url`.
     /// Used by tests that build the server in-process.
     pub fn with_database(database_url: impl Into<String>) -> Self {
@@ -347,6 +373,8 @@ impl ServeArgs {
             port: 0,
             host: "127.0.0.1".into(),
             database: DatabaseArgs::new(database_url),
+            schema: None,
+            allow_breaking_schema_changes: false,
             jwt_secret: None,
             jwt_expire: parse_duration("7d").expect("valid default"),
             cors_origin: None,

@@ -16,6 +16,7 @@ pub mod password;
 pub mod progress;
 pub mod router;
 pub mod routes;
+pub mod schema;
 pub mod stall;
 pub mod state;
 pub mod telemetry;

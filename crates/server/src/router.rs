@@ -137,8 +137,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     // The modifier runs again over the merged paths: the shared error
     // responses and the scheme must cover every operation.
     utoipa::Modify::modify(&openapi::Shared, &mut doc);
-    let json = doc
-        .to_json()
+    let json = openapi::with_schema(&doc, &state.schema)
         .map_err(|e| StartError::Other(format!("OpenAPI document: {e}")))?;
     // The demo app: `/` (index.html) and each of its files at `/<name>`.
     let public = crate::demo::files()

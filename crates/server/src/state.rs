@@ -8,6 +8,10 @@ use crate::limits::Limits;
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The data model served (`SCHEMA`, or the built-in), and as printed
+    /// for `GET /api/schema`.
+    pub schema: Arc<tidesync_protocol::schema::Schema>,
+    pub schema_document: Arc<str>,
     pub store: Arc<dyn Store>,
     pub auth: Arc<Authenticator>,
     /// A real Argon2 hash of a random password: login verifies against it when

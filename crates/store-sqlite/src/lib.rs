@@ -19,6 +19,7 @@ mod members;
 mod migrate;
 pub mod raw;
 mod readers;
+mod schema_store;
 mod sql;
 mod sync;
 mod write;
@@ -478,6 +479,19 @@ impl Store for SqliteStore {
 
     async fn forget_cursors(&self) -> Result<u64, StoreError> {
         self.writer.run(0, history::forget_cursors).await
+    }
+
+    async fn served_schema(&self) -> Result<Option<String>, StoreError> {
+        self.read(schema_store::served).await
+    }
+
+    async fn record_served_schema(&self, document: &str, at: Millis) -> Result<(), StoreError> {
+        let document = document.to_owned();
+        self.writer
+            .run(document.len(), move |c| {
+                schema_store::record(c, &document, at)
+            })
+            .await
     }
 
     async fn close(&self) {

@@ -33,6 +33,12 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scope founder",
         include_str!("../migrations/0007_scope_founder.sql"),
     ),
+    // 8 is the generic records' (branch `model`): numbered apart so both merge.
+    (
+        9,
+        "served schemas",
+        include_str!("../migrations/0009_served_schemas.sql"),
+    ),
 ];
 
 fn table_exists(c: &Connection, name: &str) -> Result<bool, StoreError> {

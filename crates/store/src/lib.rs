@@ -453,6 +453,14 @@ pub trait Store: Send + Sync + 'static {
     /// could have issued. Returns the number of scopes.
     async fn forget_cursors(&self) -> Result<u64, StoreError>;
 
+    /// The schema document this deployment served last (the newest
+    /// [`Store::record_served_schema`]), `None` before the first.
+    async fn served_schema(&self) -> Result<Option<String>, StoreError>;
+
+    /// Remembers `document` as the schema served from `at` on; earlier
+    /// ones are kept, as the deployment's history of schemas.
+    async fn record_served_schema(&self, document: &str, at: Millis) -> Result<(), StoreError>;
+
     /// Changes committed through *any* instance sharing this database, when
     /// the backend can tell (PostgreSQL); `None` when only this process
     /// writes (SQLite), and the server announces its own changes.

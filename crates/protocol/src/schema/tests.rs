@@ -1,3 +1,5 @@
 mod builtin;
+mod evolve;
+mod openapi;
 mod records;
 mod rules;

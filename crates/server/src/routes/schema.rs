@@ -1,16 +1,11 @@
 //! `GET /api/schema`: the data model the server runs, in the schema format
-//! of docs/SCHEMA.md. Today always the built-in bucket list (a test proves it
-//! the same model as `protocol/src/entity.rs`, which the engine validates
-//! with); serving another schema is the next step of issue 21.
+//! of docs/SCHEMA.md: the `SCHEMA` file's, or the built-in bucket list.
 
-use std::sync::LazyLock;
-
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tidesync_protocol::schema::Schema;
 
-/// Printed once: the document never changes while the server runs.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| Schema::builtin().to_json_pretty());
+use crate::state::AppState;
 
 #[utoipa::path(
     get,
@@ -21,14 +16,14 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| Schema::builtin().to_json_p
         `x-parent`, `x-cast`). As is: no envelope.",
     responses((status = 200, description = "The schema document", content_type = "application/json", body = Object))
 )]
-pub async fn schema() -> Response {
+pub async fn schema(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        DOCUMENT.as_str(),
+        state.schema_document.to_string(),
     )
         .into_response()
 }

@@ -27,6 +27,7 @@ mod ops;
 mod outage;
 mod realtime;
 mod revocation;
+mod schema;
 mod sharing;
 mod sharing_sim;
 mod sync;
@@ -63,6 +64,7 @@ fn main() {
         outage::tests,
         realtime::tests,
         revocation::tests,
+        schema::tests,
         sharing::tests,
         sharing_sim::tests,
         sync::tests,
