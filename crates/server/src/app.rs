@@ -270,6 +270,8 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] tidesync_store::StoreError),
     #[error(transparent)]
+    Router(#[from] crate::router::RouterError),
+    #[error(transparent)]
     SchemaFile(#[from] crate::schema::SchemaFileError),
     #[error(transparent)]
     SchemaChange(#[from] crate::schema::SchemaChangeError),

@@ -488,7 +488,7 @@ impl RetentionArgs {
 
 /// Folder for files that belong with the database (the generated JWT secret).
 pub fn data_dir(database_url: &str) -> PathBuf {
-    match crate::db::sqlite_file(database_url) {
+    match tidesync_store::sqlite_file(database_url) {
         Some(file) => match file.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
