@@ -35,7 +35,7 @@ use tidesync_engine::{Push, PushInput, PushLimits, StepSize, SyncOutput};
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
-    create_private_dir, sqlite_file, Accepted, AuthState, Backend, Credentials, Declined,
+    create_private_dir, defaults, sqlite_file, Accepted, AuthState, Backend, Credentials, Declined,
     GcHorizon, GcReport, Health, Invitation, InvitationChanged, InviteLimits, Member, MemberOp,
     MembersChanged, NewUser, PullInput, ReceivedInvitation, Store, StoreError, User, GC_BATCH,
 };
@@ -73,8 +73,8 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             readers: 4,
-            writer_queue_depth: 256,
-            writer_queue_bytes: 64 << 20,
+            writer_queue_depth: defaults::WRITER_QUEUE_DEPTH,
+            writer_queue_bytes: defaults::WRITER_QUEUE_BYTES,
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             cascade_step: DEFAULT_CASCADE_STEP,
@@ -84,18 +84,10 @@ impl Default for SqliteOptions {
     }
 }
 
-/// Records per cascade step: about 0.1 s of the writer (a cascade costs
-/// about 40 µs per record), several times the largest batch so a step
-/// always makes progress.
-pub const DEFAULT_CASCADE_STEP: usize = 2_500;
-
-/// Bytes of records per cascade step: deleting a large record frees its
-/// overflow pages, which the writer reads one by one.
-pub const DEFAULT_CASCADE_STEP_BYTES: usize = 16 << 20;
-
-/// Bytes of records one transaction of a push loads (and rewrites): a few
-/// tens of milliseconds of the writer.
-pub const DEFAULT_PUSH_STEP_BYTES: usize = 8 << 20;
+/// See [`tidesync_store::defaults`], where each is written.
+pub const DEFAULT_CASCADE_STEP: usize = defaults::CASCADE_STEP;
+pub const DEFAULT_CASCADE_STEP_BYTES: usize = defaults::CASCADE_STEP_BYTES;
+pub const DEFAULT_PUSH_STEP_BYTES: usize = defaults::PUSH_STEP_BYTES;
 
 pub struct SqliteStore {
     file: PathBuf,

@@ -4,6 +4,7 @@
 //! (`tidesync-store-sqlite`, `tidesync-store-postgres`); the sync algorithm
 //! they execute lives in `tidesync-engine`.
 
+pub mod defaults;
 mod error;
 mod import;
 mod invitations;
