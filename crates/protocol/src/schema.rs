@@ -16,16 +16,22 @@ use std::sync::OnceLock;
 use serde_json::{Number, Value};
 
 mod check;
+mod evolve;
 mod json;
+pub mod openapi;
 mod print;
 mod problem;
 mod validate;
 
+pub use evolve::{compare, ChangeKind, SchemaChange};
+pub use openapi::{openapi_components, record_component_name, SERVER_UPDATES};
 pub use problem::{ProblemKind, SchemaProblem};
 pub use validate::{FieldProblem, RecordError};
 
 /// The built-in default, embedded in the binary: the original's bucket list.
+/// (`NOTES_JSON`, another app's model, is for tests and examples.)
 pub const BUILTIN_JSON: &str = include_str!("../schema/bucket-list.json");
+pub const NOTES_JSON: &str = include_str!("../schema/notes.json");
 
 /// A checked schema document.
 #[derive(Clone, Debug, PartialEq)]

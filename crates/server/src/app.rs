@@ -42,21 +42,28 @@ pub struct App {
 }
 
 impl App {
-    /// Connects to the database, applies migrations and prepares the routes.
+    /// Reads the schema, connects to the database, applies migrations,
+    /// compares the schema with the one served before, and prepares the
+    /// routes.
     pub async fn build(args: &ServeArgs) -> Result<App, StartError> {
-        Self::build_with_schema(args, Schema::builtin().clone()).await
+        // Before the database: a broken schema file touches nothing.
+        let schema = args.load_schema()?;
+        Self::build_with_schema(args, schema).await
     }
 
-    /// The same, syncing the collections of `schema` instead of the
-    /// built-in bucket list (issue 21).
-    pub async fn build_with_schema(args: &ServeArgs, schema: Schema) -> Result<App, StartError> {
-        let model = Model::load(schema);
+    /// The same, syncing the collections of `schema` whatever `args` says
+    /// (tests of another app's model).
+    pub async fn build_with_schema(
+        args: &ServeArgs,
+        schema: Arc<Schema>,
+    ) -> Result<App, StartError> {
+        let model = Model::load((*schema).clone());
         let options = DbOptions {
             model,
             ..DbOptions::from_args(args)
         };
         let store = crate::db::connect(&args.database.database_url, &options).await?;
-        Self::build_with_store_and_model(args, store, model).await
+        Self::build_on(args, store, schema, model).await
     }
 
     /// The same on a store opened by the caller (tests that keep a handle on
@@ -65,17 +72,28 @@ impl App {
         args: &ServeArgs,
         store: Arc<dyn Store>,
     ) -> Result<App, StartError> {
-        Self::build_with_store_and_model(args, store, Model::builtin()).await
+        let schema = args.load_schema()?;
+        let model = Model::load((*schema).clone());
+        Self::build_on(args, store, schema, model).await
     }
 
-    /// The same on a store the caller opened with `model` (its option).
-    pub async fn build_with_store_and_model(
+    /// `store` must have been opened with `model` (its option), the model
+    /// of `schema`.
+    async fn build_on(
         args: &ServeArgs,
         store: Arc<dyn Store>,
+        schema: Arc<Schema>,
         model: Model,
     ) -> Result<App, StartError> {
         let store: Arc<dyn Store> = Arc::new(crate::traced::Traced(store));
         store.migrate().await?;
+        if let Err(e) =
+            crate::schema::evolve(&*store, &schema, args.allow_breaking_schema_changes).await
+        {
+            // Refused: nothing keeps the database open (SQLite's lock).
+            store.close().await;
+            return Err(e.into());
+        }
         let secret = match &args.jwt_secret {
             Some(s) => s.clone(),
             None => load_or_create_secret(&data_dir(&args.database.database_url))?,
@@ -110,6 +128,8 @@ impl App {
         );
         let state = AppState {
             model,
+            schema_document: schema.to_json_pretty().into(),
+            schema,
             store: store.clone(),
             auth,
             sessions: Arc::new(sessions),
@@ -232,6 +252,12 @@ impl App {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] tidesync_store::StoreError),
+    #[error(transparent)]
+    Router(#[from] crate::router::RouterError),
+    #[error(transparent)]
+    SchemaFile(#[from] crate::schema::SchemaFileError),
+    #[error(transparent)]
+    SchemaChange(#[from] crate::schema::SchemaChangeError),
     #[error("{0}")]
     Other(String),
 }

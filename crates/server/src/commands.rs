@@ -173,10 +173,10 @@ pub fn schema_check(file: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// `tidesync schema print`: the schema the server runs, as JSON.
-pub fn schema_print() {
-    println!(
-        "{}",
-        tidesync_protocol::schema::Schema::builtin().to_json_pretty()
-    );
+/// `tidesync schema print`: the schema the server runs (`SCHEMA`'s, checked,
+/// or the built-in), as JSON.
+pub fn schema_print(file: Option<&Path>) -> anyhow::Result<()> {
+    let schema = crate::schema::load(file)?;
+    println!("{}", schema.to_json_pretty());
+    Ok(())
 }

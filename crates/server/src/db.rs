@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidesync_protocol::entity::Model;
-use tidesync_store::{Store, StoreError};
+use tidesync_store::{defaults, Store, StoreError};
 
-use crate::config::{default_pool_size, DatabaseArgs, ServeArgs};
+use crate::config::{DatabaseArgs, ServeArgs};
 
 /// What the backends are tuned with, from the configuration.
 #[derive(Clone, Debug)]
@@ -59,16 +59,16 @@ impl DbOptions {
 impl Default for DbOptions {
     fn default() -> Self {
         DbOptions {
-            writer_queue_depth: 256,
-            writer_queue_bytes: 64 << 20,
-            cascade_step: 2_500,
-            cascade_step_bytes: 16 << 20,
-            push_step_bytes: 8 << 20,
+            writer_queue_depth: defaults::WRITER_QUEUE_DEPTH,
+            writer_queue_bytes: defaults::WRITER_QUEUE_BYTES,
+            cascade_step: defaults::CASCADE_STEP,
+            cascade_step_bytes: defaults::CASCADE_STEP_BYTES,
+            push_step_bytes: defaults::PUSH_STEP_BYTES,
             listen_url: None,
-            pool_size: default_pool_size(),
-            named_statements: true,
-            acquire_timeout: Duration::from_secs(5),
-            idle_tx_timeout: Duration::from_secs(10),
+            pool_size: defaults::pool_size(),
+            named_statements: defaults::NAMED_STATEMENTS,
+            acquire_timeout: defaults::ACQUIRE_TIMEOUT,
+            idle_tx_timeout: defaults::IDLE_TX_TIMEOUT,
             model: Model::builtin(),
         }
     }

@@ -18,6 +18,7 @@ pub mod progress;
 pub mod router;
 pub mod routes;
 pub mod session;
+pub mod schema;
 pub mod stall;
 pub mod state;
 pub mod telemetry;

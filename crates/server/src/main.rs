@@ -49,7 +49,9 @@ async fn run() -> anyhow::Result<()> {
             print!("{summary}");
         }
         Command::Schema(SchemaCommand::Check { file }) => commands::schema_check(&file)?,
-        Command::Schema(SchemaCommand::Print) => commands::schema_print(),
+        Command::Schema(SchemaCommand::Print { schema }) => {
+            commands::schema_print(schema.as_deref())?
+        }
         Command::Serve(args) => {
             if let Some(addr) = args.metrics_addr {
                 tidesync::telemetry::serve_metrics(addr)

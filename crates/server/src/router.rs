@@ -25,7 +25,6 @@ use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::app::StartError;
 use crate::auth::identify;
 use crate::config::ServeArgs;
 use crate::error::ApiError;
@@ -34,6 +33,16 @@ use crate::routes::{self, auth, health, invitations, openapi, spaces, stream, sy
 use crate::state::AppState;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A configuration the routes cannot be built with. The router's own, so
+/// that it needs nothing of `app` (which builds it).
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("CORS_ORIGIN: bad origin {0:?}")]
+    BadOrigin(String),
+    #[error("OpenAPI document: {0}")]
+    Document(#[from] serde_json::Error),
+}
 
 fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
     CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response())
@@ -93,7 +102,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/invitations/{invitation_id}/decline"),
 ];
 
-pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
+pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, RouterError> {
     let auth_limit = middleware::from_fn_with_state(state.limits.clone(), auth_rate_limit);
     // Routes are registered through `routes!`, which takes each path and
     // method from the handler's `#[utoipa::path]`: the document cannot
@@ -137,9 +146,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
     // The modifier runs again over the merged paths: the shared error
     // responses and the scheme must cover every operation.
     utoipa::Modify::modify(&openapi::Shared, &mut doc);
-    let json = doc
-        .to_json()
-        .map_err(|e| StartError::Other(format!("OpenAPI document: {e}")))?;
+    let json = openapi::with_schema(&doc, &state.schema)?;
     // The demo app: `/` (index.html) and each of its files at `/<name>`.
     let public = crate::demo::files()
         .iter()
@@ -168,7 +175,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, StartError> {
         .with_state(state))
 }
 
-fn cors(origins: &str) -> Result<CorsLayer, StartError> {
+fn cors(origins: &str) -> Result<CorsLayer, RouterError> {
     let allow = if origins.trim() == "*" {
         AllowOrigin::any()
     } else {
@@ -176,10 +183,7 @@ fn cors(origins: &str) -> Result<CorsLayer, StartError> {
             .split(',')
             .map(str::trim)
             .filter(|o| !o.is_empty())
-            .map(|o| {
-                HeaderValue::from_str(o)
-                    .map_err(|_| StartError::Other(format!("CORS_ORIGIN: bad origin {o:?}")))
-            })
+            .map(|o| HeaderValue::from_str(o).map_err(|_| RouterError::BadOrigin(o.to_owned())))
             .collect::<Result<Vec<_>, _>>()?;
         AllowOrigin::list(list)
     };

@@ -12,6 +12,10 @@ pub struct AppState {
     /// The collections this server syncs: requests' `entityType`s and the
     /// arrays of `serverUpdates` (the built-in bucket list by default).
     pub model: tidesync_protocol::entity::Model,
+    /// The data model served (`SCHEMA`, or the built-in), and as printed
+    /// for `GET /api/schema`.
+    pub schema: Arc<tidesync_protocol::schema::Schema>,
+    pub schema_document: Arc<str>,
     pub store: Arc<dyn Store>,
     pub auth: Arc<Authenticator>,
     /// A real Argon2 hash of a random password: login verifies against it when

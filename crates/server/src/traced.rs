@@ -292,6 +292,18 @@ impl Store for Traced {
         traced!("store.forget_cursors", self.0.forget_cursors())
     }
 
+    async fn served_schema(&self) -> Result<Option<String>, StoreError> {
+        traced!("store.served_schema", self.0.served_schema())
+    }
+
+    async fn record_served_schema(&self, document: &str, at: Millis) -> Result<(), StoreError> {
+        traced!(
+            "store.record_served_schema",
+            self.0.record_served_schema(document, at),
+            bytes = document.len()
+        )
+    }
+
     fn change_notes(&self) -> tokio::sync::broadcast::Receiver<Announcement> {
         self.0.change_notes()
     }

@@ -12,6 +12,7 @@ mod listen;
 mod members;
 mod pool;
 mod push;
+mod schema_store;
 mod sql;
 mod stmt;
 mod sync;
@@ -511,6 +512,25 @@ impl Store for PostgresStore {
             let n = history::forget_cursors(&mut tx).await?;
             tx.commit().await.map_err(db)?;
             Ok(n)
+        })
+        .await
+    }
+
+    async fn served_schema(&self) -> Result<Option<String>, StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            let doc = schema_store::served(&mut tx).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(doc)
+        })
+        .await
+    }
+
+    async fn record_served_schema(&self, document: &str, at: Millis) -> Result<(), StoreError> {
+        self.scoped(async {
+            let mut tx = self.begin().await?;
+            schema_store::record(&mut tx, document, at).await?;
+            tx.commit().await.map_err(db)
         })
         .await
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tidesync_protocol::entity::Model;
-use tidesync_store::StoreError;
+use tidesync_store::{defaults, StoreError};
 use tokio::sync::broadcast;
 
 use crate::error::db;
@@ -39,12 +39,14 @@ pub struct PostgresOptions {
 impl Default for PostgresOptions {
     fn default() -> Self {
         PostgresOptions {
+            // The library's own, for tests and embedders; the server
+            // defaults to `defaults::pool_size()` (DB_POOL_SIZE).
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
+            acquire_timeout: defaults::ACQUIRE_TIMEOUT,
             direct_url: None,
-            named_statements: true,
-            idle_tx_timeout: Some(Duration::from_secs(10)),
-            push_step_bytes: 8 << 20,
+            named_statements: defaults::NAMED_STATEMENTS,
+            idle_tx_timeout: Some(defaults::IDLE_TX_TIMEOUT),
+            push_step_bytes: defaults::PUSH_STEP_BYTES,
             model: Model::builtin(),
         }
     }

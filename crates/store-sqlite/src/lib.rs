@@ -19,6 +19,7 @@ mod members;
 mod migrate;
 pub mod raw;
 mod readers;
+mod schema_store;
 mod sql;
 mod sync;
 mod write;
@@ -36,10 +37,10 @@ use tidesync_protocol::entity::Model;
 use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
-    create_private_dir, sqlite_file, Accepted, Announcement, AuthState, Backend, ChangeNote,
-    Credentials, Declined, GcHorizon, GcReport, Health, Invitation, InvitationChanged,
-    InviteLimits, Member, MemberOp, MembersChanged, NewUser, PullInput, ReceivedInvitation, Store,
-    StoreError, User, GC_BATCH,
+    create_private_dir, defaults, sqlite_file, Accepted, Announcement, AuthState, Backend,
+    ChangeNote, Credentials, Declined, GcHorizon, GcReport, Health, Invitation,
+    InvitationChanged, InviteLimits, Member, MemberOp, MembersChanged, NewUser, PullInput,
+    ReceivedInvitation, Store, StoreError, User, GC_BATCH,
 };
 use tokio::sync::broadcast;
 
@@ -79,8 +80,8 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             readers: 4,
-            writer_queue_depth: 256,
-            writer_queue_bytes: 64 << 20,
+            writer_queue_depth: defaults::WRITER_QUEUE_DEPTH,
+            writer_queue_bytes: defaults::WRITER_QUEUE_BYTES,
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             cascade_step: DEFAULT_CASCADE_STEP,
@@ -91,18 +92,10 @@ impl Default for SqliteOptions {
     }
 }
 
-/// Records per cascade step: about 0.1 s of the writer (a cascade costs
-/// about 40 µs per record), several times the largest batch so a step
-/// always makes progress.
-pub const DEFAULT_CASCADE_STEP: usize = 2_500;
-
-/// Bytes of records per cascade step: deleting a large record frees its
-/// overflow pages, which the writer reads one by one.
-pub const DEFAULT_CASCADE_STEP_BYTES: usize = 16 << 20;
-
-/// Bytes of records one transaction of a push loads (and rewrites): a few
-/// tens of milliseconds of the writer.
-pub const DEFAULT_PUSH_STEP_BYTES: usize = 8 << 20;
+/// See [`tidesync_store::defaults`], where each is written.
+pub const DEFAULT_CASCADE_STEP: usize = defaults::CASCADE_STEP;
+pub const DEFAULT_CASCADE_STEP_BYTES: usize = defaults::CASCADE_STEP_BYTES;
+pub const DEFAULT_PUSH_STEP_BYTES: usize = defaults::PUSH_STEP_BYTES;
 
 /// Announcements buffered for a slow listener before it is told it lagged
 /// (then it rereads what it follows).
@@ -624,6 +617,19 @@ impl Store for SqliteStore {
 
     async fn forget_cursors(&self) -> Result<u64, StoreError> {
         self.writer.run(0, history::forget_cursors).await
+    }
+
+    async fn served_schema(&self) -> Result<Option<String>, StoreError> {
+        self.read(schema_store::served).await
+    }
+
+    async fn record_served_schema(&self, document: &str, at: Millis) -> Result<(), StoreError> {
+        let document = document.to_owned();
+        self.writer
+            .run(document.len(), move |c| {
+                schema_store::record(c, &document, at)
+            })
+            .await
     }
 
     fn change_notes(&self) -> broadcast::Receiver<Announcement> {

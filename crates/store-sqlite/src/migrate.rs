@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "generic records",
         include_str!("../migrations/0008_generic_records.sql"),
     ),
+    (
+        9,
+        "served schemas",
+        include_str!("../migrations/0009_served_schemas.sql"),
+    ),
 ];
 
 fn table_exists(c: &Connection, name: &str) -> Result<bool, StoreError> {

@@ -4,6 +4,7 @@
 //! (`tidesync-store-sqlite`, `tidesync-store-postgres`); the sync algorithm
 //! they execute lives in `tidesync-engine`.
 
+pub mod defaults;
 mod error;
 mod import;
 mod invitations;
@@ -411,6 +412,14 @@ pub trait Store: Send + Sync + 'static {
     /// counter [`RESTORE_GAP`] ahead, past any version the lost history
     /// could have issued. Returns the number of scopes.
     async fn forget_cursors(&self) -> Result<u64, StoreError>;
+
+    /// The schema document this deployment served last (the newest
+    /// [`Store::record_served_schema`]), `None` before the first.
+    async fn served_schema(&self) -> Result<Option<String>, StoreError>;
+
+    /// Remembers `document` as the schema served from `at` on; earlier
+    /// ones are kept, as the deployment's history of schemas.
+    async fn record_served_schema(&self, document: &str, at: Millis) -> Result<(), StoreError>;
 
     /// What is committed, announced by the backend itself once durable:
     /// every push that wrote, every membership change, every revocation

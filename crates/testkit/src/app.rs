@@ -52,7 +52,7 @@ pub async fn spawn_with(args: ServeArgs) -> TestApp {
 /// the built-in bucket list.
 pub async fn spawn_with_schema(db: &TestDb, schema: tidesync_protocol::schema::Schema) -> TestApp {
     serve(
-        App::build_with_schema(&test_args(db), schema)
+        App::build_with_schema(&test_args(db), Arc::new(schema))
             .await
             .expect("build app"),
     )

@@ -1,4 +1,6 @@
 mod builtin;
 mod legacy;
+mod evolve;
+mod openapi;
 mod records;
 mod rules;

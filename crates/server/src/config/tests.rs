@@ -85,3 +85,29 @@ fn data_dir_follows_sqlite_file() {
     assert_eq!(data_dir("sqlite://x.db"), PathBuf::from("."));
     assert_eq!(data_dir("postgres://localhost/x"), PathBuf::from("data"));
 }
+
+/// Each default is written once: the flags' defaults and `with_database`
+/// agree (but for the test server's port and host), and the database
+/// flags' durations are the backends' defaults.
+#[test]
+fn with_database_is_the_flags_defaults() {
+    let mut parsed = Cli::try_parse_from(["tidesync"]).unwrap().serve;
+    let built = ServeArgs::with_database(DEFAULT_DATABASE_URL);
+    assert_eq!((parsed.port, parsed.host.as_str()), (5000, "0.0.0.0"));
+    parsed.port = built.port;
+    parsed.host = built.host.clone();
+    // The one a CI environment may set.
+    parsed.database.database_url = built.database.database_url.clone();
+    assert_eq!(format!("{parsed:?}"), format!("{built:?}"));
+    assert_eq!(
+        built.database.db_acquire_timeout,
+        tidesync_store::defaults::ACQUIRE_TIMEOUT
+    );
+    assert_eq!(
+        built.database.db_idle_tx_timeout,
+        tidesync_store::defaults::IDLE_TX_TIMEOUT
+    );
+    let o = crate::db::DbOptions::from_args(&built);
+    let d = crate::db::DbOptions::default();
+    assert_eq!(format!("{o:?}"), format!("{d:?}"));
+}

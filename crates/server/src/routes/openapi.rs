@@ -8,7 +8,10 @@ use std::sync::Arc;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use serde_json::{Map, Value};
 use tidesync_protocol::error::{ErrorBody, ErrorCode};
+use tidesync_protocol::schema::openapi::array_of;
+use tidesync_protocol::schema::{openapi_components, Schema};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -62,6 +65,47 @@ pub async fn openapi_json(Extension(doc): Extension<Document>) -> Response {
         doc.0.to_string(),
     )
         .into_response()
+}
+
+/// The keys of an initial-sync page beside the collections' arrays.
+const PAGE_KEYS: &[&str] = &["syncTimestamp", "hasMore", "removedSpaces"];
+
+/// The document as served: the collections' records and `serverUpdates`
+/// from the schema the server runs (`protocol::schema::openapi_components`),
+/// in place of the annotations' untyped objects; an initial-sync page's
+/// arrays the same.
+pub fn with_schema(
+    doc: &utoipa::openapi::OpenApi,
+    schema: &Schema,
+) -> Result<String, serde_json::Error> {
+    let mut doc = serde_json::to_value(doc)?;
+    let schemas = &mut doc["components"]["schemas"];
+    for (name, component) in openapi_components(schema) {
+        schemas[name] = component;
+    }
+    if let Some(Value::Object(page)) = schemas.get_mut("InitialPage") {
+        let mut properties = Map::new();
+        let mut required: Vec<Value> = Vec::new();
+        for (name, c) in &schema.collections {
+            properties.insert(c.plural.clone(), array_of(name));
+            required.push(Value::String(c.plural.clone()));
+        }
+        if let Some(Value::Object(old)) = page.get("properties") {
+            for (k, v) in old.iter().filter(|(k, _)| PAGE_KEYS.contains(&k.as_str())) {
+                properties.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(Value::Array(old)) = page.get("required") {
+            required.extend(
+                old.iter()
+                    .filter(|k| k.as_str().is_some_and(|k| PAGE_KEYS.contains(&k)))
+                    .cloned(),
+            );
+        }
+        page.insert("properties".into(), Value::Object(properties));
+        page.insert("required".into(), Value::Array(required));
+    }
+    serde_json::to_string(&doc)
 }
 
 /// The codes answered with `status`, from the one status table.

@@ -1,6 +1,6 @@
 //! `GET /api/schema`: the data model the server runs, in the schema format
-//! of docs/SCHEMA.md: the built-in bucket list, or the schema the server
-//! was built with (`App::build_with_schema`).
+//! of docs/SCHEMA.md: the `SCHEMA` file's, or the built-in bucket list
+//! (or the schema a test built the server with, `App::build_with_schema`).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -24,7 +24,7 @@ pub async fn schema(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        state.model.schema().to_json_pretty(),
+        state.schema_document.to_string(),
     )
         .into_response()
 }

@@ -28,6 +28,7 @@ mod outage;
 mod realtime;
 mod revocation;
 mod schema_notes;
+mod schema;
 mod sharing;
 mod sharing_sim;
 mod sync;
@@ -65,6 +66,7 @@ fn main() {
         realtime::tests,
         revocation::tests,
         schema_notes::tests,
+        schema::tests,
         sharing::tests,
         sharing_sim::tests,
         sync::tests,

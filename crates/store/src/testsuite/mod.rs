@@ -20,6 +20,7 @@ pub mod history;
 pub mod import;
 pub mod invitations;
 pub mod locking;
+pub mod schema;
 pub mod sharing;
 pub mod sync;
 
@@ -58,6 +59,7 @@ macro_rules! backend_suite {
             import::imported_operations_answer_duplicate_and_later_pushes_merge,
             import::an_imported_hash_is_upgraded_without_revoking_tokens,
             locking::members_newer_than_a_space_write_to_it_beside_its_owner,
+            schema::the_newest_served_schema_is_remembered,
         );
     };
     (@tests $open:expr; $($($path:ident)::+),* $(,)?) => {
