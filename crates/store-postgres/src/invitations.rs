@@ -106,6 +106,7 @@ fn counted((count, first): (i64, Option<i64>), leaves_after: Millis) -> Counted 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn invite(
     c: &mut PgConnection,
     model: Model,

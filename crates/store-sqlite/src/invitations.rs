@@ -134,6 +134,7 @@ fn counted(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn invite(
     c: &Connection,
     model: Model,
