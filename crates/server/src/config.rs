@@ -85,7 +85,7 @@ pub enum Command {
     ForgetCursors(DatabaseArgs),
     /// Import another server's data (see docs/MIGRATING.md).
     Import(ImportArgs),
-    /// Check a data-model schema file, or print the built-in one
+    /// Check a data-model schema file, or print the one the server runs
     /// (docs/SCHEMA.md).
     #[command(subcommand)]
     Schema(SchemaCommand),

@@ -22,22 +22,7 @@ pub(crate) fn entity(model: Model, s: &str) -> Result<EntityType, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("record kind {s:?}")))
 }
 
-/// The model's sharing roots (`shareable` collections) as an SQL list,
-/// `'space'` for the built-in: collection names are identifiers (the
-/// schema checks), so nothing needs escaping.
-pub(crate) fn roots_sql(model: Model) -> String {
-    let names: Vec<String> = model
-        .collections()
-        .iter()
-        .filter(|e| e.is_shareable())
-        .map(|e| format!("'{}'", e.as_str()))
-        .collect();
-    if names.is_empty() {
-        "NULL".into()
-    } else {
-        names.join(", ")
-    }
-}
+pub(crate) use tidesync_store::roots_sql;
 
 pub fn role(s: &str) -> Result<Role, StoreError> {
     Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("role {s:?}")))

@@ -38,9 +38,9 @@ use tidesync_protocol::time::{now_millis, Millis};
 use tidesync_protocol::{InvitationId, RecordId, Role, UserId};
 use tidesync_store::{
     create_private_dir, defaults, sqlite_file, Accepted, Announcement, AuthState, Backend,
-    ChangeNote, Credentials, Declined, GcHorizon, GcReport, Health, Invitation,
-    InvitationChanged, InviteLimits, Member, MemberOp, MembersChanged, NewUser, PullInput,
-    ReceivedInvitation, Store, StoreError, User, GC_BATCH,
+    ChangeNote, Credentials, Declined, GcHorizon, GcReport, Health, Invitation, InvitationChanged,
+    InviteLimits, Member, MemberOp, MembersChanged, NewUser, PullInput, ReceivedInvitation, Store,
+    StoreError, User, GC_BATCH,
 };
 use tokio::sync::broadcast;
 

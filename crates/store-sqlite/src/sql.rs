@@ -41,22 +41,7 @@ pub fn user_id(s: &str) -> Result<UserId, StoreError> {
     s.parse().map_err(|_| corrupt("user id", s))
 }
 
-/// The model's sharing roots (`shareable` collections) as an SQL list,
-/// `'space'` for the built-in: collection names are identifiers (the
-/// schema checks), so nothing needs escaping.
-pub(crate) fn roots_sql(model: Model) -> String {
-    let names: Vec<String> = model
-        .collections()
-        .iter()
-        .filter(|e| e.is_shareable())
-        .map(|e| format!("'{}'", e.as_str()))
-        .collect();
-    if names.is_empty() {
-        "NULL".into()
-    } else {
-        names.join(", ")
-    }
-}
+pub(crate) use tidesync_store::roots_sql;
 
 /// A stored `kind`: a collection of the store's model.
 pub(crate) fn entity(model: Model, s: &str) -> Result<EntityType, StoreError> {

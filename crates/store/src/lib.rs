@@ -433,6 +433,24 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// The model's sharing roots (`shareable` collections) as an SQL list for
+/// `kind IN (…)`, `'space'` for the built-in, `NULL` when there is none;
+/// both backends quote alike. Collection names are identifiers (the schema
+/// checks), so nothing needs escaping.
+pub fn roots_sql(model: tidesync_protocol::entity::Model) -> String {
+    let names: Vec<String> = model
+        .collections()
+        .iter()
+        .filter(|e| e.is_shareable())
+        .map(|e| format!("'{}'", e.as_str()))
+        .collect();
+    if names.is_empty() {
+        "NULL".into()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// Where a `sqlite:` URL keeps its database file, if it names one.
 pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url

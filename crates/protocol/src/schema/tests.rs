@@ -1,6 +1,6 @@
 mod builtin;
-mod legacy;
 mod evolve;
+mod legacy;
 mod openapi;
 mod records;
 mod rules;
