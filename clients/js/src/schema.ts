@@ -6,35 +6,9 @@
 // from here; only the default data is the bucket list.
 
 import { bucketList } from './schemas/bucket-list.js';
+import type { Schema, SchemaProperty } from './schemas/format.js';
 
-/** One property of a collection (the keywords the client uses; the server checks the rest). */
-export interface SchemaProperty {
-  type: string | string[];
-  enum?: unknown[];
-  items?: SchemaProperty;
-  format?: string;
-  description?: string;
-  'x-references'?: string;
-  'x-parent'?: boolean;
-  [keyword: string]: unknown;
-}
-
-export interface SchemaCollection {
-  plural: string;
-  shareable?: boolean;
-  properties: Record<string, SchemaProperty>;
-  required?: string[];
-  description?: string;
-  [keyword: string]: unknown;
-}
-
-/** A parsed schema document, as `GET /api/schema` serves it. */
-export interface Schema {
-  collections: Record<string, SchemaCollection>;
-  title?: string;
-  description?: string;
-  [keyword: string]: unknown;
-}
+export type { Schema, SchemaCollection, SchemaProperty } from './schemas/format.js';
 
 /** The schema compiled into the lookups the client needs. */
 export interface Model {

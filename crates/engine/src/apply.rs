@@ -12,7 +12,7 @@ use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 
 use crate::page::ScopeRange;
-use crate::push::PushLimits;
+use crate::push::types::PushLimits;
 use crate::record::StoredRecord;
 use crate::view::View;
 use crate::working::Working;

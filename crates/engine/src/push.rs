@@ -20,7 +20,7 @@
 //! it did, and the push goes on in the next (see [`Plan::again`]).
 
 mod plan;
-mod types;
+pub(crate) mod types;
 
 pub use plan::Plan;
 pub(crate) use types::Carried;

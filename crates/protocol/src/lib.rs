@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod data;
 pub mod entity;
 pub mod error;
 pub mod ids;

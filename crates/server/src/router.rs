@@ -31,6 +31,7 @@ use crate::error::ApiError;
 use crate::limits::{auth_rate_limit, health_rate_limit, rate_limit};
 use crate::routes::{self, auth, health, invitations, openapi, spaces, stream, sync};
 use crate::state::AppState;
+use crate::telemetry::UNMATCHED;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -258,7 +259,7 @@ async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     // The matched pattern, never the raw path: nothing a client puts in a
     // path reaches the log or a metric label.
-    let route = crate::telemetry::route_label(
+    let route = route_label(
         req.extensions()
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
@@ -278,4 +279,35 @@ async fn log_request(req: Request, next: Next) -> Response {
         res.headers_mut().insert(REQUEST_ID.clone(), v);
     }
     res
+}
+
+/// The route a request matched, if this router serves it (else
+/// [`UNMATCHED`]): metric labels come from this closed set.
+pub fn route_label(matched: Option<&str>) -> &'static str {
+    matched
+        .and_then(|m| {
+            ROUTES
+                .iter()
+                .map(|(_, path)| *path)
+                .chain(crate::demo::routes())
+                .find(|p| *p == m)
+        })
+        .unwrap_or(UNMATCHED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels_come_from_a_closed_set() {
+        assert_eq!(route_label(Some("/api/sync")), "/api/sync");
+        assert_eq!(
+            route_label(Some("/api/spaces/{space_id}/members")),
+            "/api/spaces/{space_id}/members"
+        );
+        assert_eq!(route_label(Some("/sw.js")), "/sw.js");
+        assert_eq!(route_label(Some("/made/up")), "unmatched");
+        assert_eq!(route_label(None), "unmatched");
+    }
 }

@@ -15,7 +15,9 @@ use tidesync_protocol::{RecordId, Role, ScopeId, UserId};
 use tidesync_store::StoreError;
 
 use crate::error::db;
-use crate::sql::{role, scope_ids, stored_from, uuids, view_from_rows, VIEW_COLUMNS};
+use crate::sql::{
+    cut_at, role, scope_ids, stored_from, uuids, view_from_rows, UNCUT_IDS, VIEW_COLUMNS,
+};
 use crate::stmt;
 
 /// The user's view, and the personal scope's write lock taken in the same
@@ -63,11 +65,6 @@ pub async fn lock(c: &mut PgConnection, scopes: &[ScopeId]) -> Result<(), StoreE
         .map_err(db)?;
     Ok(())
 }
-
-/// Ids read whole, whatever the byte budget: so few cannot hold much more
-/// than it (records are bounded by the model), and the byte cut's window
-/// costs a round trip of the steady state (one id) 15% of its throughput.
-pub(crate) const UNCUT_IDS: usize = 16;
 
 /// The batch's reads (see [`batch`]); the records part differs between
 /// [`BATCH_WHOLE`] and [`BATCH_CUT`].
@@ -119,26 +116,8 @@ pub struct BatchRows {
     pub collected: Vec<(ScopeId, i64)>,
     pub acks: Vec<(String, String)>,
     pub records: Vec<StoredRecord>,
-    /// How many of the ids asked for were looked up (see [`cut_at`]).
+    /// How many of the ids asked for were looked up (see [`crate::sql::cut_at`]).
     pub looked_up: usize,
-}
-
-/// How many of `asked` ids a budgeted read looked up, from the records it
-/// returned with their position (1-based) in `asked`: all, unless the
-/// records reached the budget, and then those up to the last one returned
-/// (a record after it, if any, was cut; an id after it that names no
-/// record is asked again, which costs little).
-pub(crate) fn cut_at(asked: usize, max_bytes: Option<usize>, read: &[(i64, usize)]) -> usize {
-    let total: usize = read.iter().map(|(_, bytes)| bytes).sum();
-    match max_bytes {
-        Some(max) if total >= max => read
-            .iter()
-            .map(|(ord, _)| *ord as usize)
-            .max()
-            .unwrap_or(asked)
-            .clamp(1, asked.max(1)),
-        _ => asked,
-    }
 }
 
 /// The batch's reads in one statement, run once `locked` are held: each

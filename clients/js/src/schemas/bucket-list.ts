@@ -1,7 +1,7 @@
 // The built-in default schema, the bucket list: crates/protocol/schema/bucket-list.json as a module
 // (a unit test checks they are equal: test/schema.test.ts).
 
-import type { Schema } from '../schema.js';
+import type { Schema } from './format.js';
 
 export const bucketList: Schema = {
   "title": "Bucket list",

@@ -20,7 +20,7 @@ use tidesync_protocol::time::Millis;
 use tidesync_protocol::{RecordId, ScopeId};
 
 use super::Batch;
-use crate::push::Need;
+use crate::push::types::Need;
 use crate::record::{RecordWrite, StoredRecord};
 use crate::EngineError;
 

@@ -11,7 +11,7 @@ use serde_json::{Number, Value};
 use super::json::{Json, Path};
 use super::problem::{ProblemKind as P, SchemaProblem};
 use super::{Collection, Format, Property, Schema, Type};
-use crate::entity::SERVER_FIELDS;
+use crate::data::SERVER_FIELDS;
 
 /// Keys an initial-sync page has beside the collections' arrays.
 const PAGE_KEYS: &[&str] = &["syncTimestamp", "hasMore", "removedSpaces"];

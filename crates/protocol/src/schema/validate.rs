@@ -12,8 +12,8 @@ use std::fmt;
 use serde_json::{Map, Number, Value};
 
 use super::{Format, Property, Schema, Type};
+use crate::data::{parse_uuid, ValidData, SERVER_FIELDS};
 use crate::entity::cast::{self, Cast};
-use crate::entity::{parse_uuid, ValidData, SERVER_FIELDS};
 use crate::time::{parse_iso, to_iso};
 
 /// Why an operation's `data` was refused.

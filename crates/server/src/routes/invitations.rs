@@ -11,29 +11,16 @@ use tidesync_protocol::entity::parse_uuid;
 use tidesync_protocol::error::{Envelope, ErrorBody};
 use tidesync_protocol::invitations::{
     AcceptedResponse, DeclineRequest, DeclinedResponse, InvitationResponse, InvitationStatus,
-    InvitationsResponse, Inviter, ReceivedInvitation, SentInvitation, SentInvitationsResponse,
+    InvitationsResponse, Inviter, ReceivedInvitation, SentInvitationsResponse,
 };
 use tidesync_protocol::time::{now_millis, to_iso};
 use tidesync_protocol::InvitationId;
-use tidesync_store::Invitation;
 
-use super::spaces::{space_id, view};
+use super::views::{sent_view, space_id, view};
 use super::{ok, OptionalJson};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-pub(crate) fn sent_view(i: &Invitation) -> SentInvitation {
-    SentInvitation {
-        id: i.id,
-        space_id: i.space,
-        email: i.email.clone(),
-        role: i.role,
-        status: i.status,
-        created_at: to_iso(i.created_at),
-        expires_at: to_iso(i.expires_at),
-    }
-}
 
 fn invitation_id(s: &str) -> Result<InvitationId, ApiError> {
     parse_uuid(s)

@@ -7,6 +7,7 @@ pub mod schema;
 pub mod spaces;
 pub mod stream;
 pub mod sync;
+mod views;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;

@@ -10,28 +10,19 @@ use tidesync_protocol::auth::normalize_email;
 use tidesync_protocol::entity::parse_uuid;
 use tidesync_protocol::invitations::InvitationResponse;
 use tidesync_protocol::spaces::{
-    AddMemberRequest, MemberView, MembersResponse, SetRoleRequest, TransferRequest,
+    AddMemberRequest, MembersResponse, SetRoleRequest, TransferRequest,
 };
-use tidesync_protocol::time::{now_millis, to_iso};
+use tidesync_protocol::time::now_millis;
 use tidesync_protocol::{RecordId, UserId};
 use tidesync_store::{Member, MemberOp};
 
 use tidesync_protocol::error::{Envelope, ErrorBody};
 
+use super::views::{sent_view, space_id, view};
 use super::{ok, ApiJson};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-pub(crate) fn view(m: &Member) -> MemberView {
-    MemberView {
-        user_id: m.user,
-        email: m.email.clone(),
-        name: m.name.clone(),
-        role: m.role,
-        since: to_iso(m.since),
-    }
-}
 
 fn respond(status: StatusCode, members: &[Member]) -> Response {
     ok(
@@ -40,12 +31,6 @@ fn respond(status: StatusCode, members: &[Member]) -> Response {
             members: members.iter().map(view).collect(),
         },
     )
-}
-
-pub(crate) fn space_id(s: &str) -> Result<RecordId, ApiError> {
-    parse_uuid(s)
-        .map(RecordId::from_uuid)
-        .ok_or_else(|| ApiError::Validation("spaceId must be a UUID".into()))
 }
 
 fn user_id(s: &str) -> Result<UserId, ApiError> {
@@ -132,7 +117,7 @@ pub async fn add(
     Ok(ok(
         StatusCode::ACCEPTED,
         InvitationResponse {
-            invitation: super::invitations::sent_view(&sent.invitation),
+            invitation: sent_view(&sent.invitation),
         },
     ))
 }
