@@ -129,7 +129,6 @@ impl App {
         let state = AppState {
             model,
             schema_document: schema.to_json_pretty().into(),
-            schema,
             store: store.clone(),
             auth,
             sessions: Arc::new(sessions),

@@ -147,7 +147,7 @@ pub fn router(state: AppState, args: &ServeArgs) -> Result<Router, RouterError> 
     // The modifier runs again over the merged paths: the shared error
     // responses and the scheme must cover every operation.
     utoipa::Modify::modify(&openapi::Shared, &mut doc);
-    let json = openapi::with_schema(&doc, &state.schema)?;
+    let json = openapi::with_schema(&doc, state.model.schema())?;
     // The demo app: `/` (index.html) and each of its files at `/<name>`.
     let public = crate::demo::files()
         .iter()

@@ -12,9 +12,8 @@ pub struct AppState {
     /// The collections this server syncs: requests' `entityType`s and the
     /// arrays of `serverUpdates` (the built-in bucket list by default).
     pub model: tidesync_protocol::entity::Model,
-    /// The data model served (`SCHEMA`, or the built-in), and as printed
-    /// for `GET /api/schema`.
-    pub schema: Arc<tidesync_protocol::schema::Schema>,
+    /// The model's schema as `GET /api/schema` prints it, printed once
+    /// (the schema itself is `model.schema()`).
     pub schema_document: Arc<str>,
     pub store: Arc<dyn Store>,
     pub auth: Arc<Authenticator>,
